@@ -1,0 +1,1 @@
+"""Few-shot classifier trainer: the library behind the app. Never imports streamlit."""

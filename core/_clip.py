@@ -1,0 +1,174 @@
+"""CLIP through transformers: images and text into one shared, unit-length space.
+
+Private to ``core.embedders`` (use ``load_embedder("clip:...")``). Imported only when a CLIP embedder
+is built, because torch and transformers take seconds to import.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from core._embedder_base import (
+    ALTERNATIVES,
+    BaseEmbedder,
+    default_batch_size,
+    load_error,
+    pick_device,
+    require_config,
+    resolve_checkpoint,
+    unit_rows,
+)
+from core.errors import EmbedderError
+
+_WHAT = "CLIP checkpoint"
+
+
+def _features(output: Any) -> Any:
+    """The projected embedding, whatever ``get_*_features`` returned.
+
+    transformers 4.x returns a tensor; 5.x returns a ModelOutput whose ``pooler_output`` holds the
+    projected embedding (the same direction as the full model's ``image_embeds`` / ``text_embeds``).
+    """
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        return output
+    for name in ("pooler_output", "image_embeds", "text_embeds"):
+        value = getattr(output, name, None)
+        if value is not None:
+            return value
+    return output[0]
+
+
+def _is_torchvision_backend(image_processor: Any) -> bool:
+    names = {cls.__name__ for cls in type(image_processor).__mro__}
+    return bool(names & {"TorchvisionBackend", "BaseImageProcessorFast"})
+
+
+def _load_processor(checkpoint: str) -> Any:
+    """The checkpoint's processor, with the fast (torchvision) image processor where it is available.
+
+    transformers 5.x picks the torchvision backend by itself when torchvision is installed and warns
+    that ``use_fast`` is deprecated, so it is only passed to 4.x.
+    """
+    import transformers
+    from transformers import AutoProcessor
+
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        return AutoProcessor.from_pretrained(checkpoint)
+    try:
+        return AutoProcessor.from_pretrained(checkpoint, use_fast=True)
+    except (ImportError, ValueError, TypeError):
+        return AutoProcessor.from_pretrained(checkpoint)
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+class ClipEmbedder(BaseEmbedder):
+    """A CLIP model: ``embed_images`` and ``embed_texts`` land in the same space, so a text prompt can
+    seed a classifier for images."""
+
+    kind = "clip"
+    modalities = frozenset({"image", "text"})
+
+    def __init__(self, checkpoint: str, device: str | None = None, batch_size: int | None = None) -> None:
+        checkpoint, is_local = resolve_checkpoint(checkpoint)
+        if is_local:
+            require_config(checkpoint, _WHAT)
+        import torch
+        from transformers import AutoConfig, CLIPModel
+
+        try:
+            config = AutoConfig.from_pretrained(checkpoint)
+        except Exception as error:  # hub, file and format errors all surface here first
+            raise load_error(_WHAT, checkpoint, is_local, error) from error
+        if getattr(config, "model_type", None) != "clip":
+            raise EmbedderError(
+                f"{checkpoint!r} is a {getattr(config, 'model_type', 'unknown')!r} model, not CLIP. "
+                f"Use st:{checkpoint} for a sentence-transformers text model, or a CLIP checkpoint. " + ALTERNATIVES
+            )
+        try:
+            model = CLIPModel.from_pretrained(checkpoint, config=config)
+            processor = _load_processor(checkpoint)
+        except Exception as error:
+            raise load_error(_WHAT, checkpoint, is_local, error) from error
+        tokenizer = getattr(processor, "tokenizer", None)
+        image_processor = getattr(processor, "image_processor", None)
+        if tokenizer is None or image_processor is None:
+            raise EmbedderError(
+                f"could not load {_WHAT} {checkpoint!r}: it lacks a tokenizer or an image processor "
+                "(tokenizer.json / preprocessor_config.json). " + ALTERNATIVES
+            )
+
+        self.device = pick_device(device)
+        self._dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
+        try:
+            self._model = model.to(device=self.device, dtype=self._dtype).eval()
+        except (RuntimeError, AssertionError) as error:
+            raise EmbedderError(
+                f"cannot use device {self.device!r} for CLIP ({error}). Leave the device unset to pick "
+                "the GPU when there is one and the CPU otherwise."
+            ) from error
+        self._tokenizer = tokenizer
+        self._tokenizer_lock = threading.Lock()  # fast tokenizers fail when two threads share one
+        self._image_processor = image_processor
+        self._image_kwargs: dict[str, Any] = {}
+        if self.device.startswith("cuda") and _is_torchvision_backend(image_processor):
+            self._image_kwargs["device"] = self.device  # resize and normalise on the GPU
+        limits = [config.text_config.max_position_embeddings]
+        if 0 < getattr(tokenizer, "model_max_length", 0) < 100_000:
+            limits.append(int(tokenizer.model_max_length))
+        self._max_length = min(limits)
+
+        self.checkpoint = checkpoint
+        self.spec = f"clip:{checkpoint}"
+        self.dim = int(config.projection_dim)
+        self.batch_size = int(batch_size or default_batch_size(self.device))
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(n, dim) float32 unit rows for RGB PIL images (other modes are converted)."""
+        import torch
+
+        self._require("image")
+        if len(images) == 0:
+            return self._empty()
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                batch = [_rgb(image) for image in images[start : start + self.batch_size]]
+                inputs = self._image_processor(images=batch, return_tensors="pt", **self._image_kwargs)
+                pixels = inputs["pixel_values"].to(self.device, dtype=self._dtype, non_blocking=True)
+                features = _features(self._model.get_image_features(pixel_values=pixels))
+                chunks.append(features.float().cpu().numpy())
+        return unit_rows(np.concatenate(chunks))
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) float32 unit rows; each text is truncated to the model's context length."""
+        import torch
+
+        self._require("text")
+        if len(texts) == 0:
+            return self._empty()
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                batch = [str(text) for text in texts[start : start + self.batch_size]]
+                with self._tokenizer_lock:
+                    tokens = self._tokenizer(
+                        batch, padding=True, truncation=True, max_length=self._max_length, return_tensors="pt"
+                    )
+                features = _features(
+                    self._model.get_text_features(
+                        input_ids=tokens["input_ids"].to(self.device),
+                        attention_mask=tokens["attention_mask"].to(self.device),
+                    )
+                )
+                chunks.append(features.float().cpu().numpy())
+        return unit_rows(np.concatenate(chunks))

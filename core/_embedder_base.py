@@ -1,0 +1,168 @@
+"""Pieces every embedder shares: unit-length float32 rows, device choice, and load errors a person can act on.
+
+Private to ``core.embedders``; kept apart so the CLIP module and the public one can both use them
+without importing each other. Nothing here imports torch or transformers at module level.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import EmbedderError
+
+ALTERNATIVES = (
+    "Use a local directory (clip:/path/to/model or st:/path/to/model), st:minilm (bundled, works offline) or pixels."
+)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+class BaseEmbedder:
+    """Attributes and checks common to every embedder; subclasses set them and embed."""
+
+    spec: str
+    kind: str
+    checkpoint: str
+    dim: int
+    modalities: frozenset[str]
+    batch_size: int
+    device: str
+
+    def describe(self) -> dict[str, Any]:
+        """What an index records about the embedder that built it."""
+        return {"spec": self.spec, "kind": self.kind, "checkpoint": self.checkpoint, "dim": self.dim}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec} dim={self.dim} device={self.device}>"
+
+    def _require(self, modality: str) -> None:
+        if modality not in self.modalities:
+            can = " and ".join(sorted(self.modalities))
+            raise EmbedderError(
+                f"the {self.spec} embedder cannot embed {modality}s, only {can}. "
+                f"Pick an embedder that handles {modality}s (clip handles both images and text)."
+            )
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, self.dim), dtype=np.float32)
+
+
+def unit_rows(vectors: Any) -> np.ndarray:
+    """Rows scaled to unit length as C-contiguous float32; an all-zero row becomes a fixed unit vector.
+
+    Every consumer (cosine search, the linear head) assumes unit rows, so this is enforced here once
+    rather than trusted to each model's own normalisation.
+    """
+    array = np.asarray(vectors, dtype=np.float64)
+    if array.ndim != 2:
+        raise ValueError(f"expected a 2-d array of vectors, got shape {array.shape}")
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    degenerate = ~np.isfinite(norms[:, 0]) | (norms[:, 0] < 1e-12)
+    safe = np.where(degenerate[:, None], 1.0, norms)
+    array = array / safe
+    if degenerate.any():
+        array[degenerate] = 1.0 / np.sqrt(array.shape[1])
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def pick_device(device: str | None) -> str:
+    """``device`` if given, else ``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_batch_size(device: str) -> int:
+    return 256 if device.startswith("cuda") else 64
+
+
+def is_hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def resolve_checkpoint(checkpoint: str) -> tuple[str, bool]:
+    """(checkpoint, is_local): an existing or path-like checkpoint becomes an absolute directory path.
+
+    A hub id stays as written. Anything that looks like a path but does not exist is refused here, so
+    the person reads "directory not found" instead of a hub error about an invalid repo id.
+    """
+    text = checkpoint.strip()
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise EmbedderError(
+                f"{text!r} is a file, not a model directory. Point at the folder that holds config.json. "
+                + ALTERNATIVES
+            )
+        return str(path.resolve()), True
+    if _HUB_ID.match(text) and not text.startswith("."):
+        return text, False
+    raise EmbedderError(f"model directory {text!r} not found. Check the path. " + ALTERNATIVES)
+
+
+def require_config(directory: str, what: str) -> None:
+    """Refuse a local directory without config.json before a loader reports something obscure."""
+    if not (Path(directory) / "config.json").is_file():
+        raise EmbedderError(
+            f"could not load {what} {directory!r}: the directory has no config.json, so it is not a model "
+            "saved with save_pretrained. " + ALTERNATIVES
+        )
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def load_error(what: str, checkpoint: str, is_local: bool, error: BaseException) -> EmbedderError:
+    """Translate a loader's exception (hub, file or format trouble) into an actionable EmbedderError."""
+    names = {type(e).__name__ for e in _chain(error)}
+    text = " ".join(str(e) for e in _chain(error)).lower()
+    subject = f"could not load {what} {checkpoint!r}"
+    if is_local:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return EmbedderError(
+            f"{subject}: the directory is not a usable {what} ({detail}). "
+            "It should hold config.json, the weights and the tokenizer files, as saved by save_pretrained. "
+            + ALTERNATIVES
+        )
+    if names & {"RepositoryNotFoundError", "HFValidationError"} or "is not a valid model identifier" in text:
+        return EmbedderError(
+            f"{subject}: no such model on the Hugging Face hub (or it is private). "
+            "Check the spelling, or log in with `hf auth login` for a private model. " + ALTERNATIVES
+        )
+    if "GatedRepoError" in names:
+        return EmbedderError(
+            f"{subject}: the model is gated on the Hugging Face hub. Accept its terms on the hub and log in "
+            "with `hf auth login`. " + ALTERNATIVES
+        )
+    offline = is_hub_offline() or names & {"LocalEntryNotFoundError", "OfflineModeIsEnabled"}
+    network = any(word in text for word in ("connect", "connection", "offline", "outgoing traffic", "timed out"))
+    if offline or network:
+        reason = (
+            "the Hugging Face hub is offline (HF_HUB_OFFLINE=1)"
+            if is_hub_offline()
+            else "no internet connection to the Hugging Face hub"
+        )
+        return EmbedderError(
+            f"{subject}: {reason} and no local copy in the cache. Connect once to download it, or "
+            + ALTERNATIVES[0].lower()
+            + ALTERNATIVES[1:]
+        )
+    if "EntryNotFoundError" in names:
+        return EmbedderError(
+            f"{subject}: the hub repository lacks a file the loader needs; it is probably not a "
+            f"transformers {what}. " + ALTERNATIVES
+        )
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return EmbedderError(f"{subject}: {detail}. " + ALTERNATIVES)

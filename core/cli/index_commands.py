@@ -1,0 +1,116 @@
+"""``index`` and ``list``: build an index from a source, show what the workspace holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from core.errors import FewshotError
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    index = commands.add_parser(
+        "index",
+        help="embed a dataset into a LanceDB index (resumes if interrupted)",
+        description=(
+            "SOURCE: demo:digits | folder:PATH | file:PATH (csv/parquet/jsonl) | hf:DATASET_ID. "
+            "EMBEDDER: clip[:CHECKPOINT] | st[:MODEL] (st:minilm is bundled, offline) | pixels[:N]."
+        ),
+    )
+    index.add_argument("--name", required=True, help="index name (letters, digits, - and _)")
+    index.add_argument("--source", required=True)
+    index.add_argument("--embedder", required=True)
+    index.add_argument("--text-column")
+    index.add_argument("--label-column")
+    index.add_argument("--image-column")
+    index.add_argument("--config", help="Hugging Face dataset config, e.g. 320px")
+    index.add_argument("--split", help="Hugging Face split(s), comma-separated, e.g. train,validation")
+    index.add_argument("--batch-size", type=int)
+    index.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    index.add_argument("--skipped-report", help="write the skipped items (id, uri, reason) to this CSV")
+    index.set_defaults(run=run_index)
+
+    listing = commands.add_parser("list", help="list the indexes in the workspace")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(run=run_list)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.sources import parse_source
+
+    options = {
+        k: v
+        for k, v in {
+            "text_column": args.text_column,
+            "label_column": args.label_column,
+            "image_column": args.image_column,
+            "config": args.config,
+            "split": args.split,
+        }.items()
+        if v is not None
+    }
+    source = parse_source(args.source, **options)
+    embedder = load_embedder(args.embedder, device=args.device, batch_size=args.batch_size)
+    bar = tqdm(total=source.count(), unit="item", desc=f"indexing {args.name}")
+
+    def on_progress(p) -> None:
+        bar.total = p.total
+        bar.n = p.done
+        bar.set_postfix(added=p.added, skipped=p.skipped, refresh=False)
+        bar.refresh()
+
+    try:
+        report = build_index(args.name, source, embedder, progress=on_progress, batch_size=args.batch_size)
+    finally:
+        bar.close()
+    info = report.info
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(info.counts.items()))
+    print(
+        f"index {info.name}: {info.n_items} items ({counts}), {info.dim}-d {info.embedder}; "
+        f"added {report.added} in {report.elapsed_s:.1f}s ({report.rate:.0f}/s), "
+        f"{report.already_present} already present, {len(report.skipped)} skipped"
+    )
+    for item in report.skipped[:10]:
+        print(f"  skipped {item.id}: {item.reason}")
+    if len(report.skipped) > 10:
+        print(f"  ... and {len(report.skipped) - 10} more (use --skipped-report FILE)")
+    if args.skipped_report:
+        _write_skipped(args.skipped_report, report.skipped)
+    return 0
+
+
+def _write_skipped(path: str, skipped) -> None:
+    import csv
+
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "uri", "reason"])
+            writer.writerows([s.id, s.uri, s.reason] for s in skipped)
+    except OSError as exc:
+        raise FewshotError(f"could not write the skipped report to {path}: {exc}") from exc
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from core.store import Store
+
+    store = Store()
+    infos = store.list_indexes()
+    if args.json:
+        print(json.dumps([json.loads(i.to_json()) for i in infos], indent=2))
+        return 0
+    if not infos:
+        print(f"no indexes in {store.root}; build one with: python -m core index --name digits "
+              "--source demo:digits --embedder pixels")
+        return 0
+    print(f"{'name':<20} {'items':>8} {'train':>8} {'valid':>8} {'dim':>5}  {'status':<9} embedder")
+    for i in infos:
+        print(
+            f"{i.name:<20} {i.n_items:>8} {i.counts.get('train', 0):>8} {i.counts.get('validation', 0):>8} "
+            f"{i.dim:>5}  {i.status:<9} {i.embedder}"
+        )
+    return 0

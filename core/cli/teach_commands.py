@@ -1,0 +1,358 @@
+"""``concept``, ``teach``, ``export``, ``predict`` and ``simulate``: the teaching loop from a terminal.
+
+Every step is its own command working on the state in the workspace, so the loop can be scripted
+(``teach next --json`` -> rate -> ``teach submit``) and resumed at any time, like the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from core.errors import FewshotError, InvalidRating
+
+STRATEGY_CHOICES = ("nearest", "boundary", "mixed", "random", "diverse")
+SKIP_WORDS = {"", "skip", "none", "null", "-"}
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the teaching commands to the top-level parser."""
+    concept = commands.add_parser("concept", help="create, list or delete the concepts of an index")
+    concept_sub = concept.add_subparsers(dest="concept_command", required=True)
+    create = concept_sub.add_parser("create", help="start a concept from a prompt, example items or a diverse sample")
+    _index_concept(create)
+    start = create.add_mutually_exclusive_group()
+    start.add_argument("--prompt", help="text describing the concept (embedders with a text side: clip)")
+    start.add_argument("--examples", help="comma-separated item ids of positive examples")
+    create.add_argument("--strategy", choices=STRATEGY_CHOICES, default="mixed")
+    create.add_argument("--batch", type=int, default=10, help="items per round (default 10)")
+    create.add_argument("--target-label", help="ground-truth label this concept means (reports AP per round)")
+    _train_options(create)
+    create.set_defaults(run=run_concept_create)
+    listing = concept_sub.add_parser("list", help="the concepts of an index")
+    listing.add_argument("--index", required=True)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=run_concept_list)
+    delete = concept_sub.add_parser("delete", help="delete a concept with its ratings and checkpoints")
+    _index_concept(delete)
+    delete.set_defaults(run=run_concept_delete)
+
+    teach = commands.add_parser("teach", help="one round at a time: next, submit, undo, reset-seen, history")
+    teach_sub = teach.add_subparsers(dest="teach_command", required=True)
+    nxt = teach_sub.add_parser("next", help="the next items to rate")
+    _index_concept(nxt)
+    nxt.add_argument("--k", type=int, help="how many (default: the concept's batch size)")
+    nxt.add_argument("--strategy", choices=STRATEGY_CHOICES, help="override the concept's strategy once")
+    nxt.add_argument("--seed", type=int, help="seed for strategies that sample")
+    nxt.add_argument("--json", action="store_true")
+    nxt.set_defaults(run=run_teach_next)
+    submit = teach_sub.add_parser("submit", help="rate items (in [-1, 1], or skip), retrain, print the metrics")
+    _index_concept(submit)
+    given = submit.add_mutually_exclusive_group(required=True)
+    given.add_argument("--ratings", help="id=rating pairs, comma-separated; 'skip' as rating skips the item")
+    given.add_argument("--file", help="CSV with columns item_id,rating (empty or 'skip' = skipped)")
+    submit.add_argument("--json", action="store_true")
+    submit.set_defaults(run=run_teach_submit)
+    for name, run, text in (("undo", run_teach_undo, "remove the last round's ratings and restore the previous w"),
+                            ("reset-seen", run_teach_reset_seen, "let seen items be proposed again (ratings stay)")):
+        sub = teach_sub.add_parser(name, help=text)
+        _index_concept(sub)
+        sub.set_defaults(run=run)
+    history = teach_sub.add_parser("history", help="the metrics of every round")
+    _index_concept(history)
+    history.add_argument("--json", action="store_true")
+    history.set_defaults(run=run_teach_history)
+
+    export = commands.add_parser("export", help="save a concept's classifier (safetensors + JSON metadata)")
+    _index_concept(export)
+    export.add_argument("--out", required=True, help="file to write, e.g. cats.safetensors")
+    export.add_argument("--threshold", type=float, default=0.0, help="logit above which predict says positive")
+    export.set_defaults(run=run_export)
+
+    predict = commands.add_parser("predict", help="score an index with an exported classifier")
+    predict.add_argument("--classifier", required=True)
+    predict.add_argument("--index", required=True)
+    predict.add_argument("--split", choices=("train", "validation", "all"), default="validation")
+    predict.add_argument("--out", required=True, help="scores.csv or scores.parquet")
+    predict.set_defaults(run=run_predict)
+
+    sim = commands.add_parser("simulate", aliases=["teach-sim"],
+                              help="replay the loop with ground-truth labels as the annotator; compare strategies")
+    sim.add_argument("--index", required=True)
+    sim.add_argument("--positive", required=True, help="the label that counts as positive")
+    sim.add_argument("--strategy", default="mixed",
+                     help=f"one or more of {','.join(STRATEGY_CHOICES)}, comma-separated")
+    sim.add_argument("--rounds", type=int, default=10)
+    sim.add_argument("--batch", type=int, default=10)
+    sim.add_argument("--prompt", help="start from this text prompt (embedders with a text side)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--target-ap", type=float, default=0.9, help="report the ratings needed to reach this AP")
+    sim.add_argument("--out", help="write every round as CSV")
+    sim.add_argument("--plot", help="save AP against ratings as PNG (or .svg)")
+    sim.add_argument("--no-probe", action="store_true", help="skip the linear-probe ceiling")
+    _train_options(sim)
+    sim.set_defaults(run=run_simulate)
+
+
+def _index_concept(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--concept", required=True)
+
+
+def _train_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training (defaults: core.classifier.TrainConfig)")
+    group.add_argument("--lr", type=float)
+    group.add_argument("--steps", type=int)
+    group.add_argument("--momentum", type=float)
+    group.add_argument("--prior-strength", type=float)
+    group.add_argument("--warm-start", action="store_true", default=None)
+    group.add_argument("--no-balance", dest="balance", action="store_false", default=None)
+
+
+def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    from core.classifier import TrainConfig
+
+    names = {f.name for f in fields(TrainConfig)}
+    train = {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+    try:
+        TrainConfig(**train)
+    except (TypeError, ValueError) as exc:
+        raise FewshotError(f"invalid training setting: {exc}") from None
+    return train
+
+
+def _store(index: str):
+    from core.store import Store
+
+    store = Store()
+    store.get_index(index)  # a clear error listing the indexes when it does not exist
+    return store
+
+
+def _open(args: argparse.Namespace):
+    from core.session import TeachSession
+
+    return TeachSession.open(args.index, args.concept, store=_store(args.index))
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+# ----- concept -----------------------------------------------------------------------------------
+def run_concept_create(args: argparse.Namespace) -> int:
+    from core.session import TeachSession
+
+    if args.batch < 1:
+        raise FewshotError(f"--batch must be at least 1, got {args.batch}")
+    examples = [e.strip() for e in args.examples.split(",") if e.strip()] if args.examples else None
+    session = TeachSession.create(
+        args.index, args.concept, store=_store(args.index), prompt=args.prompt, examples=examples,
+        strategy=args.strategy, batch_size=args.batch, train=_train_settings(args), target_label=args.target_label,
+    )
+    metrics = session.history()[0].metrics
+    ap = f", validation AP {_fmt(metrics.get('ap'))}" if "ap" in metrics else ""
+    print(f"concept {args.concept} on {args.index}: started from {session.concept.init}, "
+          f"strategy {args.strategy}, batch {args.batch}{ap}")
+    return 0
+
+
+def run_concept_list(args: argparse.Namespace) -> int:
+    from core.teach_store import TeachStore
+
+    teach = TeachStore(_store(args.index))
+    rows = []
+    for c in teach.concepts(args.index):
+        history = teach.checkpoints(args.index, c.name)
+        last = history[-1] if history else None
+        rows.append({**asdict(c), "round": last.round if last else 0,
+                     "n_ratings": last.metrics.get("n_ratings", 0) if last else 0,
+                     "ap": last.metrics.get("ap") if last else None})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no concepts on {args.index}; start one with: python -m core concept create --index {args.index} "
+              "--concept NAME")
+        return 0
+    print(f"{'concept':<24} {'init':<9} {'strategy':<9} {'round':>5} {'ratings':>7} {'ap':>6}  target")
+    for r in rows:
+        print(f"{r['name']:<24} {r['init']:<9} {r['strategy']:<9} {r['round']:>5} {r['n_ratings']:>7} "
+              f"{_fmt(r['ap']):>6}  {r['target_label'] or '-'}")
+    return 0
+
+
+def run_concept_delete(args: argparse.Namespace) -> int:
+    from core.teach_store import TeachStore
+
+    teach = TeachStore(_store(args.index))
+    if teach.concept(args.index, args.concept) is None:
+        raise FewshotError(f"no concept {args.concept!r} on index {args.index!r}")
+    teach.delete_concept(args.index, args.concept)
+    print(f"deleted concept {args.concept} (ratings and checkpoints) from {args.index}")
+    return 0
+
+
+# ----- teach -------------------------------------------------------------------------------------
+def run_teach_next(args: argparse.Namespace) -> int:
+    if args.k is not None and args.k < 1:
+        raise FewshotError(f"--k must be at least 1, got {args.k}")
+    session = _open(args)
+    batch = session.next_batch(args.k, strategy=args.strategy, seed=args.seed)
+    if args.json:
+        print(json.dumps([asdict(c) for c in batch], indent=2))
+        return 0
+    print(f"{'item_id':<24} {'score':>8} {'prob':>6}  label")
+    for c in batch:
+        print(f"{c.item_id:<24} {c.score:>8.3f} {c.probability:>6.3f}  {c.label if c.label is not None else '-'}")
+    return 0
+
+
+def _rating(text: str) -> float | None | str:
+    text = text.strip()
+    if text.lower() in SKIP_WORDS:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text  # the session rejects it with a message naming the item
+
+
+def parse_ratings(text: str) -> dict[str, float | None | str]:
+    """``"a=1,b=-0.5,c=skip"`` -> ``{"a": 1.0, "b": -0.5, "c": None}``."""
+    ratings: dict[str, float | None | str] = {}
+    for pair in (p.strip() for p in text.split(",")):
+        if not pair:
+            continue
+        item_id, sep, value = pair.rpartition("=")
+        if not sep or not item_id.strip():
+            raise InvalidRating(f"cannot read {pair!r}: write ratings as item_id=rating (e.g. digits-12=1, or =skip)")
+        ratings[item_id.strip()] = _rating(value)
+    return ratings
+
+
+def read_ratings_file(path: str) -> dict[str, float | None | str]:
+    """Ratings from a CSV with columns item_id and rating."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"item_id", "rating"} - set(reader.fieldnames or [])
+            if missing:
+                raise InvalidRating(f"{path} needs columns item_id and rating; missing {', '.join(sorted(missing))}")
+            return {row["item_id"].strip(): _rating(row["rating"] or "") for row in reader if row["item_id"]}
+    except OSError as exc:
+        raise FewshotError(f"cannot read {path}: {exc}") from None
+
+
+def run_teach_submit(args: argparse.Namespace) -> int:
+    ratings = parse_ratings(args.ratings) if args.ratings is not None else read_ratings_file(args.file)
+    session = _open(args)
+    result = session.submit(ratings)
+    if args.json:
+        print(json.dumps({"round": result.round, "n_new": result.n_new, "metrics": result.metrics}, indent=2))
+        return 0
+    m = result.metrics
+    parts = [f"round {result.round}: {result.n_new} new",
+             f"ratings {m.get('n_ratings')} (+{m.get('n_positive')}/-{m.get('n_negative')})",
+             f"loss {_fmt(m.get('loss'))}", f"cosine to previous w {_fmt(m.get('cosine_to_previous'))}",
+             f"predicted positive {m.get('predicted_positive')}"]
+    if "ap" in m:
+        parts.append(f"validation AP {_fmt(m['ap'])} AUC {_fmt(m.get('auc'))}")
+    print(", ".join(parts))
+    return 0
+
+
+def run_teach_undo(args: argparse.Namespace) -> int:
+    round_ = _open(args).undo()
+    print(f"undone: back at round {round_}")
+    return 0
+
+
+def run_teach_reset_seen(args: argparse.Namespace) -> int:
+    _open(args).reset_seen()
+    print("every item can be proposed again; the ratings so far still train the classifier")
+    return 0
+
+
+HISTORY_KEYS = ("n_ratings", "loss", "cosine_to_previous", "predicted_positive", "ap")
+
+
+def run_teach_history(args: argparse.Namespace) -> int:
+    history = _open(args).history()
+    rows = [{"round": c.round, **{k: c.metrics.get(k) for k in HISTORY_KEYS}, "created_at": c.created_at}
+            for c in history]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'round':>5} {'ratings':>7} {'loss':>7} {'cos_prev':>8} {'pred_pos':>8} {'ap':>6}")
+    for r in rows:
+        print(f"{r['round']:>5} {_fmt(r['n_ratings']):>7} {_fmt(r['loss']):>7} {_fmt(r['cosine_to_previous']):>8} "
+              f"{_fmt(r['predicted_positive']):>8} {_fmt(r['ap']):>6}")
+    return 0
+
+
+# ----- export / predict ----------------------------------------------------------------------------
+def run_export(args: argparse.Namespace) -> int:
+    from core.export import export_session
+
+    session = _open(args)
+    path = export_session(session, args.out, threshold=args.threshold)
+    print(f"saved {args.concept} (round {session.round}, {len(session.ratings())} ratings, "
+          f"{session.info.embedder}, {session.info.dim}-d) to {path}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from core.export import predict
+
+    split = None if args.split == "all" else args.split
+    table = predict(args.classifier, args.index, split=split, store=_store(args.index), out=args.out)
+    print(f"wrote {len(table)} predictions ({int(table['predicted'].sum())} positive) to {args.out}")
+    return 0
+
+
+# ----- simulate ----------------------------------------------------------------------------------
+def run_simulate(args: argparse.Namespace) -> int:
+    from core import simulate as sim
+
+    strategies = [s.strip().lower() for s in args.strategy.split(",") if s.strip()]
+    unknown = [s for s in strategies if s not in STRATEGY_CHOICES]
+    if not strategies or unknown:
+        raise FewshotError(
+            f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {', '.join(STRATEGY_CHOICES)}"
+        )
+    if args.rounds < 0 or args.batch < 1:
+        raise FewshotError("--rounds must be >= 0 and --batch >= 1")
+    for path, kind in ((args.out, "--out"), (args.plot, "--plot")):
+        if path and not Path(path).parent.exists():
+            raise FewshotError(f"{kind}: folder {Path(path).parent} does not exist")
+    store = _store(args.index)
+    sim.check_label(store, args.index, args.positive)
+
+    def show(row: dict[str, Any]) -> None:
+        print(f"{row['strategy']:<9} round {row['round']:>3}  ratings {row['n_ratings']:>4}  "
+              f"ap {_fmt(row['ap'])}  auc {_fmt(row['auc'])}", flush=True)
+
+    rows = sim.compare(args.index, args.positive, strategies, args.rounds, args.batch, prompt=args.prompt,
+                       store=store, train=_train_settings(args), seed=args.seed, on_round=show)
+    probe = None if args.no_probe else sim.linear_probe_ap(store, args.index, args.positive)
+    for s in sim.summarize(rows, ap_target=args.target_ap):
+        reached = f"{s['ratings_to_target']} ratings" if s["ratings_to_target"] is not None else "not reached"
+        ratio = f" ({s['final_ap'] / probe:.0%} of probe)" if probe and s["final_ap"] is not None else ""
+        print(f"summary {s['strategy']:<9} final ap {_fmt(s['final_ap'])}{ratio} after {s['n_ratings']} ratings "
+              f"({s['n_positive']} positive); AP {args.target_ap:g}: {reached}; largest drop {s['max_drop']:.3f}")
+    if probe is not None:
+        print(f"linear probe (every train label) ap {probe:.3f}")
+    if args.out:
+        print(f"wrote {sim.write_rows(rows, args.out)}")
+    if args.plot:
+        title = f"{args.index}: label {args.positive!r}"
+        print(f"wrote {sim.plot_label_efficiency(rows, args.plot, probe_ap=probe, title=title)}")
+    return 0

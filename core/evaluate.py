@@ -1,0 +1,157 @@
+"""Metrics and predictions on a split: what the Validate page, ``predict`` and the oracle replay report.
+
+Everything here works on indexes without ground truth: the scores and predictions are always
+there, the metrics are simply ``None`` when there is nothing to compare against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core.errors import EmbedderMismatch, FewshotError
+from core.records import SPLITS
+
+
+def ranking_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Average precision and ROC AUC; empty when only one class is present (they are undefined).
+
+    y_true: (n,) bool; scores: (n,) float, higher = more positive.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y_true = np.asarray(y_true, dtype=bool)
+    if y_true.all() or not y_true.any():
+        return {}
+    return {
+        "ap": float(average_precision_score(y_true, scores)),
+        "auc": float(roc_auc_score(y_true, scores)),
+    }
+
+
+@dataclass
+class Evaluation:
+    """A head's scores on one split of an index, with metrics when a target label is known.
+
+    ids, splits, labels: (n,) object arrays (labels None where unknown); scores: (n,) float32 logits;
+    probabilities: (n,) float32; predicted: (n,) bool, ``score > threshold``. Metrics are computed
+    over the items whose label is known, and are None when undefined (no labels, one class only).
+    pr_precision / pr_recall / pr_thresholds are sklearn's ``precision_recall_curve`` arrays.
+    """
+
+    index: str
+    split: str | None
+    threshold: float
+    target_label: str | None
+    ids: np.ndarray
+    splits: np.ndarray
+    scores: np.ndarray
+    probabilities: np.ndarray
+    predicted: np.ndarray
+    labels: np.ndarray
+    n_labelled: int = 0
+    n_positive: int = 0
+    ap: float | None = None
+    auc: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    tn: int | None = None
+    fp: int | None = None
+    fn: int | None = None
+    tp: int | None = None
+    pr_precision: np.ndarray | None = None
+    pr_recall: np.ndarray | None = None
+    pr_thresholds: np.ndarray | None = None
+
+    @property
+    def has_metrics(self) -> bool:
+        return self.tp is not None
+
+    def summary(self) -> dict[str, Any]:
+        """The scalar figures, JSON-able: for a CLI line, a page's counters or a CSV row."""
+        keys = ("index", "split", "threshold", "target_label", "n_labelled", "n_positive", "ap", "auc",
+                "precision", "recall", "f1", "tn", "fp", "fn", "tp")
+        out: dict[str, Any] = {k: getattr(self, k) for k in keys}
+        out["n_items"] = int(len(self.ids))
+        out["n_predicted_positive"] = int(self.predicted.sum())
+        return out
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return (0.5 * (1.0 + np.tanh(0.5 * z.astype(np.float64)))).astype(np.float32)
+
+
+def evaluate_split(
+    store: Any,
+    index: str,
+    head: Any,
+    split: str | None = "validation",
+    target_label: str | None = None,
+    threshold: float = 0.0,
+) -> Evaluation:
+    """Score every item of ``split`` (None = all) with ``head`` and compare with ground truth.
+
+    ``head`` is anything with ``w`` (dim,) and ``b`` (a ``LinearHead``); its dimension must match
+    the index's. ``threshold`` is on the logit (0.0 = probability 0.5).
+    """
+    from core.vectors import score_all
+
+    if split is not None and split not in SPLITS:
+        raise FewshotError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)} (or all)")
+    view = store.vectors(index)
+    w = np.asarray(head.w, dtype=np.float32).reshape(-1)
+    if w.shape[0] != view.matrix.shape[1]:
+        raise EmbedderMismatch(
+            f"the classifier has {w.shape[0]} dimensions but index {index!r} holds {view.matrix.shape[1]}-d vectors"
+        )
+    rows = view.rows(split)
+    scores = score_all(view.matrix[rows], w, float(head.b)) if len(rows) else np.empty(0, np.float32)
+    threshold = float(threshold)
+    result = Evaluation(
+        index=index, split=split, threshold=threshold, target_label=target_label,
+        ids=view.ids[rows], splits=view.split[rows], scores=scores, probabilities=_sigmoid(scores),
+        predicted=scores > threshold, labels=view.labels[rows],
+    )
+    if target_label is not None:
+        _add_metrics(result)
+    return result
+
+
+def _add_metrics(result: Evaluation) -> None:
+    from sklearn.metrics import confusion_matrix, precision_recall_curve, precision_recall_fscore_support
+
+    known = np.asarray([lab is not None for lab in result.labels], dtype=bool)
+    result.n_labelled = int(known.sum())
+    if not known.any():
+        return
+    y = np.asarray([lab == result.target_label for lab in result.labels[known]], dtype=bool)
+    scores, predicted = result.scores[known], result.predicted[known]
+    result.n_positive = int(y.sum())
+    tn, fp, fn, tp = confusion_matrix(y, predicted, labels=[False, True]).ravel()
+    result.tn, result.fp, result.fn, result.tp = int(tn), int(fp), int(fn), int(tp)
+    p, r, f, _ = precision_recall_fscore_support(y, predicted, average="binary", zero_division=0.0)
+    result.precision, result.recall, result.f1 = float(p), float(r), float(f)
+    ranking = ranking_metrics(y, scores)
+    result.ap, result.auc = ranking.get("ap"), ranking.get("auc")
+    if y.any():
+        result.pr_precision, result.pr_recall, result.pr_thresholds = precision_recall_curve(y, scores)
+
+
+def predictions_table(evaluation: Evaluation) -> Any:
+    """One row per item: id, split, score (logit), probability, predicted, label (a pandas DataFrame)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "id": pd.array([str(i) for i in evaluation.ids], dtype="string"),
+            "split": pd.array([str(x) for x in evaluation.splits], dtype="string"),
+            "score": evaluation.scores.astype(np.float32),
+            "probability": evaluation.probabilities.astype(np.float32),
+            "predicted": evaluation.predicted.astype(bool),
+            "label": pd.array(list(evaluation.labels), dtype="string"),
+        }
+    )
+

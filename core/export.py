@@ -1,0 +1,104 @@
+"""Take a trained concept out of the app: save its head to a file, score an index with a saved file.
+
+The file is safetensors plus JSON metadata (``core.classifier``), never a pickle, so a classifier
+received from someone else can be loaded without running code. The metadata names the embedder, so
+scoring an index built with another embedder fails with a message instead of producing nonsense.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.errors import FewshotError
+
+TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _table_format(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in TABLE_FORMATS:
+        raise FewshotError(
+            f"cannot write predictions to {Path(path).name!r}: use a .csv or .parquet file name"
+        )
+    return TABLE_FORMATS[suffix]
+
+
+def export_session(session: Any, path: str | Path, threshold: float = 0.0) -> Path:
+    """Save ``session``'s current head (a ``TeachSession``) with what is needed to use it later.
+
+    ``threshold`` is the logit above which ``predict`` calls an item positive (0.0 = p 0.5).
+    Returns the path written.
+    """
+    from core.classifier import save_classifier
+    from core.store import now_iso
+
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_name(path.name + ".safetensors")
+    concept, info = session.concept, session.info
+    metadata: dict[str, Any] = {
+        "concept": concept.name,
+        "index": info.name,
+        "embedder": info.embedder,
+        "embedder_kind": info.embedder_kind,
+        "checkpoint": info.checkpoint,
+        "modality": info.modality,
+        "dim": int(info.dim),
+        "threshold": float(threshold),
+        "n_ratings": int(len(session.ratings())),
+        "round": int(session.round),
+        "created": now_iso(),
+        "prompt": concept.prompt,
+        "init": concept.init,
+        "target_label": concept.target_label,
+    }
+    try:
+        save_classifier(path, session.head, metadata)
+    except OSError as exc:
+        raise FewshotError(f"could not write the classifier to {path}: {exc}") from exc
+    return path
+
+
+def predict(
+    classifier_path: str | Path,
+    index: str,
+    split: str | None = "validation",
+    store: Any = None,
+    out: str | Path | None = None,
+) -> Any:
+    """Score every item of ``split`` (None = all) of ``index`` with a saved classifier.
+
+    Returns a DataFrame (id, split, score, probability, predicted, label); writes it to ``out``
+    (``.csv`` or ``.parquet``) when given. A classifier from another embedder or dimension raises
+    ``EmbedderMismatch``.
+    """
+    from core.classifier import load_classifier
+    from core.evaluate import evaluate_split, predictions_table
+    from core.store import Store
+
+    fmt = _table_format(out) if out is not None else None  # fail before any work
+    store = store or Store()
+    info = store.get_index(index)
+    head, meta = load_classifier(classifier_path, expect_dim=info.dim, expect_embedder=info.embedder)
+    threshold = float(meta.get("threshold", 0.0) or 0.0)
+    evaluation = evaluate_split(store, index, head, split=split, threshold=threshold)
+    table = predictions_table(evaluation)
+    if out is not None:
+        write_table(table, out, fmt)
+    return table
+
+
+def write_table(table: Any, path: str | Path, fmt: str | None = None) -> Path:
+    """Write a DataFrame as CSV or Parquet, chosen by the file extension."""
+    path = Path(path)
+    fmt = fmt or _table_format(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            table.to_csv(path, index=False)
+        else:
+            table.to_parquet(path, index=False)
+    except OSError as exc:
+        raise FewshotError(f"could not write {path}: {exc}") from exc
+    return path

@@ -1,0 +1,268 @@
+"""Source + embedder -> rows in LanceDB, with progress, cancel and resume.
+
+Decoding runs in a thread pool one batch ahead of the embedder, so the model is not left waiting on
+JPEG decoding. Rows are buffered and written in large appends (each LanceDB append is a table
+version; many tiny appends slow reads). A rerun skips ids already indexed or already skipped, so an
+interrupted or cancelled run resumes without duplicates.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+
+import numpy as np
+import pyarrow as pa
+
+from core.embedders import Embedder
+from core.errors import (
+    EmbedderError,
+    EmbedderMismatch,
+    EmptySourceError,
+    FewshotError,
+    UnreadableItem,
+)
+from core.images import make_thumbnail
+from core.records import Record
+from core.sources import Source
+from core.store import IndexInfo, Store, items_schema, validate_index_name
+
+
+@dataclass
+class Progress:
+    """A snapshot for progress bars: items handled so far (indexed, skipped or already present)."""
+
+    done: int
+    total: int | None
+    added: int
+    skipped: int
+    elapsed_s: float
+    rate: float
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.total is None or self.rate <= 0:
+            return None
+        return max(self.total - self.done, 0) / self.rate
+
+    def describe(self) -> str:
+        total = f"/{self.total}" if self.total is not None else ""
+        eta = f", {self.eta_s:.0f}s left" if self.eta_s is not None else ""
+        return f"{self.done}{total} items ({self.rate:.0f}/s{eta}), {self.skipped} skipped"
+
+
+@dataclass
+class SkippedItem:
+    id: str
+    uri: str
+    reason: str
+
+
+@dataclass
+class IndexReport:
+    name: str
+    added: int
+    already_present: int
+    skipped: list[SkippedItem] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    cancelled: bool = False
+    info: IndexInfo | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.added / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+CancelCheck = Callable[[], bool]
+
+
+def _batched(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _prepare(record: Record) -> tuple[Record, object | None, bytes | None, str | None]:
+    """Decode one record: (record, payload for the embedder, thumbnail, reason it was skipped)."""
+    try:
+        if record.load_image is not None:
+            image = record.load_image()
+            return record, image, make_thumbnail(image), None
+        text = record.text
+        if text is None or not str(text).strip():
+            return record, None, None, "empty text"
+        return record, str(text), None, None
+    except UnreadableItem as exc:
+        return record, None, None, str(exc) or "unreadable item"
+    except Exception as exc:  # a broken file must never stop a long indexing run
+        return record, None, None, f"unreadable item: {type(exc).__name__}: {exc}"
+
+
+def _check_compatible(store: Store, name: str, embedder: Embedder, source: Source) -> IndexInfo | None:
+    if source.modality not in embedder.modalities:
+        raise EmbedderError(
+            f"{embedder.spec} cannot embed {source.modality} items; "
+            + ("use clip:... or pixels for images" if source.modality == "image" else "use st:minilm or clip:...")
+        )
+    if not store.has_index(name):
+        return None
+    info = store.get_index(name)
+    if info.embedder != embedder.spec or info.dim != embedder.dim:
+        raise EmbedderMismatch(
+            f"index {name!r} already exists, built with {info.embedder} ({info.dim} dimensions); "
+            f"it cannot take vectors from {embedder.spec} ({embedder.dim} dimensions). "
+            "Pick another name, or delete the index first."
+        )
+    if info.modality != source.modality:
+        raise FewshotError(f"index {name!r} holds {info.modality} items; this source gives {source.modality}")
+    return info
+
+
+class _Writer:
+    """Buffers rows and appends them to LanceDB in large chunks."""
+
+    def __init__(self, store: Store, name: str, dim: int, flush_every: int) -> None:
+        self.store, self.name, self.dim, self.flush_every = store, name, dim, flush_every
+        self.rows: dict[str, list] = {k: [] for k in ("id", "split", "label", "text", "thumbnail", "uri")}
+        self.vectors: list[np.ndarray] = []
+        self.skipped: list[dict[str, str]] = []
+
+    def add(self, records: list[Record], vectors: np.ndarray, thumbnails: list[bytes | None]) -> None:
+        for record, thumb in zip(records, thumbnails, strict=True):
+            self.rows["id"].append(record.id)
+            self.rows["split"].append(record.split)
+            self.rows["label"].append(record.label)
+            self.rows["text"].append(record.text)
+            self.rows["thumbnail"].append(thumb)
+            self.rows["uri"].append(record.uri)
+        self.vectors.append(vectors)
+        if len(self.rows["id"]) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows["id"]:
+            matrix = np.concatenate(self.vectors).astype(np.float32, copy=False)
+            columns = dict(self.rows)
+            columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), self.dim)
+            table = pa.table(columns).select(items_schema(self.dim).names).cast(items_schema(self.dim))
+            self.store.add_items(self.name, table)
+            self.rows = {k: [] for k in self.rows}
+            self.vectors = []
+        self.store.add_skipped(self.name, self.skipped)
+        self.skipped = []
+
+
+def build_index(
+    name: str,
+    source: Source,
+    embedder: Embedder,
+    store: Store | None = None,
+    batch_size: int | None = None,
+    progress: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+    flush_every: int = 4096,
+    workers: int | None = None,
+) -> IndexReport:
+    """Embed every item of ``source`` into index ``name``, resuming a previous run if there was one.
+
+    Returns a report; ``report.cancelled`` is set when ``should_cancel()`` turned true (what was embedded
+    so far is kept). Raises ``EmptySourceError`` when the source has nothing usable.
+    """
+    validate_index_name(name)
+    store = store or Store()
+    info = _check_compatible(store, name, embedder, source)
+    if info is None:
+        info = IndexInfo(
+            name=name,
+            embedder=embedder.spec,
+            embedder_kind=embedder.kind,
+            checkpoint=embedder.checkpoint,
+            dim=embedder.dim,
+            modality=source.modality,
+            source=source.describe(),
+        )
+    info.status = "building"
+    store.save_index_info(info)
+    store.items_table(name, dim=embedder.dim)
+    known = store.item_ids(name) | {row["id"] for row in store.skipped(name)}
+    batch_size = batch_size or embedder.batch_size
+    writer = _Writer(store, name, embedder.dim, flush_every)
+    report = IndexReport(name=name, added=0, already_present=0)
+    total = source.count()
+    seen_ids: set[str] = set()
+    start = time.perf_counter()
+    pool = ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2)))
+
+    def fresh(records: list[Record]) -> list[Record]:
+        out = []
+        for record in records:
+            if record.id in known:
+                report.already_present += 1
+            elif record.id in seen_ids:
+                report.skipped.append(SkippedItem(record.id, record.uri, "duplicate id in source"))
+            else:
+                seen_ids.add(record.id)
+                out.append(record)
+        return out
+
+    def submit(records: list[Record]) -> list[Future]:
+        return [pool.submit(_prepare, r) for r in records]
+
+    try:
+        batches = (b for b in (fresh(raw) for raw in _batched(source, batch_size)) if b)
+        pending = submit(next(batches, []))
+        while pending:
+            prepared = [f.result() for f in pending]
+            pending = submit(next(batches, []))  # decode the next batch while this one embeds
+            _embed_batch(prepared, embedder, writer, report)
+            if progress is not None:
+                elapsed = time.perf_counter() - start
+                done = report.added + report.already_present + len(report.skipped)
+                rate = (report.added + len(report.skipped)) / elapsed if elapsed > 0 else 0.0
+                progress(Progress(done, total, report.added, len(report.skipped), elapsed, rate))
+            if should_cancel is not None and should_cancel():
+                report.cancelled = True
+                for future in pending:
+                    future.cancel()
+                break
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        writer.flush()  # whatever was embedded is kept, also on Ctrl-C or an error
+
+    report.elapsed_s = time.perf_counter() - start
+    info.counts = store.split_counts(name) if store.item_ids(name) else {}
+    info.n_skipped = len(store.skipped(name))
+    if info.n_items == 0 and not report.cancelled:
+        reasons = sorted({s.reason for s in report.skipped})[:5]
+        store.delete_index(name)
+        detail = f" Reasons: {'; '.join(reasons)}." if reasons else ""
+        raise EmptySourceError(f"nothing usable in {source.spec}: {len(report.skipped)} items skipped.{detail}")
+    info.status = "cancelled" if report.cancelled else "complete"
+    store.save_index_info(info)
+    if not report.cancelled:
+        store.compact(name)
+    report.info = info
+    return report
+
+
+def _embed_batch(prepared: list, embedder: Embedder, writer: _Writer, report: IndexReport) -> None:
+    good = [(r, payload, thumb) for r, payload, thumb, reason in prepared if reason is None]
+    for record, _, _, reason in prepared:
+        if reason is not None:
+            report.skipped.append(SkippedItem(record.id, record.uri, reason))
+            writer.skipped.append({"id": record.id, "uri": record.uri, "reason": reason})
+    if not good:
+        return
+    records = [g[0] for g in good]
+    payloads = [g[1] for g in good]
+    if records[0].modality == "image":
+        vectors = embedder.embed_images(payloads)
+    else:
+        vectors = embedder.embed_texts(payloads)
+    writer.add(records, vectors, [g[2] for g in good])
+    report.added += len(records)

@@ -1,0 +1,318 @@
+"""One concept's rate -> retrain -> requery loop on one index, persisted and undoable.
+
+Every rating is written to LanceDB before training, so a crash, a refresh or a second tab loses
+nothing: ``TeachSession.open`` rebuilds the state from disk, and finishes a round whose ratings were
+written but whose checkpoint was not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.classifier import LinearHead, TrainConfig
+from core.errors import EmbedderError, FewshotError, InvalidRating
+from core.records import TRAIN, VALIDATION
+from core.selection import get_strategy, score_all
+from core.store import Store, VectorView, now_iso, validate_index_name
+from core.teach_store import Checkpoint, ConceptInfo, TeachStore
+
+STRATEGIES = ("nearest", "boundary", "mixed", "random", "diverse")
+
+
+@dataclass
+class Candidate:
+    """An item proposed for rating, with what the classifier currently thinks of it."""
+
+    item_id: str
+    score: float  # logit w.x + b
+    probability: float
+    label: str | None
+
+
+@dataclass
+class RoundResult:
+    round: int
+    n_new: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
+
+
+class TeachSession:
+    """Create with ``TeachSession.create`` or resume with ``TeachSession.open``."""
+
+    def __init__(self, store: Store, concept: ConceptInfo) -> None:
+        self.store = store
+        self.teach = TeachStore(store)
+        self.concept = concept
+        self.index = concept.index
+        self.info = store.get_index(concept.index)
+        self._row_of: dict[str, int] | None = None
+        self._row_version: int | None = None
+        self._rng = np.random.default_rng()
+        history = self.teach.checkpoints(self.index, concept.name)
+        if not history:
+            raise FewshotError(f"concept {concept.name!r} has no checkpoint; create it again")
+        self.initial = history[0]
+        last = history[-1]
+        self.head = self._head_from(last)
+        self.round = last.round
+
+    # ----- creation -----------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        index: str,
+        concept: str,
+        *,
+        store: Store | None = None,
+        prompt: str | None = None,
+        examples: list[str] | None = None,
+        strategy: str = "mixed",
+        batch_size: int = 10,
+        train: dict[str, Any] | None = None,
+        target_label: str | None = None,
+        embedder=None,
+    ) -> TeachSession:
+        """Start a concept from a text prompt, from example item ids, or (neither) a diverse sample."""
+        store = store or Store()
+        validate_index_name(concept)
+        info = store.get_index(index)
+        teach = TeachStore(store)
+        if teach.concept(index, concept) is not None:
+            raise FewshotError(f"concept {concept!r} already exists on index {index!r}; open it or pick another name")
+        if strategy not in STRATEGIES:
+            raise FewshotError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        config = TrainConfig(**(train or {}))
+        vector, init = None, "diverse"
+        if prompt:
+            vector, init = _embed_prompt(info, prompt, embedder), "prompt"
+        elif examples:
+            vector, init = _mean_of_examples(store, index, examples), "examples"
+        head = LinearHead.init_from_vector(vector, info.dim, config=config)
+        concept_info = ConceptInfo(
+            index=index, name=concept, prompt=prompt, init=init, examples=list(examples or []),
+            strategy=strategy, batch_size=int(batch_size), train=dict(train or {}), target_label=target_label,
+        )
+        teach.save_concept(concept_info)
+        view = store.vectors(index)
+        metrics = {"n_ratings": 0, "n_positive": 0, "n_negative": 0, "init": init}
+        metrics.update(validation_metrics(view, target_label, score_all(view.matrix, head.w, head.b)))
+        teach.add_checkpoint(index, concept, Checkpoint(0, head.w, head.b, metrics, now_iso()))
+        return cls(store, concept_info)
+
+    @classmethod
+    def open(cls, index: str, concept: str, store: Store | None = None) -> TeachSession:
+        """Resume a concept exactly where it stopped (finishing a round cut short by a crash)."""
+        store = store or Store()
+        info = TeachStore(store).concept(index, concept)
+        if info is None:
+            raise FewshotError(f"no concept {concept!r} on index {index!r}")
+        session = cls(store, info)
+        if session.teach.max_label_round(index, concept) > session.round:
+            session._train_and_checkpoint(session.teach.max_label_round(index, concept), n_new=0)
+        return session
+
+    # ----- state --------------------------------------------------------------------------------
+    def _head_from(self, checkpoint: Checkpoint) -> LinearHead:
+        head = LinearHead.init_from_vector(None, self.info.dim, config=self.train_config)
+        return head.from_state({"w": checkpoint.w.tolist(), "b": checkpoint.bias, "config": head.to_state()["config"]})
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(**self.concept.train)
+
+    @property
+    def view(self) -> VectorView:
+        return self.store.vectors(self.index)
+
+    def _rows(self, ids) -> np.ndarray:
+        view = self.view
+        if self._row_of is None or self._row_version != view.version:
+            self._row_of = {item_id: i for i, item_id in enumerate(view.ids)}
+            self._row_version = view.version
+        return np.asarray([self._row_of[i] for i in ids], dtype=np.int64)
+
+    def history(self) -> list[Checkpoint]:
+        return self.teach.checkpoints(self.index, self.concept.name)
+
+    def ratings(self):
+        return self.teach.ratings(self.index, self.concept.name)
+
+    def seen_ids(self) -> set[str]:
+        return self.teach.seen_ids(self.index, self.concept.name, self.concept.seen_after_round)
+
+    def update_settings(self, **settings: Any) -> None:
+        """Change strategy, batch size or training settings between rounds."""
+        for key, value in settings.items():
+            if key == "strategy" and value not in STRATEGIES:
+                raise FewshotError(f"unknown strategy {value!r}; choose one of {', '.join(STRATEGIES)}")
+            if key in ("strategy", "batch_size", "target_label"):
+                setattr(self.concept, key, value)
+            else:
+                TrainConfig(**{**self.concept.train, key: value})  # validates the name
+                self.concept.train[key] = value
+        self.teach.save_concept(self.concept)
+
+    # ----- the loop -----------------------------------------------------------------------------
+    def scores(self, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(row positions, logits) of every item of ``split`` (all items when None)."""
+        view = self.view
+        rows = view.rows(split)
+        logits = score_all(view.matrix, self.head.w, self.head.b)
+        return rows, logits[rows]
+
+    def next_batch(self, k: int | None = None, strategy: str | None = None, split: str = TRAIN,
+                   seed: int | None = None) -> list[Candidate]:
+        """The next ``k`` unseen items of ``split`` by the concept's strategy (exact, brute force)."""
+        k = int(k or self.concept.batch_size)
+        name = strategy or self.concept.strategy
+        if self.concept.init == "diverse" and len(self.ratings()) == 0 and strategy is None:
+            name = "diverse"
+        rows, logits = self.scores(split)
+        view = self.view
+        seen_ids = self.seen_ids()
+        seen = np.fromiter((i in seen_ids for i in view.ids[rows]), dtype=bool, count=len(rows))
+        rng = np.random.default_rng(seed) if seed is not None else self._rng
+        picked = get_strategy(name).select(logits, k, seen, rng=rng, vectors=view.matrix[rows])
+        probs = _sigmoid(logits[picked])
+        return [
+            Candidate(str(view.ids[rows[i]]), float(logits[i]), float(p), view.labels[rows[i]])
+            for i, p in zip(picked, probs, strict=True)
+        ]
+
+    def top(self, k: int = 20, split: str | None = None) -> list[Candidate]:
+        """What the classifier ranks highest now, seen or not: to check what it has learned."""
+        rows, logits = self.scores(split)
+        k = min(k, len(rows))
+        order = np.argsort(-logits, kind="stable")[:k]
+        view = self.view
+        return [
+            Candidate(str(view.ids[rows[i]]), float(logits[i]), float(_sigmoid(logits[i])), view.labels[rows[i]])
+            for i in order
+        ]
+
+    def _validate(self, ratings: Mapping[str, float | None]) -> dict[str, float | None]:
+        if not ratings:
+            raise InvalidRating("the batch is empty: rate or skip at least one item")
+        clean: dict[str, float | None] = {}
+        for item_id, value in ratings.items():
+            if value is None:
+                clean[str(item_id)] = None
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise InvalidRating(f"rating for {item_id!r} is not a number: {value!r}") from None
+            if not np.isfinite(number) or not -1.0 <= number <= 1.0:
+                raise InvalidRating(f"rating for {item_id!r} must be in [-1, 1] (or a skip), got {value!r}")
+            clean[str(item_id)] = number
+        self._rows_known(list(clean))
+        return clean
+
+    def _rows_known(self, ids: list[str]) -> None:
+        self._rows([])  # refresh the id map
+        unknown = [i for i in ids if i not in self._row_of]
+        if unknown:
+            shown = ", ".join(repr(u) for u in unknown[:5])
+            raise InvalidRating(f"{len(unknown)} item id(s) not in index {self.index!r}: {shown}")
+
+    def submit(self, ratings: Mapping[str, float | None]) -> RoundResult:
+        """Write the ratings (None = skip), retrain on every rating so far, checkpoint the new ``w``."""
+        clean = self._validate(ratings)
+        round_ = max(self.round, self.teach.max_label_round(self.index, self.concept.name)) + 1
+        self.teach.add_ratings(self.index, self.concept.name, clean, round_)
+        return self._train_and_checkpoint(round_, n_new=len(clean))
+
+    def _train_and_checkpoint(self, round_: int, n_new: int) -> RoundResult:
+        rated = self.ratings()
+        previous = self.head
+        config = self.train_config
+        start = previous if config.warm_start else self._head_from(self.initial)
+        head = start.copy()
+        loss = float("nan")
+        if len(rated):
+            X = self.view.matrix[self._rows(rated.item_ids)]
+            loss = float(head.fit(X, rated.ratings).loss)
+        metrics = self._metrics(head, previous, rated, loss)
+        self.teach.add_checkpoint(self.index, self.concept.name, Checkpoint(round_, head.w, head.b, metrics, now_iso()))
+        self.head, self.round = head, round_
+        return RoundResult(round=round_, n_new=n_new, metrics=metrics)
+
+    def _metrics(self, head: LinearHead, previous: LinearHead, rated, loss: float) -> dict[str, Any]:
+        denom = float(np.linalg.norm(head.w) * np.linalg.norm(previous.w))
+        logits = score_all(self.view.matrix, head.w, head.b)
+        metrics: dict[str, Any] = {
+            "n_ratings": int(len(rated)),
+            "n_positive": int((rated.ratings > 0).sum()),
+            "n_negative": int((rated.ratings < 0).sum()),
+            "loss": loss,
+            "cosine_to_previous": float(head.w @ previous.w) / denom if denom > 0 else None,
+            "w_norm": float(np.linalg.norm(head.w)),
+            "predicted_positive": int((logits > 0).sum()),
+        }
+        metrics.update(validation_metrics(self.view, self.concept.target_label, logits))
+        return metrics
+
+    def undo(self) -> int:
+        """Remove the last round's ratings and restore the previous ``w``; returns the round now current."""
+        history = self.history()
+        if len(history) < 2:
+            raise FewshotError("nothing to undo: no round has been submitted yet")
+        last, previous = history[-1], history[-2]
+        self.teach.delete_round(self.index, self.concept.name, last.round)
+        self.head, self.round = self._head_from(previous), previous.round
+        return self.round
+
+    def reset_seen(self) -> None:
+        """Let every item be proposed again; the ratings stay and keep training the classifier."""
+        self.concept.seen_after_round = max(self.round, self.teach.max_label_round(self.index, self.concept.name))
+        self.teach.save_concept(self.concept)
+
+
+def _embed_prompt(info, prompt: str, embedder=None) -> np.ndarray:
+    from core.embedders import load_embedder
+
+    embedder = embedder or load_embedder(info.embedder)
+    if "text" not in embedder.modalities:
+        raise EmbedderError(
+            f"index {info.name!r} uses {info.embedder}, which has no text side: start from example items "
+            "or a diverse sample instead of a prompt"
+        )
+    if embedder.spec != info.embedder:
+        raise EmbedderError(f"the prompt embedder {embedder.spec} is not the index's {info.embedder}")
+    return embedder.embed_texts([prompt])[0]
+
+
+def _mean_of_examples(store: Store, index: str, examples: list[str]) -> np.ndarray:
+    view = store.vectors(index)
+    row_of = {item_id: i for i, item_id in enumerate(view.ids)}
+    missing = [e for e in examples if e not in row_of]
+    if missing:
+        raise InvalidRating(f"example item(s) not in index {index!r}: {', '.join(map(repr, missing[:5]))}")
+    mean = view.matrix[[row_of[e] for e in examples]].mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
+def validation_metrics(view: VectorView, target_label: str | None, logits: np.ndarray) -> dict[str, float]:
+    """AP and ROC AUC on the validation split, when the concept names a ground-truth label.
+
+    logits: (n,) scores of every item of the index, in the view's row order.
+    """
+    if target_label is None:
+        return {}
+    from core.evaluate import ranking_metrics
+
+    rows = view.rows(VALIDATION)
+    labels = view.labels[rows]
+    known = np.asarray([lab is not None for lab in labels], dtype=bool)
+    if not known.any():
+        return {}
+    y = np.asarray([lab == target_label for lab in labels[known]])
+    return ranking_metrics(y, logits[rows][known])

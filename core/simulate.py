@@ -1,0 +1,335 @@
+"""Oracle replay: run the real teaching loop with ground-truth labels standing in for a person.
+
+Why: which strategy (and learner) reaches a good classifier with the fewest ratings has to be
+measured on data, not assumed (DESIGN.md, label efficiency). The replay drives a real
+``TeachSession`` (the same code the app runs, LanceDB writes included) under a throwaway concept,
+so what it measures is what a person would get. The linear probe trained on every train label is
+the ceiling the curves are judged against.
+"""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import FewshotError, PoolExhausted
+from core.records import TRAIN, VALIDATION
+
+ROW_KEYS = ("strategy", "round", "n_ratings", "ap", "auc", "n_positive")
+RoundCallback = Callable[[dict[str, Any]], None]
+
+
+def _store(store: Any) -> Any:
+    from core.store import Store
+
+    return store or Store()
+
+
+def check_label(store: Any, index: str, positive_label: str | None) -> list[str]:
+    """The index's labels, sorted; raises when it has none or ``positive_label`` is not one of them."""
+    labels = sorted({str(lab) for lab in store.vectors(index).labels if lab is not None})
+    if not labels:
+        raise FewshotError(
+            f"index {index!r} has no ground-truth labels, so there is no oracle to replay; "
+            "index a source with labels (e.g. demo:digits, or a folder with class subfolders)"
+        )
+    if positive_label is None or str(positive_label) not in labels:
+        shown = ", ".join(labels[:30]) + (f", ... ({len(labels)} in all)" if len(labels) > 30 else "")
+        given = "no positive label given" if positive_label is None else f"label {positive_label!r} is not in it"
+        raise FewshotError(f"{given}; index {index!r} has labels: {shown}")
+    return labels
+
+
+def _row(strategy: str, round_: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "strategy": strategy,
+        "round": int(round_),
+        "n_ratings": int(metrics.get("n_ratings", 0)),
+        "ap": metrics.get("ap"),
+        "auc": metrics.get("auc"),
+        "n_positive": int(metrics.get("n_positive", 0)),
+    }
+
+
+def simulate(
+    index: str,
+    positive_label: str,
+    strategy: str,
+    rounds: int,
+    batch: int,
+    prompt: str | None = None,
+    store: Any = None,
+    train: dict[str, Any] | None = None,
+    seed: int = 0,
+    keep: bool = False,
+    on_round: RoundCallback | None = None,
+    embedder: Any = None,
+) -> list[dict[str, Any]]:
+    """Replay ``rounds`` rounds of ``batch`` oracle ratings (+1 if the label matches, else -1).
+
+    Returns one row per round, round 0 (before any rating) first: strategy, round, n_ratings, and
+    validation ap, auc, n_positive (positive ratings so far). Stops early when the train split runs
+    out of unseen items. The concept is deleted afterwards unless ``keep``.
+    """
+    from core.session import TeachSession
+    from core.teach_store import TeachStore
+
+    store = _store(store)
+    check_label(store, index, positive_label)
+    if rounds < 0 or batch < 1:
+        raise FewshotError(f"rounds must be >= 0 and batch >= 1 (got rounds={rounds}, batch={batch})")
+    positive = str(positive_label)
+    name = f"sim-{strategy}-{uuid.uuid4().hex[:8]}"
+    session = TeachSession.create(
+        index, name, store=store, prompt=prompt, strategy=strategy, batch_size=batch, train=train,
+        target_label=positive, embedder=embedder,
+    )
+    rows: list[dict[str, Any]] = []
+
+    def record(row: dict[str, Any]) -> None:
+        rows.append(row)
+        if on_round is not None:
+            on_round(row)
+
+    try:
+        start = session.history()[0]
+        record(_row(strategy, start.round, start.metrics))
+        for r in range(1, rounds + 1):
+            try:
+                proposed = session.next_batch(batch, seed=seed * 1_000_003 + r)
+            except PoolExhausted:
+                break
+            ratings = {c.item_id: None if c.label is None else (1.0 if str(c.label) == positive else -1.0)
+                       for c in proposed}
+            result = session.submit(ratings)
+            record(_row(strategy, result.round, result.metrics))
+    finally:
+        if not keep:
+            TeachStore(store).delete_concept(index, name)
+    return rows
+
+
+def compare(
+    index: str,
+    positive_label: str,
+    strategies: Sequence[str],
+    rounds: int,
+    batch: int,
+    prompt: str | None = None,
+    store: Any = None,
+    train: dict[str, Any] | None = None,
+    seed: int = 0,
+    keep: bool = False,
+    on_round: RoundCallback | None = None,
+) -> list[dict[str, Any]]:
+    """``simulate`` once per strategy under the same settings; the rows of all runs, in order."""
+    store = _store(store)
+    check_label(store, index, positive_label)
+    embedder = None
+    if prompt:  # load the text model once, not once per strategy
+        from core.embedders import load_embedder
+
+        embedder = load_embedder(store.get_index(index).embedder)
+    rows: list[dict[str, Any]] = []
+    for strategy in strategies:
+        rows += simulate(index, positive_label, strategy, rounds, batch, prompt=prompt, store=store, train=train,
+                         seed=seed, keep=keep, on_round=on_round, embedder=embedder)
+    return rows
+
+
+def linear_probe_ap(store: Any, index: str, positive_label: str) -> float:
+    """AP on validation of a logistic regression trained on every train label: the replay's ceiling.
+
+    C is chosen by 3-fold cross-validation on train only (a fixed C under-fits unit vectors), so the
+    ceiling is a fair one and validation stays unseen.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score
+    from sklearn.model_selection import GridSearchCV
+
+    store = _store(store)
+    check_label(store, index, positive_label)
+    view = store.vectors(index)
+    known = np.asarray([lab is not None for lab in view.labels], dtype=bool)
+    y = np.asarray([str(lab) == str(positive_label) for lab in view.labels], dtype=bool)
+    train = known & (view.split == TRAIN)
+    valid = known & (view.split == VALIDATION)
+    if len(set(y[train])) < 2 or len(set(y[valid])) < 2:
+        raise FewshotError(f"label {positive_label!r} needs positives and negatives in both train and validation")
+    model = GridSearchCV(LogisticRegression(max_iter=5000), {"C": [0.1, 1.0, 10.0, 100.0, 1000.0]}, cv=3,
+                         scoring="average_precision")
+    model.fit(view.matrix[train], y[train])
+    return float(average_precision_score(y[valid], model.decision_function(view.matrix[valid])))
+
+
+def summarize(rows: Sequence[dict[str, Any]], ap_target: float = 0.9) -> list[dict[str, Any]]:
+    """Per strategy: final AP, ratings needed to first reach ``ap_target``, the largest drop between rounds."""
+    out = []
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+        runs = [r for r in rows if r["strategy"] == strategy]
+        aps = [r["ap"] for r in runs]
+        reached = next((r["n_ratings"] for r in runs if r["ap"] is not None and r["ap"] >= ap_target), None)
+        drops = [a - b for a, b in zip(aps, aps[1:], strict=False) if a is not None and b is not None]
+        out.append({
+            "strategy": strategy,
+            "rounds": runs[-1]["round"],
+            "n_ratings": runs[-1]["n_ratings"],
+            "n_positive": runs[-1]["n_positive"],
+            "final_ap": aps[-1],
+            "best_ap": max((a for a in aps if a is not None), default=None),
+            "ratings_to_target": reached,
+            "max_drop": max([0.0, *drops]),
+        })
+    return out
+
+
+def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Write replay rows as CSV (one line per strategy and round)."""
+    path = Path(path)
+    keys = list(dict.fromkeys([*ROW_KEYS, *(k for r in rows for k in r)]))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        raise FewshotError(f"could not write {path}: {exc}") from exc
+    return path
+
+
+def plot_label_efficiency(
+    rows: Sequence[dict[str, Any]], path: str | Path, probe_ap: float | None = None, title: str | None = None
+) -> Path:
+    """Save AP against the number of ratings, one line per strategy, the probe as a dashed ceiling.
+
+    Uses matplotlib (Agg) when installed; otherwise draws the same chart with Pillow (PNG/JPEG) or
+    as hand-written SVG (``.svg``), so the CLI never needs an extra dependency.
+    """
+    path = Path(path)
+    series: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        if r.get("ap") is not None:
+            series.setdefault(str(r["strategy"]), []).append((float(r["n_ratings"]), float(r["ap"])))
+    if not series:
+        raise FewshotError("nothing to plot: no round has an AP (does the index have labels?)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _line_chart(series, path, probe_ap, title or "label efficiency")
+    except OSError as exc:
+        raise FewshotError(f"could not write the plot to {path}: {exc}") from exc
+    return path
+
+
+# ----- drawing -----------------------------------------------------------------------------------
+_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+_PROBE = "linear probe (all labels)"
+
+
+def _line_chart(series: dict[str, list[tuple[float, float]]], path: Path, probe: float | None, title: str) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        _fallback_chart(series, path, probe, title)
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for i, (name, points) in enumerate(series.items()):
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, ys, marker="o", markersize=3, color=_COLORS[i % len(_COLORS)], label=name)
+    if probe is not None:
+        ax.axhline(probe, color="black", linestyle="--", linewidth=1, label=f"{_PROBE}: {probe:.3f}")
+    ax.set(xlabel="ratings", ylabel="validation AP", title=title, ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _fallback_chart(series: dict[str, list[tuple[float, float]]], path: Path, probe: float | None,
+                    title: str) -> None:
+    """The same chart without matplotlib: Pillow for raster formats, plain SVG for ``.svg``."""
+    width, height, left, right, top, bottom = 800, 500, 60, 210, 40, 50
+    x_max = max(max(x for x, _ in pts) for pts in series.values()) or 1.0
+    box = (left, top, width - right, height - bottom)
+
+    def xy(x: float, y: float) -> tuple[float, float]:
+        return (left + x / x_max * (box[2] - left), top + (1 - y) * (box[3] - top))
+
+    chart = {
+        "size": (width, height), "box": box, "title": title,
+        "lines": [(_COLORS[i % len(_COLORS)], [xy(x, y) for x, y in pts]) for i, pts in enumerate(series.values())],
+        "yticks": [(f"{v:.1f}", xy(0, v)[1]) for v in np.linspace(0, 1, 6)],
+        "xticks": [(f"{v:g}", xy(v, 0)[0]) for v in np.unique(np.linspace(0, x_max, 6).round())],
+        "legend": [(name, _COLORS[i % len(_COLORS)]) for i, name in enumerate(series)]
+        + ([(f"{_PROBE}: {probe:.3f}", "#000000")] if probe is not None else []),
+        "probe_y": xy(0, probe)[1] if probe is not None else None,
+    }
+    (_svg if path.suffix.lower() == ".svg" else _pillow)(path, chart)
+
+
+def _pillow(path: Path, chart: dict[str, Any]) -> None:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", chart["size"], "white")
+    draw = ImageDraw.Draw(image)
+    x0, y0, x1, y1 = chart["box"]
+    for text, y in chart["yticks"]:
+        draw.line([(x0, y), (x1, y)], fill="#e6e6e6")
+        draw.text((x0 - 30, y - 6), text, fill="black")
+    for text, x in chart["xticks"]:
+        draw.text((x - 8, y1 + 6), text, fill="black")
+    draw.rectangle(chart["box"], outline="#444444")
+    draw.text(((x0 + x1) / 2 - 3 * len(chart["title"]), 12), chart["title"], fill="black")
+    draw.text(((x0 + x1) / 2 - 20, chart["size"][1] - 22), "ratings", fill="black")
+    draw.text((6, 14), "validation AP", fill="black")
+    if chart["probe_y"] is not None:
+        for xa in range(int(x0), int(x1), 12):
+            draw.line([(xa, chart["probe_y"]), (min(xa + 6, x1), chart["probe_y"])], fill="black", width=1)
+    for color, points in chart["lines"]:
+        if len(points) > 1:
+            draw.line(points, fill=color, width=2)
+        for x, y in points:
+            draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=color)
+    for i, (name, color) in enumerate(chart["legend"]):
+        y = y0 + 10 + 18 * i
+        draw.line([(x1 + 12, y + 6), (x1 + 32, y + 6)], fill=color, width=2)
+        draw.text((x1 + 38, y), name, fill="black")
+    image.save(path)
+
+
+def _svg(path: Path, chart: dict[str, Any]) -> None:
+    from html import escape
+
+    (x0, y0, x1, y1), (width, height) = chart["box"], chart["size"]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif"'
+             ' font-size="12"><rect width="100%" height="100%" fill="white"/>',
+             f'<text x="{(x0 + x1) / 2}" y="24" font-size="14" text-anchor="middle">{escape(chart["title"])}</text>',
+             f'<text x="{(x0 + x1) / 2 - 20}" y="{height - 12}">ratings</text>',
+             '<text x="6" y="26">validation AP</text>']
+    for text, y in chart["yticks"]:
+        parts.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x1}" y2="{y:.1f}" stroke="#e6e6e6"/>'
+                     f'<text x="{x0 - 30}" y="{y + 4:.1f}">{text}</text>')
+    for text, x in chart["xticks"]:
+        parts.append(f'<text x="{x - 8:.1f}" y="{y1 + 18}">{text}</text>')
+    parts.append(f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="none" stroke="#444"/>')
+    if chart["probe_y"] is not None:
+        y = chart["probe_y"]
+        parts.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x1}" y2="{y:.1f}" stroke="black" stroke-dasharray="6 6"/>')
+    for color, points in chart["lines"]:
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        parts.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"/>')
+    for i, (name, color) in enumerate(chart["legend"]):
+        y = y0 + 10 + 18 * i
+        parts.append(f'<line x1="{x1 + 12}" y1="{y + 6}" x2="{x1 + 32}" y2="{y + 6}" stroke="{color}" '
+                     f'stroke-width="2"/><text x="{x1 + 38}" y="{y + 10}">{escape(name)}</text>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts), encoding="utf-8")

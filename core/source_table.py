@@ -1,0 +1,338 @@
+"""Text rows from a CSV/TSV, Parquet or JSON Lines file, read in chunks.
+
+Columns are checked when the source is made, so a wrong column name is reported (with the
+columns that do exist) before indexing starts. Text files must be UTF-8 (a BOM is fine) or
+UTF-16 with a BOM: both are recognised for certain. Any other encoding is refused with a hint,
+not guessed, because guessing (e.g. Latin-1 vs. Windows-1252) silently garbles text.
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import gzip
+import io
+import json
+import lzma
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from core.config import VALIDATION_FRACTION
+from core.errors import EmptySourceError, SourceError
+from core.records import Record
+from core.source_base import check_fraction, columns_hint, hash_split, label_str, map_split_name
+
+TEXT_COLUMNS = ("text", "sentence", "content", "review", "document")
+LABEL_COLUMNS = ("label", "labels", "class")
+ID_COLUMNS = ("id",)
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+CHUNK_ROWS = 20_000
+
+
+class TextTable:
+    """One record per row: text from ``text_column``, optional label, id and split columns.
+
+    Defaults: text from a column named text/sentence/content/review/document; label from
+    label/labels/class when present; id from ``id`` when present, else ``row-{n}``; split by a
+    stable hash of the id unless ``split_column`` is given (train -> train; val/valid/
+    validation/test/dev -> validation; other names -> train; empty -> hash). Rows with empty or
+    null text are yielded with ``text=""``, and repeated ids as they are, so indexing can count
+    and report them. TSV files are
+    read without quote handling (quotes are text); CSV files follow the usual quoting rules.
+    """
+
+    modality: Literal["image", "text"] = "text"
+
+    def __init__(
+        self,
+        path: str | Path,
+        text_column: str | None = None,
+        label_column: str | None = None,
+        id_column: str | None = None,
+        split_column: str | None = None,
+        validation_fraction: float = VALIDATION_FRACTION,
+    ) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.spec = f"file:{self.path}"
+        self.validation_fraction = check_fraction(validation_fraction)
+        if not self.path.exists():
+            raise SourceError(f"file not found: {self.path}")
+        if self.path.is_dir():
+            raise SourceError(f"{self.path} is a folder; for a folder of images use folder:{self.path}")
+        if self.path.stat().st_size == 0:
+            raise EmptySourceError(f"{self.path.name} is empty")
+        self.format, self._open = _format_of(self.path)
+        self.encoding = None if self.format == "parquet" else _text_encoding(self.path, self._open)
+        self.columns = self._read_columns()
+        duplicates = sorted({c for c in self.columns if self.columns.count(c) > 1})
+        if duplicates:
+            raise SourceError(
+                f"{self.path.name} has duplicate column names: {columns_hint(duplicates)}; "
+                "rename them so each column has one name"
+            )
+        self.text_column = self._pick("text", text_column, TEXT_COLUMNS, required=True)
+        self.label_column = self._pick("label", label_column, LABEL_COLUMNS)
+        self.id_column = self._pick("id", id_column, ID_COLUMNS)
+        self.split_column = self._pick("split", split_column, ())
+        self._count: int | None = None
+        if next(iter(self._rows()), None) is None:
+            raise EmptySourceError(f"{self.path.name} has a header but no rows")
+
+    def _pick(self, role: str, given: str | None, defaults: tuple[str, ...], required: bool = False) -> str | None:
+        """The column to use for ``role``: the one asked for, else the first default name present."""
+        if given is not None:
+            if given not in self.columns:
+                raise SourceError(
+                    f"column {given!r} (for the {role}) is not in {self.path.name}; "
+                    f"available columns: {columns_hint(self.columns)}"
+                )
+            return given
+        by_lower = {c.lower(): c for c in self.columns}
+        for name in defaults:
+            if name in by_lower:
+                return by_lower[name]
+        if required:
+            raise SourceError(
+                f"no {role} column found in {self.path.name} (looked for {', '.join(defaults)}); "
+                f"choose one of the available columns: {columns_hint(self.columns)}"
+            )
+        return None
+
+    def _wanted(self) -> list[str]:
+        roles = (self.text_column, self.label_column, self.id_column, self.split_column)
+        return list(dict.fromkeys(c for c in roles if c))  # one column may serve two roles
+
+    def __iter__(self) -> Iterator[Record]:
+        wanted = self._wanted()
+        position = {name: i for i, name in enumerate(wanted)}
+        for n, row in enumerate(self._rows()):
+            text = row[position[self.text_column]]  # type: ignore[index]
+            item_id = f"row-{n}"
+            if self.id_column is not None:
+                raw_id = label_str(row[position[self.id_column]])
+                item_id = raw_id if raw_id is not None else item_id
+            split = None
+            if self.split_column is not None:
+                split = map_split_name(_null_to_none(row[position[self.split_column]]))
+            yield Record(
+                id=item_id,
+                split=split or hash_split(item_id, self.validation_fraction),
+                uri=f"{self.path}#{item_id}",
+                label=label_str(_null_to_none(row[position[self.label_column]])) if self.label_column else None,
+                text=_as_text(text),
+            )
+
+    def count(self) -> int | None:
+        """Rows in the file: from metadata for Parquet, one fast pass for the other formats."""
+        if self._count is None:
+            self._count = self._count_rows()
+        return self._count
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "kind": "table",
+            "path": str(self.path),
+            "format": self.format,
+            "encoding": self.encoding,
+            "text_column": self.text_column,
+            "label_column": self.label_column,
+            "id_column": self.id_column,
+            "split_column": self.split_column,
+            "validation_fraction": self.validation_fraction,
+        }
+
+    # -- format-specific reading -------------------------------------------------------------
+
+    def _text(self) -> IO[str]:
+        return io.TextIOWrapper(self._open(self.path, "rb"), encoding=self.encoding, newline="")
+
+    def _read_columns(self) -> list[str]:
+        if self.format == "parquet":
+            return list(_parquet_file(self.path).schema_arrow.names)
+        if self.format in ("csv", "tsv"):
+            import csv
+
+            with self._text() as fh:
+                header = next(csv.reader(fh, **self._csv_dialect()), None)
+            if not header:
+                raise EmptySourceError(f"{self.path.name} has no header row")
+            return [h.strip() for h in header]
+        names: list[str] = []
+        for i, obj in enumerate(self._json_objects()):
+            names.extend(k for k in obj if k not in names)
+            if i >= 1000:
+                break
+        return names
+
+    def _rows(self) -> Iterator[tuple[Any, ...]]:
+        """Tuples of the wanted columns' values, in file order."""
+        wanted = self._wanted()
+        try:
+            if self.format == "parquet":
+                yield from _parquet_rows(self.path, wanted)
+            elif self.format in ("csv", "tsv"):
+                yield from self._csv_rows(wanted)
+            else:
+                for obj in self._json_objects():
+                    yield tuple(obj.get(c) for c in wanted)
+        except UnicodeDecodeError as exc:
+            raise SourceError(_not_utf8(self.path, exc.start)) from exc
+
+    def _csv_rows(self, wanted: list[str]) -> Iterator[tuple[Any, ...]]:
+        import pandas as pd
+
+        indices = sorted(self.columns.index(c) for c in wanted)
+        order = [indices.index(self.columns.index(c)) for c in wanted]
+        with self._text() as fh:
+            try:
+                reader = pd.read_csv(
+                    fh,
+                    **self._csv_dialect(),
+                    dtype=str,
+                    usecols=indices,
+                    keep_default_na=False,
+                    na_values=[""],
+                    chunksize=CHUNK_ROWS,
+                )
+                for chunk in reader:
+                    yield from chunk.iloc[:, order].itertuples(index=False, name=None)
+            except pd.errors.ParserError as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
+                raise SourceError(f"cannot read {self.path.name} as {self.format.upper()}: {first}") from exc
+
+    def _csv_dialect(self) -> dict[str, Any]:
+        """CSV quotes fields; TSV has no quoting convention, so a stray quote must not swallow lines."""
+        import csv
+
+        if self.format == "tsv":
+            return {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+        return {"delimiter": ","}
+
+    def _json_objects(self) -> Iterator[dict[str, Any]]:
+        """Objects of a JSON Lines file, or of a ``.json`` file holding one array of objects."""
+        with self._text() as fh:
+            if self.format == "json":
+                start = fh.read(4096).lstrip()
+                fh.seek(0)
+                if start.startswith("["):
+                    try:
+                        data = json.load(fh, object_pairs_hook=self._unique_keys)
+                    except json.JSONDecodeError as exc:
+                        raise SourceError(f"{self.path.name} is not valid JSON: {exc}") from exc
+                    for n, obj in enumerate(data):
+                        yield self._object(obj, n + 1)
+                    return
+            for n, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line, object_pairs_hook=self._unique_keys)
+                except json.JSONDecodeError as exc:
+                    raise SourceError(
+                        f"line {n} of {self.path.name} is not valid JSON ({exc.msg}); "
+                        "expected JSON Lines: one object per line, or a .json file with one array of objects"
+                    ) from exc
+                yield self._object(obj, n)
+
+    def _object(self, obj: object, n: int) -> dict[str, Any]:
+        if not isinstance(obj, dict):
+            raise SourceError(f"entry {n} of {self.path.name} is not a JSON object with named fields")
+        return obj
+
+    def _unique_keys(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise SourceError(f"{self.path.name} has duplicate field names: {columns_hint(duplicates)}")
+        return dict(pairs)
+
+    def _count_rows(self) -> int | None:
+        try:
+            if self.format == "parquet":
+                return int(_parquet_file(self.path).metadata.num_rows)
+            if self.format == "jsonl":
+                with self._open(self.path, "rb") as fh:
+                    return sum(1 for line in fh if line.strip())
+            return sum(1 for _ in self._rows())
+        except SourceError:
+            return None
+
+
+def _format_of(path: Path) -> tuple[str, Any]:
+    """The table format from the suffix (after an optional .gz/.bz2/.xz) and how to open it."""
+    suffixes = [s.lower() for s in path.suffixes]
+    opener: Any = open
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        opener = COMPRESSIONS[suffixes.pop()]
+    fmt = FORMATS.get(suffixes[-1]) if suffixes else None
+    if fmt is None or (fmt == "parquet" and opener is not open):
+        known = ", ".join(FORMATS)
+        raise SourceError(f"cannot tell the format of {path.name}: expected one of {known}")
+    return fmt, opener
+
+
+def _text_encoding(path: Path, opener: Any) -> str:
+    """``utf-16`` for a UTF-16 BOM, ``utf-8-sig`` for UTF-8 (BOM or not); else a SourceError."""
+    with opener(path, "rb") as fh:
+        head = fh.read(4)
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not head.startswith(codecs.BOM_UTF32_LE):
+            return "utf-16"
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        while block := fh.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                raise SourceError(_not_utf8(path, offset + exc.start)) from exc
+            offset += len(block)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise SourceError(_not_utf8(path, offset)) from exc
+    return "utf-8-sig"
+
+
+def _not_utf8(path: Path, offset: int) -> str:
+    return (
+        f"{path.name} is not UTF-8 text (undecodable byte near position {offset:,}). "
+        "Save it as UTF-8 and load it again: in Excel choose 'CSV UTF-8', in LibreOffice tick "
+        f"'Edit filter settings' and pick Unicode (UTF-8), or run: iconv -f WINDOWS-1252 -t UTF-8 "
+        f"'{path.name}' > '{path.stem}-utf8{path.suffix}'"
+    )
+
+
+def _parquet_file(path: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(f"{path.name} is not a readable Parquet file ({exc})") from exc
+
+
+def _parquet_rows(path: Path, wanted: list[str]) -> Iterator[tuple[Any, ...]]:
+    for batch in _parquet_file(path).iter_batches(batch_size=CHUNK_ROWS, columns=wanted):
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        yield from zip(*columns, strict=True)
+
+
+def _null_to_none(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return None if type(value).__name__ == "NAType" else value  # pandas.NA, without importing pandas
+
+
+def _as_text(value: Any) -> str:
+    """Cell -> text, as-is; null -> "" (indexing reports empty texts instead of crashing on None)."""
+    value = _null_to_none(value)
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else str(value)

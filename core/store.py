@@ -1,0 +1,295 @@
+"""LanceDB access: one database under the workspace holding every index and its metadata.
+
+Tables:
+- ``items_<index>``: id, split, label, vector, text, thumbnail, uri. Written by indexing, never per round.
+- ``skipped_<index>``: items indexing could not use, with the reason (kept so a resume does not retry them).
+- ``indexes``: one row per index, its metadata as JSON (embedder, dimension, counts, source, status).
+Teaching state (labels, concepts, checkpoints) lives in ``core.teach_store``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from core.config import workspace
+from core.errors import EmbedderMismatch, FewshotError, IndexNotFound
+
+SCHEMA_VERSION = 1
+INDEX_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_META_TABLE = "indexes"
+_META_SCHEMA = pa.schema([pa.field("name", pa.string()), pa.field("info", pa.string())])
+_SKIPPED_SCHEMA = pa.schema(
+    [pa.field("id", pa.string()), pa.field("uri", pa.string()), pa.field("reason", pa.string())]
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def items_schema(dim: int) -> pa.Schema:
+    """The vectors table's schema for an embedder of dimension ``dim``."""
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("split", pa.string(), nullable=False),
+            pa.field("label", pa.string()),
+            pa.field("vector", pa.list_(pa.float32(), dim)),
+            pa.field("text", pa.string()),
+            pa.field("thumbnail", pa.binary()),
+            pa.field("uri", pa.string()),
+        ]
+    )
+
+
+def validate_index_name(name: str) -> str:
+    if not isinstance(name, str) or not INDEX_NAME_PATTERN.match(name):
+        raise FewshotError(
+            f"invalid index name {name!r}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass
+class IndexInfo:
+    """What an index is: its embedder (vectors from any other are refused), source and counts."""
+
+    name: str
+    embedder: str
+    embedder_kind: str
+    checkpoint: str
+    dim: int
+    modality: str
+    source: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    n_skipped: int = 0
+    status: str = "building"
+    created: str = field(default_factory=now_iso)
+    updated: str = field(default_factory=now_iso)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def n_items(self) -> int:
+        return int(sum(self.counts.values()))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> IndexInfo:
+        data = json.loads(text)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class VectorView:
+    """An index's vectors held in memory for exact brute-force queries.
+
+    ids: (n,) object array of item ids; split: (n,) object array; labels: (n,) object array (None
+    where unknown); matrix: (n, dim) float32, C-contiguous, unit-length rows.
+    """
+
+    ids: np.ndarray
+    split: np.ndarray
+    labels: np.ndarray
+    matrix: np.ndarray
+    version: int
+
+    def rows(self, split: str | None) -> np.ndarray:
+        """Row positions of one split (all rows when split is None)."""
+        if split is None:
+            return np.arange(len(self.ids))
+        return np.flatnonzero(self.split == split)
+
+
+class Store:
+    """The workspace's LanceDB database. Cheap to create; the app keeps one per process."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        import lancedb
+
+        self.root = Path(root) if root is not None else workspace()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db = lancedb.connect(str(self.root / "lancedb"))
+        self._lock = threading.RLock()
+        self._vector_cache: dict[str, VectorView] = {}
+
+    # ----- tables -------------------------------------------------------------------------------
+    def table_names(self) -> set[str]:
+        names: list[str] = []
+        token = None
+        while True:
+            response = self.db.list_tables(page_token=token, limit=1000)
+            names.extend(response.tables)
+            token = response.page_token
+            if not token:
+                return set(names)
+
+    def _open_or_create(self, name: str, schema: pa.Schema):
+        if name in self.table_names():
+            return self.db.open_table(name)
+        return self.db.create_table(name, schema=schema, exist_ok=True)
+
+    # ----- index metadata -----------------------------------------------------------------------
+    def list_indexes(self) -> list[IndexInfo]:
+        """Every index in the workspace, oldest first."""
+        if _META_TABLE not in self.table_names():
+            return []
+        rows = self.db.open_table(_META_TABLE).to_arrow().to_pylist()
+        infos = [IndexInfo.from_json(r["info"]) for r in rows]
+        return sorted(infos, key=lambda i: (i.created, i.name))
+
+    def has_index(self, name: str) -> bool:
+        return any(i.name == name for i in self.list_indexes())
+
+    def get_index(self, name: str) -> IndexInfo:
+        for info in self.list_indexes():
+            if info.name == name:
+                return info
+        known = ", ".join(i.name for i in self.list_indexes()) or "none yet"
+        raise IndexNotFound(f"no index named {name!r} in {self.root} (indexes: {known})")
+
+    def save_index_info(self, info: IndexInfo) -> None:
+        info.updated = now_iso()
+        table = self._open_or_create(_META_TABLE, _META_SCHEMA)
+        row = pa.table({"name": [info.name], "info": [info.to_json()]}, schema=_META_SCHEMA)
+        with self._lock:
+            table.merge_insert("name").when_matched_update_all().when_not_matched_insert_all().execute(row)
+
+    def delete_index(self, name: str) -> None:
+        """Drop an index's tables and metadata (teaching state is dropped by its own store)."""
+        names = self.table_names()
+        for table in (f"items_{name}", f"skipped_{name}"):
+            if table in names:
+                self.db.drop_table(table)
+        if _META_TABLE in names:
+            self.db.open_table(_META_TABLE).delete(f"name = '{validate_index_name(name)}'")
+        self._vector_cache.pop(name, None)
+
+    # ----- items --------------------------------------------------------------------------------
+    def items_table(self, name: str, dim: int | None = None):
+        """The vectors table; created (needs ``dim``) when missing."""
+        table_name = f"items_{validate_index_name(name)}"
+        if table_name in self.table_names():
+            return self.db.open_table(table_name)
+        if dim is None:
+            raise IndexNotFound(f"index {name!r} has no items yet")
+        return self.db.create_table(table_name, schema=items_schema(dim), exist_ok=True)
+
+    def add_items(self, name: str, rows: pa.Table) -> None:
+        with self._lock:
+            self.items_table(name).add(rows)
+
+    def add_skipped(self, name: str, rows: list[dict[str, str]]) -> None:
+        if rows:
+            table = self._open_or_create(f"skipped_{validate_index_name(name)}", _SKIPPED_SCHEMA)
+            table.add(pa.Table.from_pylist(rows, schema=_SKIPPED_SCHEMA))
+
+    def skipped(self, name: str) -> list[dict[str, str]]:
+        """Items indexing could not use: id, uri, reason."""
+        table_name = f"skipped_{validate_index_name(name)}"
+        if table_name not in self.table_names():
+            return []
+        return self.db.open_table(table_name).to_arrow().to_pylist()
+
+    def _column(self, name: str, columns: list[str]) -> pa.Table:
+        return self.items_table(name).search().select(columns).limit(None).to_arrow()
+
+    def item_ids(self, name: str) -> set[str]:
+        if f"items_{validate_index_name(name)}" not in self.table_names():
+            return set()
+        return set(self._column(name, ["id"]).column("id").to_pylist())
+
+    def split_counts(self, name: str) -> dict[str, int]:
+        table = self._column(name, ["split"])
+        values, counts = np.unique(np.asarray(table.column("split").to_pylist(), dtype=object), return_counts=True)
+        return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+    def vectors(self, name: str) -> VectorView:
+        """All vectors of an index in memory, reloaded only when the table changed."""
+        table = self.items_table(name)
+        version = table.version
+        with self._lock:
+            cached = self._vector_cache.get(name)
+            if cached is not None and cached.version == version:
+                return cached
+            data = table.search().select(["id", "split", "label", "vector"]).limit(None).to_arrow()
+            vec = data.column("vector").combine_chunks()
+            dim = vec.type.list_size
+            matrix = np.ascontiguousarray(vec.values.to_numpy(zero_copy_only=False).reshape(-1, dim))
+            view = VectorView(
+                ids=np.asarray(data.column("id").to_pylist(), dtype=object),
+                split=np.asarray(data.column("split").to_pylist(), dtype=object),
+                labels=np.asarray(data.column("label").to_pylist(), dtype=object),
+                matrix=matrix.astype(np.float32, copy=False),
+                version=version,
+            )
+            self._vector_cache[name] = view
+            return view
+
+    def fetch_items(self, name: str, ids: list[str]) -> list[dict[str, Any]]:
+        """Display data (text or thumbnail, label, uri, split) for ``ids``, in the order given."""
+        if not ids:
+            return []
+        quoted = ", ".join("'" + str(i).replace("'", "''") + "'" for i in ids)
+        rows = (
+            self.items_table(name)
+            .search()
+            .where(f"id IN ({quoted})")
+            .select(["id", "split", "label", "text", "thumbnail", "uri"])
+            .limit(None)
+            .to_arrow()
+            .to_pylist()
+        )
+        by_id = {r["id"]: r for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def check_vector(self, name: str, vector: np.ndarray, embedder: str | None = None) -> np.ndarray:
+        """Refuse a query vector from another embedder or of another dimension than the index's."""
+        info = self.get_index(name)
+        vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if embedder is not None and embedder != info.embedder:
+            raise EmbedderMismatch(
+                f"index {name!r} was built with {info.embedder}; a vector from {embedder} cannot search it. "
+                f"Embed the query with {info.embedder}, or build an index with {embedder}."
+            )
+        if vector.shape[0] != info.dim:
+            raise EmbedderMismatch(
+                f"index {name!r} holds {info.dim}-dimensional vectors from {info.embedder}; "
+                f"the query has {vector.shape[0]} dimensions"
+            )
+        return vector
+
+    def search(
+        self, name: str, vector: np.ndarray, k: int = 10, split: str | None = None, embedder: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Exact top-k items by dot product with ``vector`` (brute force over the in-memory matrix)."""
+        vector = self.check_vector(name, vector, embedder)
+        view = self.vectors(name)
+        rows = view.rows(split)
+        if len(rows) == 0 or k <= 0:
+            return []
+        scores = view.matrix[rows] @ vector if split is not None else view.matrix @ vector
+        k = min(k, len(rows))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]
+        return [
+            {"id": view.ids[rows[i]], "score": float(scores[i]), "label": view.labels[rows[i]]} for i in top
+        ]
+
+    def compact(self, name: str) -> None:
+        """Merge small fragments and drop old versions, so many writes do not slow reads."""
+        from datetime import timedelta
+
+        table = self.items_table(name)
+        table.optimize(cleanup_older_than=timedelta(minutes=2))

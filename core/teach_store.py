@@ -1,0 +1,253 @@
+"""Teaching state in LanceDB: ratings, concepts and per-round checkpoints of ``w``.
+
+Kept apart from the vectors table (DESIGN.md: updates there rewrite whole rows). ``labels`` is
+append-only except for undo, which deletes the undone round's rows. Every table is keyed by
+(index, concept) so several concepts on one index each have their own ratings and seen set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from core.store import Store, now_iso
+
+LABELS = "labels"
+CONCEPTS = "concepts"
+CHECKPOINTS = "checkpoints"
+
+LABELS_SCHEMA = pa.schema(
+    [
+        pa.field("index", pa.string()),
+        pa.field("concept", pa.string()),
+        pa.field("item_id", pa.string()),
+        pa.field("rating", pa.float32()),  # null = skipped
+        pa.field("round", pa.int32()),
+        pa.field("created_at", pa.string()),
+        pa.field("seq", pa.int64()),  # nanosecond stamp: the latest rating of an item wins
+    ]
+)
+CONCEPTS_SCHEMA = pa.schema(
+    [pa.field("key", pa.string()), pa.field("index", pa.string()), pa.field("concept", pa.string()),
+     pa.field("info", pa.string())]
+)
+CHECKPOINTS_SCHEMA = pa.schema(
+    [
+        pa.field("index", pa.string()),
+        pa.field("concept", pa.string()),
+        pa.field("round", pa.int32()),
+        pa.field("w", pa.list_(pa.float32())),
+        pa.field("bias", pa.float32()),
+        pa.field("metrics", pa.string()),
+        pa.field("created_at", pa.string()),
+        pa.field("seq", pa.int64()),
+    ]
+)
+
+
+def _quote(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _where(index: str, concept: str) -> str:
+    return f"`index` = {_quote(index)} AND concept = {_quote(concept)}"
+
+
+@dataclass
+class ConceptInfo:
+    """A concept's definition and settings; what a UI shows and a session restores."""
+
+    index: str
+    name: str
+    prompt: str | None = None
+    init: str = "none"  # prompt | examples | diverse | none
+    examples: list[str] = field(default_factory=list)
+    strategy: str = "mixed"
+    batch_size: int = 10
+    train: dict[str, Any] = field(default_factory=dict)
+    target_label: str | None = None  # ground-truth label this concept means, for AP by round
+    seen_after_round: int = 0  # ratings from rounds <= this are not "seen" (reset_seen)
+    created: str = field(default_factory=now_iso)
+    updated: str = field(default_factory=now_iso)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ConceptInfo:
+        data = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Checkpoint:
+    round: int
+    w: np.ndarray
+    bias: float
+    metrics: dict[str, Any]
+    created_at: str
+
+
+@dataclass
+class Ratings:
+    """The current rating of every item a concept has rated (latest wins), skips excluded.
+
+    item_ids: (n,) object array; ratings: (n,) float32 in [-1, 1]; rounds: (n,) int.
+    """
+
+    item_ids: np.ndarray
+    ratings: np.ndarray
+    rounds: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+
+class TeachStore:
+    """Reads and writes one workspace's teaching state."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.db = store.db
+
+    def _table(self, name: str, schema: pa.Schema):
+        if name in self.store.table_names():
+            return self.db.open_table(name)
+        return self.db.create_table(name, schema=schema, exist_ok=True)
+
+    # ----- concepts -----------------------------------------------------------------------------
+    def save_concept(self, info: ConceptInfo) -> None:
+        info.updated = now_iso()
+        row = pa.table(
+            {"key": [f"{info.index}/{info.name}"], "index": [info.index], "concept": [info.name],
+             "info": [info.to_json()]},
+            schema=CONCEPTS_SCHEMA,
+        )
+        table = self._table(CONCEPTS, CONCEPTS_SCHEMA)
+        table.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(row)
+
+    def concepts(self, index: str) -> list[ConceptInfo]:
+        if CONCEPTS not in self.store.table_names():
+            return []
+        rows = self._query(CONCEPTS, f"`index` = {_quote(index)}", ["info"])
+        return sorted((ConceptInfo.from_json(r["info"]) for r in rows), key=lambda c: (c.created, c.name))
+
+    def concept(self, index: str, name: str) -> ConceptInfo | None:
+        return next((c for c in self.concepts(index) if c.name == name), None)
+
+    def delete_concept(self, index: str, name: str) -> None:
+        names = self.store.table_names()
+        for table in (LABELS, CHECKPOINTS, CONCEPTS):
+            if table in names:
+                self.db.open_table(table).delete(_where(index, name))
+
+    def rename_concept(self, index: str, old: str, new: str) -> None:
+        info = self.concept(index, old)
+        if info is None:
+            return
+        names = self.store.table_names()
+        for table in (LABELS, CHECKPOINTS):
+            if table in names:
+                self.db.open_table(table).update(where=_where(index, old), values={"concept": new})
+        self.db.open_table(CONCEPTS).delete(_where(index, old))
+        info.name = new
+        self.save_concept(info)
+
+    def _query(self, table: str, where: str, columns: list[str] | None = None) -> list[dict[str, Any]]:
+        query = self.db.open_table(table).search().where(where)
+        if columns:
+            query = query.select(columns)
+        return query.limit(None).to_arrow().to_pylist()
+
+    # ----- labels -------------------------------------------------------------------------------
+    def add_ratings(self, index: str, concept: str, ratings: dict[str, float | None], round_: int) -> None:
+        """Append ratings (None = skipped) in one write: all of them land, or none."""
+        stamp = now_iso()
+        base = time.time_ns()
+        rows = {
+            "index": [index] * len(ratings),
+            "concept": [concept] * len(ratings),
+            "item_id": list(ratings),
+            "rating": [None if r is None else float(r) for r in ratings.values()],
+            "round": [round_] * len(ratings),
+            "created_at": [stamp] * len(ratings),
+            "seq": [base + i for i in range(len(ratings))],
+        }
+        self._table(LABELS, LABELS_SCHEMA).add(pa.table(rows, schema=LABELS_SCHEMA))
+
+    def label_rows(self, index: str, concept: str) -> list[dict[str, Any]]:
+        if LABELS not in self.store.table_names():
+            return []
+        rows = self._query(LABELS, _where(index, concept))
+        return sorted(rows, key=lambda r: r["seq"])
+
+    def ratings(self, index: str, concept: str) -> Ratings:
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self.label_rows(index, concept):
+            latest[row["item_id"]] = row
+        rated = [r for r in latest.values() if r["rating"] is not None and not math.isnan(r["rating"])]
+        return Ratings(
+            item_ids=np.asarray([r["item_id"] for r in rated], dtype=object),
+            ratings=np.asarray([r["rating"] for r in rated], dtype=np.float32),
+            rounds=np.asarray([r["round"] for r in rated], dtype=np.int64),
+        )
+
+    def seen_ids(self, index: str, concept: str, after_round: int = 0) -> set[str]:
+        """Items rated or skipped in rounds after ``after_round``."""
+        return {r["item_id"] for r in self.label_rows(index, concept) if r["round"] > after_round}
+
+    def max_label_round(self, index: str, concept: str) -> int:
+        return max((r["round"] for r in self.label_rows(index, concept)), default=0)
+
+    def delete_round(self, index: str, concept: str, round_: int) -> None:
+        names = self.store.table_names()
+        where = f"{_where(index, concept)} AND round = {int(round_)}"
+        for table in (LABELS, CHECKPOINTS):
+            if table in names:
+                self.db.open_table(table).delete(where)
+
+    # ----- checkpoints --------------------------------------------------------------------------
+    def add_checkpoint(self, index: str, concept: str, checkpoint: Checkpoint) -> None:
+        row = pa.table(
+            {
+                "index": [index],
+                "concept": [concept],
+                "round": [checkpoint.round],
+                "w": [np.asarray(checkpoint.w, dtype=np.float32).tolist()],
+                "bias": [float(checkpoint.bias)],
+                "metrics": [json.dumps(checkpoint.metrics, default=float)],
+                "created_at": [checkpoint.created_at],
+                "seq": [time.time_ns()],
+            },
+            schema=CHECKPOINTS_SCHEMA,
+        )
+        self._table(CHECKPOINTS, CHECKPOINTS_SCHEMA).add(row)
+
+    def checkpoints(self, index: str, concept: str) -> list[Checkpoint]:
+        """One checkpoint per round, in round order (the latest written wins if a round repeats)."""
+        if CHECKPOINTS not in self.store.table_names():
+            return []
+        by_round: dict[int, Checkpoint] = {}
+        rows = sorted(self._query(CHECKPOINTS, _where(index, concept)), key=lambda r: r["seq"])
+        for r in rows:
+            by_round[int(r["round"])] = Checkpoint(
+                round=int(r["round"]),
+                w=np.asarray(r["w"], dtype=np.float32),
+                bias=float(r["bias"]),
+                metrics=json.loads(r["metrics"]),
+                created_at=r["created_at"],
+            )
+        return [by_round[k] for k in sorted(by_round)]
+
+    def compact(self) -> None:
+        """Merge the small fragments that many rounds leave behind, and drop old versions."""
+        for name in (LABELS, CHECKPOINTS, CONCEPTS):
+            if name in self.store.table_names():
+                self.db.open_table(name).optimize(cleanup_older_than=timedelta(minutes=2))

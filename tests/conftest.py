@@ -1,0 +1,31 @@
+"""Shared fixtures: no network, a private workspace per test, one tiny CLIP per test session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# datasets writes lock files into its cache even for local data: keep them out of the home folder.
+os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="fewshot-hf-datasets-"))
+
+
+@pytest.fixture(autouse=True)
+def workspace_dir(tmp_path, monkeypatch):
+    """Point FEWSHOT_HOME at a fresh directory so no test sees another's data."""
+    home = tmp_path / "workspace"
+    monkeypatch.setenv("FEWSHOT_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory):
+    """A randomly initialised CLIP saved like a hub checkpoint, loaded through the real code path."""
+    from tests.helpers.tiny_clip import save_tiny_clip
+
+    return save_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))

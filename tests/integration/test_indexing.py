@@ -1,0 +1,183 @@
+"""Indexing end to end: real sources, real embedders, a real LanceDB in tmp_path."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.cli import main
+from core.embedders import load_embedder
+from core.errors import EmbedderMismatch, EmptySourceError, IndexNotFound
+from core.indexing import build_index
+from core.sources import parse_source
+from core.store import Store
+
+
+def _unit_rows(matrix: np.ndarray) -> bool:
+    return bool(np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-4))
+
+
+def test_cli_indexes_all_digits_with_pixels(capsys):
+    assert main(["index", "--name", "digits", "--source", "demo:digits", "--embedder", "pixels"]) == 0
+    store = Store()
+    info = store.get_index("digits")
+    assert info.n_items == 1797
+    assert info.counts["train"] + info.counts["validation"] == 1797
+    assert info.counts["validation"] > 200
+    assert info.status == "complete"
+    view = store.vectors("digits")
+    assert view.matrix.dtype == np.float32
+    assert _unit_rows(view.matrix)
+    assert len(set(view.ids)) == 1797
+    assert set(view.labels) == {str(d) for d in range(10)}
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "digits" in out and "1797" in out
+
+
+def test_cancel_then_resume_has_no_duplicates():
+    store = Store()
+    source = parse_source("demo:digits")
+    embedder = load_embedder("pixels")
+    calls = {"n": 0}
+
+    def cancel_after_two_batches() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 2
+
+    first = build_index("d", source, embedder, store=store, batch_size=100, should_cancel=cancel_after_two_batches)
+    assert first.cancelled
+    assert 0 < len(store.item_ids("d")) < 1797
+    assert store.get_index("d").status == "cancelled"
+    second = build_index("d", source, embedder, store=store, batch_size=100)
+    assert not second.cancelled
+    assert second.already_present == len(store.item_ids("d")) - second.added
+    view = store.vectors("d")
+    assert len(view.ids) == 1797 == len(set(view.ids))
+    assert store.get_index("d").status == "complete"
+
+
+class _CrashingSource:
+    """Wraps a source and dies part-way, like a process killed mid-run."""
+
+    def __init__(self, inner, crash_after: int) -> None:
+        self.inner, self.crash_after = inner, crash_after
+        self.spec, self.modality = inner.spec, inner.modality
+
+    def count(self):
+        return self.inner.count()
+
+    def describe(self):
+        return self.inner.describe()
+
+    def __iter__(self):
+        for n, record in enumerate(self.inner):
+            if n == self.crash_after:
+                raise RuntimeError("simulated crash")
+            yield record
+
+
+def test_crash_mid_run_keeps_written_rows_and_resumes():
+    store = Store()
+    embedder = load_embedder("pixels")
+    with pytest.raises(RuntimeError):
+        build_index("d", _CrashingSource(parse_source("demo:digits"), 700), embedder, store=store, batch_size=64)
+    kept = len(store.item_ids("d"))
+    assert 0 < kept <= 700
+    report = build_index("d", parse_source("demo:digits"), embedder, store=store, batch_size=64)
+    assert report.already_present == kept
+    assert len(store.vectors("d").ids) == 1797
+
+
+def _image_folder(root):
+    colours = {"red": (220, 20, 20), "blue": (20, 20, 220)}
+    for label, colour in colours.items():
+        (root / label).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (40 + i, 30), colour).save(root / label / f"{i}.png")
+    (root / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (root / "blue" / "empty.png").write_bytes(b"")
+    Image.new("L", (20, 20), 128).save(root / "blue" / "gray.jpg")
+    return root
+
+
+def test_image_folder_with_tiny_clip_skips_unreadable(tmp_path, tiny_clip_dir, capsys):
+    folder = _image_folder(tmp_path / "imgs")
+    code = main(
+        ["index", "--name", "colours", "--source", f"folder:{folder}", "--embedder", f"clip:{tiny_clip_dir}",
+         "--skipped-report", str(tmp_path / "skipped.csv")]
+    )
+    assert code == 0
+    store = Store()
+    info = store.get_index("colours")
+    assert info.n_items == 9
+    assert info.n_skipped == 2
+    assert info.modality == "image"
+    skipped = {row["id"]: row["reason"] for row in store.skipped("colours")}
+    assert set(skipped) == {"red/broken.jpg", "blue/empty.png"}
+    assert all(reason for reason in skipped.values())
+    assert "broken.jpg" in (tmp_path / "skipped.csv").read_text()
+    view = store.vectors("colours")
+    assert _unit_rows(view.matrix)
+    assert set(view.labels) == {"red", "blue"}
+    row = store.fetch_items("colours", ["red/0.png"])[0]
+    thumb = Image.open(io.BytesIO(row["thumbnail"]))
+    assert thumb.format == "JPEG"
+    assert row["label"] == "red"
+
+
+def test_text_table_with_minilm(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text(
+        "review,sentiment\n"
+        "\"A wonderful, moving film\",pos\n"
+        "\"Dreadful acting and a boring plot\",neg\n"
+        "\"   \",neg\n"
+        "\"I loved every minute\",pos\n",
+        encoding="utf-8",
+    )
+    store = Store()
+    source = parse_source(f"file:{path}", text_column="review", label_column="sentiment")
+    report = build_index("reviews", source, load_embedder("st:minilm"), store=store)
+    assert report.added == 3
+    assert [s.reason for s in report.skipped] == ["empty text"]
+    view = store.vectors("reviews")
+    assert view.matrix.shape == (3, 384)
+    hits = store.search("reviews", load_embedder("st:minilm").embed_texts(["a great movie"])[0], k=3)
+    assert hits[0]["label"] == "pos"
+
+
+def test_source_with_nothing_usable_is_a_clear_error_and_leaves_no_index(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"garbage")
+    (folder / "b.png").write_bytes(b"")
+    store = Store()
+    with pytest.raises(EmptySourceError, match="nothing usable"):
+        build_index("bad", parse_source(f"folder:{folder}"), load_embedder("pixels"), store=store)
+    with pytest.raises(IndexNotFound):
+        store.get_index("bad")
+
+
+def test_dimension_and_embedder_mismatch(tiny_clip_dir):
+    store = Store()
+    build_index("d", parse_source("demo:digits"), load_embedder("pixels:8"), store=store)
+    with pytest.raises(EmbedderMismatch, match="64"):
+        store.search("d", np.ones(10, dtype=np.float32))
+    with pytest.raises(EmbedderMismatch, match="pixels:8"):
+        store.search("d", np.ones(64, dtype=np.float32), embedder="st:minilm")
+    with pytest.raises(EmbedderMismatch, match="already exists"):
+        build_index("d", parse_source("demo:digits"), load_embedder(f"clip:{tiny_clip_dir}"), store=store)
+    hits = store.search("d", store.vectors("d").matrix[0], k=5, split="train")
+    assert len(hits) == 5 and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_cli_reports_user_errors_without_traceback(tmp_path, capsys):
+    code = main(["index", "--name", "x", "--source", f"folder:{tmp_path / 'missing'}", "--embedder", "pixels"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
+    assert main(["index", "--name", "bad name!", "--source", "demo:digits", "--embedder", "pixels"]) == 2

@@ -1,0 +1,133 @@
+"""The teaching commands end to end on a digits index: concept, teach, export, predict, simulate."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from core.cli import main
+from core.embedders import load_embedder
+from core.indexing import build_index
+from core.sources import parse_source
+from core.store import Store
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    root = tmp_path_factory.mktemp("digits-cli-workspace")
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"), store=Store(root))
+    return root
+
+
+@pytest.fixture
+def digits(template, workspace_dir):
+    shutil.copytree(template, workspace_dir, dirs_exist_ok=True)
+    return workspace_dir
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_teaching_flow_from_the_command_line(digits, capsys, tmp_path):
+    ix = ("--index", "digits", "--concept", "threes")
+    code, out, _ = run(capsys, "concept", "create", *ix, "--target-label", "3", "--strategy", "mixed", "--batch", "8")
+    assert code == 0 and "diverse" in out
+    code, out, _ = run(capsys, "concept", "list", "--index", "digits")
+    assert code == 0 and "threes" in out
+
+    code, out, _ = run(capsys, "teach", "next", *ix, "--json", "--seed", "0")
+    batch = json.loads(out)
+    assert code == 0 and len(batch) == 8
+    assert set(batch[0]) == {"item_id", "score", "probability", "label"}
+    pairs = [f"{c['item_id']}={1 if c['label'] == '3' else -1}" for c in batch[:-1]] + [f"{batch[-1]['item_id']}=skip"]
+    code, out, _ = run(capsys, "teach", "submit", *ix, "--ratings", ",".join(pairs))
+    assert code == 0 and out.startswith("round 1: 8 new") and "validation AP" in out
+
+    code, out, _ = run(capsys, "teach", "next", *ix, "--json", "--k", "5")
+    second = json.loads(out)
+    assert not {c["item_id"] for c in second} & {c["item_id"] for c in batch}
+    ratings_file = tmp_path / "ratings.csv"
+    with open(ratings_file, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["item_id", "rating"])
+        writer.writerows([c["item_id"], 1.0 if c["label"] == "3" else -1.0] for c in second)
+    code, out, _ = run(capsys, "teach", "submit", *ix, "--file", str(ratings_file))
+    assert code == 0 and out.startswith("round 2: 5 new")
+
+    code, out, _ = run(capsys, "teach", "history", *ix, "--json")
+    history = json.loads(out)
+    assert [h["round"] for h in history] == [0, 1, 2] and [h["n_ratings"] for h in history] == [0, 7, 12]
+    assert all(h["ap"] is not None for h in history)
+    code, out, _ = run(capsys, "teach", "history", *ix)
+    assert code == 0 and len(out.strip().splitlines()) == 4
+
+    code, out, _ = run(capsys, "teach", "undo", *ix)
+    assert code == 0 and "round 1" in out
+    code, out, _ = run(capsys, "teach", "reset-seen", *ix)
+    assert code == 0
+
+    model = tmp_path / "threes.safetensors"
+    code, out, _ = run(capsys, "export", *ix, "--out", str(model), "--threshold", "0.25")
+    assert code == 0 and model.is_file() and "7 ratings" in out
+    for name in ("scores.csv", "scores.parquet"):
+        code, out, _ = run(capsys, "predict", "--classifier", str(model), "--index", "digits", "--out",
+                           str(tmp_path / name))
+        assert code == 0 and "predictions" in out
+    table = pd.read_parquet(tmp_path / "scores.parquet")
+    assert len(table) == len(pd.read_csv(tmp_path / "scores.csv")) == Store().get_index("digits").counts["validation"]
+    assert (table["predicted"] == (table["score"] > 0.25)).all()
+
+    code, out, _ = run(capsys, "concept", "delete", *ix)
+    assert code == 0
+    code, out, _ = run(capsys, "concept", "list", "--index", "digits", "--json")
+    assert json.loads(out) == []
+
+
+def test_simulate_two_strategies_writes_csv_and_png(digits, capsys, tmp_path):
+    results, plot = tmp_path / "results.csv", tmp_path / "curve.png"
+    code, out, _ = run(capsys, "teach-sim", "--index", "digits", "--positive", "3", "--strategy", "boundary,random",
+                       "--rounds", "3", "--batch", "10", "--out", str(results), "--plot", str(plot))
+    assert code == 0
+    assert out.count("round") >= 8 and "summary boundary" in out and "summary random" in out
+    assert "linear probe" in out
+    with open(results, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    expected = [(s, str(i)) for s in ("boundary", "random") for i in range(4)]
+    assert [(r["strategy"], r["round"]) for r in rows] == expected
+    assert plot.read_bytes()[:8] == PNG_MAGIC
+    assert Store().list_indexes()[0].name == "digits"
+    code, out, _ = run(capsys, "concept", "list", "--index", "digits", "--json")
+    assert json.loads(out) == []  # the replay's throwaway concepts are gone
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["concept", "create", "--index", "nope", "--concept", "c"], "no index named 'nope'"),
+        (["concept", "create", "--index", "digits", "--concept", "c", "--prompt", "a three"], "no text side"),
+        (["concept", "create", "--index", "digits", "--concept", "c", "--lr", "-1"], "lr"),
+        (["teach", "next", "--index", "digits", "--concept", "missing"], "no concept 'missing'"),
+        (["teach", "submit", "--index", "digits", "--concept", "c0", "--ratings", "digits-0=2"], "[-1, 1]"),
+        (["teach", "submit", "--index", "digits", "--concept", "c0", "--ratings", "digits-0"], "item_id=rating"),
+        (["teach", "submit", "--index", "digits", "--concept", "c0", "--ratings", "nope=1"], "not in index"),
+        (["teach", "undo", "--index", "digits", "--concept", "c0"], "nothing to undo"),
+        (["predict", "--classifier", "missing.safetensors", "--index", "digits", "--out", "x.csv"], "no such"),
+        (["simulate", "--index", "digits", "--positive", "cat", "--rounds", "1"], "has labels: 0, 1"),
+        (["simulate", "--index", "digits", "--positive", "3", "--strategy", "best"], "unknown strategy"),
+    ],
+)
+def test_user_errors_exit_2_without_traceback(digits, capsys, argv, message):
+    assert main(["concept", "create", "--index", "digits", "--concept", "c0"]) == 0
+    capsys.readouterr()
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (out, err)
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
