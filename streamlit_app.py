@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.sidebar import render_sidebar
+
 st.set_page_config(page_title="Few-shot classifier trainer", layout="wide")
 
 pages = [
-    st.Page("pages/indexes.py", title="Index", icon=":material/database:", default=True),
+    st.Page("pages/indexes.py", title="Index", icon=":material/database:", default=True, url_path="index"),
 ]
-st.navigation(pages).run()
+navigation = st.navigation(pages)
+render_sidebar()
+navigation.run()

@@ -80,20 +80,20 @@ def _split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndar
 # --------------------------------------------------------------------------------------- data
 
 
-def digits_tasks(digits: tuple[int, ...] = tuple(range(10))) -> list[Task]:
+def digits_tasks(digits: tuple[int, ...] = tuple(range(10)), seed: int = 0) -> list[Task]:
     from sklearn.datasets import load_digits
 
     data = load_digits()
     X = data.data.astype(np.float32)
     X = _unit(X - X.mean(axis=1, keepdims=True))
-    tr, te = _split(len(X), 0.3, seed=0)
+    tr, te = _split(len(X), 0.3, seed=seed)
     tasks = []
     for d in digits:
         y = data.target == d
-        rng = np.random.default_rng(100 + d)
+        rng = np.random.default_rng(100 * seed + 100 + d)
         examples = rng.choice(np.flatnonzero(y[tr]), size=2, replace=False)
         init = X[tr][examples].mean(axis=0)
-        tasks.append(Task(f"digits:{d}", X[tr], y[tr], X[te], y[te], init))
+        tasks.append(Task(f"digits:{d}" + (f"/{seed}" if seed else ""), X[tr], y[tr], X[te], y[te], init))
     return tasks
 
 

@@ -130,6 +130,9 @@ class ClipEmbedder(BaseEmbedder):
         self.checkpoint = checkpoint
         self.spec = f"clip:{checkpoint}"
         self.dim = int(config.projection_dim)
+        # The model's input side: a decoder may shrink large images towards it (JPEG draft mode,
+        # Image.reduce) in its worker threads, which is where end-to-end speed is won on a GPU.
+        self.image_size = int(config.vision_config.image_size)
         self.batch_size = int(batch_size or default_batch_size(self.device))
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:

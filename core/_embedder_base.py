@@ -31,6 +31,7 @@ class BaseEmbedder:
     modalities: frozenset[str]
     batch_size: int
     device: str
+    image_size: int | None  # side of the model's image input (None: text only); a hint for decoders
 
     def describe(self) -> dict[str, Any]:
         """What an index records about the embedder that built it."""

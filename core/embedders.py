@@ -117,6 +117,7 @@ class PixelEmbedder(BaseEmbedder):
         self.spec = f"pixels:{self.size}"
         self.checkpoint = f"{self.size}x{self.size}-gray"
         self.dim = self.size * self.size
+        self.image_size = self.size
         self.batch_size = int(batch_size or 256)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
@@ -154,6 +155,7 @@ class SentenceEmbedder(BaseEmbedder):
 
     kind = "st"
     modalities = frozenset({"text"})
+    image_size = None
 
     def __init__(self, model: str, device: str | None = None, batch_size: int | None = None) -> None:
         if model.strip().lower() == BUNDLED_MINILM:

@@ -16,9 +16,10 @@ import numpy as np
 from core.classifier import LinearHead, TrainConfig
 from core.errors import EmbedderError, FewshotError, InvalidRating
 from core.records import TRAIN, VALIDATION
-from core.selection import get_strategy, score_all
+from core.selection import get_strategy
 from core.store import Store, VectorView, now_iso, validate_index_name
 from core.teach_store import Checkpoint, ConceptInfo, TeachStore
+from core.vectors import score_all
 
 STRATEGIES = ("nearest", "boundary", "mixed", "random", "diverse")
 
@@ -89,7 +90,7 @@ class TeachSession:
             raise FewshotError(f"concept {concept!r} already exists on index {index!r}; open it or pick another name")
         if strategy not in STRATEGIES:
             raise FewshotError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        config = TrainConfig(**(train or {}))
+        config = _train_config(train or {})
         vector, init = None, "diverse"
         if prompt:
             vector, init = _embed_prompt(info, prompt, embedder), "prompt"
@@ -121,12 +122,13 @@ class TeachSession:
 
     # ----- state --------------------------------------------------------------------------------
     def _head_from(self, checkpoint: Checkpoint) -> LinearHead:
-        head = LinearHead.init_from_vector(None, self.info.dim, config=self.train_config)
-        return head.from_state({"w": checkpoint.w.tolist(), "b": checkpoint.bias, "config": head.to_state()["config"]})
+        """A head at ``checkpoint``'s weights whose prior (and refit start) is the round-0 vector."""
+        return LinearHead(w=checkpoint.w, b=checkpoint.bias, dim=self.info.dim, config=self.train_config,
+                          w0=self.initial.w)
 
     @property
     def train_config(self) -> TrainConfig:
-        return TrainConfig(**self.concept.train)
+        return _train_config(self.concept.train)
 
     @property
     def view(self) -> VectorView:
@@ -156,7 +158,7 @@ class TeachSession:
             if key in ("strategy", "batch_size", "target_label"):
                 setattr(self.concept, key, value)
             else:
-                TrainConfig(**{**self.concept.train, key: value})  # validates the name
+                _train_config({**self.concept.train, key: value})  # validates before saving
                 self.concept.train[key] = value
         self.teach.save_concept(self.concept)
 
@@ -233,9 +235,8 @@ class TeachSession:
     def _train_and_checkpoint(self, round_: int, n_new: int) -> RoundResult:
         rated = self.ratings()
         previous = self.head
-        config = self.train_config
-        start = previous if config.warm_start else self._head_from(self.initial)
-        head = start.copy()
+        head = previous.copy()
+        head.config = self.train_config  # settings may have changed between rounds
         loss = float("nan")
         if len(rated):
             X = self.view.matrix[self._rows(rated.item_ids)]
@@ -316,3 +317,13 @@ def validation_metrics(view: VectorView, target_label: str | None, logits: np.nd
         return {}
     y = np.asarray([lab == target_label for lab in labels[known]])
     return ranking_metrics(y, logits[rows][known])
+
+
+def _train_config(settings: dict[str, Any]) -> TrainConfig:
+    """Training settings from a concept, with a clear error for unknown names or bad values."""
+    try:
+        return TrainConfig(**settings)
+    except TypeError as exc:
+        raise FewshotError(f"unknown training setting: {exc}") from None
+    except ValueError as exc:
+        raise FewshotError(f"bad training setting: {exc}") from None

@@ -23,6 +23,12 @@ from core.errors import EmbedderError
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def assert_unit_rows(vectors: np.ndarray, n: int, dim: int) -> None:
     assert vectors.shape == (n, dim)
     assert vectors.dtype == np.float32
@@ -167,7 +173,7 @@ def test_clip_metadata(clip, tiny_clip_dir):
     resolved = str(Path(tiny_clip_dir).resolve())
     assert (clip.spec, clip.kind, clip.checkpoint, clip.dim) == (f"clip:{resolved}", "clip", resolved, 16)
     assert clip.modalities == frozenset({"image", "text"})
-    assert (clip.device, clip.batch_size) == ("cpu", 64)
+    assert (clip.device, clip.batch_size, clip.image_size) == ("cpu", 64, 32)
 
 
 def test_clip_images_and_texts_share_one_space(clip):
@@ -220,6 +226,20 @@ def test_clip_truncates_long_text(clip):
     vectors = clip.embed_texts([long_text, long_text + " and more words after the cut"])
     assert_unit_rows(vectors, 2, clip.dim)
     np.testing.assert_allclose(vectors[0], vectors[1], atol=1e-6)  # both cut at the same length
+
+
+@pytest.mark.skipif(not torch_cuda_available(), reason="needs a CUDA GPU")
+def test_clip_on_gpu_matches_cpu(clip, tiny_clip_dir):
+    """On a GPU the model runs in half precision; vectors stay unit length and close to the CPU ones."""
+    gpu = load_embedder(f"clip:{tiny_clip_dir}")
+    assert (gpu.device, gpu.batch_size) == ("cuda", 256)
+    images = sample_images(5) + [sample_images(1)[0].convert("L")]
+    for on_gpu, on_cpu in (
+        (gpu.embed_images(images), clip.embed_images(images)),
+        (gpu.embed_texts(TEXTS), clip.embed_texts(TEXTS)),
+    ):
+        assert_unit_rows(on_gpu, len(on_cpu), clip.dim)
+        assert (on_gpu * on_cpu).sum(axis=1).min() > 0.999
 
 
 def test_clip_missing_directory(tmp_path):

@@ -1,0 +1,62 @@
+"""The sidebar every page shares: pick the index and the concept; rename or delete a concept."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.state import CONCEPT_KEY, INDEX_KEY, get_store
+from core.errors import FewshotError
+from core.teach_store import TeachStore
+
+
+def render_sidebar() -> None:
+    store = get_store()
+    infos = store.list_indexes()
+    with st.sidebar:
+        st.markdown("### Workspace")
+        if not infos:
+            st.caption("No index yet: build one on the Index page.")
+            st.session_state[INDEX_KEY] = None
+            st.session_state[CONCEPT_KEY] = None
+            return
+        names = [i.name for i in infos]
+        if st.session_state.get(INDEX_KEY) not in names:
+            st.session_state[INDEX_KEY] = names[-1]
+        index = st.selectbox(
+            "Index", names, key=INDEX_KEY,
+            format_func=lambda n: f"{n} ({next(i.n_items for i in infos if i.name == n)} items)",
+        )
+        teach = TeachStore(store)
+        concepts = [c.name for c in teach.concepts(index)]
+        if st.session_state.get(CONCEPT_KEY) not in concepts:
+            st.session_state[CONCEPT_KEY] = concepts[-1] if concepts else None
+        if concepts:
+            st.selectbox("Concept", concepts, key=CONCEPT_KEY)
+        else:
+            st.caption("No concept on this index yet: start one on the Teach page.")
+        concept = st.session_state.get(CONCEPT_KEY)
+        if concept:
+            _manage_concept(teach, index, concept)
+
+
+def _manage_concept(teach: TeachStore, index: str, concept: str) -> None:
+    with st.expander("Rename or delete concept"):
+        new_name = st.text_input("New name", value=concept, key="sidebar_rename_name")
+        if st.button("Rename", key="sidebar_rename") and new_name != concept:
+            try:
+                from core.store import validate_index_name
+
+                validate_index_name(new_name)
+                if teach.concept(index, new_name) is not None:
+                    raise FewshotError(f"a concept named {new_name!r} already exists")
+                teach.rename_concept(index, concept, new_name)
+                st.session_state[CONCEPT_KEY] = new_name
+                st.rerun()
+            except FewshotError as exc:
+                st.error(str(exc))
+        confirm = st.checkbox(f"Yes, delete '{concept}' and all its ratings", key="sidebar_delete_confirm")
+        if st.button("Delete concept", key="sidebar_delete", disabled=not confirm, type="primary"):
+            teach.delete_concept(index, concept)
+            st.session_state[CONCEPT_KEY] = None
+            st.session_state.pop("sidebar_delete_confirm", None)
+            st.rerun()
