@@ -269,6 +269,9 @@ class TeachSession:
         last, previous = history[-1], history[-2]
         self.teach.delete_round(self.index, self.concept.name, last.round)
         self.head, self.round = self._head_from(previous), previous.round
+        if self.concept.seen_after_round > self.round:  # keep the next round's number above the reset mark
+            self.concept.seen_after_round = self.round
+            self.teach.save_concept(self.concept)
         return self.round
 
     def reset_seen(self) -> None:

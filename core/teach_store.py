@@ -190,9 +190,10 @@ class TeachStore:
 
     def ratings(self, index: str, concept: str) -> Ratings:
         latest: dict[str, dict[str, Any]] = {}
-        for row in self.label_rows(index, concept):
-            latest[row["item_id"]] = row
-        rated = [r for r in latest.values() if r["rating"] is not None and not math.isnan(r["rating"])]
+        for row in self.label_rows(index, concept):  # a later skip does not erase an earlier rating
+            if row["rating"] is not None and not math.isnan(row["rating"]):
+                latest[row["item_id"]] = row
+        rated = list(latest.values())
         return Ratings(
             item_ids=np.asarray([r["item_id"] for r in rated], dtype=object),
             ratings=np.asarray([r["rating"] for r in rated], dtype=np.float32),
