@@ -10,6 +10,8 @@ st.set_page_config(page_title="Few-shot classifier trainer", layout="wide")
 
 pages = [
     st.Page("pages/indexes.py", title="Index", icon=":material/database:", default=True, url_path="index"),
+    st.Page("pages/teach.py", title="Teach", icon=":material/school:", url_path="teach"),
+    st.Page("pages/validate.py", title="Validate", icon=":material/fact_check:", url_path="validate"),
 ]
 navigation = st.navigation(pages)
 render_sidebar()

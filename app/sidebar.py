@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.state import CONCEPT_KEY, INDEX_KEY, get_store
+from app.state import CONCEPT_KEY, INDEX_KEY, apply_pending_selection, get_store, select
 from core.errors import FewshotError
 from core.teach_store import TeachStore
 
 
 def render_sidebar() -> None:
+    apply_pending_selection()
     store = get_store()
     infos = store.list_indexes()
     with st.sidebar:
@@ -50,13 +51,13 @@ def _manage_concept(teach: TeachStore, index: str, concept: str) -> None:
                 if teach.concept(index, new_name) is not None:
                     raise FewshotError(f"a concept named {new_name!r} already exists")
                 teach.rename_concept(index, concept, new_name)
-                st.session_state[CONCEPT_KEY] = new_name
+                select(concept=new_name)
                 st.rerun()
             except FewshotError as exc:
                 st.error(str(exc))
         confirm = st.checkbox(f"Yes, delete '{concept}' and all its ratings", key="sidebar_delete_confirm")
         if st.button("Delete concept", key="sidebar_delete", disabled=not confirm, type="primary"):
             teach.delete_concept(index, concept)
-            st.session_state[CONCEPT_KEY] = None
+            select(concept=None)
             st.session_state.pop("sidebar_delete_confirm", None)
             st.rerun()

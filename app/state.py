@@ -13,6 +13,7 @@ from core.store import Store
 
 INDEX_KEY = "selected_index"
 CONCEPT_KEY = "selected_concept"
+PENDING_KEY = "pending_selection"
 
 
 @st.cache_resource(show_spinner=False)
@@ -42,7 +43,18 @@ def selected_concept() -> str | None:
 
 
 def select(index: str | None = None, concept: str | None = None) -> None:
-    """Change the selection (used after creating an index or a concept)."""
-    if index is not None:
-        st.session_state[INDEX_KEY] = index
-    st.session_state[CONCEPT_KEY] = concept
+    """Ask for a new selection (after creating an index or a concept); applied on the next run.
+
+    The sidebar's widgets own the selection keys and may already be drawn in this run, when
+    Streamlit forbids writing them, so the sidebar applies this before drawing.
+    """
+    st.session_state[PENDING_KEY] = (index, concept)
+
+
+def apply_pending_selection() -> None:
+    pending = st.session_state.pop(PENDING_KEY, None)
+    if pending is not None:
+        index, concept = pending
+        if index is not None:
+            st.session_state[INDEX_KEY] = index
+        st.session_state[CONCEPT_KEY] = concept

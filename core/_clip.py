@@ -134,23 +134,69 @@ class ClipEmbedder(BaseEmbedder):
         # Image.reduce) in its worker threads, which is where end-to-end speed is won on a GPU.
         self.image_size = int(config.vision_config.image_size)
         self.batch_size = int(batch_size or default_batch_size(self.device))
+        self._prepare_geometry = self._geometry()
+
+    def _geometry(self) -> tuple[int, int, int, Any]:
+        """(shortest edge, crop height, crop width, PIL resample) from the checkpoint's image processor."""
+        processor = self._image_processor
+        size = getattr(processor, "size", None) or {}
+        crop = getattr(processor, "crop_size", None) or {}
+        side = int(size.get("shortest_edge") or size.get("height") or self.image_size)
+        height = int(crop.get("height") or side) if getattr(processor, "do_center_crop", True) else side
+        width = int(crop.get("width") or side) if getattr(processor, "do_center_crop", True) else side
+        resample = getattr(processor, "resample", None)
+        try:
+            resample = Image.Resampling(int(resample))
+        except (TypeError, ValueError):
+            resample = Image.Resampling.BICUBIC
+        return side, height, width, resample
+
+    def prepare_image(self, image: Image.Image) -> np.ndarray:
+        """CLIP's geometry on the CPU: shortest side resized, centre crop, as (H, W, 3) uint8.
+
+        Thread-safe and free of torch, so indexing runs it in its decoding threads; only the
+        normalisation and the model run in ``embed_prepared``. Matches the image processor's own
+        resize-and-crop (PIL bicubic by default).
+        """
+        side, height, width, resample = self._prepare_geometry
+        image = _rgb(image)
+        w, h = image.size
+        scale = side / min(w, h)
+        new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
+        if (new_w, new_h) != (w, h):
+            image = image.resize((new_w, new_h), resample)
+        left, top = (new_w - width) // 2, (new_h - height) // 2
+        return np.asarray(image.crop((left, top, left + width, top + height)), dtype=np.uint8)
+
+    def embed_prepared(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, dim) float32 unit rows from (n, H, W, 3) uint8 ``prepare_image`` outputs."""
+        import torch
+
+        if len(pixels) == 0:
+            return self._empty()
+        processor = self._image_processor
+        mean = torch.tensor(getattr(processor, "image_mean", None) or [0.48145466, 0.4578275, 0.40821073])
+        std = torch.tensor(getattr(processor, "image_std", None) or [0.26862954, 0.26130258, 0.27577711])
+        scale = float(getattr(processor, "rescale_factor", 1 / 255))
+        mean = mean.to(self.device).view(1, 3, 1, 1)
+        std = std.to(self.device).view(1, 3, 1, 1)
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(pixels), self.batch_size):
+                batch = torch.from_numpy(np.ascontiguousarray(pixels[start : start + self.batch_size]))
+                if self.device.startswith("cuda"):
+                    batch = batch.pin_memory().to(self.device, non_blocking=True)
+                values = (batch.permute(0, 3, 1, 2).float() * scale - mean) / std
+                features = _features(self._model.get_image_features(pixel_values=values.to(self._dtype)))
+                chunks.append(features.float().cpu().numpy())
+        return unit_rows(np.concatenate(chunks))
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, dim) float32 unit rows for RGB PIL images (other modes are converted)."""
-        import torch
-
         self._require("image")
         if len(images) == 0:
             return self._empty()
-        chunks = []
-        with torch.inference_mode():
-            for start in range(0, len(images), self.batch_size):
-                batch = [_rgb(image) for image in images[start : start + self.batch_size]]
-                inputs = self._image_processor(images=batch, return_tensors="pt", **self._image_kwargs)
-                pixels = inputs["pixel_values"].to(self.device, dtype=self._dtype, non_blocking=True)
-                features = _features(self._model.get_image_features(pixel_values=pixels))
-                chunks.append(features.float().cpu().numpy())
-        return unit_rows(np.concatenate(chunks))
+        return self.embed_prepared(np.stack([self.prepare_image(image) for image in images]))
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(n, dim) float32 unit rows; each text is truncated to the model's context length."""

@@ -120,19 +120,26 @@ class PixelEmbedder(BaseEmbedder):
         self.image_size = self.size
         self.batch_size = int(batch_size or 256)
 
+    def prepare_image(self, image: Image.Image) -> np.ndarray:
+        """Grayscale N x N uint8 pixels; thread-safe, so indexing runs it in its decoding threads."""
+        gray = image if image.mode == "L" else image.convert("L")
+        return np.asarray(gray.resize((self.size, self.size), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+    def embed_prepared(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, N*N) float32 unit rows from (n, N, N) uint8 ``prepare_image`` outputs."""
+        if len(pixels) == 0:
+            return self._empty()
+        rows = np.asarray(pixels, dtype=np.float64).reshape(len(pixels), -1) / 255.0
+        rows -= rows.mean(axis=1, keepdims=True)
+        rows[np.abs(rows).max(axis=1) < 1e-9] = 0.0  # constant image: let unit_rows give the fixed vector
+        return unit_rows(rows)
+
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, N*N) float32 unit rows."""
         self._require("image")
         if len(images) == 0:
             return self._empty()
-        rows = np.empty((len(images), self.dim), dtype=np.float64)
-        for i, image in enumerate(images):
-            gray = image if image.mode == "L" else image.convert("L")
-            small = gray.resize((self.size, self.size), Image.Resampling.BILINEAR)
-            row = np.asarray(small, dtype=np.float64).reshape(-1) / 255.0
-            rows[i] = row - row.mean()
-        rows[np.abs(rows).max(axis=1) < 1e-9] = 0.0  # constant image: let unit_rows give the fixed vector
-        return unit_rows(rows)
+        return self.embed_prepared(np.stack([self.prepare_image(image) for image in images]))
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         self._require("text")

@@ -26,7 +26,8 @@ class Record:
     split: ``"train"`` or ``"validation"``.
     label: ground-truth label as a string, or None when the source has none.
     text: the text, for text sources.
-    load_image: returns an RGB, EXIF-oriented PIL image; raises ``UnreadableItem``.
+    load_image: returns an RGB, EXIF-oriented PIL image; raises ``UnreadableItem``. Takes an optional
+        ``draft_size`` keyword: JPEGs may then decode at a reduced scale keeping both sides >= it.
     uri: where the original lives (path, ``hf://...``, ``demo:digits#i``).
     """
 
@@ -35,7 +36,7 @@ class Record:
     uri: str
     label: str | None = None
     text: str | None = None
-    load_image: Callable[[], Image.Image] | None = None
+    load_image: Callable[..., Image.Image] | None = None
 
     @property
     def modality(self) -> Modality:

@@ -32,9 +32,7 @@ __all__ = [
     "score_all",
 ]
 
-EXHAUSTED_MESSAGE = (
-    "Every item in this split has been seen for this concept; reset seen items or switch split."
-)
+EXHAUSTED_MESSAGE = "Every item in this split has been seen for this concept; reset seen items or switch split."
 
 
 def _check(scores: np.ndarray | None, k: int, seen: np.ndarray) -> tuple[np.ndarray, int]:
@@ -244,12 +242,13 @@ class Mixed(Strategy):
 
 
 class Diverse(Strategy):
-    """Cold start without a prompt: k-means++ seeding over a random sample of unseen vectors.
+    """Cold start without a prompt: greedy k-means++ seeding over a random sample of unseen vectors.
 
     Each next item is drawn with probability proportional to its squared distance to the nearest
-    item picked so far, so the batch spreads over the clusters of the data while, unlike pure
-    farthest-point, rarely picking lone outliers. The first item is the one most similar to the
-    sample mean (a typical item). Cost: k matvecs over the sample (sample_size x dim).
+    item picked so far (the best of ``2 + ln k`` such draws, as scikit-learn's k-means++ does), so
+    the batch spreads over the clusters of the data while, unlike pure farthest-point, rarely
+    picking lone outliers. The first item is the one most similar to the sample mean (a typical
+    item). Cost: one (sample_size x dim) @ (dim x trials) product per pick; no scores needed.
     """
 
     name = "diverse"
@@ -273,23 +272,25 @@ class Diverse(Strategy):
         m = min(self.sample_size, n_unseen)
         sample = np.sort(_sample_unseen(seen, m, rng))  # sorted: gather rows in memory order
         S = np.asarray(vectors[sample], dtype=np.float32)
-        center = S.mean(axis=0)
-        first = int(np.argmax(S @ center))
+        first = int(np.argmax(S @ S.mean(axis=0)))
         picked = [first]
-        # unit vectors: squared distance = 2 - 2 cos; track each sample point's distance to its
-        # nearest picked item
+        # unit vectors: squared distance = 2 - 2 cos; d2 = distance to the nearest picked item
         d2 = np.maximum(2.0 - 2.0 * (S @ S[first]).astype(np.float64), 0.0)
         d2[first] = 0.0
+        n_trials = 2 + int(np.log(k))
         while len(picked) < k:
             total = float(d2.sum())
             if total <= 1e-12:  # every remaining point duplicates a picked one
                 rest = np.setdiff1d(np.arange(m), picked)
                 picked.extend(rest[: k - len(picked)].tolist())
                 break
-            nxt = int(rng.choice(m, p=d2 / total))
-            picked.append(nxt)
-            np.minimum(d2, np.maximum(2.0 - 2.0 * (S @ S[nxt]).astype(np.float64), 0.0), out=d2)
-            d2[nxt] = 0.0
+            cands = rng.choice(m, size=n_trials, p=d2 / total)
+            D = np.maximum(2.0 - 2.0 * (S @ S[cands].T).astype(np.float64), 0.0)  # (m, trials)
+            np.minimum(D, d2[:, None], out=D)
+            best = int(np.argmin(D.sum(axis=0)))  # the draw that lowers the k-means cost most
+            picked.append(int(cands[best]))
+            d2 = D[:, best].copy()
+            d2[picked] = 0.0
         return sample[np.asarray(picked, dtype=np.int64)]
 
 

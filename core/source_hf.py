@@ -311,16 +311,16 @@ def _class_name(feature: Any, value: Any) -> str | None:
         return str(value)
 
 
-def _decode_image(value: Any) -> Any:
+def _decode_image(value: Any, draft_size: int | None = None) -> Any:
     """An image cell (bytes/path dict, path string or PIL image) -> RGB image via ``open_image``."""
     from core.errors import UnreadableItem
 
     if value is None:
         raise UnreadableItem("no image in this row")
     if isinstance(value, dict) and value.get("bytes"):
-        return open_image(value["bytes"])
+        return open_image(value["bytes"], draft_size=draft_size)
     if isinstance(value, bytes | bytearray):
-        return open_image(value)
+        return open_image(value, draft_size=draft_size)
     if isinstance(value, dict | str):
         path = value.get("path") if isinstance(value, dict) else value
         if not path:
@@ -328,7 +328,7 @@ def _decode_image(value: Any) -> Any:
         import os
 
         if os.path.isfile(path):
-            return open_image(path)
+            return open_image(path, draft_size=draft_size)
         from datasets import Image
 
         try:  # remote or archived path: let datasets fetch it, then normalise

@@ -100,8 +100,8 @@ def _stratified_split(targets: np.ndarray, fraction: float, seed: int) -> list[s
     return splits
 
 
-def _digit_image(pixels: np.ndarray) -> Image.Image:
-    """8x8 ink values 0..16 -> 32x32 RGB, dark ink on white."""
+def _digit_image(pixels: np.ndarray, draft_size: int | None = None) -> Image.Image:
+    """8x8 ink values 0..16 -> 32x32 RGB, dark ink on white (``draft_size`` is moot at this size)."""
     grey = (255.0 - np.clip(pixels, 0, 16) * (255.0 / 16.0)).round().astype(np.uint8)
     small = Image.fromarray(grey)
     return small.resize((DIGITS_SIZE, DIGITS_SIZE), Image.Resampling.BICUBIC).convert("RGB")

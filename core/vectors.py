@@ -15,9 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def score_all(
-    vectors: np.ndarray, w: np.ndarray, b: float = 0.0, out: np.ndarray | None = None
-) -> np.ndarray:
+def score_all(vectors: np.ndarray, w: np.ndarray, b: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
     """Logits ``vectors @ w + b`` for every item.
 
     Parameters

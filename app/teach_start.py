@@ -1,0 +1,83 @@
+"""The form that starts a concept: from a text prompt, from example items, or from a diverse sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app.items import item_grid
+from app.state import get_embedder, get_store, select
+from core.errors import FewshotError
+from core.session import STRATEGIES, TeachSession
+from core.store import IndexInfo
+
+START_PROMPT, START_EXAMPLES, START_DIVERSE = "prompt", "examples", "diverse"
+
+
+def _start_options(info: IndexInfo) -> dict[str, str]:
+    options = {}
+    if info.embedder_kind in ("clip", "st"):
+        options[START_PROMPT] = "A text prompt"
+    options[START_EXAMPLES] = "Example items I pick"
+    options[START_DIVERSE] = "A diverse sample (no prompt)"
+    return options
+
+
+def _example_candidates(info: IndexInfo, query: str) -> list[str]:
+    """Items to pick examples from: nearest to the query text when the embedder has a text side."""
+    store = get_store()
+    view = store.vectors(info.name)
+    if query and info.embedder_kind in ("clip", "st"):
+        vector = get_embedder(info.embedder).embed_texts([query])[0]
+        return [hit["id"] for hit in store.search(info.name, vector, k=30, embedder=info.embedder)]
+    rng = np.random.default_rng(int(st.session_state.get("teach_examples_seed", 0)))
+    rows = rng.choice(len(view.ids), size=min(30, len(view.ids)), replace=False)
+    return [str(view.ids[r]) for r in rows]
+
+
+def render_start_form(info: IndexInfo) -> None:
+    st.subheader(f"Start a concept on {info.name}")
+    name = st.text_input("Concept name", key="teach_new_name", placeholder="the-digit-3")
+    options = _start_options(info)
+    how = st.radio("Start from", list(options), format_func=options.get, key="teach_new_how", horizontal=True)
+    prompt, examples = None, []
+    if how == START_PROMPT:
+        prompt = st.text_input("Prompt", key="teach_new_prompt", placeholder="dogs at a dog show")
+    elif how == START_EXAMPLES:
+        query = ""
+        if info.embedder_kind in ("clip", "st"):
+            query = st.text_input("Search for examples", key="teach_examples_query")
+        elif st.button("Show other items", key="teach_examples_shuffle"):
+            st.session_state["teach_examples_seed"] = int(st.session_state.get("teach_examples_seed", 0)) + 1
+        ids = _example_candidates(info, query)
+        rows = get_store().fetch_items(info.name, ids)
+        item_grid(rows, [f"{r['id']}" for r in rows], columns=6)
+        examples = st.multiselect("Examples of the concept", ids, key="teach_new_examples")
+    labels = sorted({str(lab) for lab in get_store().vectors(info.name).labels if lab is not None})
+    c1, c2, c3 = st.columns(3)
+    strategy = c1.selectbox("Selection strategy", STRATEGIES, index=STRATEGIES.index("mixed"), key="teach_new_strategy")
+    batch = c2.number_input("Batch size", 1, 100, 10, key="teach_new_batch")
+    target = None
+    if labels:
+        choice = c3.selectbox("Ground-truth label it means (for AP by round)", ["(none)", *labels],
+                              key="teach_new_target")
+        target = None if choice == "(none)" else choice
+    if st.button("Start teaching", type="primary", key="teach_new_start"):
+        try:
+            if not name:
+                raise FewshotError("give the concept a name")
+            if how == START_PROMPT and not prompt:
+                raise FewshotError("type a prompt, or start from examples or a diverse sample")
+            if how == START_EXAMPLES and not examples:
+                raise FewshotError("pick at least one example item")
+            embedder = get_embedder(info.embedder) if prompt else None
+            TeachSession.create(
+                info.name, name.strip(), store=get_store(), prompt=prompt or None, examples=examples or None,
+                strategy=strategy, batch_size=int(batch), target_label=target, embedder=embedder,
+            )
+        except FewshotError as exc:
+            st.error(str(exc))
+            return
+        st.session_state["teach_creating"] = False
+        select(index=info.name, concept=name.strip())
+        st.rerun()
