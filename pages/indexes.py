@@ -32,8 +32,15 @@ def _jobs() -> dict[str, Job]:
     return {}
 
 
+def _source_changed() -> None:
+    """Suggest the embedder that fits the source: pixels for the demo, CLIP for images, MiniLM for tables."""
+    kind = st.session_state.get("index_source_kind")
+    st.session_state["index_embedder_kind"] = {"demo": "pixels", "upload": "st"}.get(kind, "clip")
+
+
 def _source_form() -> tuple[str, str, dict] | None:
-    kind = st.radio("Source", list(SOURCE_KINDS), format_func=SOURCE_KINDS.get, key="index_source_kind")
+    kind = st.radio("Source", list(SOURCE_KINDS), format_func=SOURCE_KINDS.get, key="index_source_kind",
+                    on_change=_source_changed)
     options: dict = {}
     if kind == "demo":
         return "demo", "demo:digits", options
@@ -67,9 +74,10 @@ def _source_form() -> tuple[str, str, dict] | None:
     return ("hf", f"hf:{dataset}", options) if dataset else None
 
 
-def _embedder_form(default_kind: str) -> str:
+def _embedder_form() -> str:
     kinds = list(EMBEDDER_KINDS)
-    kind = st.radio("Embedder", kinds, index=kinds.index(default_kind), format_func=EMBEDDER_KINDS.get,
+    st.session_state.setdefault("index_embedder_kind", "pixels")
+    kind = st.radio("Embedder", kinds, format_func=EMBEDDER_KINDS.get,
                     key="index_embedder_kind", horizontal=True)
     if kind == "clip":
         checkpoint = st.text_input("CLIP checkpoint (hub id or local folder)", value=DEFAULT_CLIP, key="index_clip")
@@ -114,16 +122,26 @@ def _start(name: str, kind: str, spec: str, options: dict, embedder_spec: str) -
 
 
 @st.fragment(run_every=0.5)
+def _running_panel(name: str) -> None:
+    """Progress of a running job, redrawn alone; when the job ends the whole page reruns."""
+    job = _jobs().get(name)
+    if job is None or not job.running:
+        if job is not None and job.status == DONE:
+            select(index=name)
+        st.rerun()
+    p = job.progress
+    fraction = min(p.done / p.total, 1.0) if p is not None and p.total else 0.0
+    st.progress(fraction, text=f"Indexing {name}: " + (p.describe() if p else "starting…"))
+    if st.button("Cancel", key=f"index_cancel_{name}"):
+        job.cancel()
+
+
 def _job_panel(name: str) -> None:
     job = _jobs().get(name)
     if job is None:
         return
     if job.running:
-        p = job.progress
-        fraction = min(p.done / p.total, 1.0) if p is not None and p.total else 0.0
-        st.progress(fraction, text=f"Indexing {name}: " + (p.describe() if p else "starting…"))
-        if st.button("Cancel", key=f"index_cancel_{name}"):
-            job.cancel()
+        _running_panel(name)
         return
     if job.status == FAILED:
         st.error(f"Indexing {name} failed: {job.error}")
@@ -141,7 +159,6 @@ def _job_panel(name: str) -> None:
                                file_name=f"{name}-skipped.csv", key=f"index_skipped_{name}")
     if st.button("Dismiss", key=f"index_dismiss_{name}"):
         _jobs().pop(name, None)
-        select(index=name)
         st.rerun()
 
 
@@ -150,8 +167,7 @@ st.caption(f"Workspace: `{workspace()}`")
 with st.container(border=True):
     st.text_input("Index name", key="index_name", placeholder="digits")
     picked = _source_form()
-    default_kind = "pixels" if st.session_state.get("index_source_kind", "demo") == "demo" else "clip"
-    embedder_spec = _embedder_form(default_kind)
+    embedder_spec = _embedder_form()
     submitted = st.button("Build index", type="primary", key="index_build")
 
 if submitted:

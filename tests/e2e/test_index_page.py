@@ -73,13 +73,8 @@ def test_build_digits_demo_index(app_server, page, screenshot_dir):
     screenshot(page, screenshot_dir, "03-listed")
 
 
-STALE_AFTER_BUILD = (
-    "pages/indexes.py: the finished job's fragment does not rerun the whole page, so the indexes table "
-    "and the sidebar stay stale until Dismiss; remove this marker once fixed"
-)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=STALE_AFTER_BUILD)
 def test_index_list_refreshes_when_build_finishes(app_server, page, screenshot_dir):
     try:
         _open_index_page(page, app_server)

@@ -48,15 +48,22 @@ def test_nearest_and_boundary_match_brute_force(n, n_seen, k, ties):
         np.testing.assert_array_equal(got, brute(np.abs(scores), seen, k, largest=False))
 
 
-def test_top_k_matches_stable_sort_including_nan():
+def test_top_k_matches_stable_sort_with_ties():
     rng = np.random.default_rng(3)
     v = rng.integers(0, 5, 500).astype(np.float32)
-    v[rng.choice(500, 20, replace=False)] = np.nan
+    v[rng.choice(500, 20, replace=False)] = -np.inf
     for k in (1, 7, 100, 480, 500, 600):
-        ref = np.lexsort((np.arange(500), -v))[:k]  # NaN sorts last
+        ref = np.lexsort((np.arange(500), -v))[:k]
         np.testing.assert_array_equal(top_k(v, k, largest=True), ref)
         ref_small = np.lexsort((np.arange(500), v))[:k]
         np.testing.assert_array_equal(top_k(v, k, largest=False), ref_small)
+    with pytest.raises(ValueError, match="NaN"):
+        top_k(np.array([1.0, np.nan]), 1)
+
+
+def test_nan_scores_are_refused():
+    with pytest.raises(ValueError, match="NaN"):
+        Nearest().select(np.array([0.1, np.nan], np.float32), 1, np.zeros(2, bool))
 
 
 def test_select_does_not_modify_inputs():

@@ -1,0 +1,110 @@
+"""Validate page: the selected concept's current head scored on a split, with metrics where labels exist."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.items import plain
+from app.state import get_store, selected_concept, selected_index
+from app.validate_view import (
+    SPLIT_CHOICES,
+    at_threshold,
+    clamp_state,
+    confusion_figure,
+    histogram_figure,
+    label_options,
+    pr_figure,
+    predictions_csv,
+    render_metrics,
+    render_top,
+    score_split,
+    sigmoid,
+    threshold_range,
+)
+from core.config import workspace
+from core.errors import FewshotError
+from core.session import TeachSession
+
+TARGET_KEY, TARGET_OWNER_KEY, THRESHOLD_KEY = "validate_target", "validate_target_for", "validate_threshold"
+
+st.title("Validate")
+index, concept = selected_index(), selected_concept()
+if not index:
+    st.info("No index yet: build one on the Index page (the digits demo works offline).")
+    st.stop()
+if not concept:
+    st.info("No concept on this index yet: start one on the Teach page, rate a few batches, then come back here.")
+    st.stop()
+
+store, root = get_store(), str(workspace())
+try:
+    session = TeachSession.open(index, concept, store=store)
+    version = store.vectors(index).version
+    labels = label_options(root, index, version)
+except FewshotError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.caption(plain(f"Concept {concept} on index {index}, round {session.round}, "
+                 f"scored with its current classifier ({session.info.embedder})."))
+c1, c2, c3 = st.columns([1, 1, 2], gap="medium")
+split_name = c1.segmented_control("Split", list(SPLIT_CHOICES), default="validation", required=True,
+                                  key="validate_split") or "validation"
+target = None
+if labels:
+    owner = f"{index}/{concept}"
+    if st.session_state.get(TARGET_OWNER_KEY) != owner or st.session_state.get(TARGET_KEY, 0) not in [None, *labels]:
+        default = session.concept.target_label
+        st.session_state[TARGET_KEY] = default if default in labels else None
+        st.session_state[TARGET_OWNER_KEY] = owner
+    target = c2.selectbox("Target label", [None, *labels], key=TARGET_KEY,
+                          format_func=lambda v: "(none)" if v is None else str(v),
+                          help="The ground-truth label this concept means; metrics compare against it.")
+
+try:
+    scored = score_split(root, index, version, session.head.w, float(session.head.b), SPLIT_CHOICES[split_name],
+                         target)
+except FewshotError as exc:
+    st.error(str(exc))
+    st.stop()
+if len(scored.evaluation.scores) == 0:
+    st.info(f"The {split_name} split of this index is empty: choose another split.")
+    st.stop()
+
+lo, hi = threshold_range(scored.evaluation.scores)
+if THRESHOLD_KEY not in st.session_state:
+    st.session_state[THRESHOLD_KEY] = 0.0
+clamp_state(THRESHOLD_KEY, lo, hi)
+with c3:
+    threshold = st.slider("Threshold (logit)", lo, hi, step=0.05, key=THRESHOLD_KEY,
+                          help="Items scoring above it are predicted positive; 0 is probability 0.5.")
+    st.caption(f"Logit {threshold:+.2f} = probability {sigmoid(threshold):.3f}")
+ev = at_threshold(scored, threshold)
+
+if ev.has_metrics:
+    render_metrics(ev)
+elif not labels:
+    st.caption("This index has no ground-truth labels: scores and predictions only.")
+elif target is None:
+    st.caption("Choose a target label to compare the predictions with the ground truth.")
+else:
+    st.caption(f"No labelled items in the {split_name} split: scores and predictions only.")
+
+if ev.has_metrics:
+    left, middle, right = st.columns([5, 4, 3])
+else:
+    left, middle, right = st.container(), None, None
+with left:
+    st.plotly_chart(histogram_figure(ev, scored.positive, scored.known), key="validate_histogram")
+if middle is not None and right is not None:
+    with middle:
+        st.plotly_chart(pr_figure(ev), key="validate_pr")
+    with right:
+        st.plotly_chart(confusion_figure(ev), key="validate_confusion")
+
+st.download_button(
+    "Download predictions (CSV)", data=lambda: predictions_csv(ev), mime="text/csv", key="validate_download",
+    file_name=f"{index}-{concept}-{split_name}-round{session.round}.csv", on_click="ignore",
+)
+st.subheader("Top positives")
+render_top(root, version, ev)
