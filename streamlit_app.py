@@ -1,18 +1,18 @@
-"""Router: st.navigation over the pages, and the sidebar shared by all of them."""
+"""Router: st.navigation over the pages.
+
+Each page draws the shared sidebar itself (``app.sidebar.render_sidebar``) as its first step, so a
+page behaves the same whether the router ran it or a test runs it directly.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app.sidebar import render_sidebar
-
 st.set_page_config(page_title="Few-shot classifier trainer", layout="wide")
 
 pages = [
-    st.Page("pages/indexes.py", title="Index", icon=":material/database:", default=True, url_path="index"),
-    st.Page("pages/teach.py", title="Teach", icon=":material/school:", url_path="teach"),
-    st.Page("pages/validate.py", title="Validate", icon=":material/fact_check:", url_path="validate"),
+    st.Page("views/indexes.py", title="Index", icon=":material/database:", default=True, url_path="index"),
+    st.Page("views/teach.py", title="Teach", icon=":material/school:", url_path="teach"),
+    st.Page("views/validate.py", title="Validate", icon=":material/fact_check:", url_path="validate"),
 ]
-navigation = st.navigation(pages)
-render_sidebar()
-navigation.run()
+st.navigation(pages).run()

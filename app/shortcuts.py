@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-import streamlit.components.v1 as components
+import streamlit as st
 
 _SCRIPT = """<script>
 const doc = window.parent.document;
@@ -42,7 +42,8 @@ def bind_keys(mapping: dict[str, str]) -> None:
 
     Call once per run of a page; an empty mapping removes every shortcut.
     """
-    components.html(_SCRIPT % json.dumps({k.lower(): v for k, v in mapping.items()}), height=0, width=0)
+    # st.iframe runs the script same-origin, so it can reach the page's buttons (our own HTML only).
+    st.iframe(_SCRIPT % json.dumps({k.lower(): v for k, v in mapping.items()}), height=1)
 
 
 def clear_keys() -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.state import CONCEPT_KEY, INDEX_KEY, apply_pending_selection, get_store, select
+from app.state import CONCEPT_KEY, INDEX_KEY, get_store, select
 from core.errors import FewshotError
 from core.teach_store import TeachStore
 
 
 def render_sidebar() -> None:
-    apply_pending_selection()
     store = get_store()
     infos = store.list_indexes()
     with st.sidebar:
@@ -23,21 +22,30 @@ def render_sidebar() -> None:
         names = [i.name for i in infos]
         if st.session_state.get(INDEX_KEY) not in names:
             st.session_state[INDEX_KEY] = names[-1]
-        index = st.selectbox(
-            "Index", names, key=INDEX_KEY,
-            format_func=lambda n: f"{n} ({next(i.n_items for i in infos if i.name == n)} items)",
-        )
+        counts = {i.name: i.n_items for i in infos}
+        index = _mirrored_selectbox("Index", names, INDEX_KEY, format_func=lambda n: f"{n} ({counts[n]} items)")
         teach = TeachStore(store)
         concepts = [c.name for c in teach.concepts(index)]
         if st.session_state.get(CONCEPT_KEY) not in concepts:
             st.session_state[CONCEPT_KEY] = concepts[-1] if concepts else None
         if concepts:
-            st.selectbox("Concept", concepts, key=CONCEPT_KEY)
+            _mirrored_selectbox("Concept", concepts, CONCEPT_KEY)
         else:
             st.caption("No concept on this index yet: start one on the Teach page.")
         concept = st.session_state.get(CONCEPT_KEY)
         if concept:
             _manage_concept(teach, index, concept)
+
+
+def _mirrored_selectbox(label: str, options: list[str], state_key: str, **kwargs) -> str:
+    """A selectbox showing and setting the plain state key ``state_key`` (which survives page changes)."""
+    widget_key = f"sidebar_{state_key}"
+    st.session_state[widget_key] = st.session_state[state_key]
+
+    def copy_back() -> None:
+        st.session_state[state_key] = st.session_state[widget_key]
+
+    return st.selectbox(label, options, key=widget_key, on_change=copy_back, **kwargs)
 
 
 def _manage_concept(teach: TeachStore, index: str, concept: str) -> None:

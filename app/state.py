@@ -1,7 +1,8 @@
 """Cached resources and the selection (index, concept) shared by every page.
 
 Models and the database connection are built once per process (``st.cache_resource``); what the
-person has selected lives in ``st.session_state`` so it stays put across pages.
+person has selected lives in plain ``st.session_state`` keys (not widget keys, whose state Streamlit
+drops when the page changes), so it stays put across pages.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from core.store import Store
 
 INDEX_KEY = "selected_index"
 CONCEPT_KEY = "selected_concept"
-PENDING_KEY = "pending_selection"
 
 
 @st.cache_resource(show_spinner=False)
@@ -43,18 +43,7 @@ def selected_concept() -> str | None:
 
 
 def select(index: str | None = None, concept: str | None = None) -> None:
-    """Ask for a new selection (after creating an index or a concept); applied on the next run.
-
-    The sidebar's widgets own the selection keys and may already be drawn in this run, when
-    Streamlit forbids writing them, so the sidebar applies this before drawing.
-    """
-    st.session_state[PENDING_KEY] = (index, concept)
-
-
-def apply_pending_selection() -> None:
-    pending = st.session_state.pop(PENDING_KEY, None)
-    if pending is not None:
-        index, concept = pending
-        if index is not None:
-            st.session_state[INDEX_KEY] = index
-        st.session_state[CONCEPT_KEY] = concept
+    """Change the selection (after creating an index or a concept); the sidebar shows it next run."""
+    if index is not None:
+        st.session_state[INDEX_KEY] = index
+    st.session_state[CONCEPT_KEY] = concept

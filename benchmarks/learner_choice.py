@@ -359,7 +359,7 @@ def run_grid(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="16 tasks, no text model (~1 min)")
+    parser.add_argument("--quick", action="store_true", help="13 tasks (digits + 3 synthetic), no text model, ~1 min")
     parser.add_argument("--verbose", action="store_true", help="print AP by round for every task")
     parser.add_argument("--no-sweep", action="store_true", help="skip the one-knob-at-a-time sweep")
     args = parser.parse_args(argv)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from core.classifier import LinearHead, TrainConfig
-from core.errors import EmbedderError, FewshotError, InvalidRating
+from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating
 from core.records import TRAIN, VALIDATION
 from core.selection import get_strategy
 from core.store import Store, VectorView, now_iso, validate_index_name
@@ -54,6 +54,12 @@ class TeachSession:
         self.concept = concept
         self.index = concept.index
         self.info = store.get_index(concept.index)
+        if concept.embedder is not None and concept.embedder != self.info.embedder:
+            raise EmbedderMismatch(
+                f"concept {concept.name!r} was taught on vectors from {concept.embedder}, but index "
+                f"{concept.index!r} now holds vectors from {self.info.embedder} (it was rebuilt). "
+                "Delete the concept and teach it again on the new index."
+            )
         self._row_of: dict[str, int] | None = None
         self._row_version: int | None = None
         self._rng = np.random.default_rng()
@@ -100,6 +106,7 @@ class TeachSession:
         concept_info = ConceptInfo(
             index=index, name=concept, prompt=prompt, init=init, examples=list(examples or []),
             strategy=strategy, batch_size=int(batch_size), train=dict(train or {}), target_label=target_label,
+            embedder=info.embedder,
         )
         teach.save_concept(concept_info)
         view = store.vectors(index)
@@ -179,10 +186,15 @@ class TeachSession:
             name = "diverse"
         rows, logits = self.scores(split)
         view = self.view
-        seen_ids = self.seen_ids()
-        seen = np.fromiter((i in seen_ids for i in view.ids[rows]), dtype=bool, count=len(rows))
+        self._rows([])  # refresh the id -> row map if the index changed
+        seen_all = np.zeros(len(view.ids), dtype=bool)
+        seen_all[self._rows([i for i in self.seen_ids() if i in self._row_of])] = True
+        seen = seen_all[rows]
         rng = np.random.default_rng(seed) if seed is not None else self._rng
-        picked = get_strategy(name).select(logits, k, seen, rng=rng, vectors=view.matrix[rows])
+        vectors = None
+        if name == "diverse":  # the only strategy that reads vectors; a copy at 1M rows costs 2 GB
+            vectors = view.matrix if len(rows) == len(view.ids) else view.matrix[rows]
+        picked = get_strategy(name).select(logits, k, seen, rng=rng, vectors=vectors)
         probs = _sigmoid(logits[picked])
         return [
             Candidate(str(view.ids[rows[i]]), float(logits[i]), float(p), view.labels[rows[i]])

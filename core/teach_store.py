@@ -73,6 +73,7 @@ class ConceptInfo:
     batch_size: int = 10
     train: dict[str, Any] = field(default_factory=dict)
     target_label: str | None = None  # ground-truth label this concept means, for AP by round
+    embedder: str | None = None  # the index's embedder when the concept was created
     seen_after_round: int = 0  # ratings from rounds <= this are not "seen" (reset_seen)
     created: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)

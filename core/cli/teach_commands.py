@@ -111,7 +111,9 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--momentum", type=float)
     group.add_argument("--prior-strength", type=float)
     group.add_argument("--warm-start", action="store_true", default=None)
-    group.add_argument("--no-balance", dest="balance", action="store_false", default=None)
+    group.add_argument("--balance", dest="balance", action="store_true", default=None,
+                       help="weight positive and negative ratings equally (off by default: measured no better)")
+    group.add_argument("--prior-fade", type=float, help="ratings after which the pull toward the start fades")
 
 
 def _train_settings(args: argparse.Namespace) -> dict[str, Any]:

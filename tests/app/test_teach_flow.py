@@ -45,7 +45,7 @@ def test_index_teach_undo_validate_flow():
     _no_errors(at)
     _index_digits(at)
 
-    at.switch_page("pages/teach.py").run()
+    at.switch_page("views/teach.py").run()
     _no_errors(at)
     at.text_input(key="teach_new_name").set_value("three")
     at.radio(key="teach_new_how").set_value("diverse")
@@ -75,7 +75,7 @@ def test_index_teach_undo_validate_flow():
     session = TeachSession.open("digits", "three", Store())
     assert session.round == 1 and len(session.ratings()) == 10
 
-    at.switch_page("pages/validate.py").run()
+    at.switch_page("views/validate.py").run()
     _no_errors(at)
     labels = [m.label for m in at.metric]
     assert any("AP" in label or "precision" in label.lower() for label in labels), labels
@@ -89,7 +89,7 @@ def test_focus_view_rates_with_buttons_and_undoes_last_rating():
     build_index("digits", parse_source("demo:digits"), load_embedder("pixels"))
     TeachSession.create("digits", "seven", target_label="7")
     at = AppTest.from_file(ROUTER, default_timeout=60)
-    at.switch_page("pages/teach.py").run()
+    at.switch_page("views/teach.py").run()
     _no_errors(at)
     at.segmented_control(key="teach_view").set_value("Focus").run()
     at.button(key="teach_k_pos").click().run()  # +1 on item 0, moves to item 1

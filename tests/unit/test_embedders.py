@@ -208,7 +208,11 @@ def test_clip_matches_full_model_embeddings(clip, tiny_clip_dir):
     inputs = processor(text=TEXTS[:3], images=images, padding=True, truncation=True, return_tensors="pt")
     with torch.inference_mode():
         output = model(**inputs)
-    np.testing.assert_allclose(clip.embed_images(images), output.image_embeds.numpy(), atol=1e-5)
+    # Our resize runs in PIL (in indexing's threads); with torchvision installed the reference
+    # processor resizes with torchvision instead, which differs by a few 8-bit steps.
+    pil_reference = "Pil" in type(processor.image_processor).__name__
+    atol = 1e-5 if pil_reference else 1e-3
+    np.testing.assert_allclose(clip.embed_images(images), output.image_embeds.numpy(), atol=atol)
     np.testing.assert_allclose(clip.embed_texts(TEXTS[:3]), output.text_embeds.numpy(), atol=1e-5)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.sidebar import render_sidebar
 from app.state import get_embedder, get_store, select
 from app.tables import index_rows, skipped_csv
 from core.config import DEFAULT_CLIP, workspace
@@ -162,6 +163,7 @@ def _job_panel(name: str) -> None:
         st.rerun()
 
 
+render_sidebar()
 st.title("Index a dataset")
 st.caption(f"Workspace: `{workspace()}`")
 with st.container(border=True):

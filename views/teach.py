@@ -6,6 +6,7 @@ import time
 
 import streamlit as st
 
+from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
 from app.teach_rating import collected_ratings, render_focus, render_grid, start_batch
 from app.teach_side import new_batch, render_actions, render_counters, render_settings
@@ -13,6 +14,7 @@ from app.teach_start import render_start_form
 from core.errors import FewshotError, IndexNotFound, PoolExhausted
 from core.session import TeachSession
 
+render_sidebar()
 st.title("Teach")
 store = get_store()
 index, concept = selected_index(), selected_concept()

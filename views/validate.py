@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.items import plain
+from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
 from app.validate_view import (
     SPLIT_CHOICES,
@@ -27,6 +28,7 @@ from core.session import TeachSession
 
 TARGET_KEY, TARGET_OWNER_KEY, THRESHOLD_KEY = "validate_target", "validate_target_for", "validate_threshold"
 
+render_sidebar()
 st.title("Validate")
 index, concept = selected_index(), selected_concept()
 if not index:
@@ -95,11 +97,14 @@ if ev.has_metrics:
 else:
     left, middle, right = st.container(), None, None
 with left:
+    st.caption("Scores of the split, coloured by ground truth" if ev.has_metrics else "Scores of the split")
     st.plotly_chart(histogram_figure(ev, scored.positive, scored.known), key="validate_histogram")
 if middle is not None and right is not None:
     with middle:
+        st.caption("Precision–recall curve; × marks the threshold")
         st.plotly_chart(pr_figure(ev), key="validate_pr")
     with right:
+        st.caption("Confusion matrix at the threshold")
         st.plotly_chart(confusion_figure(ev), key="validate_confusion")
 
 st.download_button(
