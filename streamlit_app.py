@@ -14,5 +14,6 @@ pages = [
     st.Page("views/indexes.py", title="Index", icon=":material/database:", default=True, url_path="index"),
     st.Page("views/teach.py", title="Teach", icon=":material/school:", url_path="teach"),
     st.Page("views/validate.py", title="Validate", icon=":material/fact_check:", url_path="validate"),
+    st.Page("views/map.py", title="Map", icon=":material/scatter_plot:", url_path="map"),
 ]
 st.navigation(pages).run()

@@ -7,7 +7,10 @@ Text and labels come from datasets and must never be interpreted: item text goes
 
 from __future__ import annotations
 
+import io
+import math
 import re
+from functools import lru_cache
 from typing import Any
 
 import streamlit as st
@@ -15,6 +18,8 @@ import streamlit as st
 LONG_TEXT = 400  # characters; longer texts get a scrollable box of fixed height
 TEXT_BOX_HEIGHT = 180
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+PIXEL_ART_BELOW = 96  # thumbnails smaller than this (the 32x32 digits) are upscaled by whole pixels
+STRETCH_TARGET = 160  # pixels wide an upscaled thumbnail aims at when it fills its column
 
 
 def plain(text: Any) -> str:
@@ -24,9 +29,26 @@ def plain(text: Any) -> str:
     return escaped.replace(":", ":\u200b")
 
 
+@lru_cache(maxsize=1024)
+def crisp_thumbnail(thumbnail: bytes, target: int) -> bytes:
+    """``thumbnail`` as is, or, when it is tiny, upscaled by a whole factor with nearest-neighbour to about
+    ``target`` pixels wide (PNG), so the browser does not blur it; the browser then only ever shrinks it."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(thumbnail)) as img:
+        side = max(img.size)
+        if side >= PIXEL_ART_BELOW or side == 0:
+            return thumbnail
+        factor = max(1, math.ceil(target / side))
+        big = img.convert("RGB").resize((img.width * factor, img.height * factor), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    big.save(buf, format="PNG", optimize=False, compress_level=1)
+    return buf.getvalue()
+
+
 def _image(thumbnail: bytes, width: int | None) -> None:
     try:
-        st.image(thumbnail, width=width if width else "stretch")
+        st.image(crisp_thumbnail(bytes(thumbnail), width or STRETCH_TARGET), width=width if width else "stretch")
     except Exception:  # a damaged thumbnail must not take the page down
         st.caption("(image unavailable)")
 

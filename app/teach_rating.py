@@ -8,16 +8,27 @@ follow Prodigy: ``a`` +1, ``x`` -1, ``1``-``5`` for -1, -0.5, 0, +0.5, +1, ``spa
 
 from __future__ import annotations
 
+import base64
 from dataclasses import asdict
 
 import streamlit as st
 
-from app.items import render_item
+from app.items import crisp_thumbnail, plain, render_item
 from app.shortcuts import bind_keys
 from core.session import Candidate
 
 FIVE_POINT = {"1": -1.0, "2": -0.5, "3": 0.0, "4": 0.5, "5": 1.0}
+FIVE_POINT_LABELS = {"1": "−1", "2": "−½", "3": "0", "4": "+½", "5": "+1"}
 STEP = 0.25
+FOCUS_IMAGE_PX = 320  # a multiple of the digits' 32 px, so the nearest-neighbour upscale shows as is
+FOCUS_KEYS = {
+    "a": "teach_k_pos", "x": "teach_k_neg", "space": "teach_k_skip", "backspace": "teach_k_back",
+    "enter": "teach_submit", "arrowleft": "teach_k_prev", "arrowright": "teach_k_next",
+    **{digit: f"teach_k_{digit}" for digit in FIVE_POINT},
+}
+# Card colours by status: rated positive, rated negative, rated about 0, skipped.
+_COLOURS = {"pos": ("#e6f4ea", "#34a853"), "neg": ("#fce8e6", "#d93025"), "zero": ("#fef7e0", "#f9ab00"),
+            "skip": ("#f1f3f4", "#9aa0a6")}
 
 
 def _guess(candidate: dict) -> float:
@@ -57,7 +68,25 @@ def _set(pos: int, value: float | None, advance: bool = True) -> None:
         touched.remove(pos)
     touched.append(pos)
     if advance:
-        _move(+1)
+        _advance_from(pos)
+
+
+def _set_current(value: float | None) -> None:
+    """Rate the focused item and move on. Reads the position when the key is handled, not when the
+    button was drawn, so keys pressed in quick succession rate successive items."""
+    _set(st.session_state["teach_pos"], value)
+
+
+def _advance_from(pos: int) -> None:
+    """Focus the next item not yet rated (after ``pos``, wrapping round); when all are, the next one."""
+    n = len(st.session_state["teach_batch"])
+    touched = set(st.session_state["teach_touched"])
+    for step in range(1, n):
+        candidate = (pos + step) % n
+        if candidate not in touched:
+            st.session_state["teach_pos"] = candidate
+            return
+    st.session_state["teach_pos"] = min(n - 1, pos + 1)
 
 
 def _from_slider(pos: int) -> None:
@@ -100,19 +129,51 @@ def collected_ratings() -> dict[str, float | None]:
     return out
 
 
+def n_rated() -> int:
+    return len(st.session_state["teach_touched"])
+
+
+def all_rated() -> bool:
+    return n_rated() >= len(st.session_state["teach_batch"])
+
+
 def _caption(candidate: dict, show_label: bool) -> str:
-    text = f"score {candidate['score']:+.2f} · p={candidate['probability']:.2f}"
+    text = f"score {candidate['score']:+.2f} · p {candidate['probability']:.2f}"
     if show_label and candidate.get("label") is not None:
         text += f" · label {candidate['label']}"
     return text
 
 
-def _status(pos: int) -> str:
+def _kind(pos: int) -> str | None:
+    """``pos``'s status as a colour key: pos, neg, zero, skip, or None (not rated)."""
     if pos in st.session_state["teach_skip"]:
+        return "skip"
+    if pos not in st.session_state["teach_touched"]:
+        return None
+    value = st.session_state["teach_values"][pos]
+    return "pos" if value > 0 else "neg" if value < 0 else "zero"
+
+
+def _status(pos: int) -> str:
+    kind = _kind(pos)
+    if kind == "skip":
         return "skipped"
-    if pos in st.session_state["teach_touched"]:
-        return f"rated {st.session_state['teach_values'][pos]:+.2f}"
-    return "not rated"
+    if kind is None:
+        return "at the model's guess" if st.session_state["teach_prefill"] else "not rated"
+    return f"rated {st.session_state['teach_values'][pos]:+g}".replace("-", "−")
+
+
+def _card_css(prefix: str, positions: list[int], focused: int | None = None) -> None:
+    """Colour each rated card (green +, red −, amber 0, grey skipped); the focused one gets a blue ring."""
+    rules = []
+    for pos in positions:
+        kind = _kind(pos)
+        if kind:
+            background, border = _COLOURS[kind]
+            rules.append(f".st-key-{prefix}_{pos} {{background: {background}; border-color: {border} !important;}}")
+    if focused is not None:
+        rules.append(f".st-key-{prefix}_{focused} {{box-shadow: 0 0 0 2px #1a73e8;}}")
+    st.html("<style>" + "\n".join(rules) + "</style>")
 
 
 def _slider(pos: int) -> None:
@@ -125,6 +186,7 @@ def _slider(pos: int) -> None:
 
 def render_grid(columns: int, show_label: bool) -> None:
     batch = st.session_state["teach_batch"]
+    _card_css("teach_card", list(range(len(batch))))
     for start in range(0, len(batch), columns):
         cells = st.columns(columns)
         for pos in range(start, min(start + columns, len(batch))):
@@ -132,38 +194,71 @@ def render_grid(columns: int, show_label: bool) -> None:
             with cells[pos - start].container(border=True, key=f"teach_card_{pos}"):
                 render_item(candidate["row"], _caption(candidate, show_label))
                 _slider(pos)
-                b1, b2, b3, b4 = st.columns(4)
-                b1.button("−1", key=f"teach_g_neg_{pos}", on_click=_set, args=(pos, -1.0, False))
-                b2.button("0", key=f"teach_g_zero_{pos}", on_click=_set, args=(pos, 0.0, False))
-                b3.button("+1", key=f"teach_g_pos_{pos}", on_click=_set, args=(pos, 1.0, False))
-                b4.button("skip", key=f"teach_g_skip_{pos}", on_click=_set, args=(pos, None, False))
+                with st.container(horizontal=True, gap="xxsmall"):
+                    st.button("−1", key=f"teach_g_neg_{pos}", on_click=_set, args=(pos, -1.0, False))
+                    st.button("+1", key=f"teach_g_pos_{pos}", on_click=_set, args=(pos, 1.0, False))
+                    st.button("skip", key=f"teach_g_skip_{pos}", on_click=_set, args=(pos, None, False))
                 st.caption(_status(pos))
     bind_keys({"enter": "teach_submit"})
+
+
+def _strip(pos: int) -> None:
+    """The whole batch as a strip of small tiles, coloured by rating, the focused one ringed."""
+    tiles = []
+    for i, candidate in enumerate(st.session_state["teach_batch"]):
+        kind = _kind(i)
+        background, border = _COLOURS[kind] if kind else ("#ffffff", "#dadce0")
+        ring = "outline: 3px solid #1a73e8; outline-offset: 1px;" if i == pos else ""
+        thumbnail = candidate["row"].get("thumbnail")
+        if thumbnail:
+            try:
+                tile = crisp_thumbnail(bytes(thumbnail), 32)
+                mime = "image/png" if tile.startswith(b"\x89PNG") else "image/jpeg"
+                data = base64.b64encode(tile).decode()
+                inner = (f'<img src="data:{mime};base64,{data}" style="width:32px;height:32px;'
+                         f'object-fit:contain;image-rendering:pixelated;display:block" alt="">')
+            except Exception:  # a damaged thumbnail: the number stands in
+                inner = f"{i + 1}"
+        else:
+            inner = f"{i + 1}"
+        mark = {"pos": "+", "neg": "−", "zero": "0", "skip": "s"}.get(kind or "", "&nbsp;")
+        tiles.append(
+            f'<div style="display:flex;flex-direction:column;align-items:center;gap:2px">'
+            f'<div style="width:38px;height:38px;display:flex;align-items:center;justify-content:center;'
+            f'background:{background};border:2px solid {border};border-radius:6px;{ring}">{inner}</div>'
+            f'<div style="font-size:12px;line-height:14px;color:{border};font-weight:600">{mark}</div></div>'
+        )
+    st.html('<div style="display:flex;gap:6px;flex-wrap:wrap">' + "".join(tiles) + "</div>")
 
 
 def render_focus(show_label: bool) -> None:
     batch = st.session_state["teach_batch"]
     pos = st.session_state["teach_pos"]
     candidate = batch[pos]
-    rated = len(st.session_state["teach_touched"])
-    st.progress(rated / len(batch), text=f"Item {pos + 1} of {len(batch)} · {rated} rated")
-    left, middle, right = st.columns([1, 4, 1])
-    left.button("← prev", key="teach_k_prev", on_click=_move, args=(-1,), width="stretch")
-    right.button("next →", key="teach_k_next", on_click=_move, args=(+1,), width="stretch")
-    with middle.container(border=True, key="teach_focus_card"):
-        render_item(candidate["row"], _caption(candidate, show_label), width=360)
-        _slider(pos)
-        st.caption(_status(pos))
-    keys = st.columns(9)
-    keys[0].button("−1 `x`", key="teach_k_neg", on_click=_set, args=(pos, -1.0), width="stretch")
-    for i, (digit, value) in enumerate(FIVE_POINT.items(), start=1):
-        keys[i].button(f"{value:+g} `{digit}`", key=f"teach_k_{digit}", on_click=_set, args=(pos, value),
-                       width="stretch")
-    keys[6].button("+1 `a`", key="teach_k_pos", on_click=_set, args=(pos, 1.0), width="stretch")
-    keys[7].button("skip `space`", key="teach_k_skip", on_click=_set, args=(pos, None), width="stretch")
-    keys[8].button("undo `⌫`", key="teach_k_back", on_click=_undo_last, width="stretch")
-    bind_keys({
-        "a": "teach_k_pos", "x": "teach_k_neg", "space": "teach_k_skip", "backspace": "teach_k_back",
-        "enter": "teach_submit", "arrowleft": "teach_k_prev", "arrowright": "teach_k_next",
-        **{digit: f"teach_k_{digit}" for digit in FIVE_POINT},
-    })
+    _card_css("teach_focus_card", [pos])
+    _strip(pos)
+    with st.container(border=True, key=f"teach_focus_card_{pos}"):
+        image, side = st.columns([FOCUS_IMAGE_PX + 20, 330], gap="medium")
+        with image:
+            render_item(candidate["row"], None, width=FOCUS_IMAGE_PX)
+        with side:
+            st.markdown(f"**Item {pos + 1} of {len(batch)}** · {n_rated()} rated")
+            st.caption(plain(_caption(candidate, show_label)))
+            if show_label and candidate.get("label") is not None:
+                st.markdown(f"Ground truth: **{plain(candidate['label'])}**")
+            st.markdown(f"Your rating: **{_status(pos)}**")
+            _slider(pos)
+            with st.container(horizontal=True, gap="xsmall"):
+                st.button("−1 `x`", key="teach_k_neg", on_click=_set_current, args=(-1.0,))
+                st.button("+1 `a`", key="teach_k_pos", on_click=_set_current, args=(1.0,))
+                st.button("skip `space`", key="teach_k_skip", on_click=_set_current, args=(None,))
+            with st.container(horizontal=True, gap="xsmall"):
+                for digit, value in FIVE_POINT.items():
+                    st.button(f"{FIVE_POINT_LABELS[digit]} `{digit}`", key=f"teach_k_{digit}", on_click=_set_current,
+                              args=(value,), help=f"rate {value:+g}")
+            with st.container(horizontal=True, gap="xsmall"):
+                st.button("`←` prev", key="teach_k_prev", on_click=_move, args=(-1,), disabled=pos == 0)
+                st.button("next `→`", key="teach_k_next", on_click=_move, args=(+1,), disabled=pos == len(batch) - 1)
+                st.button("undo `⌫`", key="teach_k_back", on_click=_undo_last, disabled=not n_rated(),
+                          help="Undo the last rating (backspace)")
+    bind_keys(FOCUS_KEYS)

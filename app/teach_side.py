@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from app.items import item_grid
@@ -20,23 +22,31 @@ def _fmt(value, pattern: str = "{:.3f}") -> str:
     return "–" if value is None or value != value else pattern.format(value)
 
 
+def _angle(cosine) -> float | None:
+    """Degrees between ``w`` and the previous round's ``w`` (None before the first round)."""
+    if cosine is None or cosine != cosine:
+        return None
+    return math.degrees(math.acos(max(-1.0, min(1.0, float(cosine)))))
+
+
 def render_counters(session: TeachSession) -> None:
     history = session.history()
     metrics = history[-1].metrics if history else {}
     c1, c2 = st.columns(2)
-    c1.metric("Ratings +", metrics.get("n_positive", 0))
-    c2.metric("Ratings −", metrics.get("n_negative", 0))
-    c1.metric("Loss", _fmt(metrics.get("loss")))
-    c2.metric("cos(w, previous w)", _fmt(metrics.get("cosine_to_previous")),
-              help="How far w moved this round: 1 = not at all")
-    c1.metric("Predicted positive", metrics.get("predicted_positive", "–"), help="items of the index with p > 0.5")
-    c2.metric("Round", session.round)
+    c1.metric("Round", session.round, help="Batches submitted so far")
+    c2.metric("Predicted +", metrics.get("predicted_positive", "–"),
+              help="Items of the index the classifier now calls positive (p > 0.5)")
+    c1.metric("Ratings +", metrics.get("n_positive", 0), help="Items rated above 0 so far")
+    c2.metric("Ratings −", metrics.get("n_negative", 0), help="Items rated below 0 so far")
+    c1.metric("Loss", _fmt(metrics.get("loss")), help="Training loss of this round's fit")
+    c2.metric("w moved", _fmt(_angle(metrics.get("cosine_to_previous")), "{:.1f}°"),
+              help="Angle between w and the previous round's w: how far this round moved the classifier")
+    points = [c.metrics["ap"] for c in history if c.metrics.get("ap") is not None]
     if "ap" in metrics:
-        st.metric(f"Validation AP ({session.concept.target_label})", _fmt(metrics.get("ap")))
-        points = [(c.metrics.get("n_ratings", 0), c.metrics["ap"]) for c in history if "ap" in c.metrics]
-        if len(points) > 1:
-            st.line_chart({"ratings": [p[0] for p in points], "AP": [p[1] for p in points]}, x="ratings", y="AP",
-                          height=160)
+        delta = None if len(points) < 2 else f"{points[-1] - points[-2]:+.3f}"
+        st.metric(f"Validation AP (label {session.concept.target_label})", _fmt(metrics.get("ap")), delta=delta,
+                  chart_data=points if len(points) > 1 else None, chart_type="line",
+                  help="Average precision on the validation split against the ground-truth label, by round")
     timing = st.session_state.get("teach_last_timing")
     if timing:
         st.caption(f"Last submit → next batch: {timing:.0f} ms")
@@ -60,15 +70,15 @@ def render_settings(session: TeachSession) -> None:
 
 
 def render_actions(session: TeachSession) -> None:
-    c1, c2 = st.columns(2)
-    if c1.button("Undo last round", key="teach_undo", disabled=session.round == 0, width="stretch"):
+    if st.button("Undo last round", key="teach_undo", disabled=session.round == 0, width="stretch",
+                 help="Forget the last batch's ratings and go back to the classifier before it"):
         try:
             session.undo()
             new_batch()
             st.rerun()
         except FewshotError as exc:
             st.error(str(exc))
-    if c2.button("Reset seen", key="teach_reset_seen", width="stretch",
+    if st.button("Reset seen", key="teach_reset_seen", width="stretch",
                  help="Show already rated items again; their ratings are kept"):
         session.reset_seen()
         new_batch()

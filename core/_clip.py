@@ -24,6 +24,7 @@ from core._embedder_base import (
     unit_rows,
 )
 from core.errors import EmbedderError
+from core.image_prep import CenterCrop
 
 _WHAT = "CLIP checkpoint"
 
@@ -134,7 +135,8 @@ class ClipEmbedder(BaseEmbedder):
         # Image.reduce) in its worker threads, which is where end-to-end speed is won on a GPU.
         self.image_size = int(config.vision_config.image_size)
         self.batch_size = int(batch_size or default_batch_size(self.device))
-        self._prepare_geometry = self._geometry()
+        side, height, width, resample = self._geometry()
+        self.image_preparer = CenterCrop(side, height, width, int(resample))
 
     def _geometry(self) -> tuple[int, int, int, Any]:
         """(shortest edge, crop height, crop width, PIL resample) from the checkpoint's image processor."""
@@ -154,19 +156,11 @@ class ClipEmbedder(BaseEmbedder):
     def prepare_image(self, image: Image.Image) -> np.ndarray:
         """CLIP's geometry on the CPU: shortest side resized, centre crop, as (H, W, 3) uint8.
 
-        Thread-safe and free of torch, so indexing runs it in its decoding threads; only the
-        normalisation and the model run in ``embed_prepared``. Matches the image processor's own
-        resize-and-crop (PIL bicubic by default).
+        Free of torch and picklable (``image_preparer``), so indexing runs it in its decoding
+        workers; only the normalisation and the model run in ``embed_prepared``. Matches the image
+        processor's own resize-and-crop (PIL bicubic by default).
         """
-        side, height, width, resample = self._prepare_geometry
-        image = _rgb(image)
-        w, h = image.size
-        scale = side / min(w, h)
-        new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
-        if (new_w, new_h) != (w, h):
-            image = image.resize((new_w, new_h), resample)
-        left, top = (new_w - width) // 2, (new_h - height) // 2
-        return np.asarray(image.crop((left, top, left + width, top + height)), dtype=np.uint8)
+        return self.image_preparer(image)
 
     def embed_prepared(self, pixels: np.ndarray) -> np.ndarray:
         """(n, dim) float32 unit rows from (n, H, W, 3) uint8 ``prepare_image`` outputs."""

@@ -360,7 +360,10 @@ def save_classifier(path: str | Path, head: LinearHead, metadata: dict[str, Any]
     ``threshold`` and ``n_ratings``; ``dim``, ``created`` (UTC ISO time, unless given) and the
     format name/version are added. No pickle anywhere: loading cannot run code.
     """
-    from safetensors.numpy import save_file
+    import os
+    import tempfile
+
+    from safetensors.numpy import save
 
     meta = dict(metadata)
     meta["dim"] = head.dim
@@ -374,11 +377,30 @@ def save_classifier(path: str | Path, head: LinearHead, metadata: dict[str, Any]
         "b": np.array([head.b], dtype=np.float32),
         "w0": np.ascontiguousarray(head.w0, dtype=np.float32),
     }
+    data = save(tensors, metadata=header)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=header)
-    tmp.replace(path)  # atomic: a crash never leaves half a file under the real name
+    # A private temporary file, synced, then renamed over the real name: a crash or a kill never
+    # leaves half a file under that name, and two exports at once cannot mix their bytes.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _upgrade_classifier_meta(meta: dict[str, Any], version: int) -> dict[str, Any]:
+    """Bring metadata written in format ``version`` up to ``FORMAT_VERSION`` (a chain of steps).
+
+    Format 1 is the current one, so there is no step yet; a future format 2 adds a ``_from_1`` step
+    here and keeps reading every file saved before it.
+    """
+    return dict(meta)
 
 
 def load_classifier(
@@ -419,8 +441,17 @@ def load_classifier(
     except ValueError as exc:
         raise ClassifierFileError(f"{name} has damaged metadata ({exc})") from None
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ClassifierFileError(f"{name} has format version {version!r}; this app reads up to {FORMAT_VERSION}")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise ClassifierFileError(
+            f"{name} was saved by a newer version of this app (classifier format {version}; this version reads "
+            f"formats 1 to {FORMAT_VERSION}). Upgrade the app to load it, or export the concept again here."
+        )
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ClassifierFileError(
+            f"{name} has an unknown classifier format version {version!r}; it was not saved by this app "
+            "or is damaged. Export the concept again."
+        )
+    meta = _upgrade_classifier_meta(meta, version)
     if "w" not in tensors or "b" not in tensors:
         raise ClassifierFileError(f"{name} lacks the weight vector or bias")
     w, b = tensors["w"], tensors["b"]

@@ -1,12 +1,16 @@
-"""Where the workspace lives and the defaults shared by the app and the CLI."""
+"""Where the workspace lives, which folders the app may read, and the defaults shared by the app and the CLI."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from core.errors import SourceError
+
 WORKSPACE_ENV = "FEWSHOT_HOME"
 DEFAULT_WORKSPACE = "./workspace"
+#: Folders a path typed in the app may point into (``os.pathsep``-separated); default: the workspace.
+DATA_ROOTS_ENV = "FEWSHOT_DATA_ROOTS"
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 DEFAULT_SENTENCE_MODEL = "minilm"
@@ -19,3 +23,32 @@ def workspace() -> Path:
     path = Path(os.environ.get(WORKSPACE_ENV, DEFAULT_WORKSPACE)).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def data_roots() -> list[Path]:
+    """The folders the app may read data from: ``FEWSHOT_DATA_ROOTS`` (``os.pathsep``-separated,
+    symlinks resolved), else the workspace alone."""
+    raw = os.environ.get(DATA_ROOTS_ENV, "")
+    roots = [Path(p.strip()).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
+    return roots or [workspace()]
+
+
+def check_data_path(path: str | Path) -> Path:
+    """``path`` resolved (symlinks followed), if it lies inside one of ``data_roots()``; else ``SourceError``.
+
+    The app calls this for every folder or file path a person types, so a shared demo cannot read
+    or probe the rest of the server's disk. The check comes before any existence test, so a refused
+    path says nothing about whether it exists.
+    """
+    roots = data_roots()
+    try:
+        resolved = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # NUL bytes, symlink loops
+        raise SourceError(f"{str(path)!r} is not a usable path ({exc})") from None
+    if any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        return resolved
+    allowed = ", ".join(str(r) for r in roots)
+    raise SourceError(
+        f"{path} is outside the allowed data folders ({allowed}). Set {DATA_ROOTS_ENV} to allow it "
+        f"(folders separated by '{os.pathsep}', then restart the app), or move the data into one of them."
+    )

@@ -32,6 +32,7 @@ from core._embedder_base import (
 )
 from core.config import DEFAULT_CLIP, DEFAULT_SENTENCE_MODEL
 from core.errors import EmbedderError
+from core.image_prep import GrayThumb
 
 __all__ = [
     "KINDS",
@@ -118,12 +119,12 @@ class PixelEmbedder(BaseEmbedder):
         self.checkpoint = f"{self.size}x{self.size}-gray"
         self.dim = self.size * self.size
         self.image_size = self.size
+        self.image_preparer = GrayThumb(self.size)
         self.batch_size = int(batch_size or 256)
 
     def prepare_image(self, image: Image.Image) -> np.ndarray:
-        """Grayscale N x N uint8 pixels; thread-safe, so indexing runs it in its decoding threads."""
-        gray = image if image.mode == "L" else image.convert("L")
-        return np.asarray(gray.resize((self.size, self.size), Image.Resampling.BILINEAR), dtype=np.uint8)
+        """Grayscale N x N uint8 pixels; picklable (``image_preparer``), so indexing runs it in its workers."""
+        return self.image_preparer(image)
 
     def embed_prepared(self, pixels: np.ndarray) -> np.ndarray:
         """(n, N*N) float32 unit rows from (n, N, N) uint8 ``prepare_image`` outputs."""

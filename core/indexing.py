@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -25,6 +25,7 @@ from core.errors import (
     EmbedderMismatch,
     EmptySourceError,
     FewshotError,
+    SourceError,
     UnreadableItem,
 )
 from core.images import make_thumbnail
@@ -111,6 +112,30 @@ def _prepare(
         return record, None, None, f"unreadable item: {type(exc).__name__}: {exc}"
 
 
+def _decode_pool(source: Source, workers: int) -> Executor:
+    """Worker processes for images on machines with many cores (decoding in threads is held back by
+    Python's lock), threads otherwise and for texts. ``FEWSHOT_DECODE_PROCESSES=0/1`` overrides."""
+    setting = os.environ.get("FEWSHOT_DECODE_PROCESSES")
+    use_processes = setting == "1" if setting in ("0", "1") else (os.cpu_count() or 1) >= 8
+    if use_processes and source.modality == "image" and _picklable_records(source):
+        import multiprocessing
+
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return ThreadPoolExecutor(max_workers=workers)
+
+
+def _picklable_records(source: Source) -> bool:
+    """Whether the source's records can travel to a worker process (custom sources may hold lambdas)."""
+    import pickle
+
+    try:
+        first = next(iter(source), None)
+        pickle.dumps(first)
+        return True
+    except Exception:  # noqa: BLE001 - any failure just means: use threads
+        return False
+
+
 def _check_compatible(store: Store, name: str, embedder: Embedder, source: Source) -> IndexInfo | None:
     if source.modality not in embedder.modalities:
         raise EmbedderError(
@@ -184,6 +209,7 @@ def build_index(
     validate_index_name(name)
     store = store or Store()
     info = _check_compatible(store, name, embedder, source)
+    fresh_index = info is None
     if info is None:
         info = IndexInfo(
             name=name,
@@ -204,7 +230,7 @@ def build_index(
     total = source.count()
     seen_ids: set[str] = set()
     start = time.perf_counter()
-    pool = ThreadPoolExecutor(max_workers=workers or min(32, (os.cpu_count() or 2)))
+    pool = _decode_pool(source, workers or min(32, (os.cpu_count() or 2)))
 
     def fresh(records: list[Record]) -> list[Record]:
         out = []
@@ -221,31 +247,38 @@ def build_index(
     # JPEGs decode at reduced scale when the model and the thumbnail need fewer pixels (2-4x faster).
     image_size = getattr(embedder, "image_size", None)
     draft_size = max(image_size, THUMBNAIL_SIZE) if image_size else None
-    prepare = getattr(embedder, "prepare_image", None) if source.modality == "image" else None
+    prepare = getattr(embedder, "image_preparer", None) if source.modality == "image" else None
 
     def submit(records: list[Record]) -> list[Future]:
         return [pool.submit(_prepare, r, draft_size, prepare) for r in records]
 
     try:
-        batches = (b for b in (fresh(raw) for raw in _batched(source, batch_size)) if b)
-        pending = submit(next(batches, []))
-        while pending:
-            prepared = [f.result() for f in pending]
-            pending = submit(next(batches, []))  # decode the next batch while this one embeds
-            _embed_batch(prepared, embedder, writer, report)
-            if progress is not None:
-                elapsed = time.perf_counter() - start
-                done = report.added + report.already_present + len(report.skipped)
-                rate = (report.added + len(report.skipped)) / elapsed if elapsed > 0 else 0.0
-                progress(Progress(done, total, report.added, len(report.skipped), elapsed, rate))
-            if should_cancel is not None and should_cancel():
-                report.cancelled = True
-                for future in pending:
-                    future.cancel()
-                break
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        writer.flush()  # whatever was embedded is kept, also on Ctrl-C or an error
+        try:
+            batches = (b for b in (fresh(raw) for raw in _batched(source, batch_size)) if b)
+            pending = submit(next(batches, []))
+            while pending:
+                prepared = [f.result() for f in pending]
+                pending = submit(next(batches, []))  # decode the next batch while this one embeds
+                _embed_batch(prepared, embedder, writer, report)
+                if progress is not None:
+                    elapsed = time.perf_counter() - start
+                    done = report.added + report.already_present + len(report.skipped)
+                    rate = (report.added + len(report.skipped)) / elapsed if elapsed > 0 else 0.0
+                    progress(Progress(done, total, report.added, len(report.skipped), elapsed, rate))
+                if should_cancel is not None and should_cancel():
+                    report.cancelled = True
+                    for future in pending:
+                        future.cancel()
+                    break
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            writer.flush()  # whatever was embedded is kept, also on Ctrl-C or a crash: a rerun resumes
+    except SourceError:
+        # Bad input found part-way (a malformed row deep in a CSV): the person must fix the file,
+        # and rows from the broken file must not pass for an index. A resumed index keeps its rows.
+        if fresh_index:
+            store.delete_index(name)
+        raise
 
     report.elapsed_s = time.perf_counter() - start
     info.counts = store.split_counts(name) if store.item_ids(name) else {}

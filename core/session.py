@@ -65,7 +65,10 @@ class TeachSession:
         self._rng = np.random.default_rng()
         history = self.teach.checkpoints(self.index, concept.name)
         if not history:
-            raise FewshotError(f"concept {concept.name!r} has no checkpoint; create it again")
+            raise FewshotError(
+                f"concept {concept.name!r} was not fully created (the app stopped while creating it); "
+                "create it again under the same name"
+            )
         self.initial = history[0]
         last = history[-1]
         self.head = self._head_from(last)
@@ -93,7 +96,9 @@ class TeachSession:
         info = store.get_index(index)
         teach = TeachStore(store)
         if teach.concept(index, concept) is not None:
-            raise FewshotError(f"concept {concept!r} already exists on index {index!r}; open it or pick another name")
+            if teach.checkpoints(index, concept):
+                raise FewshotError(f"concept {concept!r} already exists on index {index!r}; open it or pick another name")
+            teach.delete_concept(index, concept)  # remains of a creation cut short by a crash
         if strategy not in STRATEGIES:
             raise FewshotError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
         config = _train_config(train or {})
@@ -108,11 +113,13 @@ class TeachSession:
             strategy=strategy, batch_size=int(batch_size), train=dict(train or {}), target_label=target_label,
             embedder=info.embedder,
         )
-        teach.save_concept(concept_info)
         view = store.vectors(index)
         metrics = {"n_ratings": 0, "n_positive": 0, "n_negative": 0, "init": init}
         metrics.update(validation_metrics(view, target_label, score_all(view.matrix, head.w, head.b)))
+        # The checkpoint first: a crash in between leaves an unlisted checkpoint that a new creation
+        # supersedes, never a listed concept that cannot be opened.
         teach.add_checkpoint(index, concept, Checkpoint(0, head.w, head.b, metrics, now_iso()))
+        teach.save_concept(concept_info)
         return cls(store, concept_info)
 
     @classmethod

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from core.config import VALIDATION_FRACTION
+from core.config import VALIDATION_FRACTION, check_data_path
 from core.errors import SourceError
 from core.records import TRAIN, VALIDATION, Record
 from core.source_base import Source, hash_split, map_split_name
@@ -31,6 +31,7 @@ __all__ = [
     "Source",
     "TextTable",
     "hash_split",
+    "looks_local",
     "map_split_name",
     "parse_source",
 ]
@@ -107,13 +108,17 @@ def _digit_image(pixels: np.ndarray, draft_size: int | None = None) -> Image.Ima
     return small.resize((DIGITS_SIZE, DIGITS_SIZE), Image.Resampling.BICUBIC).convert("RGB")
 
 
-def parse_source(spec: str, **options: Any) -> Source:
+def parse_source(spec: str, *, confine: bool = False, **options: Any) -> Source:
     """A source from its spec: ``demo:digits``, ``folder:PATH``, ``file:PATH`` or ``hf:ID``.
 
     Options (None means "not given"): text_column, label_column, image_column, id_column,
     split_column, config, split (e.g. "train" or "train,validation"), validation_fraction,
     streaming. An option that does not apply to the kind of source is an error, so a typo
     never silently does nothing.
+
+    confine: local paths (folder, file, or a local ``hf:`` dataset folder) must lie inside
+    ``core.config.data_roots()`` after resolving symlinks, else ``SourceError``. The app sets it
+    for paths a person types; the CLI, run by the machine's owner, does not.
     """
     if not isinstance(spec, str) or ":" not in spec:
         raise SourceError(f"cannot read the source {spec!r}; use one of: {SPEC_FORMS}")
@@ -131,14 +136,14 @@ def parse_source(spec: str, **options: Any) -> Source:
         return DigitsDemo(**given)
     if kind == "folder":
         _only(given, spec, {"validation_fraction"})
-        return ImageFolder(_local_path(rest), **given)
+        return ImageFolder(_local_path(rest, confine), **given)
     if kind == "file":
         _only(given, spec, {"text_column", "label_column", "id_column", "split_column", "validation_fraction"})
-        return TextTable(_local_path(rest), **given)
+        return TextTable(_local_path(rest, confine), **given)
     _only(given, spec, {"text_column", "label_column", "image_column", "config", "split", "streaming"})
     split = given.pop("split", "train")
     splits = [s.strip() for s in split.split(",")] if isinstance(split, str) else list(split)
-    return HuggingFaceDataset(_hf_id(rest), splits=tuple(s for s in splits if s), **given)
+    return HuggingFaceDataset(_hf_id(rest, confine), splits=tuple(s for s in splits if s), **given)
 
 
 def _only(given: dict[str, Any], spec: str, allowed: set[str]) -> None:
@@ -150,12 +155,24 @@ def _only(given: dict[str, Any], spec: str, allowed: set[str]) -> None:
         )
 
 
-def _local_path(text: str) -> Path:
+def _local_path(text: str, confine: bool = False) -> Path:
+    if confine:
+        return check_data_path(text)
     return Path(text).expanduser().resolve()
 
 
-def _hf_id(text: str) -> str:
+def looks_local(text: str) -> bool:
+    """Whether a dataset or model id names a local path rather than a hub id."""
+    if text.startswith(("/", "~", ".")):
+        return True
+    try:
+        return Path(text).expanduser().is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def _hf_id(text: str, confine: bool = False) -> str:
     """Hub ids stay as they are; something that looks like a local path is expanded and resolved."""
-    if text.startswith(("/", "~", ".")) or Path(text).expanduser().is_dir():
-        return str(_local_path(text))
+    if looks_local(text):
+        return str(_local_path(text, confine))
     return text

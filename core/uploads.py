@@ -1,7 +1,14 @@
 """Files a person uploads through the app: saved under the workspace, zips extracted safely.
 
-A zip may not write outside its folder (``../`` or absolute paths), may not hold links, and may not
-expand past a size limit (zip bombs); any of these rejects the whole upload, nothing kept.
+A zip may not write outside its folder (``../`` or absolute paths), may not hold links or device
+files, and may not expand past a size limit or a compression ratio (zip bombs); any of these rejects
+the whole upload and nothing is kept. Extraction goes to a private staging folder that replaces the
+target only once every file is written, so a failure or a crash never leaves half an upload behind.
+
+Limits come from the environment when the function runs (so an operator can change them, and tests
+can lower them): ``FEWSHOT_MAX_UPLOAD_MB`` (one uploaded file, default 1024, the same number
+``scripts/app.sh`` gives Streamlit's ``server.maxUploadSize``), ``FEWSHOT_MAX_EXTRACTED_MB`` (a zip's
+contents, default 4096).
 """
 
 from __future__ import annotations
@@ -10,16 +17,57 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from core.config import workspace
-from core.errors import SourceError
+from core.errors import FewshotError, SourceError
 
-MAX_UPLOAD_BYTES = int(os.environ.get("FEWSHOT_MAX_UPLOAD_MB", "1024")) * 1024 * 1024
-MAX_EXTRACTED_BYTES = int(os.environ.get("FEWSHOT_MAX_EXTRACTED_MB", "4096")) * 1024 * 1024
+UPLOAD_LIMIT_ENV = "FEWSHOT_MAX_UPLOAD_MB"
+EXTRACTED_LIMIT_ENV = "FEWSHOT_MAX_EXTRACTED_MB"
+DEFAULT_UPLOAD_MB = 1024
+DEFAULT_EXTRACTED_MB = 4096
 MAX_ZIP_RATIO = 200  # larger compression ratios are zip bombs, not photos
+RATIO_CHECK_ABOVE = 50 * 2**20  # small archives may compress well (blank scans, text); harmless
+MAX_ZIP_MEMBERS = 200_000
 TABLE_SUFFIXES = {".csv", ".tsv", ".parquet", ".jsonl", ".ndjson", ".json"}
+
+
+def _megabytes(env: str, default: int) -> int:
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FewshotError(f"{env}={raw!r} is not a whole number of megabytes; fix or unset it") from None
+    if value < 1:
+        raise FewshotError(f"{env} must be at least 1 (megabytes), got {value}")
+    return value
+
+
+def max_upload_bytes() -> int:
+    """Largest single upload accepted, in bytes (``FEWSHOT_MAX_UPLOAD_MB``)."""
+    return _megabytes(UPLOAD_LIMIT_ENV, DEFAULT_UPLOAD_MB) * 2**20
+
+
+def max_upload_mb() -> int:
+    return _megabytes(UPLOAD_LIMIT_ENV, DEFAULT_UPLOAD_MB)
+
+
+def max_extracted_bytes() -> int:
+    """Largest total a zip may expand to, in bytes (``FEWSHOT_MAX_EXTRACTED_MB``)."""
+    return _megabytes(EXTRACTED_LIMIT_ENV, DEFAULT_EXTRACTED_MB) * 2**20
+
+
+def _too_large(filename: str, size: int) -> SourceError:
+    limit = max_upload_mb()
+    return SourceError(
+        f"{filename!r} is {size / 2**20:,.1f} MB, over the upload limit of {limit} MB. Upload a smaller file, "
+        f"put the data in a folder on the server and index that, or ask whoever runs the app to raise "
+        f"{UPLOAD_LIMIT_ENV}."
+    )
 
 
 def _safe_name(name: str) -> str:
@@ -38,62 +86,121 @@ def save_table_upload(index_name: str, filename: str, data: bytes) -> Path:
     suffix = Path(filename).suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise SourceError(f"{filename!r} is not a table: upload a .csv, .tsv, .parquet or .jsonl file")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise SourceError(f"{filename!r} is larger than the upload limit of {MAX_UPLOAD_BYTES // 2**20} MB")
+    if len(data) > max_upload_bytes():
+        raise _too_large(filename, len(data))
     if not data:
-        raise SourceError(f"{filename!r} is empty")
+        raise SourceError(f"{filename!r} is empty: upload a file with a header row and at least one row")
     path = uploads_dir(index_name) / _safe_name(filename)
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)  # atomic: the real name holds the whole file or the previous one
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
 def extract_zip_upload(index_name: str, filename: str, zip_path: Path | str) -> Path:
     """Extract an uploaded zip of images into its own folder; refuse unsafe or oversized archives."""
+    zip_path = Path(zip_path)
+    try:
+        size = zip_path.stat().st_size
+    except OSError as exc:
+        raise SourceError(f"{filename!r} cannot be read: {exc.strerror or exc}") from None
+    if size > max_upload_bytes():
+        raise _too_large(filename, size)
     target = uploads_dir(index_name) / Path(_safe_name(filename)).stem
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise SourceError(f"{filename!r} is not a readable zip file: {exc}") from None
+        raise SourceError(f"{filename!r} is not a readable zip file ({exc}); zip the images again and upload it") from None
     with archive:
         members = archive.infolist()
         _check_members(filename, members)
-        staging = target.with_name(target.name + ".extracting")
-        shutil.rmtree(staging, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".extracting"))
         try:
-            for member in members:
-                if member.is_dir():
-                    continue
-                destination = staging / member.filename
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(member) as src, open(destination, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-        except Exception:
+            _extract(filename, archive, members, staging)
+        except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    shutil.rmtree(target, ignore_errors=True)
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.replace(old)
     staging.replace(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return target
 
 
+def _extract(filename: str, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], staging: Path) -> None:
+    """Copy every file member under ``staging``, counting real bytes (headers can lie)."""
+    budget = max_extracted_bytes()
+    written = 0
+    root = staging.resolve()
+    for member in members:
+        if member.is_dir():
+            continue
+        destination = staging / member.filename
+        if not destination.resolve().is_relative_to(root):  # defence in depth; _check_members refused it
+            raise SourceError(f"{filename!r} was refused: it holds a path outside its folder ({member.filename!r})")
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as src, open(destination, "xb") as dst:
+                while chunk := src.read(1 << 20):
+                    written += len(chunk)
+                    if written > budget:
+                        raise SourceError(
+                            f"{filename!r} was refused: it expands past the limit of {budget // 2**20} MB "
+                            "(a zip bomb, or simply too much data for an upload)"
+                        )
+                    dst.write(chunk)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, RuntimeError, NotImplementedError) as exc:
+            raise SourceError(
+                f"{filename!r} is damaged or uses an unsupported feature (encryption, compression) "
+                f"at {member.filename!r}: {exc}. Zip the images again without a password and upload it."
+            ) from None
+        except FileExistsError:
+            raise SourceError(f"{filename!r} holds {member.filename!r} twice; zip the images again") from None
+        except OSError as exc:
+            raise SourceError(
+                f"{filename!r} could not be extracted at {member.filename!r}: {exc.strerror or exc}"
+            ) from None
+
+
 def _check_members(filename: str, members: list[zipfile.ZipInfo]) -> None:
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise SourceError(
+            f"{filename!r} was refused: it holds {len(members):,} entries, over the limit of {MAX_ZIP_MEMBERS:,}; "
+            "put the images in a folder on the server and index that"
+        )
     total = 0
     compressed = 0
     for member in members:
         name = member.filename
-        parts = Path(name).parts
-        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts or "\0" in name:
             raise SourceError(f"{filename!r} was refused: it holds a path outside its folder ({name!r})")
-        if stat.S_ISLNK(member.external_attr >> 16):
+        mode = member.external_attr >> 16
+        if stat.S_ISLNK(mode):
             raise SourceError(f"{filename!r} was refused: it holds a symbolic link ({name!r})")
+        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise SourceError(f"{filename!r} was refused: {name!r} is not a regular file")
         total += member.file_size
         compressed += member.compress_size
-    if total > MAX_EXTRACTED_BYTES:
+    limit = max_extracted_bytes()
+    if total > limit:
         raise SourceError(
-            f"{filename!r} was refused: it expands to {total // 2**20} MB, over the limit of "
-            f"{MAX_EXTRACTED_BYTES // 2**20} MB"
+            f"{filename!r} was refused: it expands to {total // 2**20:,} MB, over the limit of "
+            f"{limit // 2**20:,} MB. Split it into smaller zips, or put the images in a folder on the server."
         )
-    if compressed and total / compressed > MAX_ZIP_RATIO and total > 50 * 2**20:
+    if compressed and total / compressed > MAX_ZIP_RATIO and total > RATIO_CHECK_ABOVE:
         ratio = total // compressed
-        raise SourceError(f"{filename!r} was refused: it looks like a zip bomb (compression ratio {ratio}:1)")
+        raise SourceError(
+            f"{filename!r} was refused: it looks like a zip bomb (compression ratio {ratio}:1, over "
+            f"{MAX_ZIP_RATIO}:1); photos barely compress, so this is not a zip of images"
+        )

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.items import plain
 from app.sidebar import render_sidebar
 from app.state import get_embedder, get_store, select
 from app.tables import index_rows, skipped_csv
-from core.config import DEFAULT_CLIP, workspace
+from core.config import DEFAULT_CLIP, check_data_path, data_roots, workspace
 from core.errors import FewshotError
 from core.jobs import CANCELLED, DONE, FAILED, Job
+from core.uploads import max_upload_mb
 
 SOURCE_KINDS = {
     "demo": "Built-in demo: handwritten digits (offline)",
@@ -46,11 +48,14 @@ def _source_form() -> tuple[str, str, dict] | None:
     if kind == "demo":
         return "demo", "demo:digits", options
     if kind == "folder":
-        path = st.text_input("Folder path", key="index_folder", placeholder="/data/photos (class subfolders = labels)")
+        allowed = ", ".join(str(r) for r in data_roots())
+        path = st.text_input("Folder path", key="index_folder", placeholder="/data/photos (class subfolders = labels)",
+                             help=f"A folder inside the allowed data folders: {allowed} (set FEWSHOT_DATA_ROOTS "
+                                  "to change them).")
         return ("folder", f"folder:{path}", options) if path else None
     if kind == "upload":
         upload = st.file_uploader(
-            "CSV, TSV, Parquet or JSONL of texts, or a zip of images",
+            f"CSV, TSV, Parquet or JSONL of texts, or a zip of images (up to {max_upload_mb()} MB)",
             type=["csv", "tsv", "parquet", "jsonl", "ndjson", "zip"],
             key="index_upload",
         )
@@ -106,12 +111,22 @@ def _resolve_source(kind: str, spec: str, options: dict):
             return parse_source(f"folder:{folder}")
         path = save_table_upload(name, upload.name, bytes(upload.getbuffer()))
         return parse_source(f"file:{path}", **options)
-    return parse_source(spec, **options)
+    return parse_source(spec, confine=True, **options)  # typed paths stay inside the data folders
+
+
+def _confine_embedder(spec: str) -> None:
+    """A model given as a local folder (clip:/path, st:/path) must lie inside the data folders too."""
+    from core.sources import looks_local
+
+    kind, _, argument = spec.partition(":")
+    if kind in ("clip", "st") and argument and looks_local(argument.strip()):
+        check_data_path(argument.strip())
 
 
 def _start(name: str, kind: str, spec: str, options: dict, embedder_spec: str) -> None:
     from core.indexing import build_index
 
+    _confine_embedder(embedder_spec)
     source = _resolve_source(kind, spec, dict(options))
     embedder = get_embedder(embedder_spec)
     store = get_store()
@@ -145,7 +160,7 @@ def _job_panel(name: str) -> None:
         _running_panel(name)
         return
     if job.status == FAILED:
-        st.error(f"Indexing {name} failed: {job.error}")
+        st.error(plain(f"Indexing {name} failed: {job.error}"))  # messages quote file and column names
     elif job.status in (DONE, CANCELLED):
         report = job.result
         verb = "Cancelled" if job.status == CANCELLED else "Done"
@@ -184,7 +199,7 @@ if submitted:
         try:
             _start(name, *picked, embedder_spec)
         except FewshotError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))  # shown as typed: a column or file name must not render as Markdown
 
 for job_name in list(_jobs()):
     _job_panel(job_name)

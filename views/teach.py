@@ -2,33 +2,79 @@
 
 from __future__ import annotations
 
+import gc
+import threading
 import time
 
 import streamlit as st
 
+from app.items import plain
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
-from app.teach_rating import collected_ratings, render_focus, render_grid, start_batch
+from app.teach_rating import all_rated, collected_ratings, render_focus, render_grid, start_batch
 from app.teach_side import new_batch, render_actions, render_counters, render_settings
 from app.teach_start import render_start_form
 from core.errors import FewshotError, IndexNotFound, PoolExhausted
 from core.session import TeachSession
 
+# Rating wants the whole batch, the keys and Submit on one screen: less padding than Streamlit's default.
+PAGE_CSS = """<style>
+.stMainBlockContainer {padding-top: 3rem; padding-left: 2.5rem; padding-right: 2.5rem;}
+[class*="st-key-teach_card_"] {padding: 0.6rem;}
+[class*="st-key-teach_g_"] button {padding: 0.1rem 0.4rem; min-height: 2rem;}
+[class*="st-key-teach_k_"] button {padding: 0.25rem 0.6rem;}
+</style>"""
+
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_up() -> threading.Thread:
+    """Once per server, in the background while the first batch is being rated: import what the first
+    submit needs (torch and its optimizers take ~2 s), then freeze every object so far out of the cyclic GC.
+
+    Streamlit runs a full ``gc.collect()`` after every script run (``runner.postScriptGC``); over
+    torch's, LanceDB's and Streamlit's own objects that takes 0.2-0.6 s on 2 cores, and each key press
+    and each submit waits for the previous run's. Frozen objects are skipped (refcounting still frees them).
+    """
+
+    def work() -> None:
+        import numpy as np
+        import sklearn.metrics  # noqa: F401
+
+        from core.classifier import LinearHead
+
+        # A tiny fit: the first one imports torch and, through torch.optim, torch._dynamo (~2 s together).
+        head = LinearHead(w=np.zeros(2, np.float32), b=0.0, dim=2)
+        head.fit(np.eye(2, dtype=np.float32), np.array([1.0, -1.0], np.float32))
+        gc.collect()
+        gc.freeze()
+
+    thread = threading.Thread(target=work, name="fewshot-teach-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 render_sidebar()
-st.title("Teach")
+st.html(PAGE_CSS)
+_warm_up()
 store = get_store()
 index, concept = selected_index(), selected_concept()
 if not index:
+    st.title("Teach")
     st.info("No index yet: build one on the Index page (the digits demo works offline).")
     st.stop()
 try:
     info = store.get_index(index)
 except IndexNotFound as exc:
+    st.title("Teach")
     st.error(str(exc))
     st.stop()
 
 creating = st.session_state.get("teach_creating") or not concept
-if concept and st.button("New concept" if not creating else "Back to " + concept, key="teach_toggle_new"):
+title, toggle = st.columns([4, 1], vertical_alignment="bottom")
+title.title("Teach" if creating or not concept else f"Teach · {plain(concept)}")
+if concept and toggle.button("New concept" if not creating else "Back to " + concept, key="teach_toggle_new",
+                             width="stretch"):
     st.session_state["teach_creating"] = not creating
     st.rerun()
 if creating:
@@ -42,6 +88,19 @@ except FewshotError as exc:
     st.stop()
 
 token = f"{index}/{concept}/{st.session_state.get('teach_batch_no', 0)}"
+exhausted = None
+if st.session_state.get("teach_token") != token:  # a new batch: before the side panel, which shows its timing
+    try:
+        batch = session.next_batch()
+    except PoolExhausted as exc:
+        exhausted = exc
+    else:
+        rows = {r["id"]: r for r in store.fetch_items(index, [c.item_id for c in batch])}
+        start_batch(token, batch, rows, prefill=st.session_state.get("teach_prefill_toggle", False))
+        started = st.session_state.pop("teach_submit_started", None)
+        if started is not None:
+            st.session_state["teach_last_timing"] = (time.perf_counter() - started) * 1000
+
 main, side = st.columns([3, 1], gap="large")
 with side:
     render_counters(session)
@@ -49,34 +108,40 @@ with side:
     render_actions(session)
 
 with main:
-    if st.session_state.get("teach_token") != token:
-        try:
-            batch = session.next_batch()
-        except PoolExhausted as exc:
-            st.info(f"{exc}")
-            st.stop()
-        rows = {r["id"]: r for r in store.fetch_items(index, [c.item_id for c in batch])}
-        start_batch(token, batch, rows, prefill=st.session_state.get("teach_prefill_toggle", False))
-        started = st.session_state.pop("teach_submit_started", None)
-        if started is not None:
-            st.session_state["teach_last_timing"] = (time.perf_counter() - started) * 1000
-    c1, c2, c3 = st.columns([2, 2, 2])
-    view = c1.segmented_control("View", ["Grid", "Focus"], default="Grid", key="teach_view")
-    c2.toggle("Start sliders at the model's guess", key="teach_prefill_toggle",
-              help="Applies from the next batch. With it, untouched items are submitted at the guess; "
-                   "without it, untouched items are skipped.")
+    if exhausted is not None:
+        st.info(f"{exhausted}")
+        st.stop()
+    c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
+    view = c1.segmented_control("View", ["Grid", "Focus"], default="Grid", key="teach_view",
+                                help="Focus: one item at a time, rated from the keyboard")
+    c2.toggle("Prefill the model's guess", key="teach_prefill_toggle",
+              help="Start each slider at the model's guess (from the next batch). With it, untouched items are "
+                   "submitted at the guess; without it, untouched items are skipped.")
     show_label = c3.toggle("Show ground-truth labels", key="teach_show_labels",
                            disabled=not any(c.get("label") is not None for c in st.session_state["teach_batch"]))
     strategy = session.concept.strategy
     if session.concept.init == "diverse" and len(session.ratings()) == 0:
         strategy = "diverse"
-    st.caption(f"{len(st.session_state['teach_batch'])} items by **{strategy}** · concept **{concept}** "
-               f"({session.concept.prompt or session.concept.init})")
+    st.caption(plain(f"Batch {session.round + 1}: {len(st.session_state['teach_batch'])} items chosen by "
+                     f"{strategy} for {concept} ({session.concept.prompt or session.concept.init})"))
     if view == "Focus":
         render_focus(show_label)
     else:
         render_grid(columns=5, show_label=show_label)
-    if st.button("Submit ratings `enter`", type="primary", key="teach_submit"):
+    done = all_rated()
+    with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
+        submitted = st.button("Submit ratings `enter`", type="primary", key="teach_submit")
+        if done:
+            st.success("All rated: press **Enter** to submit and get the next batch.",
+                       icon=":material/keyboard_return:")
+        else:
+            untouched = "are submitted at the model's guess" if st.session_state["teach_prefill"] else "are skipped"
+            if view == "Focus":
+                st.caption("Keys: `a` +1 · `x` −1 · `1`–`5` graded · `space` skip · `⌫` undo · `←` `→` move · "
+                           f"`enter` submit (unrated items {untouched})")
+            else:
+                st.caption(f"`enter` submits; unrated items {untouched}. The Focus view rates from the keyboard.")
+    if submitted:
         ratings = collected_ratings()
         started = time.perf_counter()
         try:

@@ -112,8 +112,103 @@ def assert_no_exception(page: Page) -> None:
         raise _fail(f"the page shows an exception: {errors.first.inner_text()[:2000]}", page)
 
 
-def screenshot(page: Page, folder, name: str) -> None:
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+def screenshot(page: Page, folder, name: str, max_height: int = 4000) -> None:
+    """Save the whole page as ``folder/name.png``.
+
+    Streamlit scrolls its main block, not the document, so ``full_page`` alone only shows the viewport:
+    the viewport is made as tall as the main block's content (up to ``max_height``) for the shot.
+    """
+    size = page.viewport_size
+    height = page.evaluate(
+        f"() => {{ const m = document.querySelector({json.dumps(MAIN)}); return m ? m.scrollHeight : 0; }}")
+    tall = size is not None and height > size["height"]
+    if tall:
+        page.set_viewport_size({"width": size["width"], "height": min(int(height) + 8, max_height)})
+        page.wait_for_timeout(150)  # let the layout settle at the new height
+    try:
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    finally:
+        if tall:
+            page.set_viewport_size(size)
+            page.wait_for_timeout(50)
+
+
+def choose_option(page: Page, label: str, option: str, scope: str = MAIN, timeout: float = 15.0) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``, then wait for the rerun."""
+    box = page.locator(scope).get_by_role("combobox", name=label, exact=True)
+    try:
+        box.first.click(timeout=timeout * 1000)
+        page.get_by_role("option", name=option, exact=True).first.click(timeout=timeout * 1000)
+    except PlaywrightTimeout as exc:
+        raise _fail(f"no option {option!r} in a selectbox labelled {label!r} within {timeout:.0f}s", page) from exc
+    wait_for_app(page)
+
+
+def choose_segment(page: Page, key: str, option: str, timeout: float = 15.0) -> None:
+    """Pick ``option`` in the segmented control (or pills) whose widget key is ``key``, then wait for the rerun."""
+    segment = page.locator(f".st-key-{key}").get_by_role("radio", name=option, exact=True)
+    try:
+        segment.first.click(timeout=timeout * 1000)
+    except PlaywrightTimeout as exc:
+        raise _fail(f"no option {option!r} in the segmented control {key!r} within {timeout:.0f}s", page) from exc
+    wait_for_app(page)
+    if segment.first.get_attribute("aria-checked") != "true":
+        raise _fail(f"the option {option!r} of {key!r} is not selected after clicking it", page)
+
+
+def set_toggle(page: Page, label: str, on: bool = True, scope: str = MAIN, timeout: float = 15.0) -> None:
+    """Switch the toggle (or checkbox) labelled ``label`` on or off, waiting for the rerun if it changed."""
+    # st.toggle is an input with role "switch", st.checkbox a plain checkbox; both hidden behind a styled label.
+    inner = page.get_by_role("switch", name=label, exact=True).or_(page.get_by_role("checkbox", name=label, exact=True))
+    box = page.locator(scope).locator("label", has=inner).first
+    try:
+        box.wait_for(state="visible", timeout=timeout * 1000)
+        if box.is_checked() != on:
+            box.click(timeout=timeout * 1000)
+            wait_for_app(page)
+    except PlaywrightTimeout as exc:
+        raise _fail(f"no toggle labelled {label!r} within {timeout:.0f}s", page) from exc
+    if box.is_checked() != on:
+        raise _fail(f"the toggle {label!r} is not {'on' if on else 'off'} after clicking it", page)
+
+
+def metric_value(page: Page, label: str, scope: str = MAIN, timeout: float = 15.0) -> str:
+    """The value shown by the ``st.metric`` labelled exactly ``label``."""
+    metrics = page.locator(scope).locator('[data-testid="stMetric"]')
+    label_el = page.locator('[data-testid="stMetricLabel"]').get_by_text(label, exact=True)
+    metric = metrics.filter(has=label_el).first
+    try:
+        metric.wait_for(state="visible", timeout=timeout * 1000)
+    except PlaywrightTimeout as exc:
+        labels = [m.locator('[data-testid="stMetricLabel"]').inner_text() for m in metrics.all()]
+        raise _fail(f"no metric labelled {label!r} within {timeout:.0f}s; metrics: {labels}", page) from exc
+    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def press_key(page: Page, key: str) -> None:
+    """Press ``key`` (Playwright's names: "a", "Enter", "Backspace", "ArrowRight") and wait for the rerun."""
+    page.keyboard.press(key)
+    wait_for_app(page)
+
+
+def build_digits_index(page: Page, base_url: str, name: str = "digits", timeout: float = 60.0) -> None:
+    """From the Index page, build the offline digits demo with the default raw-pixel embedder and wait for it.
+
+    Ends with the success panel dismissed, so the page and the sidebar show the new index.
+    """
+    if not page.url.startswith(base_url):
+        page.goto(base_url)
+        wait_for_app(page)
+    main = page.locator(MAIN)
+    choose_radio(page, "Built-in demo: handwritten digits (offline)")
+    fill_text(page, "Index name", name)
+    click_button(page, "Build index")
+    success = main.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="1797 items")
+    try:
+        success.first.wait_for(state="visible", timeout=timeout * 1000)
+    except PlaywrightTimeout as exc:
+        raise _fail(f"building the digits index did not succeed within {timeout:.0f}s", page) from exc
+    click_button(page, "Dismiss")
 
 
 def dataframe_rows(page: Page, scope: str = MAIN, timeout: float = 15.0) -> list[dict[str, str]]:

@@ -181,3 +181,19 @@ def test_cli_reports_user_errors_without_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
     assert main(["index", "--name", "bad name!", "--source", "demo:digits", "--embedder", "pixels"]) == 2
+
+
+def test_decoding_in_worker_processes_gives_the_same_vectors(tmp_path, tiny_clip_dir, monkeypatch):
+    """Many-core machines decode in processes; the vectors must equal the threaded path's."""
+    folder = _image_folder(tmp_path / "imgs")
+    embedder = load_embedder(f"clip:{tiny_clip_dir}")
+    store = Store()
+    monkeypatch.setenv("FEWSHOT_DECODE_PROCESSES", "0")
+    build_index("threads", parse_source(f"folder:{folder}"), embedder, store=store, workers=2)
+    monkeypatch.setenv("FEWSHOT_DECODE_PROCESSES", "1")
+    report = build_index("procs", parse_source(f"folder:{folder}"), embedder, store=store, workers=2)
+    assert report.added == 9 and len(report.skipped) == 2
+    a, b = store.vectors("threads"), store.vectors("procs")
+    order_a, order_b = np.argsort(a.ids), np.argsort(b.ids)
+    assert list(a.ids[order_a]) == list(b.ids[order_b])
+    np.testing.assert_allclose(a.matrix[order_a], b.matrix[order_b], atol=1e-6)
