@@ -243,7 +243,9 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
         for i in shown:
             st.session_state.pop(f"map_rate_{i}", None)
         new_batch()  # the Teach page proposes a fresh batch for the retrained classifier
-        st.session_state["map_flash"] = f"Submitted {len(chosen)} ratings: round {result.round}."
+        skips = sum(v is None for v in chosen.values())
+        st.session_state["map_flash"] = (f"Submitted {len(chosen) - skips} ratings" + (f" and {skips} skip{'s' * (skips != 1)}" if skips
+                                         else "") + f": the classifier retrained, round {result.round}.")
         st.rerun()
 
 

@@ -22,7 +22,7 @@ import json
 
 import streamlit as st
 
-_VERSION = 3
+_VERSION = 4
 
 # Runs once in the parent page (replacing an older version's listener).
 _LISTENER = """(function () {
@@ -66,7 +66,8 @@ _LISTENER = """(function () {
     const name = e.key === " " ? "space" : String(e.key || "").toLowerCase();
     if (!Object.prototype.hasOwnProperty.call(state.map, name)) return;
     const role = t && t.getAttribute && t.getAttribute("role");
-    if (role === "slider" && NAV.includes(name)) return;
+    const slider = role === "slider" || (t && t.tagName === "INPUT" && t.type === "range");
+    if (slider && NAV.includes(name)) return;
     e.preventDefault();
     e.stopPropagation();
     if (e.repeat && !NAV.includes(name)) return;  // a held key rates once
@@ -110,8 +111,7 @@ def bind_keys(mapping: dict[str, str]) -> None:
         "listener": json.dumps(listener),
         "mapping": json.dumps({k.lower(): v for k, v in mapping.items()}, sort_keys=True),
     }
-    # st.iframe runs the script same-origin, so it can reach the page (our own HTML only). It takes no
-    # room: height 1 and a negative margin via the element's key class would need CSS; 1 px is enough.
+    # st.iframe runs the script same-origin, so it can reach the page (our own HTML only).
     st.iframe(script, height=1)
 
 

@@ -242,8 +242,9 @@ def render_focus(show_label: bool) -> None:
         with image:
             render_item(candidate["row"], None, width=FOCUS_IMAGE_PX)
         with side:
-            st.markdown(f"**Item {pos + 1} of {len(batch)}** · {n_rated()} rated")
-            st.caption(plain(_caption(candidate, show_label)))
+            done = " · :green[**all rated: press Enter to submit**]" if all_rated() else ""
+            st.markdown(f"**Item {pos + 1} of {len(batch)}** · {n_rated()} rated{done}")
+            st.caption(plain(_caption(candidate, show_label=False)))
             if show_label and candidate.get("label") is not None:
                 st.markdown(f"Ground truth: **{plain(candidate['label'])}**")
             st.markdown(f"Your rating: **{_status(pos)}**")

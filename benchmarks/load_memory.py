@@ -232,8 +232,8 @@ def case_rounds(root: str, name: str, rounds: int, compact_every: int) -> dict:
 def _child(case: str, *args) -> dict:
     """Run ``case`` in a fresh interpreter and return its JSON result."""
     code = (
-        "import json, sys; sys.path.insert(0, %r); from benchmarks import load_memory as m; "
-        "print('RESULT=' + json.dumps(getattr(m, %r)(*%r)))" % (str(ROOT), case, list(args))
+        f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from benchmarks import load_memory as m; "
+        f"print('RESULT=' + json.dumps(getattr(m, {case!r})(*{list(args)!r})))"
     )
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)

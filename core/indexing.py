@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -249,15 +250,24 @@ def build_index(
     draft_size = max(image_size, THUMBNAIL_SIZE) if image_size else None
     prepare = getattr(embedder, "image_preparer", None) if source.modality == "image" else None
 
-    def submit(records: list[Record]) -> list[Future]:
-        return [pool.submit(_prepare, r, draft_size, prepare) for r in records]
+    def submit(records: list[Record]) -> list[tuple[Record, Future]]:
+        return [(r, pool.submit(_prepare, r, draft_size, prepare)) for r in records]
+
+    def results(pending: list[tuple[Record, Future]]) -> list:
+        nonlocal pool
+        try:
+            return [f.result() for _, f in pending]
+        except BrokenProcessPool:  # a host whose worker processes cannot start: decode in threads
+            pool.shutdown(wait=False, cancel_futures=True)
+            pool = ThreadPoolExecutor(max_workers=workers or min(32, (os.cpu_count() or 2)))
+            return [_prepare(r, draft_size, prepare) for r, _ in pending]
 
     try:
         try:
             batches = (b for b in (fresh(raw) for raw in _batched(source, batch_size)) if b)
             pending = submit(next(batches, []))
             while pending:
-                prepared = [f.result() for f in pending]
+                prepared = results(pending)
                 pending = submit(next(batches, []))  # decode the next batch while this one embeds
                 _embed_batch(prepared, embedder, writer, report)
                 if progress is not None:
@@ -267,7 +277,7 @@ def build_index(
                     progress(Progress(done, total, report.added, len(report.skipped), elapsed, rate))
                 if should_cancel is not None and should_cancel():
                     report.cancelled = True
-                    for future in pending:
+                    for _, future in pending:
                         future.cancel()
                     break
         finally:

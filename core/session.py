@@ -97,7 +97,9 @@ class TeachSession:
         teach = TeachStore(store)
         if teach.concept(index, concept) is not None:
             if teach.checkpoints(index, concept):
-                raise FewshotError(f"concept {concept!r} already exists on index {index!r}; open it or pick another name")
+                raise FewshotError(
+                    f"concept {concept!r} already exists on index {index!r}; open it or pick another name"
+                )
             teach.delete_concept(index, concept)  # remains of a creation cut short by a crash
         if strategy not in STRATEGIES:
             raise FewshotError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")

@@ -117,7 +117,9 @@ def extract_zip_upload(index_name: str, filename: str, zip_path: Path | str) -> 
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise SourceError(f"{filename!r} is not a readable zip file ({exc}); zip the images again and upload it") from None
+        raise SourceError(
+            f"{filename!r} is not a readable zip file ({exc}); zip the images again and upload it"
+        ) from None
     with archive:
         members = archive.infolist()
         _check_members(filename, members)
@@ -188,7 +190,7 @@ def _check_members(filename: str, members: list[zipfile.ZipInfo]) -> None:
         mode = member.external_attr >> 16
         if stat.S_ISLNK(mode):
             raise SourceError(f"{filename!r} was refused: it holds a symbolic link ({name!r})")
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # 0: no type recorded (most tools)
             raise SourceError(f"{filename!r} was refused: {name!r} is not a regular file")
         total += member.file_size
         compressed += member.compress_size

@@ -114,7 +114,7 @@ with main:
     c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
     view = c1.segmented_control("View", ["Grid", "Focus"], default="Grid", key="teach_view",
                                 help="Focus: one item at a time, rated from the keyboard")
-    c2.toggle("Prefill the model's guess", key="teach_prefill_toggle",
+    c2.toggle("Prefill guesses", key="teach_prefill_toggle",
               help="Start each slider at the model's guess (from the next batch). With it, untouched items are "
                    "submitted at the guess; without it, untouched items are skipped.")
     show_label = c3.toggle("Show ground-truth labels", key="teach_show_labels",

@@ -40,14 +40,20 @@ BATCH = 10
 AP_LABEL = f"Validation AP (label {TARGET})"
 FOCUS_CARD = '[class*="st-key-teach_focus_card_"]'
 SUBMIT_TIMEOUT_MS = 30_000
+SUCCESS = '[data-testid="stAlertContentSuccess"]'
 
 
-def _main_text(page) -> str:
-    return page.locator(MAIN).inner_text()
+def _shot(page, folder, name: str) -> None:
+    page.mouse.move(1, 1)  # no hover tooltip over the page in the picture
+    screenshot(page, folder, name)
 
 
 def _scroll_top(page) -> float:
     return page.evaluate(f"() => document.querySelector('{MAIN}').scrollTop")
+
+
+def _all_rated_hint(page):
+    return page.locator(MAIN).locator(SUCCESS).filter(has_text="All rated: press Enter to submit")
 
 
 def _focused(page) -> tuple[int, str]:
@@ -119,17 +125,17 @@ def _rate_batch_from_keyboard(page, screenshot_dir, shot: str, undo_at: int | No
         _rate(page, key, step + 1, min(step + 2, BATCH))
         if undo_at is not None and step == undo_at:
             # Backspace undoes the rating just given: the focus goes back to that item, one fewer rated.
-            screenshot(page, screenshot_dir, f"{shot}-before-undo")
+            _shot(page, screenshot_dir, f"{shot}-before-undo")
             _rate(page, "Backspace", step, step + 1)
             expect(page.locator(FOCUS_CARD)).to_contain_text("not rated")
-            screenshot(page, screenshot_dir, f"{shot}-after-undo")
+            _shot(page, screenshot_dir, f"{shot}-after-undo")
             _rate(page, key, step + 1, min(step + 2, BATCH))
         positives += label == TARGET
         negatives += label != TARGET
     assert_no_exception(page)
     assert _scroll_top(page) == scroll, "rating from the keyboard scrolled the page"
-    expect(page.locator(FOCUS_CARD)).to_contain_text(f"{BATCH} rated")
-    expect(page.locator(MAIN).get_by_text("All rated: press Enter to submit")).to_be_visible()
+    expect(page.locator(FOCUS_CARD)).to_contain_text(f"{BATCH} rated · all rated: press Enter to submit")
+    expect(_all_rated_hint(page)).to_be_visible()
     return positives, negatives
 
 
@@ -151,11 +157,11 @@ def _rate_batch_in_grid(page) -> tuple[int, int]:
 def test_teach_the_digit_three_from_the_keyboard(app_server, page, screenshot_dir):
     page.goto(app_server.url)
     wait_for_app(page)
-    screenshot(page, screenshot_dir, "01-index-page")
+    _shot(page, screenshot_dir, "01-index-page")
     build_digits_index(page, app_server.url)
     expect(page.locator(SIDEBAR).get_by_role("combobox", name="Index")).to_have_value("digits (1797 items)")
     assert_no_exception(page)
-    screenshot(page, screenshot_dir, "02-index-built")
+    _shot(page, screenshot_dir, "02-index-built")
 
     # Start a concept from a diverse sample, with the ground-truth label it means.
     goto_page(page, app_server.url, "Teach")
@@ -163,19 +169,19 @@ def test_teach_the_digit_three_from_the_keyboard(app_server, page, screenshot_di
     fill_text(page, "Concept name", "three")
     choose_radio(page, "A diverse sample (no prompt)")
     choose_option(page, "Ground-truth label it means (for AP by round)", TARGET)
-    screenshot(page, screenshot_dir, "03-start-form")
+    _shot(page, screenshot_dir, "03-start-form")
     click_button(page, "Start teaching")
     assert_no_exception(page)
     expect(page.locator(MAIN).get_by_role("heading", name="Teach · three")).to_be_visible()
     assert _counters(page) == (0, 0, 0)
     ap_start = float(metric_value(page, AP_LABEL))
-    screenshot(page, screenshot_dir, "04-first-batch-grid")
+    _shot(page, screenshot_dir, "04-first-batch-grid")
 
     choose_segment(page, "teach_view", "Focus")
     set_toggle(page, "Show ground-truth labels")
     expect(button(page, "+1 a")).to_be_visible()  # the key hints are on the buttons
     expect(button(page, "Submit ratings enter")).to_be_visible()
-    screenshot(page, screenshot_dir, "05-focus-view")
+    _shot(page, screenshot_dir, "05-focus-view")
 
     # Rounds 1 and 2 from the keyboard; a Backspace mid-batch in round 1.
     store = Store(app_server.workspace)
@@ -186,7 +192,7 @@ def test_teach_the_digit_three_from_the_keyboard(app_server, page, screenshot_di
         shot = f"{4 + 2 * round_no:02d}-round{round_no}"
         positives, negatives = _rate_batch_from_keyboard(page, screenshot_dir, shot,
                                                          undo_at=3 if round_no == 1 else None)
-        screenshot(page, screenshot_dir, f"{5 + 2 * round_no:02d}-round{round_no}-all-rated")
+        _shot(page, screenshot_dir, f"{5 + 2 * round_no:02d}-round{round_no}-all-rated")
         browser_ms.append(_submit_with_enter(page, round_no))
         server_ms.append(_server_timing(page))
         assert_no_exception(page)
@@ -201,8 +207,8 @@ def test_teach_the_digit_three_from_the_keyboard(app_server, page, screenshot_di
     # Round 3 in the grid: the -1/+1 buttons of each card, then Submit with the mouse.
     choose_segment(page, "teach_view", "Grid")
     positives, negatives = _rate_batch_in_grid(page)
-    expect(page.locator(MAIN).get_by_text("All rated: press Enter to submit")).to_be_visible()
-    screenshot(page, screenshot_dir, "10-round3-grid-rated")
+    expect(_all_rated_hint(page)).to_be_visible()
+    _shot(page, screenshot_dir, "10-round3-grid-rated")
     click_button(page, "Submit ratings enter")
     _wait_for_batch(page, 4)
     assert_no_exception(page)
@@ -210,7 +216,7 @@ def test_teach_the_digit_three_from_the_keyboard(app_server, page, screenshot_di
     total_neg += negatives
     assert _counters(page) == (3, total_pos, total_neg)
     ap_by_round.append(float(metric_value(page, AP_LABEL)))
-    screenshot(page, screenshot_dir, "11-round3-submitted")
+    _shot(page, screenshot_dir, "11-round3-submitted")
     print(f"validation AP by round: {ap_by_round}")
     print(f"Enter -> next batch on screen (browser): {[f'{ms:.0f} ms' for ms in browser_ms]}")
     print(f"'Last submit -> next batch' (server, side panel): {[f'{ms:.0f} ms' for ms in server_ms]}")
@@ -223,11 +229,11 @@ def test_teach_the_digit_three_from_the_keyboard(app_server, page, screenshot_di
     assert _counters(page) == (2, total_pos - positives, total_neg - negatives)
     assert float(metric_value(page, AP_LABEL)) == pytest.approx(ap_by_round[2], abs=1e-3)
     assert TeachSession.open("digits", "three", store=store).round == 2
-    screenshot(page, screenshot_dir, "12-after-undo-round")
+    _shot(page, screenshot_dir, "12-after-undo-round")
 
     goto_page(page, app_server.url, "Validate")
     assert_no_exception(page)
     ap = metric_value(page, "Average precision")
     assert re.fullmatch(r"\d\.\d{3}", ap), f"Average precision shows {ap!r}, not a number"
     assert float(ap) == pytest.approx(ap_by_round[2], abs=1e-3)
-    screenshot(page, screenshot_dir, "13-validate")
+    _shot(page, screenshot_dir, "13-validate")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,17 +184,42 @@ def test_cli_reports_user_errors_without_traceback(tmp_path, capsys):
     assert main(["index", "--name", "bad name!", "--source", "demo:digits", "--embedder", "pixels"]) == 2
 
 
-def test_decoding_in_worker_processes_gives_the_same_vectors(tmp_path, tiny_clip_dir, monkeypatch):
-    """Many-core machines decode in processes; the vectors must equal the threaded path's."""
+def test_decoding_in_worker_processes_gives_the_same_vectors(tmp_path, tiny_clip_dir, workspace_dir):
+    """Many-core machines decode in processes (the real CLI, in a child); vectors equal the threaded path's."""
+    import os
+    import subprocess
+    import sys
+
     folder = _image_folder(tmp_path / "imgs")
     embedder = load_embedder(f"clip:{tiny_clip_dir}")
     store = Store()
-    monkeypatch.setenv("FEWSHOT_DECODE_PROCESSES", "0")
     build_index("threads", parse_source(f"folder:{folder}"), embedder, store=store, workers=2)
-    monkeypatch.setenv("FEWSHOT_DECODE_PROCESSES", "1")
-    report = build_index("procs", parse_source(f"folder:{folder}"), embedder, store=store, workers=2)
-    assert report.added == 9 and len(report.skipped) == 2
-    a, b = store.vectors("threads"), store.vectors("procs")
+    env = {**os.environ, "FEWSHOT_DECODE_PROCESSES": "1", "FEWSHOT_HOME": str(workspace_dir)}
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "index", "--name", "procs", "--source", f"folder:{folder}",
+         "--embedder", f"clip:{tiny_clip_dir}"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "added 9" in done.stdout and "2 skipped" in done.stdout
+    a, b = store.vectors("threads"), Store().vectors("procs")
     order_a, order_b = np.argsort(a.ids), np.argsort(b.ids)
     assert list(a.ids[order_a]) == list(b.ids[order_b])
     np.testing.assert_allclose(a.matrix[order_a], b.matrix[order_b], atol=1e-6)
+
+
+def test_a_host_where_worker_processes_fail_falls_back_to_threads(tmp_path, monkeypatch):
+    """Under a host that breaks spawned children (here: a __main__ that crashes on import), indexing
+    still completes, in threads."""
+    import sys
+    import types
+
+    script = tmp_path / "hostile_main.py"
+    script.write_text("raise SystemExit(3)\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    monkeypatch.setenv("FEWSHOT_DECODE_PROCESSES", "1")
+    folder = _image_folder(tmp_path / "imgs")
+    report = build_index("x", parse_source(f"folder:{folder}"), load_embedder("pixels"), store=Store(), workers=2)
+    assert report.added == 9

@@ -149,7 +149,7 @@ GOOD_IMAGES = {  # every PIL mode a file can hold, in the formats that hold it
     "1.png": ("1", "PNG"), "l.png": ("L", "PNG"), "la.png": ("LA", "PNG"), "p.png": ("P", "PNG"),
     "rgb.jpg": ("RGB", "JPEG"), "rgba.png": ("RGBA", "PNG"), "cmyk.jpg": ("CMYK", "JPEG"),
     "cmyk.tif": ("CMYK", "TIFF"), "ycbcr.tif": ("YCbCr", "TIFF"), "lab.tif": ("LAB", "TIFF"),
-    "i16.png": ("I;16", "PNG"), "i32.tif": ("I", "TIFF"), "f32.tif": ("F", "TIFF"), "pa.png": ("PA", "PNG"),
+    "i16.png": ("I;16", "PNG"), "i32.tif": ("I", "TIFF"), "f32.tif": ("F", "TIFF"), "1.tif": ("1", "TIFF"),
     "p.gif": ("P", "GIF"), "rgb.bmp": ("RGB", "BMP"), "rgba.webp": ("RGBA", "WEBP"),
 }
 
@@ -160,12 +160,15 @@ def test_a_folder_of_good_and_broken_images_indexes_the_good_and_names_the_broke
     (root / "bad").mkdir()
     for name, (mode, fmt) in GOOD_IMAGES.items():
         (root / "good" / name).write_bytes(_encoded(mode, fmt))
-    png = _encoded("RGB", "PNG")
-    jpeg = _encoded("RGB", "JPEG")
+    noise = Image.fromarray((np.random.default_rng(0).random((14, 20, 3)) * 255).astype(np.uint8))
+    png, jpeg = io.BytesIO(), io.BytesIO()
+    noise.save(png, format="PNG")
+    noise.save(jpeg, format="JPEG")
+    png, jpeg = png.getvalue(), jpeg.getvalue()
     bad = {
         "empty.jpg": (b"", "empty file"),
-        "truncated.png": (png[: len(png) // 2], "truncated image"),
-        "truncated.jpg": (jpeg[:200], "truncated image"),
+        "truncated.png": (png[: len(png) * 3 // 4], "truncated image"),
+        "truncated.jpg": (jpeg[: len(jpeg) * 3 // 4], "truncated image"),
         "garbage.jpg": (os.urandom(300), "not an image file"),
         "text.png": (b"hello, I am a text file\n", "not an image file"),
         "bomb.png": (_png_header(20_000, 20_000), "image too large"),
@@ -333,8 +336,9 @@ def test_hugging_face_hub_that_cannot_be_reached(tmp_path):
 
 # ----- classifier files --------------------------------------------------------------------------------
 def test_classifier_files_that_are_not_ours_or_not_for_this_index(digits_store, tmp_path):
-    from core.classifier import LinearHead, save_classifier
     from safetensors.numpy import save_file
+
+    from core.classifier import LinearHead, save_classifier
 
     cases: dict[str, tuple[Path, type, str]] = {}
     pickled = tmp_path / "model.safetensors"
@@ -353,7 +357,8 @@ def test_classifier_files_that_are_not_ours_or_not_for_this_index(digits_store, 
     cases["truncated"] = (truncated, ClassifierFileError, "not a readable safetensors classifier file")
     other_dim = tmp_path / "dim64.safetensors"
     save_classifier(other_dim, LinearHead.init_from_vector(np.ones(64), 64), {"embedder": "pixels:8"})
-    cases["other dimension"] = (other_dim, EmbedderMismatch, "trained on 64-dimensional embeddings but this index has 256")
+    cases["other dimension"] = (other_dim, EmbedderMismatch,
+                                "trained on 64-dimensional embeddings but this index has 256")
     other_embedder = tmp_path / "clip.safetensors"
     save_classifier(other_embedder, LinearHead.init_from_vector(np.ones(256), 256), {"embedder": "clip:other"})
     cases["other embedder"] = (other_embedder, EmbedderMismatch, "trained with embedder 'clip:other'")

@@ -79,6 +79,12 @@ def _label_rows(store: Store, index: str, concept: str) -> list[dict]:
     return TeachStore(store).label_rows(index, concept)
 
 
+def _all_tables_readable(store: Store) -> None:
+    for name in store.table_names():
+        table = store.db.open_table(name)
+        assert table.to_arrow().num_rows == table.count_rows(), name
+
+
 # ----- indexing ----------------------------------------------------------------------------------------
 def test_sigkill_during_indexing_resumes_without_duplicates(workspace_dir):
     rng = random.Random(6)
@@ -92,6 +98,7 @@ def test_sigkill_during_indexing_resumes_without_duplicates(workspace_dir):
         else:
             child.finish()
         store = Store()  # reopen: every table must be readable
+        _all_tables_readable(store)
         assert store.has_index("digits")
         ids = store.item_ids("digits")
         assert len(ids) <= 1797
@@ -131,10 +138,10 @@ def test_sigkill_mid_round_loses_no_committed_rating(digits_store):
     rng = random.Random(7)
     committed: list[dict] = []
     env = {"FEWSHOT_COMPACT_EVERY": "3"}  # compactions every few rounds, so kills land in them too
-    kills = 0
-    for cycle in range(4):
+    kills = lost_total = 0
+    for cycle in range(3):
         child = Child("teach", "digits", "threes", "40", str(cycle), env=env)
-        child.read_until(rng.randint(2, 7))
+        child.read_until(rng.randint(3, 7))
         if child.proc.poll() is None:
             child.kill(delay=rng.uniform(0, 0.3))
             kills += 1
@@ -142,7 +149,9 @@ def test_sigkill_mid_round_loses_no_committed_rating(digits_store):
             child.finish()
         committed.extend(child.committed())
         store = Store()
+        _all_tables_readable(store)
         lost = _check_committed(store, committed)
+        lost_total += lost
         assert lost == 0
         session = TeachSession.open("digits", "threes", store=store)  # resumes, finishing a cut round
         rounds_on_disk = {int(r["round"]) for r in _label_rows(store, "digits", "threes")}
@@ -150,7 +159,7 @@ def test_sigkill_mid_round_loses_no_committed_rating(digits_store):
         assert [c.round for c in session.history()] == [0, *sorted(rounds_on_disk)]
         if committed:
             assert session.round >= committed[-1]["round"]
-    assert kills >= 3 and len(committed) >= 8
+    assert kills >= 2 and len(committed) >= 6
     session = TeachSession.open("digits", "threes", store=Store())
     before = session.round
     batch = session.next_batch(10)
@@ -158,7 +167,7 @@ def test_sigkill_mid_round_loses_no_committed_rating(digits_store):
     assert session.submit({c.item_id: -1.0 for c in batch}).round == before + 1
     record("faults_survived_sigkill", kills)
     record("ratings_committed_before_kills", sum(len(c["ratings"]) for c in committed))
-    record("ratings_lost", 0)
+    record("ratings_lost", lost_total)
 
 
 def test_sigkill_during_export_never_leaves_a_half_written_classifier(digits_store, tmp_path):
@@ -201,17 +210,17 @@ def test_failed_export_keeps_the_previous_file_and_leaves_no_temporary(digits_st
 def test_two_processes_rating_one_concept_at_once_lose_nothing(digits_store):
     TeachSession.create("digits", "threes", store=digits_store, target_label="3")
     env = {"FEWSHOT_COMPACT_EVERY": "4"}  # and compactions racing with the other process's writes
-    children = [Child("rate", "digits", "threes", str(w), "2", "12", env=env) for w in range(2)]
+    children = [Child("rate", "digits", "threes", str(w), "2", "8", env=env) for w in range(2)]
     for child in children:
         child.finish()
     committed = [c for child in children for c in child.committed()]
-    assert len(committed) == 24
+    assert len(committed) == 16
     rows = _label_rows(Store(), "digits", "threes")
     expected = {item: r for c in committed for item, r in c["ratings"].items()}
-    assert len(rows) == 240 == len(expected)
+    assert len(rows) == 160 == len(expected)
     assert {r["item_id"]: r["rating"] for r in rows} == pytest.approx(expected)
     session = TeachSession.open("digits", "threes", store=Store())
-    assert len(session.ratings()) == 240
+    assert len(session.ratings()) == 160
     record("concurrent_sessions_runs")
     record("ratings_lost", 0)
 

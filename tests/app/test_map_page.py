@@ -1,0 +1,300 @@
+"""The Map page through AppTest on a real digits workspace: PCA stand-in, fitted map, colours, overlay,
+trajectory, rating selected points into the Teach session, the fit job, and the Drift tab."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.drift import compare_rounds, round_scores, weights
+from core.evaluate import evaluate_split
+from core.projection import Projection, fingerprint, load_projection, pca_view, save_projection
+from core.session import TeachSession
+from core.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = str(ROOT / "views" / "map.py")
+ROUTER = str(ROOT / "streamlit_app.py")
+
+
+def _oracle_rounds(session: TeachSession, positive: str, rounds: int, seed: int = 0) -> None:
+    for r in range(rounds):
+        batch = session.next_batch(seed=seed + r)
+        session.submit({c.item_id: 1.0 if c.label == positive else -1.0 for c in batch})
+
+
+@pytest.fixture(scope="module")
+def digits_template(tmp_path_factory) -> Path:
+    """Digits indexed with raw pixels and concept "three" taught for three oracle rounds."""
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.sources import parse_source
+
+    root = tmp_path_factory.mktemp("digits-map")
+    store = Store(root)
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"), store=store)
+    _oracle_rounds(TeachSession.create("digits", "three", store=store, target_label="3"), "3", 3)
+    return root
+
+
+@pytest.fixture
+def digits(digits_template, workspace_dir) -> Store:
+    shutil.copytree(digits_template, workspace_dir, dirs_exist_ok=True)
+    return Store()
+
+
+@pytest.fixture
+def fitted(digits) -> Projection:
+    """A stored map (PCA positions saved as if fitted: the page only reads the file; UMAP is tested apart)."""
+    view = digits.vectors("digits")
+    projection = Projection(pca_view(view.matrix) * 3.0, "umap", view.version, fingerprint(view.ids, view.matrix),
+                            len(view.ids), 1.5)
+    save_projection("digits", projection)
+    return projection
+
+
+def _page(concept: str | None = "three", **state) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["selected_index"] = "digits"
+    at.session_state["selected_concept"] = concept
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def _no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _array(value) -> np.ndarray:
+    """A Plotly JSON array: a plain list, or a typed array {"dtype", "bdata"} (base64)."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.asarray(value)
+
+
+def _figure(at: AppTest, key: str = "map_chart") -> dict:
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith(key) or key in c.proto.id)
+    return json.loads(chart.proto.spec)
+
+
+def _traces(at: AppTest) -> dict[str, dict]:
+    return {t.get("name"): t for t in _figure(at)["data"]}
+
+
+def test_pca_stand_in_until_a_map_is_fitted(digits):
+    at = _page()
+    _no_errors(at)
+    assert any("PCA stand-in" in i.value for i in at.info)
+    assert at.button(key="map_fit").label == "Compute UMAP map"
+    traces = _traces(at)
+    assert "items (score)" in traces
+    assert len(_array(traces["items (score)"]["customdata"])) == 1797
+    assert at.segmented_control(key="map_color").value == "Score"
+
+
+def test_fitted_map_is_shown_with_its_positions(digits, fitted):
+    at = _page()
+    _no_errors(at)
+    assert not any("PCA stand-in" in i.value for i in at.info)
+    assert any("UMAP map (cosine) of 1,797 items" in c.value for c in at.caption)
+    trace = _traces(at)["items (score)"]
+    rows = _array(trace["customdata"]).astype(int)
+    np.testing.assert_allclose(_array(trace["x"]), fitted.xy[rows, 0], rtol=1e-6)
+    assert at.button(key="map_fit").label == "Recompute the map"
+
+
+def test_colour_switch(digits, fitted):
+    at = _page()
+    expected = {
+        "Label": {f"label {d}" for d in range(10)},
+        "Rating": {"not rated", "rated (−1 … +1)"},
+        "Seen": {"unseen", "seen (rated or skipped)"},
+        "Score": {"items (score)"},
+    }
+    session = TeachSession.open("digits", "three", store=digits)
+    for mode, names in expected.items():
+        at.segmented_control(key="map_color").set_value(mode).run()
+        _no_errors(at)
+        traces = _traces(at)
+        assert names <= set(traces), (mode, list(traces))
+        item_points = sum(len(_array(t["customdata"])) for name, t in traces.items() if name in names)
+        assert item_points == 1797
+        if mode == "Rating":
+            assert len(_array(traces["rated (−1 … +1)"]["customdata"])) == len(session.ratings())
+        if mode == "Seen":
+            assert len(_array(traces["seen (rated or skipped)"]["customdata"])) == len(session.seen_ids())
+
+
+def test_trajectory_numbered_with_the_latest_round_highlighted(digits, fitted):
+    at = _page()
+    traces = _traces(at)
+    assert "w now (round 3)" in traces
+    path = traces["w by round (numbered)"]
+    hover = " ".join(path["hovertext"])
+    for round_ in (1, 2, 3):  # round 0 started from a diverse sample: w = 0, nothing to place
+        assert f"round {round_}" in hover
+    assert "AP " in hover and "30 ratings" in hover
+    assert all(a["showarrow"] for a in _figure(at)["layout"].get("annotations", []))
+    at.toggle(key="map_show_trajectory").set_value(False).run()
+    assert "w by round (numbered)" not in _traces(at)
+
+
+def test_validation_overlay_matches_the_validate_page_threshold(digits, fitted):
+    at = _page(validate_threshold=0.5)
+    assert not any(name and name.startswith("predicted") for name in _traces(at))
+    at.toggle(key="map_show_validation").set_value(True).run()
+    _no_errors(at)
+    traces = _traces(at)
+    session = TeachSession.open("digits", "three", store=digits)
+    ev = evaluate_split(digits, "digits", session.head, "validation", "3", 0.5)
+
+    def count(name: str) -> int:
+        return len(_array(traces[name]["customdata"])) if name in traces else 0
+
+    assert count("predicted +, right (TP)") == ev.tp
+    assert count("predicted +, wrong (FP)") == ev.fp
+    assert count("predicted −, wrong (FN)") == ev.fn
+    assert count("predicted −, right (TN)") == ev.tn
+    assert traces["predicted −, right (TN)"]["visible"] == "legendonly"
+
+
+def test_selected_points_are_rated_into_the_teach_session(digits, fitted):
+    session = TeachSession.open("digits", "three", store=digits)
+    seen = session.seen_ids()
+    fresh = [str(i) for i in digits.vectors("digits").ids if i not in seen][:3]
+    at = _page(map_selected_ids=fresh, teach_batch_no=4)
+    _no_errors(at)
+    for item_id in fresh:
+        assert at.segmented_control(key=f"map_rate_{item_id}") is not None
+    at.segmented_control(key=f"map_rate_{fresh[0]}").set_value("+1")
+    at.segmented_control(key=f"map_rate_{fresh[1]}").set_value("−½")
+    at.segmented_control(key=f"map_rate_{fresh[2]}").set_value("skip")
+    at.button(key="map_submit").click().run()
+    _no_errors(at)
+    after = TeachSession.open("digits", "three", store=digits)
+    assert after.round == session.round + 1
+    rated = dict(zip(after.ratings().item_ids, after.ratings().ratings.tolist(), strict=True))
+    assert rated[fresh[0]] == 1.0 and rated[fresh[1]] == -0.5 and fresh[2] not in rated
+    assert set(fresh) <= after.seen_ids()
+    assert any("Submitted 2 ratings and 1 skip:" in s.value.replace("\\", "") for s in at.success)
+    assert at.session_state["teach_batch_no"] == 5  # the Teach page asks for a fresh batch
+    assert "w now (round 4)" in _traces(at)
+
+
+def test_submit_without_ratings_warns(digits, fitted):
+    ids = [str(i) for i in digits.vectors("digits").ids[:2]]
+    at = _page(map_selected_ids=ids)
+    at.button(key="map_submit").click().run()
+    assert any("at least one" in w.value for w in at.warning)
+    assert TeachSession.open("digits", "three", store=digits).round == 3
+
+
+def test_selection_event_names_rows_through_customdata():
+    def script() -> None:
+        import numpy as np
+        import streamlit as st
+
+        from app.map_view import selected_ids
+
+        ids = np.asarray(["a", "b", "c"], dtype=object)
+        event = {"selection": {"points": [{"customdata": 2}, {"customdata": [0]}, {"x": 1.0}, {"customdata": 9}]}}
+        st.session_state["first"] = selected_ids(event, ids)
+        st.session_state["again"] = selected_ids(event, ids)  # unchanged selection: keep the panel
+        st.session_state["empty"] = selected_ids({"selection": {"points": []}}, ids)
+
+    at = AppTest.from_function(script).run()
+    assert at.session_state["first"] == ["c", "a"]
+    assert at.session_state["again"] is None
+    assert at.session_state["empty"] == []
+
+
+def test_compute_button_fits_in_a_background_job(digits, monkeypatch):
+    """The job plumbing, with a PCA stand-in for UMAP (the real fit is tested in tests/unit)."""
+    import core.projection
+
+    calls = []
+
+    def fake_fit(matrix, *, sample_threshold, n_epochs, progress, **_):
+        calls.append((len(matrix), sample_threshold, n_epochs))
+        progress(core.projection.FitProgress("optimising the layout", 0.5))
+        time.sleep(0.3)
+        return pca_view(matrix), min(len(matrix), sample_threshold)
+
+    monkeypatch.setattr(core.projection, "fit_umap", fake_fit)
+    at = _page(map_fit_epochs=20, map_sample_threshold=1000)  # above the threshold: sample + place
+    at.button(key="map_fit").click().run()
+    _no_errors(at)
+    from app.map_view import fit_job
+
+    job = fit_job(str(digits.root), "digits")
+    assert job is not None
+    assert job.wait(timeout=180), "the map fit did not finish"
+    assert job.status == "done", job.error
+    at.run()
+    _no_errors(at)
+    assert any("UMAP map (cosine) of 1,797 items" in c.value and "sample of 1,000" in c.value for c in at.caption)
+    projection = load_projection("digits", digits.vectors("digits"))
+    assert projection is not None and projection.n_fitted == 1000 and np.isfinite(projection.xy).all()
+    assert calls == [(1797, 1000, 20)]
+
+
+def test_drift_tab(digits, fitted):
+    at = _page()
+    _no_errors(at)
+    session = TeachSession.open("digits", "three", store=digits)
+    view = digits.vectors("digits")
+    val = view.rows("validation")
+    W, b, rounds = weights(session.history())
+    scores = round_scores(view.matrix[val], W, b)
+    at.selectbox(key="map_drift_a").set_value(1).run()
+    at.selectbox(key="map_drift_b").set_value(3).run()
+    _no_errors(at)
+    c = compare_rounds(scores[1], scores[3], 1, 3)
+    metrics = {m.label: int(m.value) for m in at.metric}
+    assert metrics == {"Positive in both": c.both_positive, "Only round 1": c.only_a, "Only round 3": c.only_b,
+                       "Negative in both": c.both_negative}
+    assert sum(metrics.values()) == len(val)
+    table = at.dataframe[0].value
+    assert list(table["round"]) == [0, 1, 2, 3]
+    keys = [ch.proto.id for ch in at.get("plotly_chart")]
+    assert any("map_drift_movement" in k for k in keys) and any("map_drift_scores" in k for k in keys)
+
+
+def test_without_a_concept_only_labels(digits):
+    from core.teach_store import TeachStore
+
+    TeachStore(digits).delete_concept("digits", "three")
+    at = _page(concept=None)
+    _no_errors(at)
+    assert at.segmented_control(key="map_color").value == "Label"
+    assert at.segmented_control(key="map_color").options == ["Label"]
+    assert any("drift compares" in i.value for i in at.info)
+
+
+def test_no_index_shows_info():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    _no_errors(at)
+    assert any("Index page" in i.value for i in at.info)
+
+
+def test_through_the_router(digits, fitted):
+    at = AppTest.from_file(ROUTER, default_timeout=60).run()
+    at.switch_page("views/map.py").run()
+    _no_errors(at)
+    assert "w now (round 3)" in _traces(at)
+
+
+def test_page_renders_fast_from_cache(digits, fitted):
+    at = _page()
+    started = time.perf_counter()
+    at.run()
+    assert time.perf_counter() - started < 5  # generous: shared CI machine; the benchmark measures it
