@@ -48,7 +48,8 @@ def movement_figure(drift: list[Any]) -> Any:
     fig.update_layout(
         barmode="stack", height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10},
         xaxis={"title": "round", "dtick": 1}, yaxis={"title": "validation items flipped"},
-        yaxis2={"title": "cosine", "overlaying": "y", "side": "right", "range": [-1.05, 1.05]},
+        yaxis2={"title": "cosine", "overlaying": "y", "side": "right", "range": [-1.05, 1.05],
+                "tickvals": [-1, -0.5, 0, 0.5, 1], "showgrid": False},
         legend={"orientation": "h", "y": 1.18},
     )
     return fig

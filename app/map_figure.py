@@ -218,16 +218,16 @@ def _trajectory_traces(go: Any, trajectory: Trajectory, extent: float) -> tuple[
     text = [str(n[0]) if len(n) == 1 else f"{n[0]}–{n[-1]}" for n in numbers]
     gxy = np.asarray([xy[g[-1]] for g in groups])
     hover = ["<br>".join(lines[i] for i in g) for g in groups]
-    sizes = [18 if len(t) <= 2 else 14 + 5 * len(t) for t in text]
+    sizes = [20 if len(t) <= 2 else 14 + 5 * len(t) for t in text]
     star = go.Scattergl(  # drawn first: the latest round's numbered marker sits on the star
         x=gxy[-1:, 0], y=gxy[-1:, 1], mode="markers", name=f"w now (round {numbers[-1][-1]})",
-        marker={"symbol": "star", "size": max(38, sizes[-1] + 20), "color": LATEST,
+        marker={"symbol": "star", "size": max(34, sizes[-1] + 14), "color": LATEST, "opacity": 1.0,
                 "line": {"width": 2, "color": TRAJECTORY}},
         hovertext=hover[-1:], hovertemplate="%{hovertext}<extra></extra>",
     )
     path = go.Scattergl(
         x=gxy[:, 0], y=gxy[:, 1], mode="markers+text", name="w by round (numbered)", text=text,
-        textposition="middle center", textfont={"color": "white", "size": 10},
+        textposition="middle center", textfont={"color": "white", "size": 11},
         marker={"size": sizes, "color": TRAJECTORY, "opacity": 1.0, "line": {"width": 1.5, "color": "white"}},
         hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
     )

@@ -13,7 +13,15 @@ import numpy as np
 import streamlit as st
 
 from app.items import plain, render_item
-from app.map_figure import Trajectory, ValidationOverlay
+from app.map_figure import (
+    COLOR_MODES,
+    MAX_POINTS,
+    Trajectory,
+    ValidationOverlay,
+    build_map_figure,
+    draw_rows,
+    hover_texts,
+)
 from app.state import get_store
 from core.errors import FewshotError
 from core.jobs import CANCELLED, FAILED, Job
@@ -21,14 +29,15 @@ from core.projection import (
     DEFAULT_SAMPLE_THRESHOLD,
     FitCancelled,
     Projection,
-    compute_projection,
     fingerprint,
     load_projection,
     pca_view,
     place_directions,
     projection_path,
 )
+from core.projection_fit import fit_in_subprocess
 from core.records import VALIDATION
+from core.vectors import score_all
 
 SAMPLE_KEY, EPOCHS_KEY, SELECTED_KEY, EVENT_KEY = "map_sample_threshold", "map_fit_epochs", "map_selected_ids", \
     "map_selection_seen"
@@ -47,13 +56,13 @@ def fit_job(root: str, index: str) -> Job | None:
 
 
 def start_fit(root: str, index: str, sample_threshold: int, n_epochs: int | None) -> Job:
-    """Fit the UMAP map in a background thread (``FitCancelled`` ends it as cancelled, not failed)."""
+    """Fit the UMAP map in a child process watched by a background job (cancel terminates the child)."""
     view = get_store().vectors(index)
 
     def work(progress, should_cancel) -> Projection | None:
         try:
-            return compute_projection(index, view, root, sample_threshold=sample_threshold, n_epochs=n_epochs,
-                                      progress=progress, should_cancel=should_cancel)
+            return fit_in_subprocess(root, index, view, sample_threshold=sample_threshold, n_epochs=n_epochs,
+                                     progress=progress, should_cancel=should_cancel)
         except FitCancelled:
             return None
 
@@ -219,7 +228,8 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
         return
     shown = ids[:MAX_PANEL]
     st.caption(f"{len(ids)} selected" + (f"; showing the first {MAX_PANEL}." if len(ids) > MAX_PANEL else "."))
-    rated = dict(zip(session.ratings().item_ids, session.ratings().ratings.tolist(), strict=True))
+    current = session.ratings()
+    rated = dict(zip(current.item_ids, current.ratings.tolist(), strict=True))
     rows = {r["id"]: r for r in session.store.fetch_items(session.index, shown)}
     for start in range(0, len(shown), columns):
         cells = st.columns(columns)
@@ -244,8 +254,9 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
             st.session_state.pop(f"map_rate_{i}", None)
         new_batch()  # the Teach page proposes a fresh batch for the retrained classifier
         skips = sum(v is None for v in chosen.values())
-        st.session_state["map_flash"] = (f"Submitted {len(chosen) - skips} ratings" + (f" and {skips} skip{'s' * (skips != 1)}" if skips
-                                         else "") + f": the classifier retrained, round {result.round}.")
+        skipped = f" and {skips} skip{'s' * (skips != 1)}" if skips else ""
+        st.session_state["map_flash"] = (f"Submitted {len(chosen) - skips} ratings{skipped}: "
+                                         f"the classifier retrained, round {result.round}.")
         st.rerun()
 
 
@@ -254,3 +265,57 @@ def flash() -> None:
     message = st.session_state.pop("map_flash", None)
     if message:
         st.success(plain(message))
+
+
+def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: float, target: str | None) -> None:
+    """The map with its controls, then the selected items' rating panel."""
+    n = len(view.ids)
+    projection = cached_projection(root, index, view)
+    render_fit_panel(root, index, n, projection)
+    xy = projection.xy if projection is not None else pca_positions(root, index, view.version)
+    has_labels = any(lab is not None for lab in view.labels)
+    modes = [m for m in COLOR_MODES if (m == "Label" and has_labels) or (m != "Label" and session is not None)]
+    if not modes:
+        modes = ["Label"]
+    if st.session_state.get("map_color") not in modes:
+        st.session_state["map_color"] = modes[0]
+    c1, c2, c3 = st.columns([3, 2, 2])
+    mode = c1.segmented_control("Colour by", modes, key="map_color", required=True) or modes[0]
+    show_path = c2.toggle("Show the w trajectory", value=True, key="map_show_trajectory", disabled=session is None)
+    show_val = c3.toggle("Validation predictions", key="map_show_validation",
+                         disabled=session is None,
+                         help=f"Validation items predicted positive at the Validate page's threshold "
+                              f"({threshold:+.2f}), and whether that is right where they have ground-truth labels.")
+
+    scores = ratings = seen = None
+    row_of: dict[str, int] = {}
+    keep = np.zeros(0, dtype=np.int64)
+    if session is not None:
+        scores = score_all(view.matrix, session.head.w, float(session.head.b))
+        row_of = {item_id: i for i, item_id in enumerate(view.ids)}
+        ratings = ratings_array(n, row_of, session.ratings())
+        seen = np.zeros(n, dtype=bool)
+        seen[[row_of[i] for i in session.seen_ids() if i in row_of]] = True
+        keep = np.flatnonzero(seen)
+    rows = draw_rows(n, keep)
+    hover = hover_texts(rows, view.ids, view.labels, scores, item_texts(root, index, view.version))
+    path = trajectory(session.history(), view.matrix, xy) if session is not None and show_path else None
+    overlay = validation_overlay(view, rows, scores, threshold, target) \
+        if show_val and scores is not None else None
+    fig = build_map_figure(xy, rows, hover, mode, view.labels, scores, ratings, seen, path, overlay)
+    what = "UMAP" if projection is not None else "PCA stand-in"
+    sample = f" (a random sample of {len(rows):,} of {n:,} items; rated items always shown)" if n > MAX_POINTS else ""
+    st.caption(f"{what}{sample}. Box or lasso-select points to see and rate them below; "
+               "double-click the map to clear the selection.")
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",
+                            config={"scrollZoom": True, "displaylogo": False})
+    picked = selected_ids(event, view.ids)
+    if picked is not None:
+        st.session_state[SELECTED_KEY] = picked
+    st.subheader("Selected items")
+    ids = [i for i in st.session_state.get(SELECTED_KEY, []) if i in row_of or session is None]
+    if session is None:
+        st.caption("Select a concept (or start one on the Teach page) to rate items from the map.")
+    else:
+        render_rating_panel(session, ids, {i: float(scores[row_of[i]]) for i in ids} if scores is not None else None)
+

@@ -1,9 +1,11 @@
-"""Rating one batch: a grid (all items with sliders) or a focus view (one item, keyboard-driven).
+"""Rating one batch: a grid (all items with sliders) or a focus view (one large item at a time).
 
 State lives in ``st.session_state`` under ``teach_*`` keys, independent of the widgets: a slider not
-drawn in a run (the focus view draws one) would otherwise lose its value. Keys in the focus view
-follow Prodigy: ``a`` +1, ``x`` -1, ``1``-``5`` for -1, -0.5, 0, +0.5, +1, ``space`` skip,
-``backspace`` undo the last rating, ``enter`` submit, arrows move.
+drawn in a run (the focus view draws one) would otherwise lose its value.
+
+Keys rate the focused item (ringed in the grid) and move on to the next unrated one. They follow
+Prodigy: ``a`` +1, ``x`` -1, ``1``-``5`` for -1, -0.5, 0, +0.5, +1, ``space`` skip, ``backspace``
+undo the last rating, ``enter`` submit, arrows move.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ FIVE_POINT = {"1": -1.0, "2": -0.5, "3": 0.0, "4": 0.5, "5": 1.0}
 FIVE_POINT_LABELS = {"1": "−1", "2": "−½", "3": "0", "4": "+½", "5": "+1"}
 STEP = 0.25
 FOCUS_IMAGE_PX = 320  # a multiple of the digits' 32 px, so the nearest-neighbour upscale shows as is
+GRADED = ("2", "3", "4")  # 1 and 5 are -1 and +1: the x and a buttons, which show both keys
 FOCUS_KEYS = {
-    "a": "teach_k_pos", "x": "teach_k_neg", "space": "teach_k_skip", "backspace": "teach_k_back",
-    "enter": "teach_submit", "arrowleft": "teach_k_prev", "arrowright": "teach_k_next",
-    **{digit: f"teach_k_{digit}" for digit in FIVE_POINT},
+    "a": "teach_k_pos", "5": "teach_k_pos", "x": "teach_k_neg", "1": "teach_k_neg", "space": "teach_k_skip",
+    "backspace": "teach_k_back", "enter": "teach_submit", "arrowleft": "teach_k_prev", "arrowright": "teach_k_next",
+    **{digit: f"teach_k_{digit}" for digit in GRADED},
 }
 # Card colours by status: rated positive, rated negative, rated about 0, skipped.
 _COLOURS = {"pos": ("#e6f4ea", "#34a853"), "neg": ("#fce8e6", "#d93025"), "zero": ("#fef7e0", "#f9ab00"),
@@ -163,17 +166,16 @@ def _status(pos: int) -> str:
     return f"rated {st.session_state['teach_values'][pos]:+g}".replace("-", "−")
 
 
-def _card_css(prefix: str, positions: list[int], focused: int | None = None) -> None:
-    """Colour each rated card (green +, red −, amber 0, grey skipped); the focused one gets a blue ring."""
+def _card_css(cards: dict[str, int]) -> None:
+    """Colour each card (widget key -> item position) by its item's rating: green +, red −, amber 0, grey skipped."""
     rules = []
-    for pos in positions:
+    for key, pos in cards.items():
         kind = _kind(pos)
         if kind:
             background, border = _COLOURS[kind]
-            rules.append(f".st-key-{prefix}_{pos} {{background: {background}; border-color: {border} !important;}}")
-    if focused is not None:
-        rules.append(f".st-key-{prefix}_{focused} {{box-shadow: 0 0 0 2px #1a73e8;}}")
-    st.html("<style>" + "\n".join(rules) + "</style>")
+            rules.append(f".st-key-{key} {{background: {background}; border-color: {border} !important;}}")
+    if rules:
+        st.html("<style>" + "\n".join(rules) + "</style>")
 
 
 def _slider(pos: int) -> None:
@@ -185,8 +187,11 @@ def _slider(pos: int) -> None:
 
 
 def render_grid(columns: int, show_label: bool) -> None:
+    """Every item as a card with its slider and buttons; the keys rate the ringed card and move the ring on."""
     batch = st.session_state["teach_batch"]
-    _card_css("teach_card", list(range(len(batch))))
+    focused = st.session_state["teach_pos"]
+    _card_css({f"teach_card_{pos}": pos for pos in range(len(batch))})
+    st.html(f"<style>.st-key-teach_card_{focused} {{box-shadow: 0 0 0 3px #1a73e8;}}</style>")
     for start in range(0, len(batch), columns):
         cells = st.columns(columns)
         for pos in range(start, min(start + columns, len(batch))):
@@ -195,11 +200,16 @@ def render_grid(columns: int, show_label: bool) -> None:
                 render_item(candidate["row"], _caption(candidate, show_label))
                 _slider(pos)
                 with st.container(horizontal=True, gap="xxsmall"):
-                    st.button("−1", key=f"teach_g_neg_{pos}", on_click=_set, args=(pos, -1.0, False))
-                    st.button("+1", key=f"teach_g_pos_{pos}", on_click=_set, args=(pos, 1.0, False))
-                    st.button("skip", key=f"teach_g_skip_{pos}", on_click=_set, args=(pos, None, False))
+                    st.button("−1", key=f"teach_g_neg_{pos}", on_click=_set, args=(pos, -1.0))
+                    st.button("+1", key=f"teach_g_pos_{pos}", on_click=_set, args=(pos, 1.0))
+                    st.button("skip", key=f"teach_g_skip_{pos}", on_click=_set, args=(pos, None))
                 st.caption(_status(pos))
-    bind_keys({"enter": "teach_submit"})
+    with st.container(horizontal=True, gap="xxsmall", vertical_alignment="center", key="teach_grid_keys"):
+        st.markdown(f"Ringed item **{focused + 1}**:")
+        _rating_buttons()
+        _graded_buttons()
+        _move_buttons(focused, len(batch))
+    bind_keys(FOCUS_KEYS)
 
 
 def _strip(pos: int) -> None:
@@ -231,18 +241,39 @@ def _strip(pos: int) -> None:
     st.html('<div style="display:flex;gap:6px;flex-wrap:wrap">' + "".join(tiles) + "</div>")
 
 
+def _rating_buttons() -> None:
+    st.button("−1 `x` `1`", key="teach_k_neg", on_click=_set_current, args=(-1.0,), help="Not the concept")
+    st.button("+1 `a` `5`", key="teach_k_pos", on_click=_set_current, args=(1.0,), help="The concept")
+    st.button("skip `space`", key="teach_k_skip", on_click=_set_current, args=(None,),
+              help="Say nothing about this item (it is not trained on)")
+
+
+def _graded_buttons() -> None:
+    for digit in GRADED:
+        value = FIVE_POINT[digit]
+        st.button(f"{FIVE_POINT_LABELS[digit]} `{digit}`", key=f"teach_k_{digit}", on_click=_set_current,
+                  args=(value,), help=f"Rate {value:+g}")
+
+
+def _move_buttons(pos: int, n: int) -> None:
+    st.button("`←` prev", key="teach_k_prev", on_click=_move, args=(-1,), disabled=pos == 0)
+    st.button("next `→`", key="teach_k_next", on_click=_move, args=(+1,), disabled=pos == n - 1)
+    st.button("undo `⌫`", key="teach_k_back", on_click=_undo_last, disabled=not n_rated(),
+              help="Undo the last rating (backspace)")
+
+
 def render_focus(show_label: bool) -> None:
     batch = st.session_state["teach_batch"]
     pos = st.session_state["teach_pos"]
     candidate = batch[pos]
-    _card_css("teach_focus_card", [pos])
+    _card_css({"teach_focus_card": pos})
     _strip(pos)
-    with st.container(border=True, key=f"teach_focus_card_{pos}"):
+    with st.container(border=True, key="teach_focus_card"):
         image, side = st.columns([FOCUS_IMAGE_PX + 20, 330], gap="medium")
         with image:
             render_item(candidate["row"], None, width=FOCUS_IMAGE_PX)
         with side:
-            done = " · :green[**all rated: press Enter to submit**]" if all_rated() else ""
+            done = " · :green[**all rated: Enter submits**]" if all_rated() else ""
             st.markdown(f"**Item {pos + 1} of {len(batch)}** · {n_rated()} rated{done}")
             st.caption(plain(_caption(candidate, show_label=False)))
             if show_label and candidate.get("label") is not None:
@@ -250,16 +281,9 @@ def render_focus(show_label: bool) -> None:
             st.markdown(f"Your rating: **{_status(pos)}**")
             _slider(pos)
             with st.container(horizontal=True, gap="xsmall"):
-                st.button("−1 `x`", key="teach_k_neg", on_click=_set_current, args=(-1.0,))
-                st.button("+1 `a`", key="teach_k_pos", on_click=_set_current, args=(1.0,))
-                st.button("skip `space`", key="teach_k_skip", on_click=_set_current, args=(None,))
+                _rating_buttons()
             with st.container(horizontal=True, gap="xsmall"):
-                for digit, value in FIVE_POINT.items():
-                    st.button(f"{FIVE_POINT_LABELS[digit]} `{digit}`", key=f"teach_k_{digit}", on_click=_set_current,
-                              args=(value,), help=f"rate {value:+g}")
+                _graded_buttons()
             with st.container(horizontal=True, gap="xsmall"):
-                st.button("`←` prev", key="teach_k_prev", on_click=_move, args=(-1,), disabled=pos == 0)
-                st.button("next `→`", key="teach_k_next", on_click=_move, args=(+1,), disabled=pos == len(batch) - 1)
-                st.button("undo `⌫`", key="teach_k_back", on_click=_undo_last, disabled=not n_rated(),
-                          help="Undo the last rating (backspace)")
+                _move_buttons(pos, len(batch))
     bind_keys(FOCUS_KEYS)

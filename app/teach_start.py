@@ -39,7 +39,10 @@ def render_start_form(info: IndexInfo) -> None:
     st.subheader(f"Start a concept on {info.name}")
     name = st.text_input("Concept name", key="teach_new_name", placeholder="the-digit-3")
     options = _start_options(info)
-    how = st.radio("Start from", list(options), format_func=options.get, key="teach_new_how", horizontal=True)
+    # Without a text side the quickest start is a diverse sample: nothing to pick before the first batch.
+    default = 0 if START_PROMPT in options else list(options).index(START_DIVERSE)
+    how = st.radio("Start from", list(options), format_func=options.get, key="teach_new_how", horizontal=True,
+                   index=default)
     prompt, examples = None, []
     if how == START_PROMPT:
         prompt = st.text_input("Prompt", key="teach_new_prompt", placeholder="dogs at a dog show")

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.schema import ensure_schema
 from core.store import Store, now_iso
@@ -131,6 +132,7 @@ class TeachStore:
         self.store = store
         self.db = store.db
         ensure_schema(store)  # once per Store: migrate an older workspace, refuse a newer one
+        self._labels_cache: dict[tuple[str, str], tuple[int, pa.Table]] = {}
 
     def _table(self, name: str, schema: pa.Schema):
         if name in self.store.table_names():
@@ -197,30 +199,49 @@ class TeachStore:
         }
         self._table(LABELS, LABELS_SCHEMA).add(pa.table(rows, schema=LABELS_SCHEMA))
 
-    def label_rows(self, index: str, concept: str) -> list[dict[str, Any]]:
+    def _labels(self, index: str, concept: str) -> pa.Table:
+        """A concept's label rows in ``seq`` order, read once per version of the ``labels`` table.
+
+        A round reads them three times (the round number, the ratings to train on, the seen set);
+        between two writes the table's version does not change, so two of the three come from here.
+        Any write (this process, another tab, another process, a compaction) changes the version.
+        """
         if LABELS not in self.store.table_names():
-            return []
-        rows = self._query(LABELS, _where(index, concept))
-        return sorted(rows, key=lambda r: r["seq"])
+            return LABELS_SCHEMA.empty_table()
+        table = self.db.open_table(LABELS)
+        key, version = (index, concept), table.version
+        cached = self._labels_cache.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        rows = table.search().where(_where(index, concept)).limit(None).to_arrow().sort_by("seq")
+        self._labels_cache[key] = (version, rows)
+        return rows
+
+    def label_rows(self, index: str, concept: str) -> list[dict[str, Any]]:
+        return self._labels(index, concept).to_pylist()
 
     def ratings(self, index: str, concept: str) -> Ratings:
-        latest: dict[str, dict[str, Any]] = {}
-        for row in self.label_rows(index, concept):  # a later skip does not erase an earlier rating
-            if row["rating"] is not None and not math.isnan(row["rating"]):
-                latest[row["item_id"]] = row
-        rated = list(latest.values())
+        labels = self._labels(index, concept)
+        latest: dict[str, tuple[float, int]] = {}
+        columns = (labels.column(c).to_pylist() for c in ("item_id", "rating", "round"))
+        for item_id, rating, round_ in zip(*columns, strict=True):  # a later skip does not erase a rating
+            if rating is not None and not math.isnan(rating):
+                latest[item_id] = (rating, round_)
         return Ratings(
-            item_ids=np.asarray([r["item_id"] for r in rated], dtype=object),
-            ratings=np.asarray([r["rating"] for r in rated], dtype=np.float32),
-            rounds=np.asarray([r["round"] for r in rated], dtype=np.int64),
+            item_ids=np.asarray(list(latest), dtype=object),
+            ratings=np.asarray([v[0] for v in latest.values()], dtype=np.float32),
+            rounds=np.asarray([v[1] for v in latest.values()], dtype=np.int64),
         )
 
     def seen_ids(self, index: str, concept: str, after_round: int = 0) -> set[str]:
         """Items rated or skipped in rounds after ``after_round``."""
-        return {r["item_id"] for r in self.label_rows(index, concept) if r["round"] > after_round}
+        labels = self._labels(index, concept)
+        ids, rounds = labels.column("item_id").to_pylist(), labels.column("round").to_pylist()
+        return {i for i, r in zip(ids, rounds, strict=True) if r > after_round}
 
     def max_label_round(self, index: str, concept: str) -> int:
-        return max((r["round"] for r in self.label_rows(index, concept)), default=0)
+        labels = self._labels(index, concept)
+        return int(pc.max(labels.column("round")).as_py() or 0) if labels.num_rows else 0
 
     def delete_round(self, index: str, concept: str, round_: int) -> None:
         names = self.store.table_names()

@@ -23,8 +23,8 @@ PAGE_CSS = """<style>
 [class*="st-key-teach_card_"] {padding: 0.6rem;}
 [class*="st-key-teach_g_"] button {padding: 0.1rem 0.4rem; min-height: 2rem;}
 [class*="st-key-teach_k_"] button {padding: 0.25rem 0.6rem;}
+.st-key-teach_grid_keys [class*="st-key-teach_k_"] button {padding: 0.1rem 0.4rem; min-height: 2rem;}
 </style>"""
-
 
 
 @st.cache_resource(show_spinner=False)
@@ -38,14 +38,17 @@ def _warm_up() -> threading.Thread:
     """
 
     def work() -> None:
-        import numpy as np
-        import sklearn.metrics  # noqa: F401
+        try:
+            import numpy as np
+            import sklearn.metrics  # noqa: F401
 
-        from core.classifier import LinearHead
+            from core.classifier import LinearHead
 
-        # A tiny fit: the first one imports torch and, through torch.optim, torch._dynamo (~2 s together).
-        head = LinearHead(w=np.zeros(2, np.float32), b=0.0, dim=2)
-        head.fit(np.eye(2, dtype=np.float32), np.array([1.0, -1.0], np.float32))
+            # A tiny fit: the first one imports torch and, through torch.optim, torch._dynamo (~2 s in all).
+            head = LinearHead(w=np.zeros(2, np.float32), b=0.0, dim=2)
+            head.fit(np.eye(2, dtype=np.float32), np.array([1.0, -1.0], np.float32))
+        except Exception:  # only a head start: the first submit does the same work, and reports errors
+            pass
         gc.collect()
         gc.freeze()
 
@@ -122,8 +125,10 @@ with main:
     strategy = session.concept.strategy
     if session.concept.init == "diverse" and len(session.ratings()) == 0:
         strategy = "diverse"
+    started_from = {"diverse": "a diverse sample", "examples": "example items",
+                    "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init, session.concept.init)
     st.caption(plain(f"Batch {session.round + 1}: {len(st.session_state['teach_batch'])} items chosen by "
-                     f"{strategy} for {concept} ({session.concept.prompt or session.concept.init})"))
+                     f"{strategy} · concept {concept}, started from {started_from}"))
     if view == "Focus":
         render_focus(show_label)
     else:
@@ -136,11 +141,8 @@ with main:
                        icon=":material/keyboard_return:")
         else:
             untouched = "are submitted at the model's guess" if st.session_state["teach_prefill"] else "are skipped"
-            if view == "Focus":
-                st.caption("Keys: `a` +1 · `x` −1 · `1`–`5` graded · `space` skip · `⌫` undo · `←` `→` move · "
-                           f"`enter` submit (unrated items {untouched})")
-            else:
-                st.caption(f"`enter` submits; unrated items {untouched}. The Focus view rates from the keyboard.")
+            st.caption("Keys: `a` +1 · `x` −1 · `1`–`5` graded · `space` skip · `⌫` undo · `←` `→` move · "
+                       f"`enter` submit (unrated items {untouched})")
     if submitted:
         ratings = collected_ratings()
         started = time.perf_counter()

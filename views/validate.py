@@ -27,6 +27,7 @@ from core.errors import FewshotError
 from core.session import TeachSession
 
 TARGET_KEY, TARGET_OWNER_KEY, THRESHOLD_KEY = "validate_target", "validate_target_for", "validate_threshold"
+SHARED_THRESHOLD_KEY, SHARED_TARGET_KEY = "threshold", "target_label"
 
 render_sidebar()
 st.title("Validate")
@@ -55,13 +56,18 @@ split_name = c1.segmented_control("Split", list(SPLIT_CHOICES), default="validat
 target = None
 if labels:
     owner = f"{index}/{concept}"
-    if st.session_state.get(TARGET_OWNER_KEY) != owner or st.session_state.get(TARGET_KEY, 0) not in [None, *labels]:
+    if st.session_state.get(TARGET_OWNER_KEY) != owner:
         default = session.concept.target_label
-        st.session_state[TARGET_KEY] = default if default in labels else None
+        st.session_state[SHARED_TARGET_KEY] = default if default in labels else None
         st.session_state[TARGET_OWNER_KEY] = owner
+        st.session_state.pop(TARGET_KEY, None)
+    if st.session_state.get(TARGET_KEY, 0) not in [None, *labels]:  # widget state dropped on another page
+        shared = st.session_state.get(SHARED_TARGET_KEY)
+        st.session_state[TARGET_KEY] = shared if shared in labels else None
     target = c2.selectbox("Target label", [None, *labels], key=TARGET_KEY,
                           format_func=lambda v: "(none)" if v is None else str(v),
                           help="The ground-truth label this concept means; metrics compare against it.")
+    st.session_state[SHARED_TARGET_KEY] = target
 
 try:
     scored = score_split(root, index, version, session.head.w, float(session.head.b), SPLIT_CHOICES[split_name],
@@ -74,13 +80,14 @@ if len(scored.evaluation.scores) == 0:
     st.stop()
 
 lo, hi = threshold_range(scored.evaluation.scores)
-if THRESHOLD_KEY not in st.session_state:
-    st.session_state[THRESHOLD_KEY] = 0.0
+if THRESHOLD_KEY not in st.session_state:  # widget state is dropped on other pages: restore the plain copy
+    st.session_state[THRESHOLD_KEY] = float(st.session_state.get(SHARED_THRESHOLD_KEY, 0.0))
 clamp_state(THRESHOLD_KEY, lo, hi)
 with c3:
     threshold = st.slider("Threshold (logit)", lo, hi, step=0.05, key=THRESHOLD_KEY,
                           help="Items scoring above it are predicted positive; 0 is probability 0.5.")
     st.caption(f"Logit {threshold:+.2f} = probability {sigmoid(threshold):.3f}")
+st.session_state[SHARED_THRESHOLD_KEY] = float(threshold)  # read by the Map page, survives page changes
 ev = at_threshold(scored, threshold)
 
 if ev.has_metrics:

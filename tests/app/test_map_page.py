@@ -149,7 +149,7 @@ def test_trajectory_numbered_with_the_latest_round_highlighted(digits, fitted):
 
 
 def test_validation_overlay_matches_the_validate_page_threshold(digits, fitted):
-    at = _page(validate_threshold=0.5)
+    at = _page(threshold=0.5)
     assert not any(name and name.startswith("predicted") for name in _traces(at))
     at.toggle(key="map_show_validation").set_value(True).run()
     _no_errors(at)
@@ -218,18 +218,21 @@ def test_selection_event_names_rows_through_customdata():
 
 
 def test_compute_button_fits_in_a_background_job(digits, monkeypatch):
-    """The job plumbing, with a PCA stand-in for UMAP (the real fit is tested in tests/unit)."""
-    import core.projection
+    """The job plumbing, with PCA standing in for the UMAP child process (tested in tests/unit)."""
+    import app.map_view
+    from core.projection import FitProgress, compute_projection
 
     calls = []
 
-    def fake_fit(matrix, *, sample_threshold, n_epochs, progress, **_):
-        calls.append((len(matrix), sample_threshold, n_epochs))
-        progress(core.projection.FitProgress("optimising the layout", 0.5))
+    def fake_fit(root, index, view, *, sample_threshold, n_epochs, progress, should_cancel):
+        calls.append((index, len(view.ids), sample_threshold, n_epochs))
+        progress(FitProgress("optimising the layout", 0.5))
         time.sleep(0.3)
-        return pca_view(matrix), min(len(matrix), sample_threshold)
+        return compute_projection(index, view, root, sample_threshold=sample_threshold)
 
-    monkeypatch.setattr(core.projection, "fit_umap", fake_fit)
+    monkeypatch.setattr("core.projection.fit_umap",
+                        lambda matrix, **kw: (pca_view(matrix), min(len(matrix), kw["sample_threshold"])))
+    monkeypatch.setattr(app.map_view, "fit_in_subprocess", fake_fit)
     at = _page(map_fit_epochs=20, map_sample_threshold=1000)  # above the threshold: sample + place
     at.button(key="map_fit").click().run()
     _no_errors(at)
@@ -244,11 +247,11 @@ def test_compute_button_fits_in_a_background_job(digits, monkeypatch):
     assert any("UMAP map (cosine) of 1,797 items" in c.value and "sample of 1,000" in c.value for c in at.caption)
     projection = load_projection("digits", digits.vectors("digits"))
     assert projection is not None and projection.n_fitted == 1000 and np.isfinite(projection.xy).all()
-    assert calls == [(1797, 1000, 20)]
+    assert calls == [("digits", 1797, 1000, 20)]
 
 
 def test_drift_tab(digits, fitted):
-    at = _page()
+    at = _page(map_tab="Drift")
     _no_errors(at)
     session = TeachSession.open("digits", "three", store=digits)
     view = digits.vectors("digits")
@@ -277,7 +280,12 @@ def test_without_a_concept_only_labels(digits):
     _no_errors(at)
     assert at.segmented_control(key="map_color").value == "Label"
     assert at.segmented_control(key="map_color").options == ["Label"]
+    assert not at.metric  # the Drift tab is closed: it did not run
+    at.session_state["map_tab"] = "Drift"
+    at.run()
+    _no_errors(at)
     assert any("drift compares" in i.value for i in at.info)
+    assert not at.get("plotly_chart")  # the Map tab is closed now
 
 
 def test_no_index_shows_info():
@@ -298,3 +306,15 @@ def test_page_renders_fast_from_cache(digits, fitted):
     started = time.perf_counter()
     at.run()
     assert time.perf_counter() - started < 5  # generous: shared CI machine; the benchmark measures it
+
+
+def test_threshold_from_the_validate_page_survives_reruns(digits, fitted):
+    """Streamlit drops the Validate slider's widget state one run after leaving that page; the map keeps it."""
+    at = AppTest.from_file(ROUTER, default_timeout=60).run()
+    at.switch_page("views/validate.py").run()
+    at.slider(key="validate_threshold").set_value(0.5).run()
+    at.switch_page("views/map.py").run()
+    at.toggle(key="map_show_validation").set_value(True).run()  # a second run on the map page
+    _no_errors(at)
+    assert "(+0.50)" in at.toggle(key="map_show_validation").help
+    assert "predicted +, right (TP)" in _traces(at) or "predicted −, wrong (FN)" in _traces(at)

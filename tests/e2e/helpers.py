@@ -118,6 +118,10 @@ def screenshot(page: Page, folder, name: str, max_height: int = 4000) -> None:
     Streamlit scrolls its main block, not the document, so ``full_page`` alone only shows the viewport:
     the viewport is made as tall as the main block's content (up to ``max_height``) for the shot.
     """
+    try:  # images still loading would show as gaps
+        page.wait_for_function("() => Array.from(document.images).every(i => i.complete)", timeout=5000)
+    except PlaywrightTimeout:
+        pass
     size = page.viewport_size
     height = page.evaluate(
         f"() => {{ const m = document.querySelector({json.dumps(MAIN)}); return m ? m.scrollHeight : 0; }}")
@@ -137,6 +141,8 @@ def choose_option(page: Page, label: str, option: str, scope: str = MAIN, timeou
     """Pick ``option`` in the selectbox labelled ``label``, then wait for the rerun."""
     box = page.locator(scope).get_by_role("combobox", name=label, exact=True)
     try:
+        box.first.wait_for(state="visible", timeout=timeout * 1000)
+        page.wait_for_timeout(200)  # an expander or popover that just opened may still be moving
         box.first.click(timeout=timeout * 1000)
         page.get_by_role("option", name=option, exact=True).first.click(timeout=timeout * 1000)
     except PlaywrightTimeout as exc:

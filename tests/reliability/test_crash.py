@@ -90,7 +90,7 @@ def test_sigkill_during_indexing_resumes_without_duplicates(workspace_dir):
     rng = random.Random(6)
     kills = 0
     for attempt in range(3):
-        child = Child("index", "digits", "32", "64")
+        child = Child("index", "digits", "32", "64", env={"FEWSHOT_DECODE_PROCESSES": "0"})
         child.read_until(rng.randint(2, 20))
         if child.proc.poll() is None:
             child.kill(delay=rng.uniform(0, 0.05))

@@ -1,7 +1,7 @@
 """Map projection: cached on disk and reused, refitted when the index changes, sample+place, placing w.
 
-One real (tiny) UMAP fit of the digits per module; the first ``import umap`` is slow (numba), so the
-fit fixtures are module-scoped and every other check reuses them or uses a fake fitter.
+One real UMAP fit of the digits per module, through the child process the app uses (``import umap``
+and numba's compilation cost ~15 s, paid once there); every other check reuses it or fakes the fit.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 
 import core.projection as projection
+from core.errors import FewshotError
 from core.projection import (
     Projection,
-    compute_projection,
     fingerprint,
-    fit_umap,
     get_projection,
     knn_place,
     load_projection,
@@ -28,10 +27,12 @@ from core.projection import (
     projection_path,
     save_projection,
 )
+from core.projection_fit import fit_in_subprocess
 from core.session import TeachSession
 from core.store import Store, items_schema
 
 EPOCHS = 30
+SAMPLE = 1000  # below the digits' 1,797 items: the fit samples and places the rest
 
 
 def oracle_rounds(session: TeachSession, positive: str, rounds: int, seed: int = 0) -> None:
@@ -55,10 +56,18 @@ def digits_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fitted(digits_root) -> Projection:
-    """The one real UMAP fit of this module (full digits, few epochs), cached under the template root."""
+def fit_run(digits_root) -> tuple[Projection, list]:
+    """The one real UMAP fit of this module, in a child process, cached under the template root."""
     view = Store(digits_root).vectors("digits")
-    return compute_projection("digits", view, digits_root, n_epochs=EPOCHS, seed=0)
+    progress: list = []
+    fitted = fit_in_subprocess(digits_root, "digits", view, sample_threshold=SAMPLE, n_epochs=EPOCHS,
+                               progress=progress.append)
+    return fitted, progress
+
+
+@pytest.fixture(scope="module")
+def fitted(fit_run) -> Projection:
+    return fit_run[0]
 
 
 @pytest.fixture
@@ -86,7 +95,7 @@ def test_fit_is_cached_on_disk_and_reused(digits_root, fitted, monkeypatch):
     path = projection_path("digits", view.version, digits_root)
     assert path.exists() and path.suffix == ".npz"
     assert fitted.xy.shape == (len(view.ids), 2) and np.isfinite(fitted.xy).all()
-    assert fitted.method == "umap" and fitted.n_fitted == len(view.ids)
+    assert fitted.method == "umap" and fitted.n_fitted == SAMPLE
     calls = _counting_fitter(monkeypatch)
     started = time.perf_counter()
     again = get_projection("digits", view, digits_root)
@@ -145,11 +154,11 @@ def test_a_damaged_file_means_refit(workspace_copy):
     assert load_projection("digits", view, workspace_copy) is None
 
 
-def test_sample_and_place_above_the_threshold(digits_root, fitted):
+def test_sample_and_place_above_the_threshold(digits_root, fit_run):
+    fitted, progress = fit_run
     view = Store(digits_root).vectors("digits")
-    progress = []
-    xy, n_fitted = fit_umap(view.matrix, sample_threshold=400, n_epochs=EPOCHS, seed=0, progress=progress.append)
-    assert n_fitted == 400 and xy.shape == (len(view.ids), 2) and np.isfinite(xy).all()
+    xy = fitted.xy
+    assert fitted.n_fitted == SAMPLE and xy.shape == (len(view.ids), 2) and np.isfinite(xy).all()
     assert any("placing" in p.stage for p in progress)
     fractions = [p.fraction for p in progress]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
@@ -157,7 +166,7 @@ def test_sample_and_place_above_the_threshold(digits_root, fitted):
     names = sorted(set(labels))
     centroids = np.stack([xy[labels == name].mean(axis=0) for name in names])
     nearest = np.asarray(names)[np.argmin(np.linalg.norm(xy[:, None, :] - centroids[None], axis=2), axis=1)]
-    assert (nearest == labels).mean() > 0.8  # placed items land in their own digit's region
+    assert (nearest == labels).mean() > 0.8  # sampled and placed items land in their own digit's region
 
 
 def test_knn_place_is_exact_for_a_reference_item():
@@ -199,9 +208,22 @@ def test_pca_stand_in_is_instant_and_finite(digits_root):
 def test_cancel_stops_the_fit_and_saves_nothing(workspace_copy):
     view = Store(workspace_copy).vectors("digits")
     shutil.rmtree(workspace_copy / "projections")
+    started = time.perf_counter()
     with pytest.raises(projection.FitCancelled):
-        compute_projection("digits", view, workspace_copy, n_epochs=EPOCHS, should_cancel=lambda: True)
+        fit_in_subprocess(workspace_copy, "digits", view, should_cancel=lambda: True)
+    assert time.perf_counter() - started < 10
     assert load_projection("digits", view, workspace_copy) is None
+
+
+def test_fit_errors_come_back_as_messages(workspace_copy):
+    view = Store(workspace_copy).vectors("digits")
+    with pytest.raises(FewshotError, match="'gone'"):
+        fit_in_subprocess(workspace_copy, "gone", view)
+
+
+def test_fit_umap_refuses_tiny_indexes():
+    with pytest.raises(FewshotError, match="at least 3 items"):
+        projection.fit_umap(np.eye(2, dtype=np.float32))
 
 
 def test_save_is_atomic_and_keeps_one_file(tmp_path):
