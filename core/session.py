@@ -191,8 +191,8 @@ class TeachSession:
         """The next ``k`` unseen items of ``split`` by the concept's strategy (exact, brute force)."""
         k = int(k or self.concept.batch_size)
         name = strategy or self.concept.strategy
-        if self.concept.init == "diverse" and len(self.ratings()) == 0 and strategy is None:
-            name = "diverse"
+        if strategy is None:
+            name = self.effective_strategy()
         rows, logits = self.scores(split)
         view = self.view
         self._rows([])  # refresh the id -> row map if the index changed
@@ -209,6 +209,18 @@ class TeachSession:
             Candidate(str(view.ids[rows[i]]), float(logits[i]), float(p), view.labels[rows[i]])
             for i, p in zip(picked, probs, strict=True)
         ]
+
+    def effective_strategy(self) -> str:
+        """The strategy the next batch uses: the concept's own once a positive has been found.
+
+        Until then (a diverse start, or every rating so far negative) the batch is a spread-out
+        sample: querying with a ``w`` fitted on negatives only keeps proposing more of the same
+        (seen on digits: started from examples of another class, AP stayed flat for 3 rounds).
+        """
+        rated = self.ratings()
+        if not (rated.ratings > 0).any() and (self.concept.init == "diverse" or len(rated) > 0):
+            return "diverse"
+        return self.concept.strategy
 
     def top(self, k: int = 20, split: str | None = None) -> list[Candidate]:
         """What the classifier ranks highest now, seen or not: to check what it has learned."""

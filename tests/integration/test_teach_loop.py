@@ -276,3 +276,18 @@ def test_simulate_label_errors_list_the_labels(store):
 
 def test_linear_probe_is_a_high_ceiling(store):
     assert linear_probe_ap(store, "digits", "3") > 0.9
+
+
+def test_explores_with_a_spread_out_sample_until_the_first_positive(store):
+    """Started from the wrong examples, all-negative rounds switch to exploring instead of repeating."""
+    session = TeachSession.create("digits", "three-from-eights", store=store,
+                                  examples=_train_ids(store, "8", 5), strategy="mixed", target_label="3")
+    assert session.effective_strategy() == "mixed"  # a start vector: its own strategy first
+    batch = session.next_batch(10, seed=0)
+    session.submit({c.item_id: -1.0 for c in batch})  # the person sees no 3 at all
+    assert session.effective_strategy() == "diverse"
+    explored = session.next_batch(10, seed=0)
+    assert len({c.label for c in explored}) >= 5, "an exploring batch should span many digits"
+    three = _train_ids(store, "3", 1)[0]
+    session.submit({three: 1.0})
+    assert session.effective_strategy() == "mixed"
