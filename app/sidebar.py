@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.items import plain
 from app.state import CONCEPT_KEY, INDEX_KEY, get_store, select
 from core.errors import FewshotError
 from core.teach_store import TeachStore
@@ -24,8 +25,13 @@ def render_sidebar() -> None:
             st.session_state[INDEX_KEY] = names[-1]
         counts = {i.name: i.n_items for i in infos}
         index = _mirrored_selectbox("Index", names, INDEX_KEY, format_func=lambda n: f"{n} ({counts[n]} items)")
-        teach = TeachStore(store)
-        concepts = [c.name for c in teach.concepts(index)]
+        try:
+            teach = TeachStore(store)
+            concepts = [c.name for c in teach.concepts(index)]
+        except FewshotError as exc:  # e.g. a workspace written by a newer version of the app
+            st.error(plain(str(exc)))
+            st.session_state[CONCEPT_KEY] = None
+            return
         if st.session_state.get(CONCEPT_KEY) not in concepts:
             st.session_state[CONCEPT_KEY] = concepts[-1] if concepts else None
         if concepts:
@@ -62,7 +68,7 @@ def _manage_concept(teach: TeachStore, index: str, concept: str) -> None:
                 select(concept=new_name)
                 st.rerun()
             except FewshotError as exc:
-                st.error(str(exc))
+                st.error(plain(str(exc)))
         confirm = st.checkbox(f"Yes, delete '{concept}' and all its ratings", key="sidebar_delete_confirm")
         if st.button("Delete concept", key="sidebar_delete", disabled=not confirm, type="primary"):
             teach.delete_concept(index, concept)

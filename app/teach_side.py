@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from app.items import item_grid
+from app.items import item_grid, plain
 from app.state import get_store
 from core.config import workspace
 from core.errors import FewshotError
@@ -66,7 +66,7 @@ def render_settings(session: TeachSession) -> None:
                 new_batch()
                 st.rerun()
             except FewshotError as exc:
-                st.error(str(exc))
+                st.error(plain(str(exc)))
 
 
 def render_actions(session: TeachSession) -> None:
@@ -77,7 +77,7 @@ def render_actions(session: TeachSession) -> None:
             new_batch()
             st.rerun()
         except FewshotError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
     if st.button("Reset seen", key="teach_reset_seen", width="stretch",
                  help="Show already rated items again; their ratings are kept"):
         session.reset_seen()
@@ -99,7 +99,7 @@ def render_actions(session: TeachSession) -> None:
             try:
                 st.session_state["teach_export_path"] = str(export_session(session, path, threshold))
             except FewshotError as exc:
-                st.error(str(exc))
+                st.error(plain(str(exc)))
         exported = st.session_state.get("teach_export_path")
         if exported:
             from pathlib import Path

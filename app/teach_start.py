@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app.items import item_grid
+from app.items import item_grid, plain
 from app.state import get_embedder, get_store, select
 from core.errors import FewshotError
 from core.session import STRATEGIES, TeachSession
@@ -79,7 +79,7 @@ def render_start_form(info: IndexInfo) -> None:
                 strategy=strategy, batch_size=int(batch), target_label=target, embedder=embedder,
             )
         except FewshotError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
             return
         st.session_state["teach_creating"] = False
         select(index=info.name, concept=name.strip())

@@ -282,6 +282,12 @@ def _text_encoding(path: Path, opener: Any) -> str:
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not head.startswith(codecs.BOM_UTF32_LE):
             return "utf-16"
         fh.seek(0)
+        if b"\x00" in fh.read(4096):  # NUL bytes are valid UTF-8 but never in a text table
+            raise SourceError(
+                f"{path.name} looks like UTF-16 text without a byte-order mark. Save it as UTF-8 and load it "
+                "again (in Excel choose 'CSV UTF-8'), or run: iconv -f UTF-16LE -t UTF-8 in > out"
+            )
+        fh.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         offset = 0
         while block := fh.read(1 << 20):

@@ -70,7 +70,7 @@ try:
     info = store.get_index(index)
 except IndexNotFound as exc:
     st.title("Teach")
-    st.error(str(exc))
+    st.error(plain(str(exc)))
     st.stop()
 
 creating = st.session_state.get("teach_creating") or not concept
@@ -87,7 +87,7 @@ if creating:
 try:
     session = TeachSession.open(index, concept, store=store)
 except FewshotError as exc:
-    st.error(str(exc))
+    st.error(plain(str(exc)))
     st.stop()
 
 token = f"{index}/{concept}/{st.session_state.get('teach_batch_no', 0)}"
@@ -149,7 +149,7 @@ with main:
         try:
             session.submit(ratings)
         except FewshotError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
             st.stop()
         new_batch()
         st.session_state["teach_submit_started"] = started

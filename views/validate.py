@@ -45,7 +45,7 @@ try:
     version = store.vectors(index).version
     labels = label_options(root, index, version)
 except FewshotError as exc:
-    st.error(str(exc))
+    st.error(plain(str(exc)))
     st.stop()
 
 st.caption(plain(f"Concept {concept} on index {index}, round {session.round}, "
@@ -73,7 +73,7 @@ try:
     scored = score_split(root, index, version, session.head.w, float(session.head.b), SPLIT_CHOICES[split_name],
                          target)
 except FewshotError as exc:
-    st.error(str(exc))
+    st.error(plain(str(exc)))
     st.stop()
 if len(scored.evaluation.scores) == 0:
     st.info(f"The {split_name} split of this index is empty: choose another split.")

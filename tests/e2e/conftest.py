@@ -101,6 +101,8 @@ def _stop(process: subprocess.Popen) -> None:
 @pytest.fixture
 def chromium_path() -> str:
     if not CHROMIUM.exists():
+        if os.environ.get("CI"):  # CI installs it (scripts/test.sh): a missing browser is a failure there
+            pytest.fail("Debian chromium is not installed although CI is set: apt-get install chromium")
         pytest.skip("Debian chromium is not installed: apt-get install chromium")
     return str(CHROMIUM)
 
@@ -151,6 +153,8 @@ def app_server(tmp_path) -> Iterator[AppServer]:
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
+        if os.environ.get("CI"):  # CI installs it (scripts/test.sh): a missing browser is a failure there
+            pytest.fail("Debian chromium is not installed although CI is set: apt-get install chromium")
         pytest.skip("Debian chromium is not installed: apt-get install chromium")
     from playwright.sync_api import sync_playwright
 

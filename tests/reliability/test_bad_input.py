@@ -91,8 +91,6 @@ def test_missing_file_is_named(tmp_path, capsys):
     assert f"file not found: {tmp_path / 'nope.csv'}" in _index_cli(capsys, f"file:{tmp_path / 'nope.csv'}")
 
 
-@pytest.mark.xfail(reason="core/source_table.py: UTF-16 without a BOM passes the UTF-8 check (NUL bytes are "
-                          "valid UTF-8) and fails later as 'no text column found' with NUL-riddled names")
 def test_utf16_without_a_byte_order_mark_is_named(tmp_path, capsys):
     path = tmp_path / "u16.csv"
     path.write_bytes("id,text\n1,hello\n".encode("utf-16-le"))
