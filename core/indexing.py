@@ -226,6 +226,8 @@ def build_index(
     store.items_table(name, dim=embedder.dim)
     known = store.item_ids(name) | {row["id"] for row in store.skipped(name)}
     batch_size = batch_size or embedder.batch_size
+    if source.modality == "text":  # sentence-transformers sorts a call's texts by length: bigger calls pad less
+        batch_size = max(batch_size, 1024)
     writer = _Writer(store, name, embedder.dim, flush_every)
     report = IndexReport(name=name, added=0, already_present=0)
     total = source.count()
