@@ -18,30 +18,17 @@ from core.evaluate import evaluate_split
 from core.projection import Projection, fingerprint, load_projection, pca_view, save_projection
 from core.session import TeachSession
 from core.store import Store
+from tests.helpers.workspaces import taught_digits
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "views" / "map.py")
 ROUTER = str(ROOT / "streamlit_app.py")
 
 
-def _oracle_rounds(session: TeachSession, positive: str, rounds: int, seed: int = 0) -> None:
-    for r in range(rounds):
-        batch = session.next_batch(seed=seed + r)
-        session.submit({c.item_id: 1.0 if c.label == positive else -1.0 for c in batch})
-
-
 @pytest.fixture(scope="module")
 def digits_template(tmp_path_factory) -> Path:
     """Digits indexed with raw pixels and concept "three" taught for three oracle rounds."""
-    from core.embedders import load_embedder
-    from core.indexing import build_index
-    from core.sources import parse_source
-
-    root = tmp_path_factory.mktemp("digits-map")
-    store = Store(root)
-    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"), store=store)
-    _oracle_rounds(TeachSession.create("digits", "three", store=store, target_label="3"), "3", 3)
-    return root
+    return taught_digits(tmp_path_factory.mktemp("digits-map"), rounds=3)
 
 
 @pytest.fixture

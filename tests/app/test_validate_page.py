@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from core.evaluate import evaluate_split
 from core.session import TeachSession
 from core.store import Store
+from tests.helpers.workspaces import oracle_rounds, taught_digits
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "views" / "validate.py")
@@ -21,25 +22,10 @@ ROUTER = str(ROOT / "streamlit_app.py")
 MARKUP = "**not bold** $x$ :smile: <b>raw</b>"
 
 
-def _oracle_rounds(session: TeachSession, positive: str, rounds: int, seed: int = 0) -> None:
-    """Rate like an annotator who knows the ground truth (seeded batches: the same head on every run)."""
-    for r in range(rounds):
-        batch = session.next_batch(seed=seed + r)
-        session.submit({c.item_id: 1.0 if c.label == positive else -1.0 for c in batch})
-
-
 @pytest.fixture(scope="module")
 def digits_template(tmp_path_factory) -> Path:
     """A workspace with the digits indexed (raw pixels) and concept "three" taught for two oracle rounds."""
-    from core.embedders import load_embedder
-    from core.indexing import build_index
-    from core.sources import parse_source
-
-    root = tmp_path_factory.mktemp("digits-workspace")
-    store = Store(root)
-    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"), store=store)
-    _oracle_rounds(TeachSession.create("digits", "three", store=store, target_label="3"), "3", 2)
-    return root
+    return taught_digits(tmp_path_factory.mktemp("digits-workspace"), rounds=2)
 
 
 @pytest.fixture
@@ -168,7 +154,7 @@ def test_top_positives_are_sorted_above_threshold_and_paged(digits):
 def test_new_round_invalidates_the_cache(digits):
     at = _page()
     first = _metrics(at)["Average precision"]
-    _oracle_rounds(TeachSession.open("digits", "three", store=digits), "3", 2)
+    oracle_rounds(TeachSession.open("digits", "three", store=digits), "3", 2)
     at.run()
     _no_errors(at)
     assert _metrics(at)["Average precision"] == f"{_core(digits).ap:.3f}"

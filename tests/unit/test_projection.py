@@ -30,29 +30,16 @@ from core.projection import (
 from core.projection_fit import fit_in_subprocess
 from core.session import TeachSession
 from core.store import Store, items_schema
+from tests.helpers.workspaces import taught_digits
 
 EPOCHS = 30
 SAMPLE = 1000  # below the digits' 1,797 items: the fit samples and places the rest
 
 
-def oracle_rounds(session: TeachSession, positive: str, rounds: int, seed: int = 0) -> None:
-    for r in range(rounds):
-        batch = session.next_batch(seed=seed + r)
-        session.submit({c.item_id: 1.0 if c.label == positive else -1.0 for c in batch})
-
-
 @pytest.fixture(scope="module")
 def digits_root(tmp_path_factory) -> Path:
     """Digits indexed with raw pixels, concept "three" taught for three oracle rounds."""
-    from core.embedders import load_embedder
-    from core.indexing import build_index
-    from core.sources import parse_source
-
-    root = tmp_path_factory.mktemp("digits-projection")
-    store = Store(root)
-    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"), store=store)
-    oracle_rounds(TeachSession.create("digits", "three", store=store, target_label="3"), "3", 3)
-    return root
+    return taught_digits(tmp_path_factory.mktemp("digits-projection"), rounds=3)
 
 
 @pytest.fixture(scope="module")
