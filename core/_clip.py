@@ -46,11 +46,6 @@ def _features(output: Any) -> Any:
     return output[0]
 
 
-def _is_torchvision_backend(image_processor: Any) -> bool:
-    names = {cls.__name__ for cls in type(image_processor).__mro__}
-    return bool(names & {"TorchvisionBackend", "BaseImageProcessorFast"})
-
-
 def _load_processor(checkpoint: str) -> Any:
     """The checkpoint's processor, with the fast (torchvision) image processor where it is available.
 
@@ -120,9 +115,6 @@ class ClipEmbedder(BaseEmbedder):
         self._tokenizer = tokenizer
         self._tokenizer_lock = threading.Lock()  # fast tokenizers fail when two threads share one
         self._image_processor = image_processor
-        self._image_kwargs: dict[str, Any] = {}
-        if self.device.startswith("cuda") and _is_torchvision_backend(image_processor):
-            self._image_kwargs["device"] = self.device  # resize and normalise on the GPU
         limits = [config.text_config.max_position_embeddings]
         if 0 < getattr(tokenizer, "model_max_length", 0) < 100_000:
             limits.append(int(tokenizer.model_max_length))
