@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ClassifierFileError, EmbedderMismatch, InvalidRating
+from core.files import write_atomic
 
 FORMAT_NAME = "fewshot-linear-head"
 FORMAT_VERSION = 1
@@ -360,8 +361,6 @@ def save_classifier(path: str | Path, head: LinearHead, metadata: dict[str, Any]
     ``threshold`` and ``n_ratings``; ``dim``, ``created`` (UTC ISO time, unless given) and the
     format name/version are added. No pickle anywhere: loading cannot run code.
     """
-    import os
-    import tempfile
 
     from safetensors.numpy import save
 
@@ -378,20 +377,8 @@ def save_classifier(path: str | Path, head: LinearHead, metadata: dict[str, Any]
         "w0": np.ascontiguousarray(head.w0, dtype=np.float32),
     }
     data = save(tensors, metadata=header)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A private temporary file, synced, then renamed over the real name: a crash or a kill never
-    # leaves half a file under that name, and two exports at once cannot mix their bytes.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # A private temporary file, synced, then renamed: a crash or a kill never leaves half a file.
+    write_atomic(path, data)
 
 
 def _upgrade_classifier_meta(meta: dict[str, Any], version: int) -> dict[str, Any]:

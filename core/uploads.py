@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from core.config import workspace
 from core.errors import FewshotError, SourceError
+from core.files import write_atomic
 
 UPLOAD_LIMIT_ENV = "FEWSHOT_MAX_UPLOAD_MB"
 EXTRACTED_LIMIT_ENV = "FEWSHOT_MAX_EXTRACTED_MB"
@@ -91,16 +92,7 @@ def save_table_upload(index_name: str, filename: str, data: bytes) -> Path:
     if not data:
         raise SourceError(f"{filename!r} is empty: upload a file with a header row and at least one row")
     path = uploads_dir(index_name) / _safe_name(filename)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)  # atomic: the real name holds the whole file or the previous one
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)  # the real name holds the whole file or the previous one
     return path
 
 
