@@ -130,7 +130,7 @@ def render_fit_panel(root: str, index: str, n_items: int, projection: Projection
         fit_progress(root, index)
         return
     if job is not None and job.status == FAILED:
-        st.error(f"Computing the map failed: {job.error}")
+        st.error(plain(f"Computing the map failed: {job.error}"))
     elif job is not None and job.status == CANCELLED and projection is None:
         st.caption("The map fit was cancelled.")
     threshold = int(st.session_state.get(SAMPLE_KEY, DEFAULT_SAMPLE_THRESHOLD))
@@ -248,7 +248,7 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
         try:
             result = session.submit(chosen)
         except FewshotError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
             return
         for i in shown:
             st.session_state.pop(f"map_rate_{i}", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.items import plain
 from app.map_drift import render_drift
 from app.map_view import flash, render_map_tab
 from app.sidebar import render_sidebar
@@ -24,20 +25,19 @@ try:
     view = store.vectors(index)
     session = TeachSession.open(index, concept, store=store) if concept else None
 except FewshotError as exc:
-    st.error(str(exc))
+    st.error(plain(str(exc)))
     st.stop()
 n = len(view.ids)
 if n < 3:
     st.info("This index has fewer than 3 items: nothing to map yet.")
     st.stop()
 flash()
-# The Validate page's slider state is a widget key, which Streamlit drops one run after that page is left:
-# keep a plain copy so the map's threshold does not fall back to 0 at the first click here.
-threshold = float(st.session_state.get("threshold", st.session_state.get("map_threshold", 0.0)))
-st.session_state["map_threshold"] = threshold
+# The Validate page keeps its threshold and target label in plain keys (its widget keys are dropped
+# once that page is left), so the map shows the same predictions as Validate.
+threshold = float(st.session_state.get("threshold", 0.0))
 target = session.concept.target_label if session is not None else None
 if session is not None and st.session_state.get("validate_target_for") == f"{index}/{concept}":
-    target = st.session_state.get("validate_target", target)
+    target = st.session_state.get("target_label", target)
 
 # Lazy tabs: only the open one runs, so a lasso on the map does not recompute the drift tables.
 map_tab, drift_tab = st.tabs(["Map", "Drift"], key="map_tab", on_change="rerun")
