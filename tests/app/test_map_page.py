@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from core.evaluate import evaluate_split
 from core.projection import Projection, fingerprint, load_projection, pca_view, save_projection
 from core.session import TeachSession
 from core.store import Store
-from tests.helpers.workspaces import taught_digits
+from tests.helpers.workspaces import taught_digits, use_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "views" / "map.py")
@@ -33,8 +32,7 @@ def digits_template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def digits(digits_template, workspace_dir) -> Store:
-    shutil.copytree(digits_template, workspace_dir, dirs_exist_ok=True)
-    return Store()
+    return use_workspace(digits_template, workspace_dir)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core.evaluate import evaluate_split
 from core.session import TeachSession
 from core.store import Store
-from tests.helpers.workspaces import oracle_rounds, taught_digits
+from tests.helpers.workspaces import oracle_rounds, taught_digits, use_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "views" / "validate.py")
@@ -31,8 +30,7 @@ def digits_template(tmp_path_factory) -> Path:
 @pytest.fixture
 def digits(digits_template, workspace_dir) -> Store:
     """This test's own copy of the digits workspace."""
-    shutil.copytree(digits_template, workspace_dir, dirs_exist_ok=True)
-    return Store()
+    return use_workspace(digits_template, workspace_dir)
 
 
 def _page(index: str | None = "digits", concept: str | None = "three") -> AppTest:

@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 
 import pandas as pd
 import pytest
 
 from core.cli import main
-from core.embedders import load_embedder
-from core.indexing import build_index
-from core.sources import parse_source
 from core.store import Store
+from tests.helpers.workspaces import indexed_digits, use_workspace
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    root = tmp_path_factory.mktemp("digits-cli-workspace")
-    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"), store=Store(root))
-    return root
+    return indexed_digits(tmp_path_factory.mktemp("digits-cli-workspace"))
 
 
 @pytest.fixture
 def digits(template, workspace_dir):
-    shutil.copytree(template, workspace_dir, dirs_exist_ok=True)
+    use_workspace(template, workspace_dir)
     return workspace_dir
 
 

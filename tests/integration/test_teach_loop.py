@@ -6,7 +6,6 @@ The index is built once per module and copied into each test's private workspace
 from __future__ import annotations
 
 import math
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,7 @@ from core.simulate import check_label, linear_probe_ap, simulate
 from core.sources import parse_source
 from core.store import IndexInfo, Store, items_schema
 from core.teach_store import TeachStore
+from tests.helpers.workspaces import use_workspace
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,7 @@ def template(tmp_path_factory):
 
 @pytest.fixture
 def store(template, workspace_dir) -> Store:
-    shutil.copytree(template, workspace_dir, dirs_exist_ok=True)
-    return Store()
+    return use_workspace(template, workspace_dir)
 
 
 def _oracle(batch, positive: str = "3") -> dict[str, float]:

@@ -9,15 +9,12 @@ lost``), so the note's figures come from the suite itself. Tests marked ``slow``
 from __future__ import annotations
 
 import os
-import shutil
 from collections import Counter
 
 import pytest
 
-from core.embedders import load_embedder
-from core.indexing import build_index
-from core.sources import parse_source
 from core.store import Store
+from tests.helpers.workspaces import indexed_digits, use_workspace
 
 FIGURES: Counter[str] = Counter()
 
@@ -46,12 +43,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture(scope="session")
 def digits_template(tmp_path_factory):
     """A workspace holding ``digits`` (pixels:16, 1,797 items), built once and copied per test."""
-    root = tmp_path_factory.mktemp("reliability-digits")
-    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"), store=Store(root))
-    return root
+    return indexed_digits(tmp_path_factory.mktemp("reliability-digits"))
 
 
 @pytest.fixture
 def digits_store(digits_template, workspace_dir) -> Store:
-    shutil.copytree(digits_template, workspace_dir, dirs_exist_ok=True)
-    return Store()
+    return use_workspace(digits_template, workspace_dir)
