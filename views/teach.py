@@ -32,9 +32,10 @@ def _warm_up() -> threading.Thread:
     """Once per server, in the background while the first batch is being rated: import what the first
     submit needs (torch and its optimizers take ~2 s), then freeze every object so far out of the cyclic GC.
 
-    Streamlit runs a full ``gc.collect()`` after every script run (``runner.postScriptGC``); over
-    torch's, LanceDB's and Streamlit's own objects that takes 0.2-0.6 s on 2 cores, and each key press
-    and each submit waits for the previous run's. Frozen objects are skipped (refcounting still frees them).
+    A full collection over torch's, LanceDB's and Streamlit's objects takes 0.2-0.6 s on 2 cores.
+    ``.streamlit/config.toml`` turns off the one Streamlit runs after every script run
+    (``runner.postScriptGC``); freezing keeps Python's own periodic full collections off those
+    long-lived objects too. Frozen objects are skipped (refcounting still frees them).
     """
 
     def work() -> None:
