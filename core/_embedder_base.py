@@ -18,7 +18,7 @@ from core.errors import EmbedderError
 ALTERNATIVES = (
     "Use a local directory (clip:/path/to/model or st:/path/to/model), st:minilm (bundled, works offline) or pixels."
 )
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", re.ASCII)  # used with fullmatch
 
 
 class BaseEmbedder:
@@ -102,7 +102,7 @@ def resolve_checkpoint(checkpoint: str) -> tuple[str, bool]:
                 + ALTERNATIVES
             )
         return str(path.resolve()), True
-    if _HUB_ID.match(text) and not text.startswith("."):
+    if _HUB_ID.fullmatch(text) and not text.startswith("."):
         return text, False
     raise EmbedderError(f"model directory {text!r} not found. Check the path. " + ALTERNATIVES)
 

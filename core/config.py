@@ -33,22 +33,40 @@ def data_roots() -> list[Path]:
     return roots or [workspace()]
 
 
+def shown_path(text: str | Path, limit: int = 120) -> str:
+    """A typed path for a message: as typed, shortened when a paste is very long."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text):,} characters)"
+
+
 def check_data_path(path: str | Path) -> Path:
     """``path`` resolved (symlinks followed), if it lies inside one of ``data_roots()``; else ``SourceError``.
 
-    The app calls this for every folder or file path a person types, so a shared demo cannot read
-    or probe the rest of the server's disk. The check comes before any existence test, so a refused
-    path says nothing about whether it exists.
+    The app calls this for every folder, file or model path a person types, so a shared demo cannot
+    read or probe the rest of the server's disk. A relative path is taken relative to the data
+    folders (the first where it exists, else the first), never to the server's working directory.
+    The check comes before any existence test outside the roots, so a refused path says nothing
+    about whether it exists.
     """
     roots = data_roots()
     try:
-        resolved = Path(path).expanduser().resolve()
-    except (OSError, RuntimeError, ValueError) as exc:  # NUL bytes, symlink loops
-        raise SourceError(f"{str(path)!r} is not a usable path ({exc})") from None
-    if any(resolved == root or resolved.is_relative_to(root) for root in roots):
-        return resolved
+        given = Path(path).expanduser()
+        candidates = [given] if given.is_absolute() else [root / given for root in roots]
+        resolved_all = [c.resolve() for c in candidates]
+    except (OSError, RuntimeError, ValueError) as exc:  # NUL bytes, symlink loops, names too long
+        reason = "it holds a NUL byte" if isinstance(exc, ValueError) else getattr(exc, "strerror", None)
+        raise SourceError(f"{shown_path(path)!r} is not a usable path ({reason or exc})") from None
+    inside = [r for r in resolved_all if any(r == root or r.is_relative_to(root) for root in roots)]
+    if inside:
+        for candidate in inside:
+            try:
+                if candidate.exists():
+                    return candidate
+            except (OSError, ValueError):
+                continue
+        return inside[0]
     allowed = ", ".join(str(r) for r in roots)
     raise SourceError(
-        f"{path} is outside the allowed data folders ({allowed}). Set {DATA_ROOTS_ENV} to allow it "
+        f"{shown_path(path)} is outside the allowed data folders ({allowed}). Set {DATA_ROOTS_ENV} to allow it "
         f"(folders separated by '{os.pathsep}', then restart the app), or move the data into one of them."
     )

@@ -93,3 +93,34 @@ def label_str(value: object) -> str | None:
 def columns_hint(columns: list[str]) -> str:
     """The available columns, quoted, for error messages."""
     return ", ".join(repr(c) for c in columns) if columns else "(none)"
+
+
+def path_kind(path: Any, typed: str) -> str:
+    """"file", "folder", "missing" or "other" for a local path; any other OS refusal (a name too long,
+    no permission, a loop of links) is a ``SourceError`` naming the problem, never a traceback.
+
+    ``typed`` is what the person wrote, quoted (shortened) in the message.
+    """
+    import errno
+    import os
+    import stat
+
+    shown = typed if len(typed) <= 120 else typed[:100] + f"... ({len(typed):,} characters)"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise SourceError(
+                f"the path {shown!r} is too long for this system (a name part over 255 characters or the whole "
+                "path over 4,096); check what was pasted and use a shorter path"
+            ) from None
+        if exc.errno == errno.ENOTDIR:
+            return "missing"
+        raise SourceError(f"cannot open {shown!r}: {exc.strerror or exc}; check the path and its permissions") from None
+    except ValueError:  # NUL byte
+        raise SourceError(f"{shown!r} is not a usable path (it holds a NUL byte)") from None
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "file" if stat.S_ISREG(mode) else "other"

@@ -16,7 +16,7 @@ from core.config import VALIDATION_FRACTION
 from core.errors import EmptySourceError, SourceError
 from core.images import open_image
 from core.records import TRAIN, VALIDATION, Record
-from core.source_base import check_fraction, hash_split
+from core.source_base import check_fraction, hash_split, path_kind
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 TRAIN_FOLDERS = frozenset({"train"})
@@ -39,9 +39,10 @@ class ImageFolder:
         self.root = Path(path).expanduser().resolve()
         self.validation_fraction = check_fraction(validation_fraction)
         self.spec = f"folder:{self.root}"
-        if not self.root.exists():
+        kind = path_kind(self.root, str(path))
+        if kind == "missing":
             raise SourceError(f"folder not found: {self.root}")
-        if not self.root.is_dir():
+        if kind != "folder":
             raise SourceError(
                 f"{self.root} is a file, not a folder; for a CSV/Parquet/JSONL table use file:{self.root}"
             )

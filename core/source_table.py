@@ -15,6 +15,7 @@ import io
 import json
 import lzma
 import math
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -22,7 +23,7 @@ from typing import IO, Any, Literal
 from core.config import VALIDATION_FRACTION
 from core.errors import EmptySourceError, SourceError
 from core.records import Record
-from core.source_base import check_fraction, columns_hint, hash_split, label_str, map_split_name
+from core.source_base import check_fraction, columns_hint, hash_split, label_str, map_split_name, path_kind
 
 TEXT_COLUMNS = ("text", "sentence", "content", "review", "document")
 LABEL_COLUMNS = ("label", "labels", "class")
@@ -58,14 +59,20 @@ class TextTable:
         self.path = Path(path).expanduser().resolve()
         self.spec = f"file:{self.path}"
         self.validation_fraction = check_fraction(validation_fraction)
-        if not self.path.exists():
+        kind = path_kind(self.path, str(path))
+        if kind == "missing":
             raise SourceError(f"file not found: {self.path}")
-        if self.path.is_dir():
+        if kind == "folder":
             raise SourceError(f"{self.path} is a folder; for a folder of images use folder:{self.path}")
+        if kind != "file":
+            raise SourceError(f"{self.path} is not a regular file (a device or a pipe); give the path of a table file")
         if self.path.stat().st_size == 0:
             raise EmptySourceError(f"{self.path.name} is empty")
         self.format, self._open = _format_of(self.path)
-        self.encoding = None if self.format == "parquet" else _text_encoding(self.path, self._open)
+        try:
+            self.encoding = None if self.format == "parquet" else _text_encoding(self.path, self._open)
+        except _BROKEN_STREAM as exc:
+            raise SourceError(_broken(self.path, exc)) from exc
         self.columns = self._read_columns()
         duplicates = sorted({c for c in self.columns if self.columns.count(c) > 1})
         if duplicates:
@@ -84,6 +91,8 @@ class TextTable:
     def _pick(self, role: str, given: str | None, defaults: tuple[str, ...], required: bool = False) -> str | None:
         """The column to use for ``role``: the one asked for, else the first default name present."""
         if given is not None:
+            if given not in self.columns and self.format in ("json", "jsonl"):
+                self.columns = self._all_json_fields()  # the header read only the first 1,001 objects
             if given not in self.columns:
                 raise SourceError(
                     f"column {given!r} (for the {role}) is not in {self.path.name}; "
@@ -151,6 +160,24 @@ class TextTable:
         return io.TextIOWrapper(self._open(self.path, "rb"), encoding=self.encoding, newline="")
 
     def _read_columns(self) -> list[str]:
+        try:
+            return self._read_columns_unguarded()
+        except UnicodeDecodeError as exc:
+            raise SourceError(_not_utf8(self.path, exc.start)) from exc
+        except _BROKEN_STREAM as exc:
+            raise SourceError(_broken(self.path, exc)) from exc
+
+    def _all_json_fields(self) -> list[str]:
+        """Every field name of a JSON table, in order of first appearance (one full pass)."""
+        names: dict[str, None] = {}
+        try:
+            for obj in self._json_objects():
+                names.update(dict.fromkeys(obj))
+        except _BROKEN_STREAM as exc:
+            raise SourceError(_broken(self.path, exc)) from exc
+        return list(names)
+
+    def _read_columns_unguarded(self) -> list[str]:
         if self.format == "parquet":
             return list(_parquet_file(self.path).schema_arrow.names)
         if self.format in ("csv", "tsv"):
@@ -181,19 +208,21 @@ class TextTable:
                     yield tuple(obj.get(c) for c in wanted)
         except UnicodeDecodeError as exc:
             raise SourceError(_not_utf8(self.path, exc.start)) from exc
+        except _BROKEN_STREAM as exc:
+            raise SourceError(_broken(self.path, exc)) from exc
 
     def _csv_rows(self, wanted: list[str]) -> Iterator[tuple[Any, ...]]:
         import pandas as pd
 
-        indices = sorted(self.columns.index(c) for c in wanted)
-        order = [indices.index(self.columns.index(c)) for c in wanted]
+        # Every column is parsed (no ``usecols``): with usecols pandas silently drops the extra
+        # fields of a malformed row, and a row with more fields than the header must be refused.
+        order = [self.columns.index(c) for c in wanted]
         with self._text() as fh:
             try:
                 reader = pd.read_csv(
                     fh,
                     **self._csv_dialect(),
                     dtype=str,
-                    usecols=indices,
                     keep_default_na=False,
                     na_values=[""],
                     chunksize=CHUNK_ROWS,
@@ -202,7 +231,11 @@ class TextTable:
                     yield from chunk.iloc[:, order].itertuples(index=False, name=None)
             except pd.errors.ParserError as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
-                raise SourceError(f"cannot read {self.path.name} as {self.format.upper()}: {first}") from exc
+                first = first.replace("Error tokenizing data. C error: ", "")
+                raise SourceError(
+                    f"cannot read {self.path.name} as {self.format.upper()}: {first}. Every row must have as many "
+                    "fields as the header (quote fields that contain the delimiter); fix the row and load it again"
+                ) from exc
 
     def _csv_dialect(self) -> dict[str, Any]:
         """CSV quotes fields; TSV has no quoting convention, so a stray quote must not swallow lines."""
@@ -221,6 +254,10 @@ class TextTable:
                 if start.startswith("["):
                     try:
                         data = json.load(fh, object_pairs_hook=self._unique_keys)
+                    except RecursionError:
+                        raise SourceError(
+                            f"{self.path.name} nests its values too deeply to read; flatten the data and load it again"
+                        ) from None
                     except json.JSONDecodeError as exc:
                         raise SourceError(f"{self.path.name} is not valid JSON: {exc}") from exc
                     for n, obj in enumerate(data):
@@ -231,6 +268,11 @@ class TextTable:
                     continue
                 try:
                     obj = json.loads(line, object_pairs_hook=self._unique_keys)
+                except RecursionError:
+                    raise SourceError(
+                        f"line {n} of {self.path.name} nests its values too deeply to read (lists or objects "
+                        "inside each other thousands of times); flatten that row or remove it and load the file again"
+                    ) from None
                 except json.JSONDecodeError as exc:
                     raise SourceError(
                         f"line {n} of {self.path.name} is not valid JSON ({exc.msg}); "
@@ -260,6 +302,8 @@ class TextTable:
             return sum(1 for _ in self._rows())
         except SourceError:
             return None
+        except _BROKEN_STREAM as exc:
+            raise SourceError(_broken(self.path, exc)) from exc
 
 
 def _format_of(path: Path) -> tuple[str, Any]:
@@ -282,11 +326,7 @@ def _text_encoding(path: Path, opener: Any) -> str:
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not head.startswith(codecs.BOM_UTF32_LE):
             return "utf-16"
         fh.seek(0)
-        if b"\x00" in fh.read(4096):  # NUL bytes are valid UTF-8 but never in a text table
-            raise SourceError(
-                f"{path.name} looks like UTF-16 text without a byte-order mark. Save it as UTF-8 and load it "
-                "again (in Excel choose 'CSV UTF-8'), or run: iconv -f UTF-16LE -t UTF-8 in > out"
-            )
+        _refuse_binary(path, fh.read(4096))
         fh.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         offset = 0
@@ -301,6 +341,54 @@ def _text_encoding(path: Path, opener: Any) -> str:
         except UnicodeDecodeError as exc:
             raise SourceError(_not_utf8(path, offset)) from exc
     return "utf-8-sig"
+
+
+#: What a truncated or corrupt .gz/.bz2/.xz (or an unreadable file) raises while being read.
+_BROKEN_STREAM: tuple[type[BaseException], ...] = (EOFError, OSError, lzma.LZMAError, zlib.error)
+#: Leading bytes of files that are often renamed to .csv by mistake.
+_SIGNATURES = {
+    b"PK\x03\x04": "an Excel workbook (.xlsx) or another zip file",
+    b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls) or another Office file",
+    b"%PDF": "a PDF document",
+    b"SQLite format 3": "an SQLite database",
+    b"PAR1": "a Parquet file (name it .parquet)",
+}
+
+
+def _refuse_binary(path: Path, head: bytes) -> None:
+    """Name what a binary file really is, or where its first NUL byte sits; text tables hold neither."""
+    for magic, what in _SIGNATURES.items():
+        if head.startswith(magic):
+            raise SourceError(
+                f"{path.name} is not a text table: it looks like {what}. In Excel or LibreOffice use "
+                "'Save as' and choose 'CSV UTF-8', then load that file."
+            )
+    if b"\x00" not in head:
+        return
+    zeros = head.count(b"\x00")
+    pairs = len(head) // 2
+    odd_or_even = max(head[0::2].count(0), head[1::2].count(0))
+    if pairs and zeros > len(head) // 4 and odd_or_even > 0.8 * zeros:  # every other byte is 0: UTF-16
+        raise SourceError(
+            f"{path.name} looks like UTF-16 text without a byte-order mark. Save it as UTF-8 and load it "
+            "again (in Excel choose 'CSV UTF-8'), or run: iconv -f UTF-16LE -t UTF-8 in > out"
+        )
+    raise SourceError(
+        f"{path.name} holds a NUL byte (at byte {head.index(0):,}), which a text table never contains: the file "
+        "is binary or damaged. Remove the NUL bytes (e.g. tr -d '\\000' < in > out) or export the table again."
+    )
+
+
+def _broken(path: Path, exc: BaseException) -> str:
+    """A truncated or corrupt compressed file, or one the disk would not give back."""
+    if isinstance(exc, OSError) and not isinstance(exc, EOFError) and exc.errno is not None:
+        return f"cannot read {path.name}: {exc.strerror or exc}"
+    packed = path.suffix.lower() in COMPRESSIONS
+    what = f"compressed ({path.suffix.lower()}) file" if packed else "file"
+    return (
+        f"{path.name} is truncated or damaged: the {what} ends early or is corrupt ({type(exc).__name__}). "
+        "Copy or download it again (check its size), then load it again."
+    )
 
 
 def _not_utf8(path: Path, offset: int) -> str:

@@ -24,7 +24,7 @@ from core.config import workspace
 from core.errors import EmbedderMismatch, FewshotError, IndexNotFound
 
 SCHEMA_VERSION = 1
-INDEX_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+INDEX_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # fullmatch: "$" would let "x\n" in
 _META_TABLE = "indexes"
 _META_SCHEMA = pa.schema([pa.field("name", pa.string()), pa.field("info", pa.string())])
 _SKIPPED_SCHEMA = pa.schema(
@@ -52,7 +52,7 @@ def items_schema(dim: int) -> pa.Schema:
 
 
 def validate_index_name(name: str) -> str:
-    if not isinstance(name, str) or not INDEX_NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not INDEX_NAME_PATTERN.fullmatch(name):
         raise FewshotError(
             f"invalid index name {name!r}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
         )
