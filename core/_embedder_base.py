@@ -167,3 +167,40 @@ def load_error(what: str, checkpoint: str, is_local: bool, error: BaseException)
         )
     detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return EmbedderError(f"{subject}: {detail}. " + ALTERNATIVES)
+
+
+def confine_checkpoint(checkpoint: str, what: str) -> str:
+    """For the app: an absolute model folder inside the data roots, or an ``owner/name`` hub id.
+
+    Relative paths are looked up inside the roots, never the working directory; a refusal reads
+    the same whether or not something exists outside the roots (see ``core.confine``).
+    """
+    from core.confine import ShadowedHubId, local_or_hub
+    from core.errors import SourceError
+
+    try:
+        name, local = local_or_hub(checkpoint, what, "openai/clip-vit-base-patch32")
+    except ShadowedHubId:
+        raise _hub_refusal(what, checkpoint.strip()) from None
+    except SourceError as exc:
+        raise EmbedderError(str(exc)) from None
+    if local:
+        if not Path(name).is_dir():
+            raise EmbedderError(
+                f"{what} folder {name!r} not found inside the data folders (or it is a file). Point at the folder "
+                "that holds config.json. " + ALTERNATIVES
+            )
+        require_config(name, what)
+    return name
+
+
+def _hub_refusal(what: str, checkpoint: str) -> EmbedderError:
+    """What ``load_error`` says for a hub id the hub cannot provide on this server, offline or not."""
+    if is_hub_offline():
+        cause: BaseException = type("LocalEntryNotFoundError", (Exception,), {})("offline")
+    else:
+        from core.source_hf import _hub_reachable
+
+        online = _hub_reachable(checkpoint, probe_only=True)
+        cause = type("RepositoryNotFoundError" if online else "ConnectionError", (Exception,), {})("connection")
+    return load_error(what, checkpoint, False, cause)

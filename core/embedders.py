@@ -40,6 +40,7 @@ __all__ = [
     "PixelEmbedder",
     "SentenceEmbedder",
     "cached_embedder",
+    "confine_embedder_spec",
     "load_embedder",
     "parse_embedder_spec",
 ]
@@ -215,6 +216,18 @@ class SentenceEmbedder(BaseEmbedder):
         if len(texts) == 0:
             return self._empty()
         return unit_rows(self._encode([str(text) for text in texts]))
+
+
+def confine_embedder_spec(spec: str) -> str:
+    """The spec with a model path the app may use: a folder inside the data roots (made absolute) or an
+    ``owner/name`` hub id. Raises ``EmbedderError`` otherwise, telling nothing about files outside."""
+    from core._embedder_base import confine_checkpoint
+
+    kind, argument = parse_embedder_spec(spec)
+    if kind == "pixels" or (kind == "st" and argument.lower() == BUNDLED_MINILM):
+        return f"{kind}:{argument}"
+    what = "CLIP model" if kind == "clip" else "sentence-transformers model"
+    return f"{kind}:{confine_checkpoint(argument, what)}"
 
 
 def load_embedder(spec: str, device: str | None = None, batch_size: int | None = None) -> Embedder:

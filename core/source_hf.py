@@ -48,8 +48,11 @@ class HuggingFaceDataset:
         streaming: bool = True,
         data_files: Any = None,
         data_dir: str | None = None,
+        confine: bool = False,
     ) -> None:
         self.dataset_id = str(dataset_id)
+        #: Set by the app: hub errors are told alike and image paths in rows must lie inside the roots.
+        self.confine = confine
         self.config = config
         names = splits.split(",") if isinstance(splits, str) else list(splits)
         self.splits = tuple(s.strip() for s in names if s.strip())
@@ -59,7 +62,7 @@ class HuggingFaceDataset:
         self.spec = f"hf:{self.dataset_id}"
         self._load_kwargs: dict[str, Any] = {"name": config, "data_files": data_files, "data_dir": data_dir}
         self.revision: str | None = None
-        if not _hub_reachable(self.dataset_id):
+        if not _hub_reachable(self.dataset_id, probe_only=confine):
             raise SourceError(self._explain(ConnectionError("hub unreachable")))
         self._datasets = {split: self._load(split) for split in self.splits}
         features = self._features()
@@ -124,12 +127,9 @@ class HuggingFaceDataset:
             "ReadTimeout",
             "LocalEntryNotFoundError",
         }:
-            return f"could not reach the Hugging Face hub to load '{self.dataset_id}' (offline?). " + ALTERNATIVES
+            return _unreachable(self.dataset_id)
         if name in {"DatasetNotFoundError", "RepositoryNotFoundError", "GatedRepoError"}:
-            return (
-                f"dataset '{self.dataset_id}' was not found on the Hugging Face hub or cannot be accessed "
-                f"({text}); check the id, and log in (`hf auth login`) for private or gated datasets"
-            )
+            return _not_on_hub(self.dataset_id)
         if isinstance(exc, FileNotFoundError):
             return f"no dataset found at '{self.dataset_id}' ({text})"
         if isinstance(exc, ValueError) and ("split" in text.lower() or "config" in text.lower()):
@@ -210,7 +210,7 @@ class HuggingFaceDataset:
                     label=label,
                 )
                 if self.image_column:
-                    record.load_image = partial(_decode_image, row.get(self.image_column))
+                    record.load_image = partial(_decode_image, row.get(self.image_column), confine=self.confine)
                 else:
                     value = row.get(self.text_column)
                     record.text = "" if value is None else str(value)
@@ -256,7 +256,7 @@ class HuggingFaceDataset:
         }
 
 
-def _hub_reachable(dataset_id: str) -> bool:
+def _hub_reachable(dataset_id: str, probe_only: bool = False) -> bool:
     """A 3-second TCP probe of the hub before a hub load.
 
     Without it, an offline machine waits ~20 s on huggingface_hub's retries before failing.
@@ -270,7 +270,7 @@ def _hub_reachable(dataset_id: str) -> bool:
     import datasets
     from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
 
-    if os.path.exists(os.path.expanduser(dataset_id)) or dataset_id in _PACKAGED_DATASETS_MODULES:
+    if not probe_only and (os.path.exists(os.path.expanduser(dataset_id)) or dataset_id in _PACKAGED_DATASETS_MODULES):
         return True
     if datasets.config.HF_HUB_OFFLINE or any(
         os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY")
@@ -311,7 +311,28 @@ def _class_name(feature: Any, value: Any) -> str | None:
         return str(value)
 
 
-def _decode_image(value: Any, draft_size: int | None = None) -> Any:
+def _not_on_hub(dataset_id: str) -> str:
+    return (
+        f"dataset '{dataset_id}' was not found on the Hugging Face hub or cannot be accessed; check the id "
+        "(owner/name), and log in (`hf auth login`) for private or gated datasets. " + ALTERNATIVES
+    )
+
+
+def _unreachable(dataset_id: str) -> str:
+    return f"could not reach the Hugging Face hub to load '{dataset_id}' (offline?). " + ALTERNATIVES
+
+
+def hub_unavailable(dataset_id: str) -> str:
+    """The message for a hub id the app will not load, worded exactly as the hub's own refusal would be
+    on this server (offline or not), so it tells nothing about the server's disk."""
+    import datasets
+
+    if datasets.config.HF_HUB_OFFLINE or not _hub_reachable(dataset_id, probe_only=True):
+        return _unreachable(dataset_id)
+    return _not_on_hub(dataset_id)
+
+
+def _decode_image(value: Any, draft_size: int | None = None, confine: bool = False) -> Any:
     """An image cell (bytes/path dict, path string or PIL image) -> RGB image via ``open_image``."""
     from core.errors import UnreadableItem
 
@@ -327,6 +348,13 @@ def _decode_image(value: Any, draft_size: int | None = None) -> Any:
             raise UnreadableItem("no image in this row")
         import os
 
+        if confine and (os.path.isabs(path) or os.path.exists(path)):
+            from core.config import check_data_path
+
+            try:
+                path = str(check_data_path(path))  # a row of a hub dataset must not read the server's files
+            except SourceError:
+                raise UnreadableItem("image path outside the allowed data folders") from None
         if os.path.isfile(path):
             return open_image(path, draft_size=draft_size)
         from datasets import Image

@@ -143,7 +143,7 @@ def parse_source(spec: str, *, confine: bool = False, **options: Any) -> Source:
     _only(given, spec, {"text_column", "label_column", "image_column", "config", "split", "streaming"})
     split = given.pop("split", "train")
     splits = [s.strip() for s in split.split(",")] if isinstance(split, str) else list(split)
-    return HuggingFaceDataset(_hf_id(rest, confine), splits=tuple(s for s in splits if s), **given)
+    return HuggingFaceDataset(_hf_id(rest, confine), splits=tuple(s for s in splits if s), confine=confine, **given)
 
 
 def _only(given: dict[str, Any], spec: str, allowed: set[str]) -> None:
@@ -172,7 +172,20 @@ def looks_local(text: str) -> bool:
 
 
 def _hf_id(text: str, confine: bool = False) -> str:
-    """Hub ids stay as they are; something that looks like a local path is expanded and resolved."""
-    if looks_local(text):
-        return str(_local_path(text, confine))
-    return text
+    """Hub ids stay as they are; something that looks like a local path is expanded and resolved.
+
+    Confined (the app): a folder inside the data roots or an ``owner/name`` hub id, never a builder
+    name (``csv``, ``text``, ...) or a name the loader would find in the working directory.
+    """
+    if not confine:
+        return str(_local_path(text)) if looks_local(text) else text
+    from core.confine import ShadowedHubId, check_dataset_card, local_or_hub
+    from core.source_hf import hub_unavailable
+
+    try:
+        name, local = local_or_hub(text, "dataset", "frgfm/imagenette")
+    except ShadowedHubId:
+        raise SourceError(hub_unavailable(text.strip())) from None
+    if local:
+        check_dataset_card(name)
+    return name

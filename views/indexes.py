@@ -11,7 +11,7 @@ from app.items import plain
 from app.sidebar import render_sidebar
 from app.state import get_embedder, get_store, select
 from app.tables import index_rows, skipped_csv
-from core.config import DEFAULT_CLIP, check_data_path, data_roots, workspace
+from core.config import DEFAULT_CLIP, data_roots, workspace
 from core.errors import FewshotError
 from core.jobs import CANCELLED, DONE, FAILED, Job
 from core.uploads import max_upload_mb
@@ -114,19 +114,13 @@ def _resolve_source(kind: str, spec: str, options: dict):
     return parse_source(spec, confine=True, **options)  # typed paths stay inside the data folders
 
 
-def _confine_embedder(spec: str) -> None:
-    """A model given as a local folder (clip:/path, st:/path) must lie inside the data folders too."""
-    from core.sources import looks_local
-
-    kind, _, argument = spec.partition(":")
-    if kind in ("clip", "st") and argument and looks_local(argument.strip()):
-        check_data_path(argument.strip())
-
-
 def _start(name: str, kind: str, spec: str, options: dict, embedder_spec: str) -> None:
+    from core.embedders import confine_embedder_spec
     from core.indexing import build_index
+    from core.store import validate_index_name
 
-    _confine_embedder(embedder_spec)
+    validate_index_name(name)
+    embedder_spec = confine_embedder_spec(embedder_spec)  # a model folder inside the data folders, or a hub id
     source = _resolve_source(kind, spec, dict(options))
     embedder = get_embedder(embedder_spec)
     store = get_store()

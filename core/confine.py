@@ -1,0 +1,117 @@
+"""Confinement of the names a person types for a dataset or a model: a folder inside the data roots,
+or a Hugging Face hub id, never anything the loaders would resolve against the server's disk.
+
+``datasets.load_dataset`` and ``from_pretrained`` look a name up on the local disk first, relative
+to the working directory, and ``datasets`` also knows builder names (``text``, ``csv``, ``json``,
+``imagefolder``, ...) that read every matching file of the working directory. So in the app a name
+is either a path resolved inside ``core.config.data_roots()`` or an ``owner/name`` hub id that names
+nothing on the server's disk; every refusal reads the same whether or not something exists outside
+the roots.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from core.config import check_data_path, data_roots, shown_path
+from core.errors import SourceError
+
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)
+
+
+class ShadowedHubId(Exception):  # noqa: N818 - internal signal, never shown
+    """A hub id that also names a path relative to the working directory (a loader would read that)."""
+
+
+def looks_like_path(text: str) -> bool:
+    """Whether a typed name is meant as a path (absolute, home, ``./``/``../`` or Windows-style)."""
+    return text.startswith(("/", "~", ".")) or "\\" in text or re.match(r"^[A-Za-z]:", text) is not None
+
+
+def local_or_hub(text: str, what: str, example: str) -> tuple[str, bool]:
+    """``(absolute path inside the data roots, True)`` or ``(hub id, False)`` for a typed name.
+
+    A path-like name must lie inside the roots (else the roots' refusal, the same for a missing and an
+    existing path). A plain relative name is looked up inside the roots first. Anything else must be
+    an ``owner/name`` hub id; one that also names a path relative to the working directory raises
+    ``ShadowedHubId`` so the caller answers exactly as it does when the hub cannot provide a name.
+    """
+    text = str(text).strip()
+    if not text:
+        raise SourceError(f"no {what} given: type a Hugging Face hub id (e.g. {example}) or a folder path")
+    if "\0" in text or any(ord(c) < 32 for c in text):
+        raise SourceError(f"{shown_path(text)!r} holds control characters; type the {what} again")
+    if looks_like_path(text):
+        return str(check_data_path(text)), True
+    for root in data_roots():
+        try:
+            candidate = (root / text).resolve()
+            if candidate.is_relative_to(root) and candidate.exists():
+                return str(candidate), True
+        except (OSError, ValueError):
+            continue
+    if not HUB_ID.fullmatch(text) or ".." in text or text.lower().endswith((".py", ".")):
+        hint = ""
+        if "/" not in text and _is_loader_name(text):
+            hint = (
+                f" ({text!r} is a builder name of the `datasets` library, which would read files of the server; "
+                "to index a table, upload it or give its path inside the data folders as file:PATH)"
+            )
+        roots = ", ".join(str(r) for r in data_roots())
+        raise SourceError(
+            f"{shown_path(text)!r} is neither a folder inside the data folders ({roots}) nor a Hugging Face hub id "
+            f"of the form owner/name (e.g. {example}){hint}."
+        )
+    try:
+        shadowed = os.path.lexists(text)
+    except (OSError, ValueError):
+        shadowed = True
+    if shadowed:
+        raise ShadowedHubId(text)
+    return text, False
+
+
+def _is_loader_name(text: str) -> bool:
+    try:
+        from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
+    except ImportError:  # pragma: no cover - datasets is a dependency
+        return False
+    return text.lower() in _PACKAGED_DATASETS_MODULES
+
+
+def check_dataset_card(folder: str | Path) -> None:
+    """A local dataset folder's README may name data files (YAML ``configs: data_files``); refuse any
+    that point outside the folder (absolute, ``..``, a URL), since ``datasets`` would follow them."""
+    card = Path(folder) / "README.md"
+    try:
+        text = card.read_text(encoding="utf-8", errors="replace")[:200_000] if card.is_file() else ""
+    except OSError:
+        return
+    if not text.startswith("---"):
+        return
+    header = text[3:].split("\n---", 1)[0]
+    try:
+        import yaml
+
+        meta = yaml.safe_load(header)
+    except Exception:  # noqa: BLE001 - an unreadable card is refused, not guessed at
+        raise SourceError(f"the README.md of {folder} has a header that cannot be read; fix or remove it") from None
+    for value in _strings(meta):
+        if value.startswith(("/", "~", "\\")) or ".." in value or "://" in value or re.match(r"^[A-Za-z]:", value):
+            raise SourceError(
+                f"the README.md of {folder} points at data outside its folder ({shown_path(value)!r}); "
+                "only files inside the dataset folder may be read"
+            )
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() if k in ("configs", "data_files", "data_dir", "path") or
+                isinstance(v, dict | list) for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
