@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from core import csv_safe
+
 
 def index_rows(infos) -> list[dict]:
     return [
@@ -28,5 +30,5 @@ def skipped_csv(skipped) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["id", "uri", "reason"])
-    writer.writerows([s.id, s.uri, s.reason] for s in skipped)
+    writer.writerows(csv_safe.row([s.id, s.uri, s.reason]) for s in skipped)
     return buffer.getvalue().encode("utf-8")

@@ -217,4 +217,6 @@ def render_top(root: str, version: int, ev: Evaluation) -> None:
 
 def predictions_csv(ev: Evaluation) -> bytes:
     """The predictions table (id, split, score, probability, predicted, label) as CSV bytes."""
-    return predictions_table(ev).to_csv(index=False).encode("utf-8")
+    from core import csv_safe
+
+    return csv_safe.frame(predictions_table(ev)).to_csv(index=False).encode("utf-8")

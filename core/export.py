@@ -96,7 +96,9 @@ def write_table(table: Any, path: str | Path, fmt: str | None = None) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
-            table.to_csv(path, index=False)
+            from core import csv_safe
+
+            csv_safe.frame(table).to_csv(path, index=False)  # ids/labels never run as spreadsheet formulas
         else:
             table.to_parquet(path, index=False)
     except OSError as exc:

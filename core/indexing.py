@@ -8,6 +8,7 @@ interrupted or cancelled run resumes without duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -30,6 +31,7 @@ from core.errors import (
     UnreadableItem,
 )
 from core.images import make_thumbnail
+from core.os_errors import explain_storage
 from core.records import Record
 from core.sources import Source
 from core.store import IndexInfo, Store, items_schema, validate_index_name
@@ -205,10 +207,36 @@ def build_index(
     """Embed every item of ``source`` into index ``name``, resuming a previous run if there was one.
 
     Returns a report; ``report.cancelled`` is set when ``should_cancel()`` turned true (what was embedded
-    so far is kept). Raises ``EmptySourceError`` when the source has nothing usable.
+    so far is kept). Raises ``EmptySourceError`` when the source has nothing usable, and ``StorageError``
+    when the workspace cannot be written (disk full, read-only): a new index is then removed again, a
+    resumed one keeps what it had.
     """
     validate_index_name(name)
     store = store or Store()
+    existed = store.has_index(name)
+    try:
+        return _build_index(name, source, embedder, store, batch_size, progress, should_cancel, flush_every, workers)
+    except Exception as exc:
+        storage = explain_storage(exc, f"indexing {name!r}")
+        if storage is None:
+            raise
+        if not existed:
+            with contextlib.suppress(Exception):  # freeing the space is best effort on a full disk
+                store.delete_index(name)
+        raise storage from exc
+
+
+def _build_index(
+    name: str,
+    source: Source,
+    embedder: Embedder,
+    store: Store,
+    batch_size: int | None,
+    progress: ProgressCallback | None,
+    should_cancel: CancelCheck | None,
+    flush_every: int,
+    workers: int | None,
+) -> IndexReport:
     info = _check_compatible(store, name, embedder, source)
     fresh_index = info is None
     if info is None:

@@ -54,9 +54,14 @@ class Job:
             with self._lock:
                 self.error, self.status = str(exc), FAILED
         except Exception as exc:  # shown to the person; the traceback goes to the server log
-            traceback.print_exc()
+            from core.os_errors import explain_storage
+
+            storage = explain_storage(exc, f"{self.name}")
+            if storage is None:
+                traceback.print_exc()
             with self._lock:
-                self.error, self.status = f"unexpected error: {type(exc).__name__}: {exc}", FAILED
+                self.error = str(storage) if storage else f"unexpected error: {type(exc).__name__}: {exc}"
+                self.status = FAILED
         finally:
             self.finished = time.time()
 

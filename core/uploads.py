@@ -198,3 +198,40 @@ def _check_members(filename: str, members: list[zipfile.ZipInfo]) -> None:
             f"{filename!r} was refused: it looks like a zip bomb (compression ratio {ratio}:1, over "
             f"{MAX_ZIP_RATIO}:1); photos barely compress, so this is not a zip of images"
         )
+
+
+def discard_upload(path: Path | str) -> None:
+    """Remove what an upload left under the workspace (a table file or an extracted folder)."""
+    path = Path(path)
+    uploads = (workspace() / "uploads").resolve()
+    if not path.resolve().is_relative_to(uploads):
+        return
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def table_source_from_upload(index_name: str, filename: str, data: bytes, **options):
+    """Save an uploaded table and open it as a source; a file that cannot be read is removed again,
+    so a refused upload leaves nothing behind."""
+    from core.sources import parse_source
+
+    path = save_table_upload(index_name, filename, data)
+    try:
+        return parse_source(f"file:{path}", **options)
+    except BaseException:
+        discard_upload(path)
+        raise
+
+
+def folder_source_from_upload(index_name: str, filename: str, zip_path: Path | str):
+    """Extract an uploaded zip of images and open it as a source; removed again when refused."""
+    from core.sources import parse_source
+
+    folder = extract_zip_upload(index_name, filename, zip_path)
+    try:
+        return parse_source(f"folder:{folder}")
+    except BaseException:
+        discard_upload(folder)
+        raise

@@ -97,20 +97,18 @@ def _embedder_form() -> str:
 
 def _resolve_source(kind: str, spec: str, options: dict):
     from core.sources import parse_source
-    from core.uploads import extract_zip_upload, save_table_upload
+    from core.uploads import folder_source_from_upload, table_source_from_upload
 
     upload = options.pop("_upload", None)
     options = {k: v for k, v in options.items() if v is not None}
-    if upload is not None:
+    if upload is not None:  # a refused upload is removed again: nothing partial is kept
         name = st.session_state.get("index_name") or "upload"
         if upload.name.lower().endswith(".zip"):
             with tempfile.NamedTemporaryFile(suffix=".zip") as tmp:
                 tmp.write(upload.getbuffer())
                 tmp.flush()
-                folder = extract_zip_upload(name, upload.name, Path(tmp.name))
-            return parse_source(f"folder:{folder}")
-        path = save_table_upload(name, upload.name, bytes(upload.getbuffer()))
-        return parse_source(f"file:{path}", **options)
+                return folder_source_from_upload(name, upload.name, Path(tmp.name))
+        return table_source_from_upload(name, upload.name, bytes(upload.getbuffer()), **options)
     return parse_source(spec, confine=True, **options)  # typed paths stay inside the data folders
 
 
@@ -126,7 +124,14 @@ def _start(name: str, kind: str, spec: str, options: dict, embedder_spec: str) -
     store = get_store()
 
     def work(progress, should_cancel):
-        return build_index(name, source, embedder, store=store, progress=progress, should_cancel=should_cancel)
+        try:
+            return build_index(name, source, embedder, store=store, progress=progress, should_cancel=should_cancel)
+        except FewshotError:
+            if kind == "upload" and not store.has_index(name):
+                from core.uploads import discard_upload
+
+                discard_upload(getattr(source, "path", None) or getattr(source, "root", ""))
+            raise
 
     _jobs()[name] = Job(name, work).start()
 

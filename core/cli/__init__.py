@@ -29,10 +29,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (``teach next --json | head``): what was written is kept; stop quietly.
+        _silence_stdout()
+        return 0
     except FewshotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: what was written is kept; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from core.os_errors import explain_storage
+
+        doing = " ".join(filter(None, [args.command, getattr(args, f"{args.command}_command", None)]))
+        storage = explain_storage(exc, doing)
+        if storage is None:
+            raise
+        print(f"error: {storage}", file=sys.stderr)
+        return 2
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's final flush does not report the broken pipe again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

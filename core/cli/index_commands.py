@@ -90,7 +90,9 @@ def _write_skipped(path: str, skipped) -> None:
         with open(path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["id", "uri", "reason"])
-            writer.writerows([s.id, s.uri, s.reason] for s in skipped)
+            from core import csv_safe
+
+            writer.writerows(csv_safe.row([s.id, s.uri, s.reason]) for s in skipped)
     except OSError as exc:
         raise FewshotError(f"could not write the skipped report to {path}: {exc}") from exc
 
