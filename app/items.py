@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import io
 import math
-import re
 from functools import lru_cache
-from typing import Any
 
 import streamlit as st
 
+from app.safe_text import neutral, plain
+
+__all__ = ["crisp_thumbnail", "item_grid", "plain", "render_item"]
+
 LONG_TEXT = 400  # characters; longer texts get a scrollable box of fixed height
 TEXT_BOX_HEIGHT = 180
-_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+#: Characters of an item's text sent to the browser; the full text stays in the index.
+DISPLAY_CHARS = 5_000
 PIXEL_ART_BELOW = 96  # thumbnails smaller than this (the 32x32 digits) are upscaled by whole pixels
 STRETCH_TARGET = 160  # pixels wide an upscaled thumbnail aims at when it fills its column
-
-
-def plain(text: Any) -> str:
-    """``text`` for ``st.caption`` shown as typed: ASCII punctuation backslash-escaped (Markdown, LaTeX,
-    HTML, ``:red[..]``), a zero-width space after each colon (emoji and icon shortcodes)."""
-    escaped = _PUNCTUATION.sub(r"\\\1", str(text).replace("\n", " "))
-    return escaped.replace(":", ":\u200b")
 
 
 @lru_cache(maxsize=1024)
@@ -53,7 +49,15 @@ def _image(thumbnail: bytes, width: int | None) -> None:
         st.caption("(image unavailable)")
 
 
+def display_text(text: str, limit: int = DISPLAY_CHARS) -> str:
+    """``text`` bounded for the browser (a 2 MB text would stall a batch) with bidi controls shown."""
+    if len(text) > limit:
+        text = text[:limit] + f" … [{len(text) - limit:,} more characters, kept in the index]"
+    return neutral(text)
+
+
 def _text(text: str, width: int | None) -> None:
+    text = display_text(text)
     if len(text) > LONG_TEXT:
         with st.container(height=TEXT_BOX_HEIGHT, width=width if width else "stretch", border=False):
             st.text(text)
@@ -73,7 +77,7 @@ def render_item(row: dict, caption: str | None = None, width: int | None = None)
     elif text is not None:
         _text(str(text), width)
     else:
-        st.text(str(row.get("uri") or row.get("id") or "(no content)"))
+        st.text(display_text(str(row.get("uri") or row.get("id") or "(no content)")))
     if caption:
         st.caption(plain(caption))
 

@@ -7,11 +7,12 @@ directly, whatever the colouring. Plotly renders hover text as HTML, so dataset 
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from app.safe_text import html as _escape
 
 MAX_POINTS = 200_000
 HOVER_CHARS = 120
@@ -63,16 +64,16 @@ def hover_texts(
     """HTML-safe hover text per drawn row (object array aligned with ``rows``): id, label, score, text."""
     out = np.empty(len(rows), dtype=object)
     for j, r in enumerate(rows):
-        parts = [f"<b>{html.escape(str(ids[r]))}</b>"]
+        parts = [f"<b>{_escape(str(ids[r]))}</b>"]
         if labels[r] is not None:
-            parts.append(f"label {html.escape(str(labels[r]))}")
+            parts.append(f"label {_escape(str(labels[r]))}")
         if scores is not None:
             parts.append(f"score {scores[r]:+.2f}")
         line = " · ".join(parts)
         if texts is not None and texts[r]:
             text = " ".join(str(texts[r]).split())
             text = text[:HOVER_CHARS] + ("…" if len(text) > HOVER_CHARS else "")
-            line += "<br>" + html.escape(text)
+            line += "<br>" + _escape(text)
         out[j] = line
     return out
 
@@ -142,7 +143,7 @@ def _label_traces(go: Any, xy: np.ndarray, rows: np.ndarray, hv: Any, size: int,
     for i, (name, _) in enumerate(order):
         mask = known & (as_str == name)
         colored |= mask
-        traces.append(_points(go, xy, rows[mask], hv(rows[mask]), f"label {name}", size=size,
+        traces.append(_points(go, xy, rows[mask], hv(rows[mask]), f"label {_escape(name)}", size=size,
                               color=palette[i % len(palette)], opacity=0.8))
     rest = rows[~colored]
     if len(rest):

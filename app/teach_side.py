@@ -44,7 +44,7 @@ def render_counters(session: TeachSession) -> None:
     points = [c.metrics["ap"] for c in history if c.metrics.get("ap") is not None]
     if "ap" in metrics:
         delta = None if len(points) < 2 else f"{points[-1] - points[-2]:+.3f}"
-        st.metric(f"Validation AP (label {session.concept.target_label})", _fmt(metrics.get("ap")), delta=delta,
+        st.metric(f"Validation AP (label {plain(session.concept.target_label)})", _fmt(metrics.get("ap")), delta=delta,
                   chart_data=points if len(points) > 1 else None, chart_type="line",
                   help="Average precision on the validation split against the ground-truth label, by round")
     timing = st.session_state.get("teach_last_timing")

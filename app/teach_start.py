@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from app import safe_text
 from app.items import item_grid, plain
 from app.state import get_embedder, get_store, select
 from core.errors import FewshotError
@@ -63,7 +64,7 @@ def render_start_form(info: IndexInfo) -> None:
     target = None
     if labels:
         choice = c3.selectbox("Ground-truth label it means (for AP by round)", ["(none)", *labels],
-                              key="teach_new_target")
+                              key="teach_new_target", format_func=safe_text.text)
         target = None if choice == "(none)" else choice
     if st.button("Start teaching", type="primary", key="teach_new_start"):
         try:

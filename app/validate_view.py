@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from app import safe_text
 from app.items import item_grid, plain
 from app.state import get_store
 from core.evaluate import Evaluation, evaluate_split, predictions_table
@@ -131,7 +132,7 @@ def histogram_figure(ev: Evaluation, positive: np.ndarray, known: np.ndarray) ->
     centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
     if ev.target_label is not None and known.any():
         groups = [
-            (f"label = {ev.target_label}", positive, POSITIVE_COLOR),
+            (f"label = {safe_text.html(ev.target_label)}", positive, POSITIVE_COLOR),
             ("other labels", known & ~positive, NEGATIVE_COLOR),
             ("no label", ~known, UNKNOWN_COLOR),
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app import safe_text
 from app.items import plain
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
@@ -65,7 +66,7 @@ if labels:
         shared = st.session_state.get(SHARED_TARGET_KEY)
         st.session_state[TARGET_KEY] = shared if shared in labels else None
     target = c2.selectbox("Target label", [None, *labels], key=TARGET_KEY,
-                          format_func=lambda v: "(none)" if v is None else str(v),
+                          format_func=lambda v: "(none)" if v is None else safe_text.text(v),
                           help="The ground-truth label this concept means; metrics compare against it.")
     st.session_state[SHARED_TARGET_KEY] = target
 
