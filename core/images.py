@@ -6,7 +6,9 @@ with a short reason, because indexing skips such items and reports the reason to
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -22,6 +24,12 @@ from core.errors import UnreadableItem
 MAX_IMAGE_PIXELS: int = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 ImageSource = str | Path | bytes | bytearray | memoryview | Image.Image
+
+#: Peak bytes per decoded pixel: the decoded picture plus the orientation/RGB/alpha copies (RGBA ~4x4).
+BYTES_PER_DECODED_PIXEL = 16
+#: Non-JPEG pictures above this many pixels are reduced by a whole factor right after decoding.
+REDUCE_ABOVE_PIXELS = 16_000_000
+DECODE_MEMORY_ENV = "FEWSHOT_DECODE_MEMORY_MB"
 
 _ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
 _WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -92,20 +100,109 @@ def _open_stream(src: str | Path | bytes | bytearray | memoryview) -> tuple[io.I
 
 
 def _finish(img: Image.Image, draft_size: int | None) -> Image.Image:
-    """Decode all pixels, then orient and convert; decoding errors become reasons."""
+    """Decode all pixels, then orient and convert; decoding errors become reasons.
+
+    The decoded size is known before the pixels are (after JPEG draft mode), so the decode waits
+    for its share of the process's decode memory budget (``DECODE_GATE``) whatever the worker count.
+    """
     if draft_size and img.format == "JPEG":
         img.draft("RGB", (draft_size, draft_size))
+    width, height = img.size
+    with DECODE_GATE.hold(width * height * BYTES_PER_DECODED_PIXEL):
+        return _decode(img, draft_size)
+
+
+def _decode(img: Image.Image, draft_size: int | None) -> Image.Image:
     try:
         img.load()
     except Image.DecompressionBombError as exc:  # pragma: no cover - caught at open
         raise UnreadableItem(_too_large_from_pil(exc, MAX_IMAGE_PIXELS)) from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
         raise UnreadableItem(_damage_reason(exc)) from exc
+    img = _reduce_huge(img, draft_size)
     try:
         oriented = ImageOps.exif_transpose(img)
     except Exception:  # noqa: BLE001 - a malformed EXIF block should not lose the picture
         oriented = img
     return _to_rgb(oriented if oriented is not None else img)
+
+
+def _reduce_huge(img: Image.Image, draft_size: int | None) -> Image.Image:
+    """A huge non-JPEG picture (a 9400x9400 PNG) shrunk by a whole factor right after decoding, while
+    both sides stay >= ``draft_size``: the orientation and colour copies that follow are then small."""
+    width, height = img.size
+    if not draft_size or width * height <= REDUCE_ABOVE_PIXELS:
+        return img
+    factor = min(width, height) // draft_size
+    if factor < 2:
+        return img
+    try:
+        reduced = img.reduce(factor)
+    except (ValueError, OSError):  # modes reduce() does not support (e.g. "P", "I;16")
+        return img
+    reduced.info = dict(img.info)  # keeps EXIF orientation and transparency
+    return reduced
+
+
+class DecodeGate:
+    """A memory budget shared by the decoding threads of one process.
+
+    ``hold(cost)`` waits until ``cost`` bytes fit in the budget (a single image larger than the budget
+    still goes, alone), so peak decode memory is bounded by the budget, not by workers x image size.
+    """
+
+    def __init__(self, budget: int) -> None:
+        import threading
+
+        self.budget = int(budget)
+        self.in_use = 0
+        self._cond = threading.Condition()
+
+    def set_budget(self, budget: int) -> None:
+        with self._cond:
+            self.budget = int(budget)
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def hold(self, cost: int):
+        with self._cond:
+            while self.in_use > 0 and self.in_use + cost > self.budget:
+                self._cond.wait()
+            self.in_use += cost
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_use -= cost
+                self._cond.notify_all()
+
+
+def decode_budget() -> int:
+    """Bytes all decoding in this process may use at once: ``FEWSHOT_DECODE_MEMORY_MB``, else a quarter
+    of the memory available now, at most 2 GB and at least 256 MB."""
+    raw = os.environ.get(DECODE_MEMORY_ENV, "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw) * 2**20
+    available = _available_memory()
+    quarter = available // 4 if available else 2 * 2**30
+    return max(256 * 2**20, min(2 * 2**30, quarter))
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+DECODE_GATE = DecodeGate(decode_budget())
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -123,8 +123,18 @@ def _decode_pool(source: Source, workers: int) -> Executor:
     if use_processes and source.modality == "image" and _picklable_records(source):
         import multiprocessing
 
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    return ThreadPoolExecutor(max_workers=workers)
+        from core.images import decode_budget
+
+        # Each process gets its share of the decode memory budget, so the total stays bounded.
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_share_decode_budget, initargs=(decode_budget() // workers,))
+    return ThreadPoolExecutor(max_workers=workers)  # threads share one DECODE_GATE
+
+
+def _share_decode_budget(budget: int) -> None:
+    from core.images import DECODE_GATE
+
+    DECODE_GATE.set_budget(budget)
 
 
 def _picklable_records(source: Source) -> bool:

@@ -19,6 +19,23 @@ from core.records import TRAIN, VALIDATION, Record
 from core.source_base import check_fraction, hash_split, path_kind
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+#: Picture formats people keep beside their photos that we cannot decode: listed as skipped, with why.
+UNSUPPORTED_IMAGES = {
+    ".svg": "SVG is a vector drawing, not a picture of pixels: export it as PNG",
+    ".svgz": "SVG is a vector drawing, not a picture of pixels: export it as PNG",
+    ".heic": "HEIC photos (iPhone) cannot be decoded here: convert them to JPEG",
+    ".heif": "HEIF photos cannot be decoded here: convert them to JPEG",
+    ".avif": "AVIF pictures cannot be decoded here: convert them to JPEG or PNG",
+    ".jxl": "JPEG XL pictures cannot be decoded here: convert them to JPEG or PNG",
+    ".psd": "Photoshop files are not supported: export them as PNG or JPEG",
+    ".raw": "camera RAW files are not supported: export them as JPEG",
+    ".cr2": "camera RAW files are not supported: export them as JPEG",
+    ".cr3": "camera RAW files are not supported: export them as JPEG",
+    ".nef": "camera RAW files are not supported: export them as JPEG",
+    ".arw": "camera RAW files are not supported: export them as JPEG",
+    ".dng": "camera RAW files are not supported: export them as JPEG",
+    ".pdf": "PDF documents are not supported: export the pages as PNG",
+}
 TRAIN_FOLDERS = frozenset({"train"})
 VALIDATION_FOLDERS = frozenset({"val", "valid", "validation", "test"})
 
@@ -48,9 +65,14 @@ class ImageFolder:
             )
         self.split_folders = _split_folders(self.root)
         self._files = self._scan()
-        if not self._files:
+        if not any(f.lower().endswith(IMAGE_EXTENSIONS) for f in self._files):
             looked = ", ".join(IMAGE_EXTENSIONS)
-            raise EmptySourceError(f"no images found in {self.root} (looked for {looked})")
+            other = ""
+            if self._files:
+                first = self._files[0]
+                other = (f"; {len(self._files)} files in formats that cannot be decoded here, e.g. {first!r}: "
+                         f"{UNSUPPORTED_IMAGES[Path(first).suffix.lower()]}")
+            raise EmptySourceError(f"no images found in {self.root} (looked for {looked}){other}")
 
     def _scan(self) -> list[str]:
         """Sorted relative POSIX paths of the images to use."""
@@ -65,12 +87,13 @@ class ImageFolder:
         for rel in self._files:
             split, label = self._split_and_label(rel)
             path = self.root / rel
+            known = rel.lower().endswith(IMAGE_EXTENSIONS)
             yield Record(
                 id=rel,
                 split=split,
                 uri=str(path),
                 label=label,
-                load_image=partial(open_image, path),
+                load_image=partial(open_image, path) if known else partial(_unsupported, path),
             )
 
     def _split_and_label(self, rel: str) -> tuple[str, str | None]:
@@ -133,6 +156,13 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
+def _unsupported(path: Path | str, draft_size: int | None = None) -> None:
+    """``load_image`` of a file in a format we list but cannot decode: always skipped, with the reason."""
+    from core.errors import UnreadableItem
+
+    raise UnreadableItem(UNSUPPORTED_IMAGES[Path(path).suffix.lower()])
+
+
 def _walk_images(top: Path, root: Path) -> Iterator[str]:
     """Relative (to ``top``) POSIX paths of images under ``top``; links leaving ``root`` skipped.
 
@@ -164,5 +194,5 @@ def _walk_images(top: Path, root: Path) -> Iterator[str]:
                 continue
             if is_dir:
                 (linked if link else stack).append(Path(entry.path))
-            elif is_file and entry.name.lower().endswith(IMAGE_EXTENSIONS):
+            elif is_file and entry.name.lower().endswith(IMAGE_EXTENSIONS + tuple(UNSUPPORTED_IMAGES)):
                 yield Path(entry.path).relative_to(top).as_posix()

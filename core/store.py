@@ -355,4 +355,29 @@ class Store:
         from datetime import timedelta
 
         table = self.items_table(name)
-        table.optimize(cleanup_older_than=timedelta(minutes=2))
+        table.optimize(cleanup_older_than=version_cutoff(table, max_age=timedelta(minutes=2)))
+
+
+#: Versions kept per table when compacting, whatever their age (a long quick session must not keep
+#: thousands); versions younger than ``MIN_VERSION_AGE`` are kept too (a reader may still use them).
+KEEP_VERSIONS = 20
+MIN_VERSION_AGE_S = 5.0
+
+
+def version_cutoff(table, keep: int = KEEP_VERSIONS, max_age=None):
+    """The ``cleanup_older_than`` for ``optimize``: the older of ``max_age`` and the age of the
+    ``keep``-th newest version, but never under ``MIN_VERSION_AGE_S``. So old versions are dropped by
+    count as well as by age."""
+    from datetime import timedelta
+
+    max_age = max_age or timedelta(minutes=10)
+    try:
+        versions = sorted(table.list_versions(), key=lambda v: v["version"])
+    except Exception:  # noqa: BLE001 - statistics only; fall back to the age rule
+        return max_age
+    if len(versions) <= keep:
+        return max_age
+    stamp = versions[-keep]["timestamp"]
+    now = datetime.now(stamp.tzinfo) if getattr(stamp, "tzinfo", None) else datetime.now()
+    age = max(timedelta(seconds=MIN_VERSION_AGE_S), now - stamp)
+    return min(max_age, age)

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.schema import ensure_schema
-from core.store import Store, now_iso
+from core.store import Store, now_iso, version_cutoff
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +311,8 @@ class TeachStore:
             if name not in self.store.table_names():
                 continue
             try:
-                self.db.open_table(name).optimize(cleanup_older_than=CLEANUP_OLDER_THAN)
+                table = self.db.open_table(name)
+                table.optimize(cleanup_older_than=version_cutoff(table, max_age=CLEANUP_OLDER_THAN))
             except Exception as exc:  # noqa: BLE001 - a skipped compaction loses nothing
                 log.info("compacting %s skipped: %s", name, exc)
                 done = False
