@@ -220,4 +220,4 @@ def predictions_csv(ev: Evaluation) -> bytes:
     """The predictions table (id, split, score, probability, predicted, label) as CSV bytes."""
     from core import csv_safe
 
-    return csv_safe.frame(predictions_table(ev)).to_csv(index=False).encode("utf-8")
+    return csv_safe.to_csv(predictions_table(ev)).encode("utf-8")

@@ -98,7 +98,7 @@ def write_table(table: Any, path: str | Path, fmt: str | None = None) -> Path:
         if fmt == "csv":
             from core import csv_safe
 
-            csv_safe.frame(table).to_csv(path, index=False)  # ids/labels never run as spreadsheet formulas
+            csv_safe.to_csv(table, path)  # ids/labels never run as spreadsheet formulas
         else:
             table.to_parquet(path, index=False)
     except OSError as exc:

@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from core.config import VALIDATION_FRACTION
+from core.config import VALIDATION_FRACTION, shown_path
 from core.errors import EmptySourceError, SourceError
 from core.images import open_image
 from core.records import TRAIN, VALIDATION, Record
@@ -58,7 +58,7 @@ class ImageFolder:
         self.spec = f"folder:{self.root}"
         kind = path_kind(self.root, str(path))
         if kind == "missing":
-            raise SourceError(f"folder not found: {self.root}")
+            raise SourceError(f"folder not found: {shown_path(self.root)}")
         if kind != "folder":
             raise SourceError(
                 f"{self.root} is a file, not a folder; for a CSV/Parquet/JSONL table use file:{self.root}"

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from core.config import VALIDATION_FRACTION
+from core.config import VALIDATION_FRACTION, shown_path
 from core.errors import EmptySourceError, SourceError
 from core.records import Record
 from core.source_base import check_fraction, columns_hint, hash_split, label_str, map_split_name, path_kind
@@ -61,7 +61,7 @@ class TextTable:
         self.validation_fraction = check_fraction(validation_fraction)
         kind = path_kind(self.path, str(path))
         if kind == "missing":
-            raise SourceError(f"file not found: {self.path}")
+            raise SourceError(f"file not found: {shown_path(self.path)}")
         if kind == "folder":
             raise SourceError(f"{self.path} is a folder; for a folder of images use folder:{self.path}")
         if kind != "file":
