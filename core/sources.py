@@ -141,6 +141,9 @@ def parse_source(spec: str, *, confine: bool = False, **options: Any) -> Source:
         _only(given, spec, {"text_column", "label_column", "id_column", "split_column", "validation_fraction"})
         return TextTable(_local_path(rest, confine), **given)
     _only(given, spec, {"text_column", "label_column", "image_column", "config", "split", "streaming"})
+    config = str(given.get("config") or "")
+    if confine and (".." in config or config.startswith(("/", "~", "\\")) or "\0" in config):
+        raise SourceError(f"config {config[:80]!r} is not a config name; use a name such as 320px")
     split = given.pop("split", "train")
     splits = [s.strip() for s in split.split(",")] if isinstance(split, str) else list(split)
     return HuggingFaceDataset(_hf_id(rest, confine), splits=tuple(s for s in splits if s), confine=confine, **given)

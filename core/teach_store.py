@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.schema import ensure_schema
-from core.store import Store, now_iso, version_cutoff
+from core.store import Store, now_iso, validate_index_name, version_cutoff
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,7 @@ class TeachStore:
                 self.db.open_table(table).delete(_where(index, name))
 
     def rename_concept(self, index: str, old: str, new: str) -> None:
+        validate_index_name(new)  # the same rule as at creation: no markup, no newline
         info = self.concept(index, old)
         if info is None:
             return
