@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from core.classifier import LinearHead, TrainConfig
-from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating
+from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, StaleBatch
 from core.records import TRAIN, VALIDATION
 from core.selection import get_strategy
 from core.store import Store, VectorView, now_iso, validate_index_name
+from core.teach_lock import concept_lock
 from core.teach_store import Checkpoint, ConceptInfo, TeachStore
 from core.vectors import score_all
 
@@ -73,6 +74,8 @@ class TeachSession:
         last = history[-1]
         self.head = self._head_from(last)
         self.round = last.round
+        #: What the last ``undo`` removed (item -> rating, None = skipped), to offer it again as a draft.
+        self.undone: dict[str, float | None] = {}
 
     # ----- creation -----------------------------------------------------------------------------
     @classmethod
@@ -133,8 +136,31 @@ class TeachSession:
             raise FewshotError(f"no concept {concept!r} on index {index!r}")
         session = cls(store, info)
         if session.teach.max_label_round(index, concept) > session.round:
-            session._train_and_checkpoint(session.teach.max_label_round(index, concept), n_new=0)
+            with session._lock():
+                session._sync()
         return session
+
+    def _lock(self):
+        """The concept's cross-process write lock (``core.teach_lock``): rounds stay distinct."""
+        return concept_lock(self.store.root, self.index, self.concept.name)
+
+    def _sync(self) -> None:
+        """Under the lock: catch up with rounds another process or tab wrote (or undid), and finish a
+        round whose ratings were written but whose checkpoint was not (a crash in between)."""
+        if self.teach.checkpoint_round(self.index, self.concept.name) != self.round:
+            history = self.history()
+            self.head, self.round = self._head_from(history[-1]), history[-1].round
+        label_round = self.teach.max_label_round(self.index, self.concept.name)
+        if label_round > self.round:
+            self._train_and_checkpoint(label_round, n_new=0)
+
+    def _check_round(self, expected_round: int | None, action: str) -> None:
+        if expected_round is not None and int(expected_round) != self.round:
+            raise StaleBatch(
+                f"this batch belongs to round {int(expected_round)}, but concept {self.concept.name!r} is now at "
+                f"round {self.round} (another tab, another process or a second Enter got there first): {action} "
+                "nothing; every rating committed so far is kept. The page now shows the current batch."
+            )
 
     # ----- state --------------------------------------------------------------------------------
     def _head_from(self, checkpoint: Checkpoint) -> LinearHead:
@@ -233,6 +259,16 @@ class TeachSession:
             for i in order
         ]
 
+    def candidates(self, item_ids: list[str]) -> list[Candidate]:
+        """Given items with what the classifier now thinks of them (e.g. an undone batch, shown again)."""
+        self._rows_known(list(item_ids))
+        view = self.view
+        rows = self._rows(item_ids)
+        logits = score_all(view.matrix[rows], self.head.w, self.head.b) if len(rows) else np.zeros(0)
+        probs = _sigmoid(np.asarray(logits))
+        return [Candidate(str(view.ids[r]), float(z), float(p), view.labels[r])
+                for r, z, p in zip(rows, logits, probs, strict=True)]
+
     def _validate(self, ratings: Mapping[str, float | None]) -> dict[str, float | None]:
         if not ratings:
             raise InvalidRating("the batch is empty: rate or skip at least one item")
@@ -258,12 +294,21 @@ class TeachSession:
             shown = ", ".join(repr(u) for u in unknown[:5])
             raise InvalidRating(f"{len(unknown)} item id(s) not in index {self.index!r}: {shown}")
 
-    def submit(self, ratings: Mapping[str, float | None]) -> RoundResult:
-        """Write the ratings (None = skip), retrain on every rating so far, checkpoint the new ``w``."""
+    def submit(self, ratings: Mapping[str, float | None], expected_round: int | None = None) -> RoundResult:
+        """Write the ratings (None = skip) as the next round, retrain on every rating so far, checkpoint ``w``.
+
+        ``expected_round``: the round the batch was proposed at (the UI's batch token carries it). When the
+        concept has moved on since (a second Enter, another tab or process), raise ``StaleBatch`` and write
+        nothing. The whole read-round / write / checkpoint runs under the concept's cross-process lock, so
+        two writers never get the same round number.
+        """
         clean = self._validate(ratings)
-        round_ = max(self.round, self.teach.max_label_round(self.index, self.concept.name)) + 1
-        self.teach.add_ratings(self.index, self.concept.name, clean, round_)
-        return self._train_and_checkpoint(round_, n_new=len(clean))
+        with self._lock():
+            self._sync()
+            self._check_round(expected_round, "submitted")
+            round_ = self.round + 1
+            self.teach.add_ratings(self.index, self.concept.name, clean, round_)
+            return self._train_and_checkpoint(round_, n_new=len(clean))
 
     def _train_and_checkpoint(self, round_: int, n_new: int) -> RoundResult:
         rated = self.ratings()
@@ -294,18 +339,28 @@ class TeachSession:
         metrics.update(validation_metrics(self.view, self.concept.target_label, logits))
         return metrics
 
-    def undo(self) -> int:
-        """Remove the last round's ratings and restore the previous ``w``; returns the round now current."""
-        history = self.history()
-        if len(history) < 2:
-            raise FewshotError("nothing to undo: no round has been submitted yet")
-        last, previous = history[-1], history[-2]
-        self.teach.delete_round(self.index, self.concept.name, last.round)
-        self.head, self.round = self._head_from(previous), previous.round
-        if self.concept.seen_after_round > self.round:  # keep the next round's number above the reset mark
-            self.concept.seen_after_round = self.round
-            self.teach.save_concept(self.concept)
-        return self.round
+    def undo(self, expected_round: int | None = None) -> int:
+        """Remove the last round's ratings and restore the previous ``w``; returns the round now current.
+
+        ``expected_round``: the round this caller means to undo; when another writer has moved the concept
+        on since, raise ``StaleBatch`` and remove nothing (an undo only ever removes its own round). What
+        the round held is kept in ``self.undone`` so a UI can offer it again as a draft.
+        """
+        with self._lock():
+            self._sync()
+            self._check_round(expected_round, "undid")
+            history = self.history()
+            if len(history) < 2:
+                raise FewshotError("nothing to undo: no round has been submitted yet")
+            last, previous = history[-1], history[-2]
+            undone = self.teach.round_ratings(self.index, self.concept.name, last.round)
+            self.teach.delete_round(self.index, self.concept.name, last.round)
+            self.head, self.round = self._head_from(previous), previous.round
+            self.undone = undone
+            if self.concept.seen_after_round > self.round:  # keep the next round's number above the reset mark
+                self.concept.seen_after_round = self.round
+                self.teach.save_concept(self.concept)
+            return self.round
 
     def reset_seen(self) -> None:
         """Let every item be proposed again; the ratings stay and keep training the classifier."""
