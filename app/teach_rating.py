@@ -35,7 +35,7 @@ from core.config import workspace
 from core.errors import FewshotError, StaleBatch
 from core.session import Candidate, TeachSession
 
-_PENDING_SESSION = "teach_session_after_submit"
+_SESSION = "teach_session_object"
 
 
 def new_batch() -> None:
@@ -82,12 +82,17 @@ def start_batch(session: TeachSession, batch: list[Candidate]) -> None:
     )
 
 
-def take_session(index: str, concept: str) -> TeachSession | None:
-    """The session a submit in this run's callback already opened and advanced (saves a re-open)."""
-    pending = st.session_state.pop(_PENDING_SESSION, None)
-    if pending is not None and pending.index == index and pending.concept.name == concept:
-        return pending
-    return None
+def get_session(index: str, concept: str) -> TeachSession:
+    """This browser session's ``TeachSession``, kept between runs while no other writer moved the concept
+    on (one small read), so a submit and the next batch do not reopen it (20-60 ms each)."""
+    store = get_store()
+    cached = st.session_state.get(_SESSION)
+    if (cached is not None and cached.store is store and cached.index == index and cached.concept.name == concept
+            and cached.teach.checkpoint_round(index, concept) == cached.round):
+        return cached
+    session = TeachSession.open(index, concept, store=store)
+    st.session_state[_SESSION] = session
+    return session
 
 
 def submit_value(value: Any) -> bool:
@@ -106,7 +111,7 @@ def submit_value(value: Any) -> bool:
         if not index or not concept:
             raise FewshotError("no concept selected: pick one in the sidebar")
         submission = parse_submission(value, token, [c["item_id"] for c in batch])
-        session = TeachSession.open(index, concept, store=get_store())
+        session = get_session(index, concept)
         session.submit(submission.ratings, expected_round=submission.expected_round)
     except StaleBatch as exc:
         _refused(str(exc), nonce)
@@ -118,7 +123,6 @@ def submit_value(value: Any) -> bool:
     committed = (st.session_state.get("teach_committed") or [])[-9:] + [token]
     st.session_state.update(teach_committed=committed, teach_outcome=None, teach_message=None,
                             teach_submit_started=started)
-    st.session_state[_PENDING_SESSION] = session
     new_batch()
     return True
 

@@ -11,11 +11,10 @@ import streamlit as st
 from app.items import plain
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
-from app.teach_rating import needs_batch, propose, render_batch, start_batch, take_session
+from app.teach_rating import get_session, needs_batch, propose, render_batch, start_batch
 from app.teach_side import render_actions, render_counters, render_settings
 from app.teach_start import render_start_form
 from core.errors import FewshotError, IndexNotFound, PoolExhausted
-from core.session import TeachSession
 
 # Rating wants the whole batch and Submit on one screen (1280x720): less padding than Streamlit's default.
 PAGE_CSS = """<style>
@@ -84,7 +83,7 @@ if creating:
     st.stop()
 
 try:
-    session = take_session(index, concept) or TeachSession.open(index, concept, store=store)
+    session = get_session(index, concept)
 except FewshotError as exc:
     st.error(plain(str(exc)))
     st.stop()
