@@ -156,7 +156,8 @@ def test_twenty_fast_rounds_from_the_keyboard_lose_and_change_nothing(app_server
     field.type("ax5 ")
     expect(page.locator(BOX)).to_have_attribute("data-rated", "1")
     goto_page(page, app_server.url, "Validate")
-    page.locator(MAIN).click(position={"x": 5, "y": 5})
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    assert page.locator(COMPONENT).count() == 0
     _type(page, ["a", "x", "Space", "Enter"])
     wait_for_app(page)
     assert_no_exception(page)
@@ -228,8 +229,9 @@ def test_item_text_is_shown_as_typed(app_server, page, screenshot_dir):
     from core.indexing import build_index
     from core.sources import parse_source
 
-    hostile = ["<img src=x onerror=alert(1)>", "**bold** $x$ :red[red]", "<script>alert(2)</script>",
-               "a\u202eevil", "plain text " * 80] + [f"filler {i} <b>not bold</b>" for i in range(7)]
+    patterns = ["<img src=x onerror=alert({i})>", "**bold {i}** $x$ :red[red]", "<script>alert({i})</script>",
+                "a\u202eevil {i}", "{i} plain text " + "long " * 200, "filler {i} <b>not bold</b>"]
+    hostile = [patterns[i % len(patterns)].format(i=i) for i in range(30)]
     csv = app_server.workspace / "hostile.csv"
     csv.write_text("text,label\n" + "".join(f'"{t}",x\n' for t in hostile), encoding="utf-8")
     store = Store(app_server.workspace)
@@ -240,7 +242,8 @@ def test_item_text_is_shown_as_typed(app_server, page, screenshot_dir):
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     _open_teach(page, app_server.url)
     texts = page.locator(f"{BOX} .card .text").all_text_contents()
-    assert sorted(t.rstrip("…") for t in texts) == sorted(t[:600] for t in hostile)
+    assert len(texts) >= 15 and all(t.rstrip("…") in {h[:600] for h in hostile} for t in texts), texts
+    assert any(t.startswith("<img src=x onerror=alert(") for t in texts)
     assert page.locator(f"{BOX} .card .text img, {BOX} .card .text script, {BOX} .card .text b").count() == 0
     page.keyboard.press("a")
     screenshot(page, screenshot_dir, "01-hostile-text")
