@@ -74,6 +74,7 @@ def render_actions(session: TeachSession) -> None:
             undo_round(session)
             st.rerun()
         except FewshotError as exc:
+            new_batch()  # another tab or process moved on: show the current batch
             st.error(plain(str(exc)))
     if st.button("Reset seen", key="teach_reset_seen", width="stretch",
                  help="Show already rated items again; their ratings are kept"):
