@@ -73,9 +73,10 @@ def render_actions(session: TeachSession) -> None:
         try:
             undo_round(session)
             st.rerun()
-        except FewshotError as exc:
-            new_batch()  # another tab or process moved on: show the current batch
-            st.error(plain(str(exc)))
+        except FewshotError as exc:  # e.g. another tab or process moved on: show the message and the current batch
+            st.session_state["teach_message"] = str(exc)
+            new_batch()
+            st.rerun()
     if st.button("Reset seen", key="teach_reset_seen", width="stretch",
                  help="Show already rated items again; their ratings are kept"):
         session.reset_seen()
