@@ -121,7 +121,7 @@ export default function (component) {
   const {data, parentElement, setTriggerValue} = component;
   let ctl = parentElement.__fewshotTeach;
   if (!ctl) {
-    ctl = {parent: parentElement, view: null};
+    ctl = {parent: parentElement, view: null, queue: []};
     parentElement.__fewshotTeach = ctl;
     ctl.onKey = (e) => onKey(ctl, e);
     ctl.onKeyUp = (e) => { if (ctl.swallowUp === e.key) { e.preventDefault(); e.stopPropagation(); ctl.swallowUp = null; } };
@@ -132,12 +132,17 @@ export default function (component) {
   const previous = ctl.data;
   ctl.data = data;
   dropDrafts(data.store_key, data.committed);
+  let replay = [];
   if (!ctl.state || ctl.state.token !== data.token || (data.draft && data.draft.nonce !== (previous && previous.draft
       && previous.draft.nonce))) {
+    if (ctl.state && ctl.state.submitting) replay = ctl.queue || [];  // keys typed while the batch was on its way
     ctl.state = freshState(data);
+    ctl.queue = [];
+    clearTimeout(ctl.timer);
   }
   if (data.outcome && (!previous || !previous.outcome || previous.outcome.nonce !== data.outcome.nonce)) {
     ctl.state.submitting = false;  // the server answered (refused, or failed): the batch is editable again
+    ctl.queue = [];
     clearTimeout(ctl.timer);
   }
   if (ctl.view === null) {
@@ -145,6 +150,7 @@ export default function (component) {
     catch (e) { ctl.view = data.view || "grid"; }
   }
   build(ctl);
+  replay.forEach((name) => handle(ctl, name, false));
   return () => {
     window.removeEventListener("keydown", ctl.onKey, true);
     window.removeEventListener("keyup", ctl.onKeyUp, true);
@@ -169,14 +175,28 @@ function onKey(ctl, e) {
   const own = target && target.getRootNode && target.getRootNode() === root;
   const slider = target && (target.getAttribute && target.getAttribute("role") === "slider");
   if (slider && !own && NAV.includes(name)) return;  // a Streamlit slider keeps its arrows
-  const state = ctl.state, data = ctl.data, n = data.items.length;
-  if (!n) return;
-  let handled = true;
+  if (!ctl.data.items.length) return;
+  if (name === "space") ctl.swallowUp = " ";
+  if (handle(ctl, name, e.repeat)) {
+    e.preventDefault();
+    e.stopPropagation();
+  }
+}
+
+// One key; true when it is one of ours. Keys typed while a batch is on its way to the server are kept
+// and replayed on the next batch when it arrives (a fast labeller does not wait for the paint).
+function handle(ctl, name, repeat) {
+  const state = ctl.state;
+  const ours = name in VALUES || ["space", "backspace", "enter"].includes(name) || NAV.includes(name);
+  if (!ours) return false;
+  if (state.submitting) {
+    if (name !== "enter" && !repeat && ctl.queue.length < 50) ctl.queue.push(name);
+    return true;
+  }
   if (name in VALUES) {
-    if (!e.repeat) rate(ctl, state.pos, VALUES[name], true);
+    if (!repeat) rate(ctl, state.pos, VALUES[name], true);
   } else if (name === "space") {
-    if (!e.repeat) rate(ctl, state.pos, null, true);
-    ctl.swallowUp = " ";
+    if (!repeat) rate(ctl, state.pos, null, true);
   } else if (name === "backspace") {
     undoLast(ctl);
   } else if (name === "arrowleft" || name === "arrowright") {
@@ -184,14 +204,9 @@ function onKey(ctl, e) {
   } else if (name === "arrowup" || name === "arrowdown") {
     move(ctl, (name === "arrowup" ? -1 : 1) * (ctl.view === "grid" ? COLUMNS : 1));
   } else if (name === "enter") {
-    if (!e.repeat) submit(ctl);
-  } else {
-    handled = false;
+    if (!repeat) submit(ctl);
   }
-  if (handled) {
-    e.preventDefault();
-    e.stopPropagation();
-  }
+  return true;
 }
 
 function rate(ctl, pos, value, advance) {
@@ -253,6 +268,7 @@ function submit(ctl) {
   ctl.timer = setTimeout(() => {  // no answer (a lost connection): let the person try again; a retry is safe
     if (ctl.state === state && state.submitting) {
       state.submitting = false;
+      ctl.queue = [];
       ctl.notice = "No answer from the server yet: press Enter to send the batch again.";
       paintBar(ctl);
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import math
 import zlib
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ COMPONENT_NAME = "fewshot_teach_batch"
 COMPONENT_KEY = "teach_batch_component"
 ALLOWED = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)  # the keys' values and the slider's steps
 GRID_TEXT = 600  # characters of an item's text sent to the page (the grid clamps it further with CSS)
-THUMB_TARGET = 192  # tiny thumbnails (the 32 px digits) are upscaled by whole pixels to about this size
+PIXEL_ART_BELOW = 96  # thumbnails smaller than this (the 32 px digits) are drawn with crisp pixels
 
 _component = None
 
@@ -63,15 +64,20 @@ def _safe(name: str) -> str:
 
 
 def _data_url(thumbnail: bytes) -> tuple[str | None, bool]:
-    """A thumbnail as a data URL (PNG or JPEG), and whether it should be drawn with crisp pixels."""
-    try:
-        from app.items import crisp_thumbnail
+    """A thumbnail as a data URL (PNG or JPEG, as stored), and whether it is tiny (the 32 px digits): the
+    browser then scales it up with crisp pixels, so nothing is resized or re-encoded here."""
+    from PIL import Image
 
-        data = crisp_thumbnail(bytes(thumbnail), THUMB_TARGET)
+    data = bytes(thumbnail)
+    try:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            fmt, side = img.format, max(img.size)
     except Exception:  # a damaged thumbnail: the item shows its id instead
         return None, False
-    mime = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}", len(data) != len(thumbnail)
+    mime = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}.get(fmt)
+    if mime is None:
+        return None, False
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}", side < PIXEL_ART_BELOW
 
 
 def item_payload(candidate: dict, row: dict, show_label: bool) -> dict[str, Any]:
