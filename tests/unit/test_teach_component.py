@@ -88,3 +88,12 @@ def test_component_data_is_plain_json():
 
     data = component_data(token=TOKEN, items=[], store_prefix="p", caption="c", prefill=True, show_label=False)
     assert json.loads(json.dumps(data))["token"] == TOKEN
+
+
+def test_the_component_never_parses_data_as_html():
+    from pathlib import Path
+
+    js = (Path(__file__).resolve().parents[2] / "app" / "teach_batch.js").read_text(encoding="utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in js, f"app/teach_batch.js uses {sink}"
+    assert "textContent" in js
