@@ -88,9 +88,10 @@ function freshState(data) {
   const state = {token: data.token, values: new Array(n).fill(undefined), order: [], pos: 0, submitting: false};
   const index = {};
   data.items.forEach((item, pos) => { index[item.id] = pos; });
-  let draft = null;
+  let draft = null, fromServer = false;
   if (data.draft && data.draft.nonce && !appliedNonce(data.draft.nonce)) {
-    draft = {order: Object.keys(data.draft.ratings), ratings: data.draft.ratings, pos: 0};  // an undone round
+    draft = {order: Object.keys(data.draft.ratings), ratings: data.draft.ratings};  // an undone round
+    fromServer = true;
   } else {
     draft = loadDraft(data);
   }
@@ -105,6 +106,7 @@ function freshState(data) {
     });
     state.pos = Math.min(Math.max(0, draft.pos | 0), Math.max(0, n - 1));
     if (state.order.length && draft.pos === undefined) state.pos = nextUnrated(state, n, -1);
+    if (fromServer) saveDraft(data, state);  // a reload keeps the undone round's ratings too
   }
   return state;
 }

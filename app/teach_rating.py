@@ -120,6 +120,11 @@ def submit_value(value: Any) -> bool:
     except FewshotError as exc:
         _refused(str(exc), nonce)
         return False
+    except Exception as exc:  # noqa: BLE001 - the browser must learn the batch did not go through
+        _refused(f"submitting failed ({type(exc).__name__}: {exc}). Whatever was written is kept; reload the "
+                 "page to see where the concept stands.", nonce)
+        new_batch()
+        return False
     committed = (st.session_state.get("teach_committed") or [])[-9:] + [token]
     st.session_state.update(teach_committed=committed, teach_outcome=None, teach_message=None,
                             teach_submit_started=started)
