@@ -199,6 +199,11 @@ def test_reload_undo_and_a_second_tab_keep_every_rating(app_server, page, screen
     assert _statuses(page)[:6] == ["rated +1", "rated −1", "rated −½", "skipped", "rated +½", "rated 0"]
     assert _round_rows(store, "seven") == {}
     screenshot(page, screenshot_dir, "02-undone-round-as-draft")
+    undone = _statuses(page)
+    page.reload()  # the undone round's draft survives a reload too
+    page.locator(f"{BOX} .card").first.wait_for(timeout=60_000)
+    wait_for_app(page)
+    assert _ids(page) == ids and _statuses(page) == undone
     page.keyboard.press("x")  # all rated: the focus is on the first item
     first[ids[0]] = -1.0
     old = _token(page)
