@@ -56,6 +56,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     given = submit.add_mutually_exclusive_group(required=True)
     given.add_argument("--ratings", help="id=rating pairs, comma-separated; 'skip' as rating skips the item")
     given.add_argument("--file", help="CSV with columns item_id,rating (empty or 'skip' = skipped)")
+    submit.add_argument("--expected-round", type=int,
+                        help="refuse (write nothing) unless the concept is still at this round (`teach history` shows it)")
     submit.add_argument("--json", action="store_true")
     submit.set_defaults(run=run_teach_submit)
     for name, run, text in (("undo", run_teach_undo, "remove the last round's ratings and restore the previous w"),
@@ -256,7 +258,7 @@ def read_ratings_file(path: str) -> dict[str, float | None | str]:
 def run_teach_submit(args: argparse.Namespace) -> int:
     ratings = parse_ratings(args.ratings) if args.ratings is not None else read_ratings_file(args.file)
     session = _open(args)
-    result = session.submit(ratings)
+    result = session.submit(ratings, expected_round=getattr(args, "expected_round", None))
     if args.json:
         print(json.dumps({"round": result.round, "n_new": result.n_new, "metrics": result.metrics}, indent=2))
         return 0

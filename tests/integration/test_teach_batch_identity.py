@@ -26,3 +26,17 @@ def test_a_restarted_server_proposes_the_same_batch_at_the_same_round(workspace_
         assert batch_token(session.round, running) == batch_token(2, restarted)
         session.submit(dict.fromkeys(running[:3], 1.0))
         assert _proposed(session) != running  # the next round proposes other items
+
+
+def test_the_command_line_refuses_a_stale_round(workspace_dir, capsys):
+    from core.cli import main
+    from core.teach_store import TeachStore
+
+    indexed_digits(workspace_dir)
+    session = TeachSession.create("digits", "cli", store=Store(), strategy="random")
+    ids = [c.item_id for c in session.next_batch(seed=3)]
+    args = ["teach", "submit", "--index", "digits", "--concept", "cli"]
+    assert main([*args, "--ratings", f"{ids[0]}=1", "--expected-round", "0"]) == 0
+    assert main([*args, "--ratings", f"{ids[1]}=-1", "--expected-round", "0"]) == 2
+    assert "round 0" in capsys.readouterr().err
+    assert [r["item_id"] for r in TeachStore(Store()).label_rows("digits", "cli")] == [ids[0]]
