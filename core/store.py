@@ -317,8 +317,13 @@ class Store:
         return self.db.create_table(table_name, schema=items_schema(dim), exist_ok=True)
 
     def add_items(self, name: str, rows: pa.Table) -> None:
+        """Append rows; nullable columns the rows lack (``labels`` from older callers) are added as nulls."""
         with self._lock:
-            self.items_table(name).add(rows)
+            table = self.items_table(name)
+            missing = [f for f in table.schema if f.name not in rows.column_names and f.nullable]
+            for f in missing:
+                rows = rows.append_column(f, pa.nulls(rows.num_rows, f.type))
+            table.add(rows)
 
     def add_skipped(self, name: str, rows: list[dict[str, str]]) -> None:
         if rows:
