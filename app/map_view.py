@@ -14,20 +14,13 @@ import streamlit as st
 
 from app.items import plain, render_item
 from app.map_figure import (
-    COLOR_MODES,
-    MAX_POINTS,
     Trajectory,
     ValidationOverlay,
-    build_map_figure,
-    draw_rows,
-    hover_texts,
 )
 from app.state import get_store
 from core.errors import FewshotError
-from core.jobs import CANCELLED, FAILED, Job
 from core.projection import (
     DEFAULT_SAMPLE_THRESHOLD,
-    FitCancelled,
     Projection,
     fingerprint,
     load_projection,
@@ -35,40 +28,21 @@ from core.projection import (
     place_directions,
     projection_path,
 )
-from core.projection_fit import fit_in_subprocess
+from core.projection_auto import (
+    CANCELLED,
+    FAILED,
+    auto_enabled,
+    cancel_background_fit,
+    read_status,
+    reap,
+    start_background_fit,
+)
 from core.records import VALIDATION
-from core.vectors import score_all
 
 SAMPLE_KEY, EPOCHS_KEY, SELECTED_KEY, EVENT_KEY = "map_sample_threshold", "map_fit_epochs", "map_selected_ids", \
     "map_selection_seen"
 MAX_PANEL = 50
 RATING_OPTIONS: dict[str, float | None] = {"−1": -1.0, "−½": -0.5, "0": 0.0, "+½": 0.5, "+1": 1.0, "skip": None}
-
-
-@st.cache_resource
-def _jobs() -> dict[str, Job]:
-    """Map fits of this server process, keyed by workspace and index."""
-    return {}
-
-
-def fit_job(root: str, index: str) -> Job | None:
-    return _jobs().get(f"{root}/{index}")
-
-
-def start_fit(root: str, index: str, sample_threshold: int, n_epochs: int | None) -> Job:
-    """Fit the UMAP map in a child process watched by a background job (cancel terminates the child)."""
-    view = get_store().vectors(index)
-
-    def work(progress, should_cancel) -> Projection | None:
-        try:
-            return fit_in_subprocess(root, index, view, sample_threshold=sample_threshold, n_epochs=n_epochs,
-                                     progress=progress, should_cancel=should_cancel)
-        except FitCancelled:
-            return None
-
-    job = Job(f"map-{index}", work).start()
-    _jobs()[f"{root}/{index}"] = job
-    return job
 
 
 def _file_stamp(root: str, index: str, version: int) -> int:
@@ -108,32 +82,47 @@ def item_texts(root: str, index: str, version: int) -> np.ndarray | None:
     return np.asarray([by_id.get(i) for i in store.vectors(index).ids], dtype=object)
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=1.0)
 def fit_progress(root: str, index: str) -> None:
-    """The running fit's progress bar and Cancel; reruns the whole page when the job ends."""
-    job = fit_job(root, index)
-    if job is None or not job.running:
+    """The background fit's progress and time left; reruns the whole page (PCA -> UMAP) when it ends."""
+    reap()
+    status = read_status(index, root)
+    if status is None or not status.alive:
         st.rerun()
         return
-    p = job.progress
-    st.progress(p.fraction if p is not None else 0.0,
-                text="Computing the UMAP map: " + (p.describe() if p is not None else "starting…"))
+    left = status.seconds_left()
+    st.progress(status.fraction, text=plain(f"Computing the UMAP map: {status.stage} ({status.fraction:.0%}) · "
+                                            f"ready in ~{left:.0f} s"))
     if st.button("Cancel", key="map_fit_cancel"):
-        job.cancel()
+        cancel_background_fit(root, index)
+        st.rerun()
 
 
-def render_fit_panel(root: str, index: str, n_items: int, projection: Projection | None) -> None:
-    """Say which map is shown; offer to compute (or recompute) the UMAP map, or show the fit's progress."""
-    job = fit_job(root, index)
-    if job is not None and job.running:
-        st.caption("PCA stand-in (a quick linear view) while the UMAP map is being computed.")
+def render_fit_panel(root: str, index: str, view: Any, projection: Projection | None) -> None:
+    """Say which map is shown; the UMAP fit starts by itself (in the background) when none exists.
+
+    Until it is ready the PCA view stands in, with "UMAP ready in ~N s"; the page swaps when it is.
+    """
+    n_items = len(view.ids)
+    threshold = int(st.session_state.get(SAMPLE_KEY, DEFAULT_SAMPLE_THRESHOLD))
+    status = read_status(index, root)
+    if projection is None and auto_enabled() and (status is None or not status.alive):
+        started = start_background_fit(root, index, view, sample_threshold=threshold,
+                                       n_epochs=st.session_state.get(EPOCHS_KEY))
+        status = started or status
+    if status is not None and status.alive:
+        if projection is None:
+            st.info(f"**PCA stand-in** (a quick linear view) until the UMAP map is ready in "
+                    f"~{status.seconds_left():.0f} s: it is computing in the background and replaces this view "
+                    "by itself.")
+        else:
+            st.caption("Recomputing the UMAP map in the background; the current map stays until it is ready.")
         fit_progress(root, index)
         return
-    if job is not None and job.status == FAILED:
-        st.error(plain(f"Computing the map failed: {job.error}"))
-    elif job is not None and job.status == CANCELLED and projection is None:
+    if status is not None and status.state == FAILED and status.fingerprint == fingerprint(view.ids, view.matrix):
+        st.error(plain(f"Computing the map failed: {status.error}"))
+    elif status is not None and status.state == CANCELLED and projection is None:
         st.caption("The map fit was cancelled.")
-    threshold = int(st.session_state.get(SAMPLE_KEY, DEFAULT_SAMPLE_THRESHOLD))
     c1, c2 = st.columns([3, 2])
     with c1:
         if projection is None:
@@ -153,8 +142,8 @@ def render_fit_panel(root: str, index: str, n_items: int, projection: Projection
             st.caption(f"This index has {n_items:,} items: UMAP sees {threshold:,} of them.")
         label = "Compute UMAP map" if projection is None else "Recompute the map"
         if st.button(label, type="primary", key="map_fit"):
-            start_fit(root, index, int(st.session_state.get(SAMPLE_KEY, threshold)),
-                      st.session_state.get(EPOCHS_KEY))
+            start_background_fit(root, index, view, sample_threshold=int(st.session_state.get(SAMPLE_KEY, threshold)),
+                                 n_epochs=st.session_state.get(EPOCHS_KEY), force=True)
             st.rerun()
 
 
@@ -265,57 +254,3 @@ def flash() -> None:
     message = st.session_state.pop("map_flash", None)
     if message:
         st.success(plain(message))
-
-
-def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: float, target: str | None) -> None:
-    """The map with its controls, then the selected items' rating panel."""
-    n = len(view.ids)
-    projection = cached_projection(root, index, view)
-    render_fit_panel(root, index, n, projection)
-    xy = projection.xy if projection is not None else pca_positions(root, index, view.version)
-    has_labels = any(lab is not None for lab in view.labels)
-    modes = [m for m in COLOR_MODES if (m == "Label" and has_labels) or (m != "Label" and session is not None)]
-    if not modes:
-        modes = ["Label"]
-    if st.session_state.get("map_color") not in modes:
-        st.session_state["map_color"] = modes[0]
-    c1, c2, c3 = st.columns([3, 2, 2])
-    mode = c1.segmented_control("Colour by", modes, key="map_color", required=True) or modes[0]
-    show_path = c2.toggle("Show the w trajectory", value=True, key="map_show_trajectory", disabled=session is None)
-    show_val = c3.toggle("Validation predictions", key="map_show_validation",
-                         disabled=session is None,
-                         help=f"Validation items predicted positive at the Validate page's threshold "
-                              f"({threshold:+.2f}), and whether that is right where they have ground-truth labels.")
-
-    scores = ratings = seen = None
-    row_of: dict[str, int] = {}
-    keep = np.zeros(0, dtype=np.int64)
-    if session is not None:
-        scores = score_all(view.matrix, session.head.w, float(session.head.b))
-        row_of = {item_id: i for i, item_id in enumerate(view.ids)}
-        ratings = ratings_array(n, row_of, session.ratings())
-        seen = np.zeros(n, dtype=bool)
-        seen[[row_of[i] for i in session.seen_ids() if i in row_of]] = True
-        keep = np.flatnonzero(seen)
-    rows = draw_rows(n, keep)
-    hover = hover_texts(rows, view.ids, view.labels, scores, item_texts(root, index, view.version))
-    path = trajectory(session.history(), view.matrix, xy) if session is not None and show_path else None
-    overlay = validation_overlay(view, rows, scores, threshold, target) \
-        if show_val and scores is not None else None
-    fig = build_map_figure(xy, rows, hover, mode, view.labels, scores, ratings, seen, path, overlay)
-    what = "UMAP" if projection is not None else "PCA stand-in"
-    sample = f" (a random sample of {len(rows):,} of {n:,} items; rated items always shown)" if n > MAX_POINTS else ""
-    st.caption(f"{what}{sample}. Box or lasso-select points to see and rate them below; "
-               "double-click the map to clear the selection.")
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",
-                            config={"scrollZoom": True, "displaylogo": False})
-    picked = selected_ids(event, view.ids)
-    if picked is not None:
-        st.session_state[SELECTED_KEY] = picked
-    st.subheader("Selected items")
-    ids = [i for i in st.session_state.get(SELECTED_KEY, []) if i in row_of or session is None]
-    if session is None:
-        st.caption("Select a concept (or start one on the Teach page) to rate items from the map.")
-    else:
-        render_rating_panel(session, ids, {i: float(scores[row_of[i]]) for i in ids} if scores is not None else None)
-
