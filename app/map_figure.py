@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from core.replay import draw_rows  # noqa: F401  (re-exported: the page and the benchmark draw these rows)
+
 MAX_POINTS = 200_000
 HOVER_CHARS = 120
 # Okabe-Ito (colour-blind safe), shared with core.replay_figure: blue = positive, orange = negative,
@@ -48,16 +50,6 @@ class ValidationOverlay:
     threshold: float
     actual: np.ndarray | None = None
     known: np.ndarray | None = None
-
-
-def draw_rows(n: int, keep: np.ndarray | None = None, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray:
-    """Rows to draw: all when n <= max_points, else a fixed random sample that always holds ``keep``."""
-    if n <= max_points:
-        return np.arange(n)
-    keep = np.unique(np.asarray(keep if keep is not None else [], dtype=np.int64))[:max_points]
-    pool = np.setdiff1d(np.arange(n), keep, assume_unique=True)
-    extra = np.random.default_rng(seed).choice(pool, max_points - len(keep), replace=False)
-    return np.sort(np.concatenate([keep, extra]))
 
 
 def hover_texts(

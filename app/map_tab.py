@@ -22,6 +22,7 @@ from app.map_figure import (
     hover_texts,
     overlay_traces,
 )
+from app.map_report import render_report_panel
 from app.map_settings import remember, remember_round, restore, restore_round
 from app.map_view import (
     SELECTED_KEY,
@@ -173,3 +174,4 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
         st.caption("Select a concept (or start one on the Teach page) to rate items from the map.")
     else:
         render_rating_panel(session, ids, {i: float(scores[row_of[i]]) for i in ids} if scores is not None else None)
+        render_report_panel(session, threshold)

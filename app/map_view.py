@@ -215,6 +215,7 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
     if not ids:
         st.caption("Select points on the map (box or lasso) to see and rate them here.")
         return
+    render_bulk_rating(session, ids)
     shown = ids[:MAX_PANEL]
     st.caption(f"{len(ids)} selected" + (f"; showing the first {MAX_PANEL}." if len(ids) > MAX_PANEL else "."))
     current = session.ratings()
@@ -235,7 +236,7 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
             st.warning("Rate (or skip) at least one selected item first.")
             return
         try:
-            result = session.submit(chosen)
+            result = submit_ratings(session, chosen)
         except FewshotError as exc:
             st.error(plain(str(exc)))
             return
@@ -247,6 +248,39 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
         st.session_state["map_flash"] = (f"Submitted {len(chosen) - skips} ratings{skipped}: "
                                          f"the classifier retrained, round {result.round}.")
         st.rerun()
+
+
+BULK = {"+1": 1.0, "−1": -1.0, "0": 0.0}
+
+
+def submit_ratings(session: Any, ratings: dict[str, float | None]) -> Any:
+    """``TeachSession.submit`` as one round, passing the round the page saw where ``submit`` takes it
+    (INTERFACES.md: a second tab that submitted meanwhile makes this a clear StaleBatch, not a mixed round)."""
+    import inspect
+
+    if "expected_round" in inspect.signature(session.submit).parameters:
+        return session.submit(ratings, expected_round=session.round)
+    return session.submit(ratings)
+
+
+def render_bulk_rating(session: Any, ids: list[str]) -> None:
+    """"Rate all selected +1 / −1 / 0": every selected item in one round (Undo on the Teach page removes it)."""
+    from app.teach_side import new_batch
+
+    cols = st.columns([2, 1, 1, 1])
+    cols[0].markdown(f"**Rate all {len(ids):,} selected** (one round, undoable):")
+    for col, (label, value) in zip(cols[1:], BULK.items(), strict=True):
+        if col.button(f"all {label}", key=f"map_bulk_{'pos' if value > 0 else 'neg' if value < 0 else 'zero'}",
+                      width="stretch"):
+            try:
+                result = submit_ratings(session, dict.fromkeys(ids, value))
+            except FewshotError as exc:
+                st.error(plain(str(exc)))
+                return
+            new_batch()
+            st.session_state["map_flash"] = (f"Rated {len(ids):,} selected items {label}: the classifier retrained, "
+                                             f"round {result.round}.")
+            st.rerun()
 
 
 def flash() -> None:

@@ -63,6 +63,26 @@ class Replay:
         return np.rint(z).astype(np.uint8)
 
 
+def draw_rows(n: int, keep: np.ndarray | None = None, max_points: int = 200_000, seed: int = 0) -> np.ndarray:
+    """Rows to draw: all when n <= max_points, else a fixed random sample that always holds ``keep``."""
+    if n <= max_points:
+        return np.arange(n)
+    keep = np.unique(np.asarray(keep if keep is not None else [], dtype=np.int64))[:max_points]
+    pool = np.setdiff1d(np.arange(n), keep, assume_unique=True)
+    extra = np.random.default_rng(seed).choice(pool, max_points - len(keep), replace=False)
+    return np.sort(np.concatenate([keep, extra]))
+
+
+def map_positions(index: str, view: Any, root: Any = None) -> tuple[np.ndarray, str]:
+    """(xy (n, 2), description): the cached UMAP map of ``view``, else the PCA view (say which)."""
+    from core.projection import load_projection, pca_view
+
+    projection = load_projection(index, view, root)
+    if projection is not None:
+        return projection.xy, "UMAP (cosine)"
+    return pca_view(view.matrix), "PCA (the UMAP map was not computed yet)"
+
+
 def beside(anchor: np.ndarray, xy: np.ndarray, distance: float = BESIDE) -> np.ndarray:
     """Positions ``distance`` x the map's extent away from ``anchor`` (r, 2), pointing away from the centre."""
     if len(xy) == 0:

@@ -82,9 +82,9 @@ def replay_figure(replay: Replay, start: int | None = None, hover: np.ndarray | 
                      customdata=replay.rows, text=hover, hovertemplate=item_hover,
                      marker={"size": size, "colorscale": SCORE_SCALE, "cmin": 0, "cmax": COLOR_LEVELS,
                              "opacity": 0.75, "colorbar": {
-                                 "title": {"text": "score (logit)", "side": "top"}, "orientation": "h",
-                                 "thickness": 10, "len": 0.35, "x": 0.5, "xanchor": "center", "y": -0.01,
-                                 "yanchor": "top", "tickvals": ticks,
+                                 "title": {"text": "score (logit)", "side": "top"}, "orientation": "v",
+                                 "thickness": 12, "len": 0.4, "x": 1.02, "xanchor": "left", "y": 0.0,
+                                 "yanchor": "bottom", "tickvals": ticks,
                                  "ticktext": [f"{v:+.1f}" for v in (-span, -span / 2, 0, span / 2, span)]}}),
         go.Scattergl(mode="markers", name=TRACE_NAMES[1], hovertemplate=item_hover),
         go.Scattergl(mode="markers", name=TRACE_NAMES[2], hovertemplate=item_hover,
