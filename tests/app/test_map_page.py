@@ -201,37 +201,23 @@ def test_selection_event_names_rows_through_customdata():
     assert at.session_state["empty"] == []
 
 
-def test_compute_button_fits_in_a_background_job(digits, monkeypatch):
-    """The job plumbing, with PCA standing in for the UMAP child process (tested in tests/unit)."""
-    import app.map_view
-    from core.projection import FitProgress, compute_projection
+def test_recompute_starts_a_background_fit_that_cancel_stops(digits, fitted):
+    """The button starts the same detached fit as the automatic start; Cancel terminates it, nothing saved."""
+    from core.projection_auto import read_status
 
-    calls = []
-
-    def fake_fit(root, index, view, *, sample_threshold, n_epochs, progress, should_cancel):
-        calls.append((index, len(view.ids), sample_threshold, n_epochs))
-        progress(FitProgress("optimising the layout", 0.5))
-        time.sleep(0.3)
-        return compute_projection(index, view, root, sample_threshold=sample_threshold)
-
-    monkeypatch.setattr("core.projection.fit_umap",
-                        lambda matrix, **kw: (pca_view(matrix), min(len(matrix), kw["sample_threshold"])))
-    monkeypatch.setattr(app.map_view, "fit_in_subprocess", fake_fit)
-    at = _page(map_fit_epochs=20, map_sample_threshold=1000)  # above the threshold: sample + place
+    at = _page(map_sample_threshold=1000)
     at.button(key="map_fit").click().run()
     _no_errors(at)
-    from app.map_view import fit_job
-
-    job = fit_job(str(digits.root), "digits")
-    assert job is not None
-    assert job.wait(timeout=180), "the map fit did not finish"
-    assert job.status == "done", job.error
-    at.run()
+    status = read_status("digits", digits.root)
+    assert status is not None and status.alive and status.n_fit == 1000
+    assert any("Recomputing the UMAP map" in c.value for c in at.caption)
+    at.button(key="map_fit_cancel").click().run()
     _no_errors(at)
-    assert any("UMAP map (cosine) of 1,797 items" in c.value and "sample of 1,000" in c.value for c in at.caption)
-    projection = load_projection("digits", digits.vectors("digits"))
-    assert projection is not None and projection.n_fitted == 1000 and np.isfinite(projection.xy).all()
-    assert calls == [("digits", 1797, 1000, 20)]
+    deadline = time.time() + 30
+    while read_status("digits", digits.root).alive and time.time() < deadline:
+        time.sleep(0.2)
+    assert read_status("digits", digits.root).state == "cancelled"
+    assert load_projection("digits", digits.vectors("digits")).fit_seconds == fitted.fit_seconds  # kept
 
 
 def test_drift_tab(digits, fitted):
