@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.projection import Projection, fingerprint, load_projection, pca_view, save_projection
 from core.projection_auto import read_status
@@ -147,3 +146,26 @@ def test_umap_starts_by_itself_and_replaces_the_pca_view(digits, monkeypatch):
     trace = _traces(at)[SCORE]
     rows = _array(trace["customdata"]).astype(int)
     np.testing.assert_allclose(_array(trace["x"]), projection.xy[rows, 0], rtol=1e-6)
+
+
+def test_drift_tab_blank_cells_cosine_over_every_round_no_mode_bar(digits, fitted):
+    at = _page(map_tab="Drift", threshold=0.5)
+    _no_errors(at)
+    table = at.dataframe[0].value
+    first = table.iloc[0]
+    assert first["flips"] == "" and first["cos to previous w"] == ""  # blank, not "None"
+    assert "None" not in table.astype(str).to_numpy().ravel().tolist()
+    movement = _figure(at, "map_drift_movement")
+    cos = next(t for t in movement["data"] if t.get("name") == "cos(w, previous w)")
+    assert list(cos["x"]) == [0, 1, 2, 3, 4] and cos["connectgaps"] is True
+    assert movement["layout"]["legend"]["y"] < 0  # under the plot
+    chart = next(c for c in at.get("plotly_chart") if "map_drift_movement" in c.proto.id)
+    assert '"displayModeBar": false' in chart.proto.config.replace("False", "false")
+    scores = _figure(at, "map_drift_scores")
+    assert "p=0.62" in json_text(scores)
+
+
+def json_text(obj) -> str:
+    import json
+
+    return json.dumps(obj)
