@@ -26,6 +26,7 @@ from app.map_report import render_report_panel
 from app.map_settings import remember, remember_round, restore, restore_round
 from app.map_view import (
     SELECTED_KEY,
+    _label_values,
     cached_projection,
     item_texts,
     pca_positions,
@@ -43,14 +44,14 @@ MAX_HOVER_POINTS = 200_000  # beyond this, hover shows row numbers only (per-poi
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _hover(root: str, index: str, version: int, n: int) -> np.ndarray | None:
+def _hover(root: str, index: str, version: int, n: int, column: str | None = None) -> np.ndarray | None:
     """Hover texts (id, label, text) for every row, without scores (those change by round)."""
     from app.state import get_store
 
     if n > MAX_HOVER_POINTS:
         return None
     view = get_store().vectors(index)
-    return hover_texts(np.arange(n), view.ids, view.labels, None, item_texts(root, index, version))
+    return hover_texts(np.arange(n), view.ids, _label_values(view, column), None, item_texts(root, index, version))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Preparing the replay…")
@@ -61,8 +62,8 @@ def cached_replay(root: str, index: str, version: int, concept: str, stamp: tupl
     return build_replay(_view.matrix, _xy, _history, rows, threshold)
 
 
-def _modes(view: Any, session: Any) -> list[str]:
-    has_labels = any(lab is not None for lab in view.labels)
+def _modes(labels: np.ndarray, session: Any) -> list[str]:
+    has_labels = any(lab is not None for lab in labels)
     modes = [m for m in COLOR_MODES if (m == "Label" and has_labels) or (m != "Label" and session is not None)]
     return modes or ["Label"]
 
@@ -101,13 +102,15 @@ def _metrics(replay: Replay, i: int) -> None:
     cols[3].metric("Flipped since the round before", "–" if i == 0 else f"{len(replay.flipped[i]):,}")
 
 
-def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: float, target: str | None) -> None:
-    """The map with its controls, then the selected items' rating panel."""
+def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: float, target: str | None,
+                   column: str | None = None) -> None:
+    """The map with its controls, then the selected items' rating panel (ground truth from label ``column``)."""
     n = len(view.ids)
+    labels = _label_values(view, column)
     projection = cached_projection(root, index, view)
     render_fit_panel(root, index, view, projection)
     xy = projection.xy if projection is not None else pca_positions(root, index, view.version)
-    modes = _modes(view, session)
+    modes = _modes(labels, session)
     mode, show_path, show_val = _controls(session, threshold, modes)
     history = session.history() if session is not None else []
     replay = None
@@ -127,14 +130,14 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
         _metrics(replay, at)
         scores = np.zeros(n, dtype=np.float32)
         scores[replay.rows] = replay.scores[at]
-    hover_all = _hover(root, index, view.version, n)
+    hover_all = _hover(root, index, view.version, n, column)
     if replay is not None and at is not None and mode == "Score":
         fig = replay_figure(replay, at, hover_all[replay.rows] if hover_all is not None else None)
         if not show_path:
             fig.update_traces(visible=False, selector={"name": "w by round"})
         rows = replay.rows
         if show_val:
-            overlay = validation_overlay(view, np.sort(rows), scores, threshold, target)
+            overlay = validation_overlay(view, np.sort(rows), scores, threshold, target, column)
             import plotly.graph_objects as go
 
             fig.add_traces(overlay_traces(go, xy, overlay,
@@ -147,14 +150,14 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
             seen_mask = np.zeros(n, dtype=bool)
             seen_mask[[row_of[i] for i in session.seen_ids() if i in row_of]] = True
         rows = draw_rows(n, np.flatnonzero(seen_mask) if seen_mask is not None else None)
-        hover = hover_all[rows] if hover_all is not None else hover_texts(rows, view.ids, view.labels, None, None)
+        hover = hover_all[rows] if hover_all is not None else hover_texts(rows, view.ids, labels, None, None)
         path = None
         if replay is not None and at is not None and show_path:
             path = Trajectory(xy=replay.w_xy[: at + 1], rounds=replay.rounds[: at + 1],
                               n_ratings=replay.n_ratings[: at + 1], ap=replay.ap[: at + 1])
-        overlay = validation_overlay(view, rows, scores, threshold, target) \
+        overlay = validation_overlay(view, rows, scores, threshold, target, column) \
             if show_val and scores is not None else None
-        fig = build_map_figure(xy, rows, hover, mode, view.labels, scores, ratings, seen_mask, path, overlay,
+        fig = build_map_figure(xy, rows, hover, mode, labels, scores, ratings, seen_mask, path, overlay,
                                emphasise=target)
     what = "UMAP" if projection is not None else "PCA stand-in"
     drawn = len(replay.rows) if replay is not None and mode == "Score" else min(n, MAX_POINTS)

@@ -156,13 +156,14 @@ def trajectory(history: list[Any], matrix: np.ndarray, xy: np.ndarray) -> Trajec
 
 
 def validation_overlay(view: Any, rows: np.ndarray, scores: np.ndarray, threshold: float,
-                       target: str | None) -> ValidationOverlay:
-    """The drawn validation items' predictions at ``threshold``, compared with ``target`` where labelled."""
+                       target: str | None, column: str | None = None) -> ValidationOverlay:
+    """The drawn validation items' predictions at ``threshold``, compared with ``target`` where labelled
+    (``target`` is a value of the label column ``column``; None = the first)."""
     val = rows[view.split[rows] == VALIDATION]
     predicted = scores[val] > threshold
     if target is None:
         return ValidationOverlay(val, predicted, threshold)
-    labels = view.labels[val]
+    labels = _label_values(view, column)[val]
     known = np.asarray([lab is not None for lab in labels], dtype=bool)
     actual = np.asarray([lab is not None and str(lab) == str(target) for lab in labels], dtype=bool)
     return ValidationOverlay(val, predicted, threshold, actual, known)
@@ -288,3 +289,11 @@ def flash() -> None:
     message = st.session_state.pop("map_flash", None)
     if message:
         st.success(plain(message))
+
+
+def _label_values(view: Any, column: str | None) -> np.ndarray:
+    """One label column's values (the first when ``column`` is None or the index lacks it)."""
+    try:
+        return view.label_values(column)
+    except FewshotError:
+        return view.labels

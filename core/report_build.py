@@ -72,15 +72,18 @@ def write_report(store: Any, index: str, concept: str, out: Path | str, *, png: 
     replay = build_replay(view.matrix, positions, history, rows, threshold)
     from core.replay_figure import replay_figure
 
+    column = getattr(session.concept, "target_column", None)
+    labels = _labels(view, column)
     hover = None
     if len(rows) <= HOVER_MAX_POINTS:
-        hover = np.asarray([html.escape(str(view.ids[r])) + ("" if view.labels[r] is None else
-                            " · label " + html.escape(str(view.labels[r]))) for r in rows], dtype=object)
+        hover = np.asarray([html.escape(str(view.ids[r])) + ("" if labels[r] is None else
+                            " · label " + html.escape(str(labels[r]))) for r in rows], dtype=object)
     figures = {"map": replay_figure(replay, None, hover, height=720)}
     if replay.rounds and any(a is not None for a in replay.ap):
         figures["ap"] = ap_figure(replay)
     target = session.concept.target_label
-    ev = evaluate_split(store, index, session.head, VALIDATION, target, threshold) if n else None
+    ev = evaluate_split(store, index, session.head, VALIDATION, target, threshold, target_column=column) \
+        if n else None
     sections = [_header(session, index, concept, replay, n, len(rows), method, threshold)]
     sections.append('<h2>The map, round by round</h2><p class="note">Press ▶ Play or drag the slider: each round '
                     "colours the items by that round's score (blue positive, orange negative), draws that round's "
@@ -111,6 +114,16 @@ def write_report(store: Any, index: str, concept: str, out: Path | str, *, png: 
     write_atomic(out, data)
     png_path = map_png(replay, len(replay.rounds) - 1, Path(png)) if png is not None and replay.rounds else None
     return ReportResult(Path(out), png_path, len(data), len(rows), n, len(replay.rounds))
+
+
+def _labels(view: Any, column: str | None) -> np.ndarray:
+    """The ground-truth column the concept names (core.ground_truth's column; the first when absent)."""
+    from core.errors import FewshotError
+
+    try:
+        return view.label_values(column)
+    except FewshotError:
+        return view.labels
 
 
 def _header(session: Any, index: str, concept: str, replay: Any, n: int, drawn: int, method: str,
