@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app.items import plain
 from app.map_figure import (
     COLOR_MODES,
     MAX_POINTS,
@@ -36,7 +35,7 @@ from app.map_view import (
     selected_ids,
     validation_overlay,
 )
-from core.replay import Replay, build_replay, round_caption
+from core.replay import Replay, build_replay
 from core.replay_figure import marker_size, replay_figure
 
 MAX_REPLAY_POINTS = 1_000_000  # typed arrays + uint8 colour codes keep 1M points under the page-load target
@@ -162,8 +161,6 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
     what = "UMAP" if projection is not None else "PCA stand-in"
     drawn = len(replay.rows) if replay is not None and mode == "Score" else min(n, MAX_POINTS)
     sample = f" (a random sample of {drawn:,} of {n:,} items; rated items always shown)" if drawn < n else ""
-    if replay is not None and at is not None:
-        st.caption(plain(round_caption(replay, at)))
     st.caption(f"{what}{sample}. Box or lasso-select points to see and rate them below; "
                "double-click the map to clear the selection.")
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",

@@ -59,15 +59,19 @@ def _figure(page) -> dict:
 
 def _set_round(page, value: int) -> None:
     """Move the Streamlit round slider with the keyboard until it shows ``value``."""
-    thumb = page.locator(".st-key-map_round [role='slider']").first
+    thumb = page.locator(MAIN).get_by_role("slider", name="Round").first
     for _ in range(12):
-        now = int(thumb.get_attribute("aria-valuenow") or -1)
+        now = _round_shown(page)
         if now == value:
             return
         thumb.focus()
         page.keyboard.press("ArrowLeft" if now > value else "ArrowRight")
         wait_for_app(page)
     raise AssertionError(f"the round slider did not reach {value}")
+
+
+def _round_shown(page) -> int:
+    return int(page.locator(f'{MAIN} [data-testid="stSliderThumbValue"]').first.inner_text().strip())
 
 
 def _lasso(page) -> None:
@@ -135,7 +139,7 @@ def test_map_auto_umap_replay_settings_and_lasso_rating(auto_map, app_server, pa
     wait_for_app(page)
     segment = page.locator(".st-key-map_color").get_by_role("radio", name="Label", exact=True)
     expect(segment).to_have_attribute("aria-checked", "true")  # kept across the tab switch
-    assert page.locator(".st-key-map_round [role='slider']").first.get_attribute("aria-valuenow") == "2"
+    assert _round_shown(page) == 2
 
     choose_segment(page, "map_color", "Score")
     chart.scroll_into_view_if_needed()
