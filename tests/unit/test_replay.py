@@ -110,3 +110,23 @@ def test_report_cli_refuses_bad_paths(hostile_digits, capsys):
     assert main(["report", "--index", "digits", "--concept", "x", "--out", str(hostile_digits / "r.txt")]) == 2
     assert main(["report", "--index", "digits", "--concept", "x", "--out", "/no/such/dir/r.html"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_fit_status_of_a_dead_process_is_not_alive_and_time_left_is_sane(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from core.projection_auto import RUNNING, FitStatus, read_status, write_status
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(done.stdout)
+    status = FitStatus(RUNNING, dead_pid, "f", 10_000, 10_000, time.time() - 5)
+    write_status("digits", tmp_path, status)
+    again = read_status("digits", tmp_path)
+    assert again is not None and again.pid == dead_pid and not again.alive  # a crashed fit can be restarted
+    assert 1.0 <= again.seconds_left() <= 60
+    again.fraction = 0.5  # halfway after 5 s: about 5 s left
+    assert 3.0 <= again.seconds_left() <= 8.0
+    (tmp_path / "projections" / "digits" / "fit.json").write_text("{not json")
+    assert read_status("digits", tmp_path) is None
