@@ -132,16 +132,17 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
     hover_all = _hover(root, index, view.version, n, column)
     if replay is not None and at is not None and mode == "Score":
         fig = replay_figure(replay, at, hover_all[replay.rows] if hover_all is not None else None)
+        spec = fig.to_dict()
         if not show_path:
-            fig.update_traces(visible=False, selector={"name": "w by round"})
+            spec["data"][3]["visible"] = False
         rows = replay.rows
         if show_val:
             overlay = validation_overlay(view, np.sort(rows), scores, threshold, target, column)
             import plotly.graph_objects as go
 
-            fig.add_traces(overlay_traces(go, xy, overlay,
-                                          hover_all[np.sort(rows)] if hover_all is not None else None,
-                                          np.sort(rows), marker_size(len(rows))))
+            spec["data"] += [t.to_plotly_json() for t in overlay_traces(
+                go, xy, overlay, hover_all[np.sort(rows)] if hover_all is not None else None, np.sort(rows),
+                marker_size(len(rows)))]
     else:
         ratings = seen_mask = None
         if session is not None:

@@ -149,6 +149,7 @@ def browser_times(spec: str, steps: int = 9) -> tuple[list[float], list[float]]:
 
 def measure_page(view: SimpleNamespace, xy: np.ndarray, name: str) -> dict[str, float]:
     W = weights(view)
+    server_figure(view, xy, W)  # warm-up: imports (torch, plotly) are paid once per server, not per page
     server, spec = [], ""
     for _ in range(3):
         started = time.perf_counter()
