@@ -51,3 +51,10 @@ def remember_round(rounds: list[int]) -> None:
     kept["map_round"] = st.session_state.get("map_round")
     kept["map_round_latest"] = rounds[-1]
     kept["map_round_at_latest"] = st.session_state.get("map_round") == rounds[-1]
+
+
+def follow_latest() -> None:
+    """After a submit from the map: show the new round (the next run moves the slider to it)."""
+    kept = st.session_state.setdefault(KEPT, {})
+    kept["map_round_at_latest"] = True
+    st.session_state.pop("map_round", None)

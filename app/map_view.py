@@ -17,6 +17,7 @@ from app.map_figure import (
     Trajectory,
     ValidationOverlay,
 )
+from app.map_settings import follow_latest
 from app.state import get_store
 from core.errors import FewshotError
 from core.projection import (
@@ -244,6 +245,7 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
         for i in shown:
             st.session_state.pop(f"map_rate_{i}", None)
         new_batch()  # the Teach page proposes a fresh batch for the retrained classifier
+        follow_latest()
         skips = sum(v is None for v in chosen.values())
         skipped = f" and {skips} skip{'s' * (skips != 1)}" if skips else ""
         st.session_state["map_flash"] = (f"Submitted {len(chosen) - skips} ratings{skipped}: "
@@ -279,6 +281,7 @@ def render_bulk_rating(session: Any, ids: list[str]) -> None:
                 st.error(plain(str(exc)))
                 return
             new_batch()
+            follow_latest()
             st.session_state["map_flash"] = (f"Rated {len(ids):,} selected items {label}: the classifier retrained, "
                                              f"round {result.round}.")
             st.rerun()

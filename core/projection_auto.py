@@ -60,9 +60,9 @@ class FitStatus:
         """Time left: from the pace so far once the layout runs, else from a measured prior."""
         elapsed = (now or time.time()) - self.started
         prior = IMPORT_S + SECONDS_PER_10K * self.n_fit / 10_000 + 2.0 * max(self.n_items - self.n_fit, 0) / 100_000
-        if self.fraction >= 0.3:
-            return max(0.0, elapsed * (1 - self.fraction) / self.fraction)
-        return max(1.0, prior - elapsed)
+        if self.fraction >= 0.1:  # the pace so far (the layout's epochs are evenly paced)
+            return max(1.0, elapsed * (1 - self.fraction) / self.fraction)
+        return max(prior - elapsed, 0.5 * prior)  # a slow machine: never "ready in 1 s" for minutes
 
 
 def _is_zombie(pid: int) -> bool:
