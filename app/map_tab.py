@@ -36,7 +36,7 @@ from app.map_view import (
     validation_overlay,
 )
 from core.replay import Replay, build_replay
-from core.replay_figure import marker_size, replay_figure
+from core.replay_figure import COMPACT_ABOVE, marker_size, replay_figure
 
 MAX_REPLAY_POINTS = 1_000_000  # typed arrays + uint8 colour codes keep 1M points under the page-load target
 MAX_HOVER_POINTS = 200_000  # beyond this, hover shows row numbers only (per-point strings cost ~100 B each)
@@ -166,7 +166,8 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
                "double-click the map to clear the selection.")
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",
                             config={"scrollZoom": True, "displaylogo": False})
-    picked = selected_ids(event, view.ids)
+    compact = replay is not None and mode == "Score" and len(replay.rows) > COMPACT_ABOVE
+    picked = selected_ids(event, view.ids, replay.rows if compact else None)
     if picked is not None:
         st.session_state[SELECTED_KEY] = picked
     st.subheader("Selected items")

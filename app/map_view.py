@@ -178,15 +178,22 @@ def ratings_array(n: int, row_of: dict[str, int], ratings: Any) -> np.ndarray:
     return out
 
 
-def selected_ids(event: Any, ids: np.ndarray) -> list[str] | None:
+def selected_ids(event: Any, ids: np.ndarray, rows_of_first_trace: np.ndarray | None = None) -> list[str] | None:
     """Item ids of a chart selection event (None when the selection did not change since last run).
 
-    Points carry their row as ``customdata``; the trajectory's points carry none and are ignored.
+    Points carry their row as ``customdata``; the trajectory's points carry none and are ignored. On
+    very large maps the items trace carries no customdata (5 MB less at 1M points): its points are
+    then named by their index into ``rows_of_first_trace``.
     """
     points = (event or {}).get("selection", {}).get("points", []) if hasattr(event, "get") else []
     rows: list[int] = []
     for point in points:
         data = point.get("customdata")
+        if data is None and rows_of_first_trace is not None and point.get("curve_number") == 0:
+            data = point.get("point_index", point.get("point_number"))
+            if isinstance(data, int) and 0 <= data < len(rows_of_first_trace):
+                rows.append(int(rows_of_first_trace[data]))
+            continue
         if isinstance(data, list):
             data = data[0] if data else None
         if isinstance(data, int | float) and 0 <= int(data) < len(ids):

@@ -24,6 +24,7 @@ W_COLOR, FLIP_COLOR = "#CC79A7", "#000000"
 SCORE_SCALE = [[0.0, NEGATIVE], [0.5, "#E8E8E8"], [1.0, POSITIVE]]
 MAX_POSITIVES_DRAWN = 20_000  # per round; the top-scoring ones when more are predicted positive
 MAX_FLIPS_DRAWN = 5_000
+COMPACT_ABOVE = 200_000  # above this the items trace drops customdata: a selection names points by index
 TRACE_NAMES = ("items (score at this round)", "predicted positive", "flipped since the round before",
                "w by round", "w at this round")
 
@@ -123,13 +124,17 @@ def replay_figure(replay: Replay, start: int | None = None, hover: np.ndarray | 
     ticks = [0, COLOR_LEVELS / 4, COLOR_LEVELS / 2, 3 * COLOR_LEVELS / 4, COLOR_LEVELS]
     items: dict[str, Any] = {
         "type": "scattergl", "mode": "markers", "name": TRACE_NAMES[0], "x": typed(replay.xy[:, 0]),
-        "y": typed(replay.xy[:, 1]), "customdata": typed(replay.rows), "hovertemplate": item_hover,
+        "y": typed(replay.xy[:, 1]), "hovertemplate": item_hover,
         "marker": {"size": size, "colorscale": SCORE_SCALE, "cmin": 0, "cmax": COLOR_LEVELS, "opacity": 0.75,
                    "colorbar": {"title": {"text": "score (logit)", "side": "top"}, "orientation": "v",
                                 "thickness": 12, "len": 0.4, "x": 1.02, "xanchor": "left", "y": 0.0,
                                 "yanchor": "bottom", "tickvals": ticks,
                                 "ticktext": [f"{v:+.1f}" for v in (-span, -span / 2, 0, span / 2, span)]}},
     }
+    if len(replay.rows) <= COMPACT_ABOVE:
+        items["customdata"] = typed(replay.rows)
+    else:
+        items["hovertemplate"] = "item %{pointNumber}<extra></extra>" if hover is None else item_hover
     if hover is not None:
         items["text"] = hover.tolist()
     data: list[dict[str, Any]] = [

@@ -169,3 +169,23 @@ def json_text(obj) -> str:
     import json
 
     return json.dumps(obj)
+
+
+def test_selection_on_a_compact_map_names_rows_by_point_index():
+    from streamlit.testing.v1 import AppTest
+
+    def script() -> None:
+        import numpy as np
+        import streamlit as st
+
+        from app.map_view import selected_ids
+
+        ids = np.asarray(["a", "b", "c", "d"], dtype=object)
+        rows = np.asarray([0, 2, 3])  # the items trace draws rows 0, 2, 3 (no customdata)
+        event = {"selection": {"points": [{"curve_number": 0, "point_index": 1},
+                                          {"curve_number": 1, "point_index": 0, "customdata": 3},
+                                          {"curve_number": 3, "point_index": 0}]}}
+        st.session_state["picked"] = selected_ids(event, ids, rows)
+
+    at = AppTest.from_function(script).run()
+    assert at.session_state["picked"] == ["c", "d"]
