@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DIM, CLUSTERS, ROUNDS = 512, 12, 10
-CHROMIUM_ARGS = ["--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]  # WebGL, no GPU
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]  # as tests/e2e
 
 
 def synthetic(n: int, seed: int = 0) -> SimpleNamespace:
@@ -243,15 +243,27 @@ def measure(n: int, quick: bool) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="no fits, no 1M: the 100k page and the report")
+    parser.add_argument("--only", choices=["page", "fit", "report"], default=None, help="one part only")
     parser.add_argument("--child", nargs=2, metavar=("N", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(int(args.child[0]), args.child[1])
         return
-    for n in (100_000,) if args.quick else (10_000, 100_000, 1_000_000):
-        for key, value in measure(n, args.quick).items():
-            print(f"{key}={value}", flush=True)
-    print(f"report_bytes_100k={report_bytes(100_000)}", flush=True)
+    if args.only in (None, "page"):
+        for n in (100_000,) if args.quick else (100_000, 1_000_000):
+            for key, value in measure(n, quick=True).items():
+                print(f"{key}={value}", flush=True)
+    if args.only in (None, "report"):
+        print(f"report_bytes_100k={report_bytes(100_000)}", flush=True)
+    if args.only in (None, "fit") and not args.quick:
+        for n in (10_000, 100_000):
+            view = synthetic(n)
+            with tempfile.TemporaryDirectory() as root:
+                fit = run_child(n, root)
+            name = f"{n // 1000}k"
+            print(f"fit_cold_s_{name}={fit['cold_s']:.1f}\numap_import_s_{name}={fit['import_s']:.1f}\n"
+                  f"knn_s_{name}={fit['knn_s']:.1f}\nfit_sampled_on_{name}={fit['n_fitted']}", flush=True)
+            del view
 
 
 if __name__ == "__main__":
