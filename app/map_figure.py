@@ -53,7 +53,8 @@ class ValidationOverlay:
 
 
 def hover_texts(
-    rows: np.ndarray, ids: np.ndarray, labels: np.ndarray, scores: np.ndarray | None, texts: np.ndarray | None
+    rows: np.ndarray, ids: np.ndarray, labels: np.ndarray, scores: np.ndarray | None, texts: np.ndarray | None,
+    chars: int = HOVER_CHARS,
 ) -> np.ndarray:
     """HTML-safe hover text per drawn row (object array aligned with ``rows``): id, label, score, text."""
     out = np.empty(len(rows), dtype=object)
@@ -66,7 +67,7 @@ def hover_texts(
         line = " · ".join(parts)
         if texts is not None and texts[r]:
             text = " ".join(str(texts[r]).split())
-            text = text[:HOVER_CHARS] + ("…" if len(text) > HOVER_CHARS else "")
+            text = text[:chars] + ("…" if len(text) > chars else "")
             line += "<br>" + html.escape(text)
         out[j] = line
     return out

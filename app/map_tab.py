@@ -39,7 +39,8 @@ from core.replay import Replay, build_replay
 from core.replay_figure import COMPACT_ABOVE, marker_size, replay_figure
 
 MAX_REPLAY_POINTS = 1_000_000  # typed arrays + uint8 colour codes keep 1M points under the page-load target
-MAX_HOVER_POINTS = 200_000  # beyond this, hover shows row numbers only (per-point strings cost ~100 B each)
+MAX_HOVER_POINTS = 100_000  # beyond this, hover shows item numbers only (per-point strings cost ~100 B each)
+SHORT_HOVER_ABOVE = 20_000  # above this, hover texts keep 60 characters of an item's text (not 120)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -50,7 +51,8 @@ def _hover(root: str, index: str, version: int, n: int, column: str | None = Non
     if n > MAX_HOVER_POINTS:
         return None
     view = get_store().vectors(index)
-    return hover_texts(np.arange(n), view.ids, _label_values(view, column), None, item_texts(root, index, version))
+    return hover_texts(np.arange(n), view.ids, _label_values(view, column), None, item_texts(root, index, version),
+                       chars=60 if n > SHORT_HOVER_ABOVE else 120)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Preparing the replay…")

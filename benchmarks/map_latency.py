@@ -110,7 +110,7 @@ def server_figure(view: SimpleNamespace, xy: np.ndarray, W: np.ndarray, start: i
     replay = build_replay(view.matrix, xy, history(W), rows, 0.0)
     hover = None  # as the page: hover texts (id, label, 120 characters of text) up to MAX_HOVER_POINTS
     if len(rows) <= MAX_HOVER_POINTS:
-        filler = "a realistic item text of about one hundred and twenty characters, as hover shows for text indexes…"
+        filler = "sixty characters of item text, as hover shows for big maps…"
         hover = np.asarray([f"<b>{i}</b> · label {lab}<br>{filler}" for i, lab in
                             zip(view.ids[rows], view.labels[rows], strict=True)], dtype=object)
     return pio.to_json(replay_figure(replay, start, hover), validate=False)

@@ -22,7 +22,7 @@ from core.replay import COLOR_LEVELS, Replay, round_caption
 POSITIVE, NEGATIVE, NEUTRAL = "#0072B2", "#E69F00", "#BBBBBB"
 W_COLOR, FLIP_COLOR = "#CC79A7", "#000000"
 SCORE_SCALE = [[0.0, NEGATIVE], [0.5, "#E8E8E8"], [1.0, POSITIVE]]
-MAX_POSITIVES_DRAWN = 20_000  # per round; the top-scoring ones when more are predicted positive
+MAX_POSITIVES_DRAWN = 10_000  # per round; the top-scoring ones when more are predicted positive
 MAX_FLIPS_DRAWN = 5_000
 COMPACT_ABOVE = 200_000  # above this the items trace drops customdata: a selection names points by index
 TRACE_NAMES = ("items (score at this round)", "predicted positive", "flipped since the round before",
@@ -91,11 +91,10 @@ def _round_traces(replay: Replay, i: int, size: int, span: float, hover: np.ndar
             + (f" · {replay.n_ratings[j]} ratings" if replay.n_ratings[j] is not None else "") for j in path]
 
     def sub(picks: np.ndarray) -> dict[str, Any]:
-        out: dict[str, Any] = {"x": typed(replay.xy[picks, 0]), "y": typed(replay.xy[picks, 1]),
-                               "customdata": typed(replay.rows[picks])}
-        if hover is not None:
-            out["text"] = hover[picks].tolist()
-        return out
+        # No hover text here: these marks sit exactly on the items trace, whose hover (sent once) shows
+        # through ("skip"); repeating the texts in every frame made the figure 5x larger.
+        return {"x": typed(replay.xy[picks, 0]), "y": typed(replay.xy[picks, 1]),
+                "customdata": typed(replay.rows[picks])}
 
     def xs(values: np.ndarray) -> list[float]:
         return [float(v) for v in values]
@@ -139,8 +138,8 @@ def replay_figure(replay: Replay, start: int | None = None, hover: np.ndarray | 
         items["text"] = hover.tolist()
     data: list[dict[str, Any]] = [
         items,
-        {"type": "scattergl", "mode": "markers", "name": TRACE_NAMES[1], "hovertemplate": item_hover},
-        {"type": "scattergl", "mode": "markers", "name": TRACE_NAMES[2], "hovertemplate": item_hover,
+        {"type": "scattergl", "mode": "markers", "name": TRACE_NAMES[1], "hoverinfo": "skip"},
+        {"type": "scattergl", "mode": "markers", "name": TRACE_NAMES[2], "hoverinfo": "skip",
          "marker": {"symbol": "diamond-open", "size": size + 5, "color": FLIP_COLOR, "opacity": 0.8,
                     "line": {"width": 1, "color": FLIP_COLOR}}},
         {"type": "scatter", "mode": "lines+markers+text", "name": TRACE_NAMES[3], "textposition": "top center",
