@@ -83,7 +83,7 @@ def item_texts(root: str, index: str, version: int) -> np.ndarray | None:
     return np.asarray([by_id.get(i) for i in store.vectors(index).ids], dtype=object)
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=2.0)
 def fit_progress(root: str, index: str) -> None:
     """The background fit's progress and time left; reruns the whole page (PCA -> UMAP) when it ends."""
     reap()

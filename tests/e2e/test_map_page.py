@@ -15,7 +15,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import MAIN, assert_no_exception, choose_segment, goto_page, screenshot, wait_for_app
+from tests.e2e.helpers import MAIN, assert_no_exception, choose_segment, screenshot, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -93,9 +93,13 @@ def test_map_auto_umap_replay_settings_and_lasso_rating(auto_map, app_server, pa
     assert status is not None, "building the index did not start the map fit"
     page.goto(app_server.url)
     wait_for_app(page)
-    goto_page(page, app_server.url, "Map")
-    assert_no_exception(page)
+    # Not goto_page: while the fit runs, its progress fragment reruns every 2 s, so on a loaded machine
+    # the app is never idle long enough for wait_for_app; wait for what the page shows instead.
+    page.locator('[data-testid="stSidebarNavLink"]').filter(has=page.locator('span[label="Map"]')).first.click()
     main = page.locator(MAIN)
+    expect(main.get_by_role("heading", name="Map")).to_be_visible(timeout=30_000)
+    expect(main.locator(CHART).first).to_be_visible(timeout=30_000)
+    assert_no_exception(page)
     if read_status("digits", app_server.workspace).alive:
         expect(main.get_by_text("UMAP map is ready in ~", exact=False).first).to_be_visible()
         expect(main.get_by_text("Computing the UMAP map", exact=False).first).to_be_visible()
