@@ -98,7 +98,7 @@ def test_map_auto_umap_replay_settings_and_lasso_rating(auto_map, app_server, pa
     page.locator('[data-testid="stSidebarNavLink"]').filter(has=page.locator('span[label="Map"]')).first.click()
     main = page.locator(MAIN)
     expect(main.get_by_role("heading", name="Map")).to_be_visible(timeout=30_000)
-    expect(main.locator(CHART).first).to_be_visible(timeout=30_000)
+    expect(main.locator(CHART).first).to_be_visible(timeout=90_000)
     assert_no_exception(page)
     if read_status("digits", app_server.workspace).alive:
         expect(main.get_by_text("UMAP map is ready in ~", exact=False).first).to_be_visible()
