@@ -142,12 +142,12 @@ def replay_figure(replay: Replay, start: int | None = None, hover: np.ndarray | 
         {"type": "scattergl", "mode": "markers", "name": TRACE_NAMES[2], "hoverinfo": "skip",
          "marker": {"symbol": "diamond-open", "size": size + 5, "color": FLIP_COLOR, "opacity": 0.8,
                     "line": {"width": 1, "color": FLIP_COLOR}}},
-        {"type": "scatter", "mode": "lines+markers+text", "name": TRACE_NAMES[3], "textposition": "top center",
+        {"type": "scatter", "mode": "lines+markers+text", "name": TRACE_NAMES[3], "textposition": "top right",
          "textfont": {"size": 12, "color": "#000000"}, "hovertemplate": "%{hovertext}<extra></extra>",
          "line": {"color": W_COLOR, "width": 2},
          "marker": {"size": 9, "color": W_COLOR, "line": {"width": 1.5, "color": "#000000"}}},
         {"type": "scatter", "mode": "markers", "name": TRACE_NAMES[4], "hovertemplate": "%{hovertext}<extra></extra>",
-         "marker": {"symbol": "star", "size": 17, "color": W_COLOR, "line": {"width": 2, "color": "#000000"}}},
+         "marker": {"symbol": "star", "size": 15, "color": W_COLOR, "line": {"width": 2, "color": "#000000"}}},
     ]
     if n_rounds:
         for trace, update in zip(data, _round_traces(replay, start, size, span, hover), strict=True):
