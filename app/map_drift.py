@@ -19,15 +19,25 @@ from core.records import VALIDATION
 MAX_FLIPPED_SHOWN = 20
 
 
+CHART_CONFIG = {"displayModeBar": False}  # the mode bar covered the legends; zoom still works by dragging
+LEGEND_BELOW = {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.3, "yanchor": "top"}
+
+
 def _fmt(value: float | None, pattern: str = "{:.3f}") -> str:
-    return "–" if value is None or value != value else pattern.format(value)
+    """Blank for a missing value (never "None" or "nan")."""
+    return "" if value is None or value != value else pattern.format(value)
+
+
+def _sigmoid(x: float) -> float:
+    return 0.5 * (1.0 + float(np.tanh(0.5 * x)))
 
 
 def drift_rows(drift: list[Any]) -> list[dict[str, Any]]:
-    """One table row per round, for ``st.dataframe``."""
+    """One table row per round, for ``st.dataframe``; missing values are blank text, not "None"."""
     return [
-        {"round": d.round, "ratings": d.n_ratings, "AP": d.ap, "cos to previous w": d.cosine_to_previous,
-         "flips": d.flips, "→ positive": d.flips_to_positive, "→ negative": d.flips_to_negative,
+        {"round": d.round, "ratings": _fmt(d.n_ratings, "{:,}"), "AP": _fmt(d.ap),
+         "cos to previous w": _fmt(d.cosine_to_previous), "flips": _fmt(d.flips, "{:,}"),
+         "→ positive": _fmt(d.flips_to_positive, "{:,}"), "→ negative": _fmt(d.flips_to_negative, "{:,}"),
          "predicted positive": d.n_predicted_positive}
         for d in drift
     ]
@@ -38,19 +48,22 @@ def movement_figure(drift: list[Any]) -> Any:
     import plotly.graph_objects as go
 
     rounds = [d.round for d in drift[1:]]
+    every = [d.round for d in drift]
     fig = go.Figure()
     fig.add_bar(x=rounds, y=[d.flips_to_positive for d in drift[1:]], name="flipped to positive",
                 marker_color=POSITIVE)
     fig.add_bar(x=rounds, y=[d.flips_to_negative for d in drift[1:]], name="flipped to negative",
                 marker_color=NEGATIVE)
-    fig.add_scatter(x=rounds, y=[d.cosine_to_previous for d in drift[1:]], name="cos(w, previous w)",
-                    yaxis="y2", mode="lines+markers", line={"color": TRAJECTORY})
+    fig.add_scatter(x=every, y=[d.cosine_to_previous for d in drift], name="cos(w, previous w)",
+                    yaxis="y2", mode="lines+markers", line={"color": TRAJECTORY, "width": 2}, connectgaps=True,
+                    marker={"size": 8, "color": TRAJECTORY, "line": {"width": 1, "color": "#000000"}})
     fig.update_layout(
-        barmode="stack", height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": "round", "dtick": 1}, yaxis={"title": "validation items flipped"},
+        barmode="stack", height=360, margin={"l": 10, "r": 10, "t": 20, "b": 10},
+        xaxis={"title": "round", "dtick": 1, "range": [every[0] - 0.5, every[-1] + 0.5] if every else None},
+        yaxis={"title": "items flipped"},
         yaxis2={"title": "cosine", "overlaying": "y", "side": "right", "range": [-1.05, 1.05],
                 "tickvals": [-1, -0.5, 0, 0.5, 1], "showgrid": False},
-        legend={"orientation": "h", "y": 1.18},
+        legend=LEGEND_BELOW,
     )
     return fig
 
@@ -66,9 +79,10 @@ def distribution_figure(rounds: list[int], scores: np.ndarray, threshold: float)
         mean=scores.mean(axis=1) if scores.size else None, name="validation scores", marker_color=TRAJECTORY,
         hoverinfo="x+y",
     ))
-    fig.add_hline(y=threshold, line_dash="dash", line_color="black", annotation_text=f"threshold {threshold:+.2f}")
-    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False,
-                      xaxis={"title": "round (box: 25-75%, whiskers: 5-95%)"}, yaxis={"title": "score (logit)"})
+    fig.add_hline(y=threshold, line_dash="dash", line_color="black",
+                  annotation_text=f"threshold p={_sigmoid(threshold):.2f} (logit {threshold:+.2f})")
+    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False,
+                      xaxis={"title": "round (box 25-75%, whiskers 5-95%)"}, yaxis={"title": "score (logit)"})
     return fig
 
 
@@ -122,18 +136,17 @@ def render_drift(session: Any, view: Any, threshold: float) -> None:
     scores = round_scores(view.matrix[val_rows], W, b)
     drift = drift_by_round(scores, W, rounds, [c.metrics for c in history], threshold)
     st.caption(plain(f"Predictions on the {len(val_rows):,} validation items at threshold {threshold:+.2f} "
-                     "(the Validate page's); a flip is an item whose prediction changed since the previous round."))
-    st.dataframe(drift_rows(drift), hide_index=True, width="stretch",
-                 column_config={"AP": st.column_config.NumberColumn(format="%.3f"),
-                                "cos to previous w": st.column_config.NumberColumn(format="%.3f")})
+                     f"(probability {_sigmoid(threshold):.2f}, the Validate page's); "
+                     "a flip is an item whose prediction changed since the previous round."))
+    st.dataframe(drift_rows(drift), hide_index=True, width="stretch")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(movement_figure(drift), key="map_drift_movement")
+        st.plotly_chart(movement_figure(drift), key="map_drift_movement", config=CHART_CONFIG)
     with right:
-        st.plotly_chart(distribution_figure(rounds, scores, threshold), key="map_drift_scores")
+        st.plotly_chart(distribution_figure(rounds, scores, threshold), key="map_drift_scores", config=CHART_CONFIG)
     st.subheader("Compare two rounds")
     a, b_round = _round_picker(rounds)
     ia, ib = rounds.index(a), rounds.index(b_round)
     comparison = compare_rounds(scores[ia], scores[ib], a, b_round, threshold)
     render_comparison(session, view, val_rows, comparison, scores[ia], scores[ib])
-    st.caption(f"AP: round {a} {_fmt(drift[ia].ap)}, round {b_round} {_fmt(drift[ib].ap)}.")
+    st.caption(f"AP: round {a} {_fmt(drift[ia].ap) or 'n/a'}, round {b_round} {_fmt(drift[ib].ap) or 'n/a'}.")

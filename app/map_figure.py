@@ -13,12 +13,16 @@ from typing import Any
 import numpy as np
 
 from app.safe_text import html as _escape
+from core.replay import draw_rows  # noqa: F401  (re-exported: the page and the benchmark draw these rows)
 
 MAX_POINTS = 200_000
 HOVER_CHARS = 120
-POSITIVE, NEGATIVE, NEUTRAL, MISSED = "#2e7d32", "#c62828", "#b0b0b0", "#ef6c00"
-TRAJECTORY, LATEST = "#1a237e", "#ffc400"
-DIVERGING = [[0.0, NEGATIVE], [0.5, "#d9d9d9"], [1.0, POSITIVE]]
+# Okabe-Ito (colour-blind safe), shared with core.replay_figure: blue = positive, orange = negative,
+# grey = neutral, black = validation outcome outlines, reddish purple = w. No colour means two things.
+POSITIVE, NEGATIVE, NEUTRAL, MISSED = "#0072B2", "#E69F00", "#BBBBBB", "#000000"
+TRAJECTORY, LATEST = "#CC79A7", "#CC79A7"
+DIVERGING = [[0.0, NEGATIVE], [0.5, "#E8E8E8"], [1.0, POSITIVE]]
+SEEN = "#009E73"
 MAX_LABEL_COLORS = 20
 MAX_ARROWS = 40
 COLOR_MODES = ("Score", "Label", "Rating", "Seen")
@@ -48,18 +52,9 @@ class ValidationOverlay:
     known: np.ndarray | None = None
 
 
-def draw_rows(n: int, keep: np.ndarray | None = None, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray:
-    """Rows to draw: all when n <= max_points, else a fixed random sample that always holds ``keep``."""
-    if n <= max_points:
-        return np.arange(n)
-    keep = np.unique(np.asarray(keep if keep is not None else [], dtype=np.int64))[:max_points]
-    pool = np.setdiff1d(np.arange(n), keep, assume_unique=True)
-    extra = np.random.default_rng(seed).choice(pool, max_points - len(keep), replace=False)
-    return np.sort(np.concatenate([keep, extra]))
-
-
 def hover_texts(
-    rows: np.ndarray, ids: np.ndarray, labels: np.ndarray, scores: np.ndarray | None, texts: np.ndarray | None
+    rows: np.ndarray, ids: np.ndarray, labels: np.ndarray, scores: np.ndarray | None, texts: np.ndarray | None,
+    chars: int = HOVER_CHARS,
 ) -> np.ndarray:
     """HTML-safe hover text per drawn row (object array aligned with ``rows``): id, label, score, text."""
     out = np.empty(len(rows), dtype=object)
@@ -72,7 +67,7 @@ def hover_texts(
         line = " · ".join(parts)
         if texts is not None and texts[r]:
             text = " ".join(str(texts[r]).split())
-            text = text[:HOVER_CHARS] + ("…" if len(text) > HOVER_CHARS else "")
+            text = text[:chars] + ("…" if len(text) > chars else "")
             line += "<br>" + _escape(text)
         out[j] = line
     return out
@@ -97,7 +92,7 @@ def _colorbar(title: str) -> dict[str, Any]:
 
 def _item_traces(go: Any, mode: str, xy: np.ndarray, rows: np.ndarray, hover_of: np.ndarray,
                  size: int, labels: np.ndarray, scores: np.ndarray | None, ratings: np.ndarray | None,
-                 seen: np.ndarray | None) -> list[Any]:
+                 seen: np.ndarray | None, emphasise: str | None = None) -> list[Any]:
     """The items coloured by ``mode``; emphasised items (rated, seen) drawn last, on top."""
     def hv(subset: np.ndarray) -> np.ndarray:
         return hover_of[np.searchsorted(rows, subset)]
@@ -121,13 +116,15 @@ def _item_traces(go: Any, mode: str, xy: np.ndarray, rows: np.ndarray, hover_of:
         yes, no = rows[seen[rows]], rows[~seen[rows]]
         return [
             _points(go, xy, no, hv(no), "unseen", size=size, color=NEUTRAL, opacity=0.35),
-            _points(go, xy, yes, hv(yes), "seen (rated or skipped)", size=size + 4, color="#6a1b9a",
+            _points(go, xy, yes, hv(yes), "seen (rated or skipped)", size=size + 4, color=SEEN,
                     line={"width": 1, "color": "white"}),
         ]
-    return _label_traces(go, xy, rows, hv, size, labels)
+    return _label_traces(go, xy, rows, hv, size, labels, emphasise)
 
 
-def _label_traces(go: Any, xy: np.ndarray, rows: np.ndarray, hv: Any, size: int, labels: np.ndarray) -> list[Any]:
+def _label_traces(go: Any, xy: np.ndarray, rows: np.ndarray, hv: Any, size: int, labels: np.ndarray,
+                  emphasise: str | None = None) -> list[Any]:
+    """One trace per label; the concept's target label drawn last (on top), larger and outlined."""
     import plotly.express as px
 
     lab = labels[rows]
@@ -137,14 +134,20 @@ def _label_traces(go: Any, xy: np.ndarray, rows: np.ndarray, hv: Any, size: int,
     if len(order) > MAX_LABEL_COLORS:
         top = {name for name, _ in sorted(order, key=lambda t: -t[1])[: MAX_LABEL_COLORS - 1]}
         order = [t for t in order if t[0] in top]
-    palette = px.colors.qualitative.D3 if len(order) <= 10 else px.colors.qualitative.Alphabet
+    # Paul Tol's colour-blind-safe set (11 colours); the Alphabet set only beyond that
+    palette = px.colors.qualitative.Safe if len(order) <= 11 else px.colors.qualitative.Alphabet
     traces, as_str = [], np.asarray([str(v) if v is not None else "" for v in lab], dtype=object)
     colored = np.zeros(len(rows), dtype=bool)
     for i, (name, _) in enumerate(order):
         mask = known & (as_str == name)
         colored |= mask
-        traces.append(_points(go, xy, rows[mask], hv(rows[mask]), f"label {_escape(name)}", size=size,
-                              color=palette[i % len(palette)], opacity=0.8))
+        extra = {"size": size + 3, "line": {"width": 1, "color": "#000000"}, "opacity": 1.0} \
+            if emphasise is not None and name == str(emphasise) else {"size": size, "opacity": 0.8}
+        traces.append(_points(go, xy, rows[mask], hv(rows[mask]), f"label {_escape(name)}",
+                              color=palette[i % len(palette)], **extra))
+    if emphasise is not None:
+        target = [t for t in traces if t.name == f"label {_escape(str(emphasise))}"]
+        traces = [t for t in traces if t.name != f"label {_escape(str(emphasise))}"] + target
     rest = rows[~colored]
     if len(rest):
         name = "other labels / no label" if known[~colored].any() else "no label"
@@ -160,28 +163,32 @@ def _label_key(name: str) -> tuple[int, float | str]:
         return 1, name
 
 
-def _overlay_traces(go: Any, xy: np.ndarray, overlay: ValidationOverlay, hover_of: np.ndarray,
+def overlay_traces(go: Any, xy: np.ndarray, overlay: ValidationOverlay, hover_of: np.ndarray | None,
                     rows: np.ndarray, size: int) -> list[Any]:
-    """Validation predictions as outlines: right/wrong where the target label is known."""
+    """Validation predictions as black outlines (the shape says right/wrong where the target label is known).
+
+    Black shapes only: the fills below (score, label colours) keep their meaning.
+    """
     def trace(mask: np.ndarray, name: str, symbol: str, color: str, extra: int, visible: Any = True) -> Any:
         r = overlay.rows[mask]
+        text = hover_of[np.searchsorted(rows, r)] if hover_of is not None else None
         return go.Scattergl(
-            x=xy[r, 0], y=xy[r, 1], mode="markers", name=name, customdata=r, visible=visible,
-            text=hover_of[np.searchsorted(rows, r)], hovertemplate="%{text}<extra>%{fullData.name}</extra>",
+            x=xy[r, 0], y=xy[r, 1], mode="markers", name=name, customdata=r, visible=visible, text=text,
+            hovertemplate=("%{text}" if text is not None else "row %{customdata}") + "<extra>%{fullData.name}</extra>",
             marker={"symbol": symbol, "size": size + extra, "color": color, "line": {"width": 2, "color": color}},
         )
 
     p, t = overlay.predicted, overlay.threshold
     if overlay.actual is None or overlay.known is None or not overlay.known.any():
-        return [trace(p, f"predicted + (score > {t:+.2f})", "circle-open", "#000000", 5),
-                trace(~p, "predicted −", "circle-open", "#9e9e9e", 2, "legendonly")]
+        return [trace(p, f"predicted + (score > {t:+.2f})", "circle-open", MISSED, 5),
+                trace(~p, "predicted −", "circle-open", NEUTRAL, 2, "legendonly")]
     a, k = overlay.actual, overlay.known
     return [
-        trace(k & ~p & ~a, "predicted −, right (TN)", "circle-open", "#9e9e9e", 2, "legendonly"),
-        trace(k & p & a, "predicted +, right (TP)", "circle-open", POSITIVE, 6),
-        trace(k & p & ~a, "predicted +, wrong (FP)", "circle-open", NEGATIVE, 6),
-        trace(k & ~p & a, "predicted −, wrong (FN)", "x", MISSED, 3),
-        trace(~k & p, "predicted +, no label", "circle-open", "#000000", 5),
+        trace(k & ~p & ~a, "predicted −, right (TN)", "circle-open", NEUTRAL, 2, "legendonly"),
+        trace(k & p & a, "predicted +, right (TP)", "circle-open", MISSED, 6),
+        trace(k & p & ~a, "predicted +, wrong (FP)", "x-thin-open", MISSED, 6),
+        trace(k & ~p & a, "predicted −, wrong (FN)", "triangle-up-open", MISSED, 5),
+        trace(~k & p, "predicted +, no label", "square-open", MISSED, 5),
     ]
 
 
@@ -254,6 +261,7 @@ def build_map_figure(
     trajectory: Trajectory | None = None,
     overlay: ValidationOverlay | None = None,
     height: int = 680,
+    emphasise: str | None = None,
 ) -> Any:
     """The map. xy: (n, 2) every item; rows: sorted drawn rows; hover: (len(rows),) texts for them.
 
@@ -262,9 +270,9 @@ def build_map_figure(
     import plotly.graph_objects as go
 
     size = _marker_size(len(rows))
-    data = _item_traces(go, mode, xy, rows, hover, size, labels, scores, ratings, seen)
+    data = _item_traces(go, mode, xy, rows, hover, size, labels, scores, ratings, seen, emphasise)
     if overlay is not None:
-        data += _overlay_traces(go, xy, overlay, hover, rows, size)
+        data += overlay_traces(go, xy, overlay, hover, rows, size)
     annotations: list[dict[str, Any]] = []
     if trajectory is not None:
         extent = float(np.ptp(xy[rows], axis=0).max()) if len(rows) else 1.0

@@ -14,20 +14,14 @@ import streamlit as st
 
 from app.items import plain, render_item
 from app.map_figure import (
-    COLOR_MODES,
-    MAX_POINTS,
     Trajectory,
     ValidationOverlay,
-    build_map_figure,
-    draw_rows,
-    hover_texts,
 )
+from app.map_settings import follow_latest
 from app.state import get_store
 from core.errors import FewshotError
-from core.jobs import CANCELLED, FAILED, Job
 from core.projection import (
     DEFAULT_SAMPLE_THRESHOLD,
-    FitCancelled,
     Projection,
     fingerprint,
     load_projection,
@@ -35,40 +29,21 @@ from core.projection import (
     place_directions,
     projection_path,
 )
-from core.projection_fit import fit_in_subprocess
+from core.projection_auto import (
+    CANCELLED,
+    FAILED,
+    auto_enabled,
+    cancel_background_fit,
+    read_status,
+    reap,
+    start_background_fit,
+)
 from core.records import VALIDATION
-from core.vectors import score_all
 
 SAMPLE_KEY, EPOCHS_KEY, SELECTED_KEY, EVENT_KEY = "map_sample_threshold", "map_fit_epochs", "map_selected_ids", \
     "map_selection_seen"
 MAX_PANEL = 50
 RATING_OPTIONS: dict[str, float | None] = {"−1": -1.0, "−½": -0.5, "0": 0.0, "+½": 0.5, "+1": 1.0, "skip": None}
-
-
-@st.cache_resource
-def _jobs() -> dict[str, Job]:
-    """Map fits of this server process, keyed by workspace and index."""
-    return {}
-
-
-def fit_job(root: str, index: str) -> Job | None:
-    return _jobs().get(f"{root}/{index}")
-
-
-def start_fit(root: str, index: str, sample_threshold: int, n_epochs: int | None) -> Job:
-    """Fit the UMAP map in a child process watched by a background job (cancel terminates the child)."""
-    view = get_store().vectors(index)
-
-    def work(progress, should_cancel) -> Projection | None:
-        try:
-            return fit_in_subprocess(root, index, view, sample_threshold=sample_threshold, n_epochs=n_epochs,
-                                     progress=progress, should_cancel=should_cancel)
-        except FitCancelled:
-            return None
-
-    job = Job(f"map-{index}", work).start()
-    _jobs()[f"{root}/{index}"] = job
-    return job
 
 
 def _file_stamp(root: str, index: str, version: int) -> int:
@@ -108,32 +83,47 @@ def item_texts(root: str, index: str, version: int) -> np.ndarray | None:
     return np.asarray([by_id.get(i) for i in store.vectors(index).ids], dtype=object)
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=2.0)
 def fit_progress(root: str, index: str) -> None:
-    """The running fit's progress bar and Cancel; reruns the whole page when the job ends."""
-    job = fit_job(root, index)
-    if job is None or not job.running:
+    """The background fit's progress and time left; reruns the whole page (PCA -> UMAP) when it ends."""
+    reap()
+    status = read_status(index, root)
+    if status is None or not status.alive:
         st.rerun()
         return
-    p = job.progress
-    st.progress(p.fraction if p is not None else 0.0,
-                text="Computing the UMAP map: " + (p.describe() if p is not None else "starting…"))
+    left = status.seconds_left()
+    st.progress(status.fraction, text=plain(f"Computing the UMAP map: {status.stage} ({status.fraction:.0%}) · "
+                                            f"ready in ~{left:.0f} s"))
     if st.button("Cancel", key="map_fit_cancel"):
-        job.cancel()
+        cancel_background_fit(root, index)
+        st.rerun()
 
 
-def render_fit_panel(root: str, index: str, n_items: int, projection: Projection | None) -> None:
-    """Say which map is shown; offer to compute (or recompute) the UMAP map, or show the fit's progress."""
-    job = fit_job(root, index)
-    if job is not None and job.running:
-        st.caption("PCA stand-in (a quick linear view) while the UMAP map is being computed.")
+def render_fit_panel(root: str, index: str, view: Any, projection: Projection | None) -> None:
+    """Say which map is shown; the UMAP fit starts by itself (in the background) when none exists.
+
+    Until it is ready the PCA view stands in, with "UMAP ready in ~N s"; the page swaps when it is.
+    """
+    n_items = len(view.ids)
+    threshold = int(st.session_state.get(SAMPLE_KEY, DEFAULT_SAMPLE_THRESHOLD))
+    status = read_status(index, root)
+    if projection is None and auto_enabled() and (status is None or not status.alive):
+        started = start_background_fit(root, index, view, sample_threshold=threshold,
+                                       n_epochs=st.session_state.get(EPOCHS_KEY))
+        status = started or status
+    if status is not None and status.alive:
+        if projection is None:
+            st.info(f"**PCA stand-in** (a quick linear view) until the UMAP map is ready in "
+                    f"~{status.seconds_left():.0f} s: it is computing in the background and replaces this view "
+                    "by itself.")
+        else:
+            st.caption("Recomputing the UMAP map in the background; the current map stays until it is ready.")
         fit_progress(root, index)
         return
-    if job is not None and job.status == FAILED:
-        st.error(plain(f"Computing the map failed: {job.error}"))
-    elif job is not None and job.status == CANCELLED and projection is None:
+    if status is not None and status.state == FAILED and status.fingerprint == fingerprint(view.ids, view.matrix):
+        st.error(plain(f"Computing the map failed: {status.error}"))
+    elif status is not None and status.state == CANCELLED and projection is None:
         st.caption("The map fit was cancelled.")
-    threshold = int(st.session_state.get(SAMPLE_KEY, DEFAULT_SAMPLE_THRESHOLD))
     c1, c2 = st.columns([3, 2])
     with c1:
         if projection is None:
@@ -153,8 +143,8 @@ def render_fit_panel(root: str, index: str, n_items: int, projection: Projection
             st.caption(f"This index has {n_items:,} items: UMAP sees {threshold:,} of them.")
         label = "Compute UMAP map" if projection is None else "Recompute the map"
         if st.button(label, type="primary", key="map_fit"):
-            start_fit(root, index, int(st.session_state.get(SAMPLE_KEY, threshold)),
-                      st.session_state.get(EPOCHS_KEY))
+            start_background_fit(root, index, view, sample_threshold=int(st.session_state.get(SAMPLE_KEY, threshold)),
+                                 n_epochs=st.session_state.get(EPOCHS_KEY), force=True)
             st.rerun()
 
 
@@ -188,15 +178,22 @@ def ratings_array(n: int, row_of: dict[str, int], ratings: Any) -> np.ndarray:
     return out
 
 
-def selected_ids(event: Any, ids: np.ndarray) -> list[str] | None:
+def selected_ids(event: Any, ids: np.ndarray, rows_of_first_trace: np.ndarray | None = None) -> list[str] | None:
     """Item ids of a chart selection event (None when the selection did not change since last run).
 
-    Points carry their row as ``customdata``; the trajectory's points carry none and are ignored.
+    Points carry their row as ``customdata``; the trajectory's points carry none and are ignored. On
+    very large maps the items trace carries no customdata (5 MB less at 1M points): its points are
+    then named by their index into ``rows_of_first_trace``.
     """
     points = (event or {}).get("selection", {}).get("points", []) if hasattr(event, "get") else []
     rows: list[int] = []
     for point in points:
         data = point.get("customdata")
+        if data is None and rows_of_first_trace is not None and point.get("curve_number") == 0:
+            data = point.get("point_index", point.get("point_number"))
+            if isinstance(data, int) and 0 <= data < len(rows_of_first_trace):
+                rows.append(int(rows_of_first_trace[data]))
+            continue
         if isinstance(data, list):
             data = data[0] if data else None
         if isinstance(data, int | float) and 0 <= int(data) < len(ids):
@@ -227,6 +224,7 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
     if not ids:
         st.caption("Select points on the map (box or lasso) to see and rate them here.")
         return
+    render_bulk_rating(session, ids)
     shown = ids[:MAX_PANEL]
     st.caption(f"{len(ids)} selected" + (f"; showing the first {MAX_PANEL}." if len(ids) > MAX_PANEL else "."))
     current = session.ratings()
@@ -247,18 +245,53 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
             st.warning("Rate (or skip) at least one selected item first.")
             return
         try:
-            result = session.submit(chosen)
+            result = submit_ratings(session, chosen)
         except FewshotError as exc:
             st.error(plain(str(exc)))
             return
         for i in shown:
             st.session_state.pop(f"map_rate_{i}", None)
         new_batch()  # the Teach page proposes a fresh batch for the retrained classifier
+        follow_latest()
         skips = sum(v is None for v in chosen.values())
         skipped = f" and {skips} skip{'s' * (skips != 1)}" if skips else ""
         st.session_state["map_flash"] = (f"Submitted {len(chosen) - skips} ratings{skipped}: "
                                          f"the classifier retrained, round {result.round}.")
         st.rerun()
+
+
+BULK = {"+1": 1.0, "−1": -1.0, "0": 0.0}
+
+
+def submit_ratings(session: Any, ratings: dict[str, float | None]) -> Any:
+    """``TeachSession.submit`` as one round, passing the round the page saw where ``submit`` takes it
+    (INTERFACES.md: a second tab that submitted meanwhile makes this a clear StaleBatch, not a mixed round)."""
+    import inspect
+
+    if "expected_round" in inspect.signature(session.submit).parameters:
+        return session.submit(ratings, expected_round=session.round)
+    return session.submit(ratings)
+
+
+def render_bulk_rating(session: Any, ids: list[str]) -> None:
+    """"Rate all selected +1 / −1 / 0": every selected item in one round (Undo on the Teach page removes it)."""
+    from app.teach_side import new_batch
+
+    cols = st.columns([2, 1, 1, 1])
+    cols[0].markdown(f"**Rate all {len(ids):,} selected** (one round, undoable):")
+    for col, (label, value) in zip(cols[1:], BULK.items(), strict=True):
+        if col.button(f"all {label}", key=f"map_bulk_{'pos' if value > 0 else 'neg' if value < 0 else 'zero'}",
+                      width="stretch"):
+            try:
+                result = submit_ratings(session, dict.fromkeys(ids, value))
+            except FewshotError as exc:
+                st.error(plain(str(exc)))
+                return
+            new_batch()
+            follow_latest()
+            st.session_state["map_flash"] = (f"Rated {len(ids):,} selected items {label}: the classifier retrained, "
+                                             f"round {result.round}.")
+            st.rerun()
 
 
 def flash() -> None:
@@ -274,59 +307,3 @@ def _label_values(view: Any, column: str | None) -> np.ndarray:
         return view.label_values(column)
     except FewshotError:
         return view.labels
-
-
-def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: float, target: str | None,
-                   column: str | None = None) -> None:
-    """The map with its controls, then the selected items' rating panel (labels from ``column``)."""
-    n = len(view.ids)
-    labels = _label_values(view, column)
-    projection = cached_projection(root, index, view)
-    render_fit_panel(root, index, n, projection)
-    xy = projection.xy if projection is not None else pca_positions(root, index, view.version)
-    has_labels = any(lab is not None for lab in labels)
-    modes = [m for m in COLOR_MODES if (m == "Label" and has_labels) or (m != "Label" and session is not None)]
-    if not modes:
-        modes = ["Label"]
-    if st.session_state.get("map_color") not in modes:
-        st.session_state["map_color"] = modes[0]
-    c1, c2, c3 = st.columns([3, 2, 2])
-    mode = c1.segmented_control("Colour by", modes, key="map_color", required=True) or modes[0]
-    show_path = c2.toggle("Show the w trajectory", value=True, key="map_show_trajectory", disabled=session is None)
-    show_val = c3.toggle("Validation predictions", key="map_show_validation",
-                         disabled=session is None,
-                         help=f"Validation items predicted positive at the Validate page's threshold "
-                              f"({threshold:+.2f}), and whether that is right where they have ground-truth labels.")
-
-    scores = ratings = seen = None
-    row_of: dict[str, int] = {}
-    keep = np.zeros(0, dtype=np.int64)
-    if session is not None:
-        scores = score_all(view.matrix, session.head.w, float(session.head.b))
-        row_of = {item_id: i for i, item_id in enumerate(view.ids)}
-        ratings = ratings_array(n, row_of, session.ratings())
-        seen = np.zeros(n, dtype=bool)
-        seen[[row_of[i] for i in session.seen_ids() if i in row_of]] = True
-        keep = np.flatnonzero(seen)
-    rows = draw_rows(n, keep)
-    hover = hover_texts(rows, view.ids, labels, scores, item_texts(root, index, view.version))
-    path = trajectory(session.history(), view.matrix, xy) if session is not None and show_path else None
-    overlay = validation_overlay(view, rows, scores, threshold, target, column) \
-        if show_val and scores is not None else None
-    fig = build_map_figure(xy, rows, hover, mode, labels, scores, ratings, seen, path, overlay)
-    what = "UMAP" if projection is not None else "PCA stand-in"
-    sample = f" (a random sample of {len(rows):,} of {n:,} items; rated items always shown)" if n > MAX_POINTS else ""
-    st.caption(f"{what}{sample}. Box or lasso-select points to see and rate them below; "
-               "double-click the map to clear the selection.")
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",
-                            config={"scrollZoom": True, "displaylogo": False})
-    picked = selected_ids(event, view.ids)
-    if picked is not None:
-        st.session_state[SELECTED_KEY] = picked
-    st.subheader("Selected items")
-    ids = [i for i in st.session_state.get(SELECTED_KEY, []) if i in row_of or session is None]
-    if session is None:
-        st.caption("Select a concept (or start one on the Teach page) to rate items from the map.")
-    else:
-        render_rating_panel(session, ids, {i: float(scores[row_of[i]]) for i in ids} if scores is not None else None)
-

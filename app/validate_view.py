@@ -24,7 +24,9 @@ SPLIT_CHOICES = {"validation": "validation", "train": "train", "all": None}
 PAGE_SIZES = (10, 20, 50, 100)
 MAX_CURVE_POINTS = 2000
 HIST_BINS = 60
-POSITIVE_COLOR, NEGATIVE_COLOR, UNKNOWN_COLOR = "#2e7d32", "#c62828", "#9e9e9e"
+POSITIVE_COLOR, NEGATIVE_COLOR, UNKNOWN_COLOR = "#0072B2", "#E69F00", "#BBBBBB"  # Okabe-Ito, as on the Map
+# Legends sit under the plot: Plotly's mode bar (top right) never covers them.
+LEGEND_BELOW = {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.25, "yanchor": "top"}
 
 
 @dataclasses.dataclass
@@ -109,7 +111,7 @@ def _fmt(value: float | None) -> str:
 
 def render_metrics(ev: Evaluation) -> None:
     """AP, ROC AUC and precision/recall/F1 at the threshold as metrics."""
-    cols = st.columns(6)
+    cols = st.columns(3) + st.columns(3)  # two rows of three: no label cut at 1280 px ("Average precision")
     cols[0].metric("Average precision", _fmt(ev.ap), help="Area under the PR curve; does not depend on the threshold")
     cols[1].metric("ROC AUC", _fmt(ev.auc), help="Does not depend on the threshold")
     cols[2].metric("Precision", _fmt(ev.precision), help="At the threshold: true positives / predicted positives")
@@ -148,8 +150,8 @@ def histogram_figure(ev: Evaluation, positive: np.ndarray, known: np.ndarray) ->
             fig.add_bar(x=centers, y=counts, width=width, name=name, marker_color=color, opacity=0.75)
     fig.add_vline(x=ev.threshold, line_dash="dash", line_color="black",
                   annotation_text=f"threshold (p={sigmoid(ev.threshold):.2f})")
-    fig.update_layout(barmode="stack", xaxis_title="score (logit)", yaxis_title="items", height=320,
-                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.15})
+    fig.update_layout(barmode="stack", xaxis_title="score (logit)", yaxis_title="items", height=360,
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend=LEGEND_BELOW)
     return fig
 
 
@@ -165,11 +167,12 @@ def pr_figure(ev: Evaluation) -> Any:
             precision, recall = precision[keep], recall[keep]
         fig.add_scatter(x=recall, y=precision, mode="lines", name="PR curve", line_shape="hv")
     if ev.precision is not None:
-        fig.add_scatter(x=[ev.recall], y=[ev.precision], mode="markers", name=f"threshold {ev.threshold:+.2f}",
+        fig.add_scatter(x=[ev.recall], y=[ev.precision], mode="markers",
+                        name=f"threshold p={sigmoid(ev.threshold):.2f} (logit {ev.threshold:+.2f})",
                         marker={"size": 12, "color": "black", "symbol": "x"})
-    fig.update_layout(xaxis_title="recall", yaxis_title="precision", height=320,
+    fig.update_layout(xaxis_title="recall", yaxis_title="precision", height=360,
                       xaxis_range=[0, 1.02], yaxis_range=[0, 1.02],
-                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.15})
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend=LEGEND_BELOW)
     return fig
 
 

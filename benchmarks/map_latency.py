@@ -1,18 +1,22 @@
-"""Map page latency: UMAP fit (cold and warm), page load from the cached map, placing a new ``w``.
+"""Map page latency: UMAP fit, page load and one replay step at 100k and 1M points, the report's size.
 
-Synthetic data: 512-d unit vectors in 12 clusters, 10k and 100k items. Prints ``name=value`` lines::
+Synthetic data: 512-d unit vectors in 12 clusters. Prints ``name=value`` lines::
 
-    fit_cold_s_10k=...        # fresh interpreter: `import umap` + first fit (numba compiles) + caching
-    umap_import_s_10k=...     # the import alone, inside the cold figure
-    fit_warm_s_10k=...        # a second fit in the same process (compiled)
-    fit_sampled_on_100k=...   # rows UMAP saw (the rest placed by kNN, sample threshold 20,000)
-    page_load_ms_10k=...      # p50: load the cached .npz (+ fingerprint check), scores, hover texts,
-                              #   trajectory of 10 rounds, the Plotly figure and its JSON (what Streamlit sends)
-    figure_json_mb_10k=...
-    place_w_ms_10k=...        # p50: one new w placed (matvec + top-20 + weighted mean)
+    fit_cold_s_10k=...          # fresh interpreter: `import umap` + fit (exact kNN from our matmul) + caching
+    umap_import_s_10k=...       # the import alone, inside the cold figure
+    knn_s_10k=...               # the exact neighbour search alone (was ~35 s inside UMAP's pynndescent)
+    fit_cold_s_100k=...         # 100k: UMAP on a 20k sample (exact kNN) + the other 80k placed by kNN
+    page_server_ms_100k=...     # p50: replay of 10 rounds (one matmul) + the figure + its JSON (what Streamlit sends)
+    page_browser_ms_100k=...    # p50: headless Chromium, Plotly.newPlot of that JSON until drawn
+    page_load_ms_100k=...       # server + browser (the websocket transfer on localhost is not included)
+    figure_json_mb_100k=...
+    replay_step_ms_100k=...     # p50: one step of the replay in the browser (Plotly.animate to the next round)
+    replay_step_server_ms_100k= # p50: the same step as a server round trip (slider -> new figure JSON)
+    ... the same for 1m (positions from a random projection: a cached map's load does not depend on the fit)
+    report_bytes_100k=...       # python -m core report on a 100k index with 10 rounds
 
-Targets (DESIGN.md, 2 cores): page load from cache <= 2 s, placing a new w <= 100 ms. The fits run in
-a child process (``--child``) so the cold figure really is cold. ``--quick`` runs 10k only.
+Targets (DESIGN.md, 2 cores): page load <= 2 s at 1M, one replay step <= 300 ms at 100k.
+``--quick`` skips the fits and the 1M figures.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DIM, CLUSTERS, ROUNDS = 512, 12, 10
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]  # as tests/e2e
 
 
 def synthetic(n: int, seed: int = 0) -> SimpleNamespace:
@@ -52,20 +57,23 @@ def synthetic(n: int, seed: int = 0) -> SimpleNamespace:
 
 
 def child(n: int, root: str) -> None:
-    """Cold fit (with the import), warm fit, and the cached projection under ``root``."""
+    """Cold fit (with the import) and the cached projection under ``root``; the exact kNN timed alone."""
     view = synthetic(n)
     started = time.perf_counter()
-    import umap  # noqa: F401  (timed: the cold cost the app pays once per server)
+    import umap  # noqa: F401  (timed: the cold cost each background fit pays)
 
     import_s = time.perf_counter() - started
-    from core.projection import compute_projection, fit_umap
+    from core.projection import DEFAULT_SAMPLE_THRESHOLD, compute_projection
 
     projection = compute_projection("bench", view, root)
     cold_s = time.perf_counter() - started
+    from core.projection_knn import exact_knn
+
+    rows = np.arange(min(n, DEFAULT_SAMPLE_THRESHOLD))
     started = time.perf_counter()
-    fit_umap(view.matrix)
-    warm_s = time.perf_counter() - started
-    print("RESULT=" + json.dumps({"import_s": import_s, "cold_s": cold_s, "warm_s": warm_s,
+    exact_knn(view.matrix[rows], 15)
+    knn_s = time.perf_counter() - started
+    print("RESULT=" + json.dumps({"import_s": import_s, "cold_s": cold_s, "knn_s": knn_s,
                                   "n_fitted": projection.n_fitted}), flush=True)
 
 
@@ -76,73 +84,186 @@ def run_child(n: int, root: str) -> dict:
     return json.loads(line[len("RESULT="):])
 
 
-def page_load(view: SimpleNamespace, root: str, W: np.ndarray) -> tuple[float, float]:
-    """Seconds and JSON megabytes for what the Map page does from the cached map."""
-    import plotly.io as pio
-
-    from app.map_figure import Trajectory, build_map_figure, draw_rows, hover_texts
-    from core.projection import load_projection, place_directions
-    from core.vectors import score_all
-
-    started = time.perf_counter()
-    projection = load_projection("bench", view, root)
-    assert projection is not None
-    scores = score_all(view.matrix, W[-1], 0.0)
-    rows = draw_rows(len(view.ids))
-    hover = hover_texts(rows, view.ids, view.labels, scores, None)
-    xy = place_directions(W, view.matrix, projection.xy)
-    path = Trajectory(xy, list(range(len(W))), [10 * i for i in range(len(W))], [None] * len(W))
-    fig = build_map_figure(projection.xy, rows, hover, "Score", view.labels, scores, trajectory=path)
-    spec = pio.to_json(fig.to_dict(), validate=False)  # what st.plotly_chart does with a Figure
-    return time.perf_counter() - started, len(spec) / 1e6
+def history(W: np.ndarray) -> list[SimpleNamespace]:
+    """Checkpoint-like rounds: w, bias, round, metrics."""
+    return [SimpleNamespace(round=i, w=w, bias=0.0, metrics={"ap": 0.5 + 0.04 * i, "n_ratings": 10 * i})
+            for i, w in enumerate(W)]
 
 
-def measure(n: int) -> dict[str, float]:
-    from core.projection import place_directions
-
-    name = f"{n // 1000}k"
-    view = synthetic(n)
+def weights(view: SimpleNamespace) -> np.ndarray:
+    """ROUNDS weight vectors drifting towards cluster 3."""
     rng = np.random.default_rng(1)
     target = view.centers[3]
-    W = np.stack([target * (i / ROUNDS) + rng.standard_normal(DIM).astype(np.float32) * 0.05
-                  for i in range(1, ROUNDS + 1)]).astype(np.float32)
+    return np.stack([target * (i / ROUNDS) + rng.standard_normal(DIM).astype(np.float32) * 0.05
+                     for i in range(1, ROUNDS + 1)]).astype(np.float32)
+
+
+def server_figure(view: SimpleNamespace, xy: np.ndarray, W: np.ndarray, start: int | None = None) -> str:
+    """What the Map page builds for the replay, as the JSON string st.plotly_chart sends."""
+    import plotly.io as pio
+
+    from app.map_tab import MAX_HOVER_POINTS
+    from core.replay import build_replay, draw_rows
+    from core.replay_figure import replay_figure
+
+    rows = draw_rows(len(view.ids), None, max_points=1_000_000)
+    replay = build_replay(view.matrix, xy, history(W), rows, 0.0)
+    hover = None  # as the page: hover texts (id, label, 120 characters of text) up to MAX_HOVER_POINTS
+    if len(rows) <= MAX_HOVER_POINTS:
+        filler = "sixty characters of item text, as hover shows for big maps…"
+        hover = np.asarray([f"<b>{i}</b> · label {lab}<br>{filler}" for i, lab in
+                            zip(view.ids[rows], view.labels[rows], strict=True)], dtype=object)
+    return pio.to_json(replay_figure(replay, start, hover), validate=False)
+
+
+def browser_times(spec: str, steps: int = 9) -> tuple[list[float], list[float]]:
+    """(newPlot ms over 3 loads, animate-one-round ms) in headless Chromium, from a local file (no server)."""
+    from playwright.sync_api import sync_playwright
+    from plotly.offline import get_plotlyjs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        page_path = Path(tmp) / "bench.html"
+        (Path(tmp) / "plotly.js").write_text(get_plotlyjs())
+        (Path(tmp) / "fig.js").write_text("window.FIG = " + spec + ";")
+        page_path.write_text('<html><body><div id="m" style="width:1200px;height:680px"></div>'
+                             '<script src="plotly.js"></script><script src="fig.js"></script></body></html>')
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(page_path.as_uri())
+            loads = [page.evaluate("""async () => { const t = performance.now();
+                const f = JSON.parse(JSON.stringify(FIG));
+                await Plotly.newPlot('m', {data: f.data, layout: f.layout, frames: f.frames});
+                await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+                return performance.now() - t; }""") for _ in range(3)]
+            step = page.evaluate("""async (steps) => { const out = []; const names = FIG.frames.map(f => f.name);
+                for (let i = 0; i < steps; i++) { const t = performance.now();
+                  await Plotly.animate('m', [names[i % names.length]], {frame: {duration: 0, redraw: true},
+                                                                         transition: {duration: 0}, mode: 'immediate'});
+                  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+                  out.push(performance.now() - t); }
+                return out; }""", steps)
+            browser.close()
+    return loads, step
+
+
+def measure_page(view: SimpleNamespace, xy: np.ndarray, name: str) -> dict[str, float]:
+    W = weights(view)
+    server_figure(view, xy, W)  # warm-up: imports (torch, plotly) are paid once per server, not per page
+    server, spec = [], ""
+    for _ in range(3):
+        started = time.perf_counter()
+        spec = server_figure(view, xy, W)
+        server.append(time.perf_counter() - started)
+    step_server = []
+    for start in (3, 4, 5):
+        started = time.perf_counter()
+        server_figure(view, xy, W, start)
+        step_server.append(time.perf_counter() - started)
+    loads, steps = browser_times(spec)
+    out = {f"page_server_ms_{name}": round(statistics.median(server) * 1000),
+           f"page_browser_ms_{name}": round(statistics.median(loads)),
+           f"figure_json_mb_{name}": round(len(spec) / 1e6, 1),
+           f"replay_step_ms_{name}": round(statistics.median(steps)),
+           f"replay_step_server_ms_{name}": round(statistics.median(step_server) * 1000)}
+    out[f"page_load_ms_{name}"] = out[f"page_server_ms_{name}"] + out[f"page_browser_ms_{name}"]
+    return out
+
+
+def report_bytes(n: int) -> int:
+    """Bytes of the report of a 10-round concept on an n-item index built through build_index."""
+    import csv
+    import os
+
+    from core.indexing import build_index
+    from core.report_build import write_report
+    from core.session import TeachSession
+    from core.sources import parse_source
+    from core.store import Store
+
+    view = synthetic(n)
+    embedder = ClusterEmbedder(view)
+    with tempfile.TemporaryDirectory() as root:
+        os.environ["FEWSHOT_AUTO_MAP"] = "0"
+        path = Path(root) / "items.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "text", "label", "split"])
+            for i in range(n):
+                writer.writerow([view.ids[i], str(i), view.labels[i], view.split[i]])
+        store = Store(root)
+        build_index("bench", parse_source(f"file:{path}", text_column="text", label_column="label", id_column="id",
+                                          split_column="split"), embedder, store=store)
+        session = TeachSession.create("bench", "three", store=store, target_label="3", strategy="random")
+        for round_ in range(ROUNDS):
+            batch = session.next_batch(k=20, seed=round_)
+            session.submit({c.item_id: 1.0 if c.label == "3" else -1.0 for c in batch})
+        result = write_report(store, "bench", "three", Path(root) / "r.html", png=Path(root) / "r.png")
+        return result.n_bytes
+
+
+class ClusterEmbedder:
+    """Embeds the synthetic items' texts (their row numbers) as their synthetic vectors."""
+
+    spec, kind, checkpoint, dim, batch_size, device, image_size = "bench:clusters", "bench", "synthetic", DIM, \
+        4096, "cpu", None
+    modalities = frozenset({"text"})
+
+    def __init__(self, view: SimpleNamespace) -> None:
+        self.matrix = view.matrix
+
+    def describe(self) -> dict:
+        return {"spec": self.spec, "kind": self.kind, "checkpoint": self.checkpoint, "dim": self.dim}
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        return self.matrix[[int(t) for t in texts]]
+
+
+def measure(n: int, quick: bool) -> dict[str, float]:
+    name = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}m"
+    view = synthetic(n)
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as root:
-        fit = run_child(n, root)
-        out[f"fit_cold_s_{name}"] = round(fit["cold_s"], 1)
-        out[f"umap_import_s_{name}"] = round(fit["import_s"], 1)
-        out[f"fit_warm_s_{name}"] = round(fit["warm_s"], 1)
-        out[f"fit_sampled_on_{name}"] = fit["n_fitted"]
-        loads = [page_load(view, root, W) for _ in range(5)]
-        out[f"page_load_ms_{name}"] = round(statistics.median(t for t, _ in loads) * 1000, 1)
-        out[f"figure_json_mb_{name}"] = round(loads[0][1], 2)
-        from core.projection import load_projection
+        if not quick and n <= 100_000:
+            fit = run_child(n, root)
+            out[f"fit_cold_s_{name}"] = round(fit["cold_s"], 1)
+            out[f"umap_import_s_{name}"] = round(fit["import_s"], 1)
+            out[f"knn_s_{name}"] = round(fit["knn_s"], 1)
+            out[f"fit_sampled_on_{name}"] = fit["n_fitted"]
+            from core.projection import load_projection
 
-        xy = load_projection("bench", view, root).xy
-        place_directions(W[-1], view.matrix, xy)  # warm-up (torch import)
-        times = []
-        for i in range(20):
-            started = time.perf_counter()
-            place_directions(W[i % ROUNDS], view.matrix, xy)
-            times.append(time.perf_counter() - started)
-        out[f"place_w_ms_{name}"] = round(statistics.median(times) * 1000, 2)
-        placed = place_directions(target, view.matrix, xy)[0]
-        cluster = xy[view.labels == "3"].mean(axis=0)
-        out[f"place_w_error_{name}"] = round(float(np.linalg.norm(placed - cluster) / np.ptp(xy, axis=0).max()), 4)
+            xy = load_projection("bench", view, root).xy
+        else:
+            xy = (view.matrix @ np.random.default_rng(2).standard_normal((DIM, 2)).astype(np.float32))
+        if n >= 100_000:
+            out.update(measure_page(view, xy, name))
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10k items only")
+    parser.add_argument("--quick", action="store_true", help="no fits, no 1M: the 100k page and the report")
+    parser.add_argument("--only", choices=["page", "fit", "report"], default=None, help="one part only")
     parser.add_argument("--child", nargs=2, metavar=("N", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(int(args.child[0]), args.child[1])
         return
-    for n in (10_000,) if args.quick else (10_000, 100_000):
-        for key, value in measure(n).items():
-            print(f"{key}={value}", flush=True)
+    if args.only in (None, "page"):
+        for n in (100_000,) if args.quick else (100_000, 1_000_000):
+            for key, value in measure(n, quick=True).items():
+                print(f"{key}={value}", flush=True)
+    if args.only in (None, "report"):
+        print(f"report_bytes_100k={report_bytes(100_000)}", flush=True)
+    if args.only in (None, "fit") and not args.quick:
+        for n in (10_000, 100_000):
+            view = synthetic(n)
+            with tempfile.TemporaryDirectory() as root:
+                fit = run_child(n, root)
+            name = f"{n // 1000}k"
+            print(f"fit_cold_s_{name}={fit['cold_s']:.1f}\numap_import_s_{name}={fit['import_s']:.1f}\n"
+                  f"knn_s_{name}={fit['knn_s']:.1f}\nfit_sampled_on_{name}={fit['n_fitted']}", flush=True)
+            del view
 
 
 if __name__ == "__main__":

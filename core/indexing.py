@@ -385,6 +385,9 @@ def _build_index(
     store.save_index_info(info)
     if not report.cancelled:
         store.compact(name)
+        from core.projection_auto import after_index_built
+
+        after_index_built(store.root, name)  # the UMAP map starts fitting in the background (issue 12)
     report.info = info
     return report
 

@@ -36,8 +36,10 @@ import numpy as np
 
 from core.config import workspace
 from core.errors import FewshotError
+from core.projection_knn import EXACT_KNN_MAX, exact_knn
 
 DEFAULT_SAMPLE_THRESHOLD = 20_000
+DEFAULT_EPOCHS = 200  # UMAP's own default below 10k rows is 500: 2.5x the time for a layout a person can't tell apart
 PLACE_K = 10  # neighbours used to place an item that UMAP did not see
 DIRECTION_K = 20  # top-scoring items used to place a weight vector
 TEMPERATURE = 0.05  # softmax temperature over cosine similarities for the placement weights
@@ -296,11 +298,19 @@ def fit_umap(
     import umap  # lazy: ~11 s cold, never at app start
 
     check()
-    report(f"finding neighbours of {len(fit_rows):,} items", 0.1)
+    knn = (None, None, None)
+    if len(fit_rows) <= EXACT_KNN_MAX:  # exact neighbours from one blocked matmul: no pynndescent search
+        k = min(n_neighbors, len(fit_rows) - 1)
+        stage = f"finding neighbours of {len(fit_rows):,} items (exact)"
+        idx, dist = exact_knn(matrix[fit_rows], k, lambda f: (report(stage, 0.1 + 0.15 * f), check()))
+        knn = (idx, dist, None)
+    else:
+        report(f"finding neighbours of {len(fit_rows):,} items", 0.1)
     epochs_file = _EpochFile(lambda f: report("optimising the layout", 0.3 + (layout_end - 0.3) * f), should_cancel)
     reducer = umap.UMAP(
-        n_neighbors=min(n_neighbors, len(fit_rows) - 1), min_dist=min_dist, metric="cosine", n_epochs=n_epochs,
-        random_state=seed, n_jobs=1 if seed is not None else -1, low_memory=True,
+        n_neighbors=min(n_neighbors, len(fit_rows) - 1), min_dist=min_dist, metric="cosine",
+        n_epochs=n_epochs or DEFAULT_EPOCHS,
+        random_state=seed, n_jobs=1 if seed is not None else -1, low_memory=True, precomputed_knn=knn,
         tqdm_kwds={"disable": False, "file": epochs_file, "bar_format": "{n}/{total}", "mininterval": 0.25},
     )
     with warnings.catch_warnings():
@@ -338,7 +348,8 @@ def compute_projection(
         xy=xy, method="umap", version=int(view.version), fingerprint=fingerprint(view.ids, view.matrix),
         n_fitted=n_fitted, fit_seconds=time.perf_counter() - started,
         params={"sample_threshold": int(sample_threshold), "n_epochs": n_epochs, "metric": "cosine",
-                "place_k": PLACE_K, "temperature": TEMPERATURE},
+                "place_k": PLACE_K, "temperature": TEMPERATURE,
+                "knn": "exact" if n_fitted <= EXACT_KNN_MAX else "nndescent"},
     )
     save_projection(index, projection, root)
     if progress is not None:

@@ -88,10 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", required=True)
     parser.add_argument("--sample-threshold", type=int, default=DEFAULT_SAMPLE_THRESHOLD)
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--status-file", default=None, help="write progress to this fit.json (detached fits)")
     args = parser.parse_args(argv)
+    status = _StatusWriter(args.root, args.index) if args.status_file else None
 
     def report(p: FitProgress) -> None:
         print(f"PROGRESS {p.fraction:.4f} {p.stage}", flush=True)
+        if status is not None:
+            status.update(p.stage, p.fraction)
 
     try:
         from core.projection import compute_projection
@@ -102,9 +106,44 @@ def main(argv: list[str] | None = None) -> int:
                                         n_epochs=args.epochs, progress=report)
     except FewshotError as exc:
         print(f"ERROR {' '.join(str(exc).split())}", flush=True)
+        if status is not None:
+            status.finish("failed", str(exc))
         return 1
+    except Exception as exc:  # the page must hear about any failure, not wait on a dead fit
+        if status is not None:
+            status.finish("failed", f"{type(exc).__name__}: {exc}")
+        raise
+    if status is not None:
+        status.finish("done")
     print(f"DONE {projection.fit_seconds:.2f}", flush=True)
     return 0
+
+
+class _StatusWriter:
+    """Progress into ``fit.json`` at most every 0.5 s (the page polls it)."""
+
+    def __init__(self, root: str, index: str) -> None:
+        from core.projection_auto import read_status
+
+        self.root, self.index, self.last = root, index, 0.0
+        self.status = read_status(index, root)
+        if self.status is not None:
+            self.status.pid = os.getpid()
+
+    def update(self, stage: str, fraction: float, force: bool = False) -> None:
+        import time
+
+        from core.projection_auto import write_status
+
+        if self.status is None or (not force and time.time() - self.last < 0.5):
+            return
+        self.status.stage, self.status.fraction, self.last = stage, fraction, time.time()
+        write_status(self.index, self.root, self.status)
+
+    def finish(self, state: str, error: str | None = None) -> None:
+        if self.status is not None:
+            self.status.state, self.status.error = state, error
+            self.update(state, 1.0 if state == "done" else self.status.fraction, force=True)
 
 
 if __name__ == "__main__":

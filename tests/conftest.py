@@ -11,6 +11,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("FEWSHOT_AUTO_MAP", "0")  # no background UMAP fits unless a test asks (core/projection_auto)
 # datasets writes lock files into its cache even for local data: keep them out of the home folder.
 os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="fewshot-hf-datasets-"))
 

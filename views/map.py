@@ -6,7 +6,8 @@ import streamlit as st
 
 from app.items import plain
 from app.map_drift import render_drift
-from app.map_view import flash, render_map_tab
+from app.map_tab import render_map_tab
+from app.map_view import flash
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
 from core.config import workspace

@@ -21,6 +21,7 @@ from tests.helpers.workspaces import taught_digits, use_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "views" / "map.py")
+SCORE = "items (score at this round)"
 ROUTER = str(ROOT / "streamlit_app.py")
 
 
@@ -81,8 +82,8 @@ def test_pca_stand_in_until_a_map_is_fitted(digits):
     assert any("PCA stand-in" in i.value for i in at.info)
     assert at.button(key="map_fit").label == "Compute UMAP map"
     traces = _traces(at)
-    assert "items (score)" in traces
-    assert len(_array(traces["items (score)"]["customdata"])) == 1797
+    assert SCORE in traces
+    assert len(_array(traces[SCORE]["customdata"])) == 1797
     assert at.segmented_control(key="map_color").value == "Score"
 
 
@@ -91,7 +92,7 @@ def test_fitted_map_is_shown_with_its_positions(digits, fitted):
     _no_errors(at)
     assert not any("PCA stand-in" in i.value for i in at.info)
     assert any("UMAP map (cosine) of 1,797 items" in c.value for c in at.caption)
-    trace = _traces(at)["items (score)"]
+    trace = _traces(at)[SCORE]
     rows = _array(trace["customdata"]).astype(int)
     np.testing.assert_allclose(_array(trace["x"]), fitted.xy[rows, 0], rtol=1e-6)
     assert at.button(key="map_fit").label == "Recompute the map"
@@ -103,7 +104,7 @@ def test_colour_switch(digits, fitted):
         "Label": {f"label {d}" for d in range(10)},
         "Rating": {"not rated", "rated (−1 … +1)"},
         "Seen": {"unseen", "seen (rated or skipped)"},
-        "Score": {"items (score)"},
+        "Score": {SCORE},
     }
     session = TeachSession.open("digits", "three", store=digits)
     for mode, names in expected.items():
@@ -119,23 +120,21 @@ def test_colour_switch(digits, fitted):
             assert len(_array(traces["seen (rated or skipped)"]["customdata"])) == len(session.seen_ids())
 
 
-def test_trajectory_numbered_with_the_latest_round_highlighted(digits, fitted):
+def test_trajectory_by_round_up_to_the_latest(digits, fitted):
     at = _page()
     traces = _traces(at)
-    assert "w now (round 3)" in traces
-    path = traces["w by round (numbered)"]
+    path = traces["w by round"]
+    assert list(path["text"]) == ["1", "2", "3"]  # round 0 started from a diverse sample: w = 0, nothing to place
     hover = " ".join(path["hovertext"])
-    for round_ in (1, 2, 3):  # round 0 started from a diverse sample: w = 0, nothing to place
-        assert f"round {round_}" in hover
     assert "AP " in hover and "30 ratings" in hover
-    assert all(a["showarrow"] for a in _figure(at)["layout"].get("annotations", []))
+    assert "round 3" in traces["w at this round"]["hovertext"][0]
     at.toggle(key="map_show_trajectory").set_value(False).run()
-    assert "w by round (numbered)" not in _traces(at)
+    assert _traces(at)["w by round"]["visible"] is False
 
 
 def test_validation_overlay_matches_the_validate_page_threshold(digits, fitted):
     at = _page(threshold=0.5)
-    assert not any(name and name.startswith("predicted") for name in _traces(at))
+    assert not any(name and name.startswith(("predicted +,", "predicted −,")) for name in _traces(at))
     at.toggle(key="map_show_validation").set_value(True).run()
     _no_errors(at)
     traces = _traces(at)
@@ -172,7 +171,7 @@ def test_selected_points_are_rated_into_the_teach_session(digits, fitted):
     assert set(fresh) <= after.seen_ids()
     assert any("Submitted 2 ratings and 1 skip:" in s.value.replace("\\", "") for s in at.success)
     assert at.session_state["teach_batch_no"] == 5  # the Teach page asks for a fresh batch
-    assert "w now (round 4)" in _traces(at)
+    assert "round 4" in _traces(at)["w at this round"]["hovertext"][0]
 
 
 def test_submit_without_ratings_warns(digits, fitted):
@@ -202,37 +201,23 @@ def test_selection_event_names_rows_through_customdata():
     assert at.session_state["empty"] == []
 
 
-def test_compute_button_fits_in_a_background_job(digits, monkeypatch):
-    """The job plumbing, with PCA standing in for the UMAP child process (tested in tests/unit)."""
-    import app.map_view
-    from core.projection import FitProgress, compute_projection
+def test_recompute_starts_a_background_fit_that_cancel_stops(digits, fitted):
+    """The button starts the same detached fit as the automatic start; Cancel terminates it, nothing saved."""
+    from core.projection_auto import read_status
 
-    calls = []
-
-    def fake_fit(root, index, view, *, sample_threshold, n_epochs, progress, should_cancel):
-        calls.append((index, len(view.ids), sample_threshold, n_epochs))
-        progress(FitProgress("optimising the layout", 0.5))
-        time.sleep(0.3)
-        return compute_projection(index, view, root, sample_threshold=sample_threshold)
-
-    monkeypatch.setattr("core.projection.fit_umap",
-                        lambda matrix, **kw: (pca_view(matrix), min(len(matrix), kw["sample_threshold"])))
-    monkeypatch.setattr(app.map_view, "fit_in_subprocess", fake_fit)
-    at = _page(map_fit_epochs=20, map_sample_threshold=1000)  # above the threshold: sample + place
+    at = _page(map_sample_threshold=1000)
     at.button(key="map_fit").click().run()
     _no_errors(at)
-    from app.map_view import fit_job
-
-    job = fit_job(str(digits.root), "digits")
-    assert job is not None
-    assert job.wait(timeout=180), "the map fit did not finish"
-    assert job.status == "done", job.error
-    at.run()
+    status = read_status("digits", digits.root)
+    assert status is not None and status.alive and status.n_fit == 1000
+    assert any("Recomputing the UMAP map" in c.value for c in at.caption)
+    at.button(key="map_fit_cancel").click().run()
     _no_errors(at)
-    assert any("UMAP map (cosine) of 1,797 items" in c.value and "sample of 1,000" in c.value for c in at.caption)
-    projection = load_projection("digits", digits.vectors("digits"))
-    assert projection is not None and projection.n_fitted == 1000 and np.isfinite(projection.xy).all()
-    assert calls == [("digits", 1797, 1000, 20)]
+    deadline = time.time() + 30
+    while read_status("digits", digits.root).alive and time.time() < deadline:
+        time.sleep(0.2)
+    assert read_status("digits", digits.root).state == "cancelled"
+    assert load_projection("digits", digits.vectors("digits")).fit_seconds == fitted.fit_seconds  # kept
 
 
 def test_drift_tab(digits, fitted):
@@ -283,7 +268,7 @@ def test_through_the_router(digits, fitted):
     at = AppTest.from_file(ROUTER, default_timeout=60).run()
     at.switch_page("views/map.py").run()
     _no_errors(at)
-    assert "w now (round 3)" in _traces(at)
+    assert "round 3" in _traces(at)["w at this round"]["hovertext"][0]
 
 
 def test_page_renders_fast_from_cache(digits, fitted):

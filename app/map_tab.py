@@ -1,0 +1,181 @@
+"""The Map tab: the fit panel, the settings (kept across tabs), the replay or another colouring, the selection.
+
+With a concept and "Score" colouring the map is the replay (``core.replay_figure``): the round
+slider here picks the round drawn (and the AP/ratings shown); ▶ in the figure plays every round in
+the browser without a server round trip.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from app.map_figure import (
+    COLOR_MODES,
+    MAX_POINTS,
+    Trajectory,
+    build_map_figure,
+    draw_rows,
+    hover_texts,
+    overlay_traces,
+)
+from app.map_report import render_report_panel
+from app.map_settings import remember, remember_round, restore, restore_round
+from app.map_view import (
+    SELECTED_KEY,
+    _label_values,
+    cached_projection,
+    item_texts,
+    pca_positions,
+    ratings_array,
+    render_fit_panel,
+    render_rating_panel,
+    selected_ids,
+    validation_overlay,
+)
+from core.replay import Replay, build_replay
+from core.replay_figure import COMPACT_ABOVE, marker_size, replay_figure
+
+MAX_REPLAY_POINTS = 1_000_000  # typed arrays + uint8 colour codes keep 1M points under the page-load target
+MAX_HOVER_POINTS = 100_000  # beyond this, hover shows item numbers only (per-point strings cost ~100 B each)
+SHORT_HOVER_ABOVE = 20_000  # above this, hover texts keep 60 characters of an item's text (not 120)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _hover(root: str, index: str, version: int, n: int, column: str | None = None) -> np.ndarray | None:
+    """Hover texts (id, label, text) for every row, without scores (those change by round)."""
+    from app.state import get_store
+
+    if n > MAX_HOVER_POINTS:
+        return None
+    view = get_store().vectors(index)
+    return hover_texts(np.arange(n), view.ids, _label_values(view, column), None, item_texts(root, index, version),
+                       chars=60 if n > SHORT_HOVER_ABOVE else 120)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Preparing the replay…")
+def cached_replay(root: str, index: str, version: int, concept: str, stamp: tuple, map_key: tuple,
+                  threshold: float, _view: Any, _history: Any, _xy: np.ndarray, _keep: np.ndarray) -> Replay:
+    """Every round's scores over the drawn rows, for one (index version, concept rounds, map, threshold)."""
+    rows = draw_rows(len(_view.ids), _keep, max_points=MAX_REPLAY_POINTS)
+    return build_replay(_view.matrix, _xy, _history, rows, threshold)
+
+
+def _modes(labels: np.ndarray, session: Any) -> list[str]:
+    has_labels = any(lab is not None for lab in labels)
+    modes = [m for m in COLOR_MODES if (m == "Label" and has_labels) or (m != "Label" and session is not None)]
+    return modes or ["Label"]
+
+
+def _controls(session: Any, threshold: float, modes: list[str]) -> tuple[str, bool, bool]:
+    restore("map_color", modes[0], modes)
+    restore("map_show_trajectory", True)
+    restore("map_show_validation", False)
+    c1, c2, c3 = st.columns([3, 2, 2])
+    mode = c1.segmented_control("Colour by", modes, key="map_color", required=True) or modes[0]
+    show_path = c2.toggle("Show the w trajectory", key="map_show_trajectory", disabled=session is None)
+    show_val = c3.toggle("Validation predictions", key="map_show_validation", disabled=session is None,
+                         help=f"Validation items predicted positive at the Validate page's threshold "
+                              f"({threshold:+.2f}), and whether that is right where they have ground-truth labels.")
+    remember("map_color", "map_show_trajectory", "map_show_validation")
+    return mode, show_path, show_val
+
+
+def _round_slider(rounds: list[int]) -> int:
+    restore_round(rounds)
+    if len(rounds) > 1:
+        st.select_slider("Round", rounds, key="map_round",
+                         help="The classifier as it was after this round. ▶ Play in the figure replays every "
+                              "round in the browser.")
+    remember_round(rounds)
+    return int(st.session_state["map_round"])
+
+
+def _metrics(replay: Replay, i: int) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Round", f"{replay.rounds[i]} of {replay.rounds[-1]}")
+    cols[1].metric("Ratings", "–" if replay.n_ratings[i] is None else f"{replay.n_ratings[i]:,}")
+    cols[2].metric("AP", "–" if replay.ap[i] is None else f"{replay.ap[i]:.3f}",
+                   delta=None if i == 0 or replay.ap[i] is None or replay.ap[i - 1] is None
+                   else f"{replay.ap[i] - replay.ap[i - 1]:+.3f}")
+    cols[3].metric("Flipped since the round before", "–" if i == 0 else f"{len(replay.flipped[i]):,}")
+
+
+def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: float, target: str | None,
+                   column: str | None = None) -> None:
+    """The map with its controls, then the selected items' rating panel (ground truth from label ``column``)."""
+    n = len(view.ids)
+    labels = _label_values(view, column)
+    projection = cached_projection(root, index, view)
+    render_fit_panel(root, index, view, projection)
+    xy = projection.xy if projection is not None else pca_positions(root, index, view.version)
+    modes = _modes(labels, session)
+    mode, show_path, show_val = _controls(session, threshold, modes)
+    history = session.history() if session is not None else []
+    replay = None
+    scores = None
+    row_of: dict[str, int] = {}
+    if session is not None:
+        row_of = {item_id: i for i, item_id in enumerate(view.ids)}
+        seen = np.zeros(n, dtype=bool)
+        seen[[row_of[i] for i in session.seen_ids() if i in row_of]] = True
+        stamp = tuple((c.round, c.created_at) for c in history)
+        replay = cached_replay(root, index, view.version, session.concept.name, stamp,
+                               (projection.method, projection.fit_seconds) if projection is not None else ("pca",),
+                               threshold,
+                               view, history, xy, np.flatnonzero(seen))
+    at = replay.index_of(_round_slider(replay.rounds)) if replay is not None and replay.rounds else None
+    if replay is not None and at is not None:
+        _metrics(replay, at)
+        scores = np.zeros(n, dtype=np.float32)
+        scores[replay.rows] = replay.scores[at]
+    hover_all = _hover(root, index, view.version, n, column)
+    if replay is not None and at is not None and mode == "Score":
+        fig = replay_figure(replay, at, hover_all[replay.rows] if hover_all is not None else None)
+        spec = fig.to_dict()
+        if not show_path:
+            spec["data"][3]["visible"] = False
+        rows = replay.rows
+        if show_val:
+            overlay = validation_overlay(view, np.sort(rows), scores, threshold, target, column)
+            import plotly.graph_objects as go
+
+            spec["data"] += [t.to_plotly_json() for t in overlay_traces(
+                go, xy, overlay, hover_all[np.sort(rows)] if hover_all is not None else None, np.sort(rows),
+                marker_size(len(rows)))]
+    else:
+        ratings = seen_mask = None
+        if session is not None:
+            ratings = ratings_array(n, row_of, session.ratings())
+            seen_mask = np.zeros(n, dtype=bool)
+            seen_mask[[row_of[i] for i in session.seen_ids() if i in row_of]] = True
+        rows = draw_rows(n, np.flatnonzero(seen_mask) if seen_mask is not None else None)
+        hover = hover_all[rows] if hover_all is not None else hover_texts(rows, view.ids, labels, None, None)
+        path = None
+        if replay is not None and at is not None and show_path:
+            path = Trajectory(xy=replay.w_xy[: at + 1], rounds=replay.rounds[: at + 1],
+                              n_ratings=replay.n_ratings[: at + 1], ap=replay.ap[: at + 1])
+        overlay = validation_overlay(view, rows, scores, threshold, target, column) \
+            if show_val and scores is not None else None
+        fig = build_map_figure(xy, rows, hover, mode, labels, scores, ratings, seen_mask, path, overlay,
+                               emphasise=target)
+    what = "UMAP" if projection is not None else "PCA stand-in"
+    drawn = len(replay.rows) if replay is not None and mode == "Score" else min(n, MAX_POINTS)
+    sample = f" (a random sample of {drawn:,} of {n:,} items; rated items always shown)" if drawn < n else ""
+    st.caption(f"{what}{sample}. Box or lasso-select points to see and rate them below; "
+               "double-click the map to clear the selection.")
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",
+                            config={"scrollZoom": True, "displaylogo": False})
+    compact = replay is not None and mode == "Score" and len(replay.rows) > COMPACT_ABOVE
+    picked = selected_ids(event, view.ids, replay.rows if compact else None)
+    if picked is not None:
+        st.session_state[SELECTED_KEY] = picked
+    st.subheader("Selected items")
+    ids = [i for i in st.session_state.get(SELECTED_KEY, []) if i in row_of or session is None]
+    if session is None:
+        st.caption("Select a concept (or start one on the Teach page) to rate items from the map.")
+    else:
+        render_rating_panel(session, ids, {i: float(scores[row_of[i]]) for i in ids} if scores is not None else None)
+        render_report_panel(session, threshold)
