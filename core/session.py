@@ -63,6 +63,7 @@ class TeachSession:
         self._row_of: dict[str, int] | None = None
         self._row_version: int | None = None
         self._rng = np.random.default_rng()
+        self.last_policy_reason: str | None = None  # why the last batch was chosen (shown by the Teach page)
         history = self.teach.checkpoints(self.index, concept.name)
         if not history:
             raise FewshotError(
@@ -89,6 +90,7 @@ class TeachSession:
         train: dict[str, Any] | None = None,
         target_label: str | None = None,
         embedder=None,
+        target_column: str | None = None,
     ) -> TeachSession:
         """Start a concept from a text prompt, from example item ids, or (neither) a diverse sample."""
         store = store or Store()
@@ -103,6 +105,9 @@ class TeachSession:
             teach.delete_concept(index, concept)  # remains of a creation cut short by a crash
         if strategy not in STRATEGIES:
             raise FewshotError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        view = store.vectors(index)
+        if target_column is not None:
+            view.label_values(target_column)  # an unknown column is refused before anything is written
         config = _train_config(train or {})
         vector, init = None, "diverse"
         if prompt:
@@ -113,11 +118,11 @@ class TeachSession:
         concept_info = ConceptInfo(
             index=index, name=concept, prompt=prompt, init=init, examples=list(examples or []),
             strategy=strategy, batch_size=int(batch_size), train=dict(train or {}), target_label=target_label,
-            embedder=info.embedder,
+            embedder=info.embedder, target_column=target_column,
         )
-        view = store.vectors(index)
         metrics = {"n_ratings": 0, "n_positive": 0, "n_negative": 0, "init": init}
-        metrics.update(validation_metrics(view, target_label, score_all(view.matrix, head.w, head.b)))
+        logits = score_all(view.matrix, head.w, head.b)
+        metrics.update(validation_metrics(view, target_label, logits, target_column))
         # The checkpoint first: a crash in between leaves an unlisted checkpoint that a new creation
         # supersedes, never a listed concept that cannot be opened.
         teach.add_checkpoint(index, concept, Checkpoint(0, head.w, head.b, metrics, now_iso()))
@@ -171,7 +176,9 @@ class TeachSession:
         for key, value in settings.items():
             if key == "strategy" and value not in STRATEGIES:
                 raise FewshotError(f"unknown strategy {value!r}; choose one of {', '.join(STRATEGIES)}")
-            if key in ("strategy", "batch_size", "target_label"):
+            if key == "target_column" and value is not None:
+                self.view.label_values(value)  # refuse a column the index does not have
+            if key in ("strategy", "batch_size", "target_label", "target_column"):
                 setattr(self.concept, key, value)
             else:
                 _train_config({**self.concept.train, key: value})  # validates before saving
@@ -204,9 +211,11 @@ class TeachSession:
         if name == "diverse":  # the only strategy that reads vectors; a copy at 1M rows costs 2 GB
             vectors = view.matrix if len(rows) == len(view.ids) else view.matrix[rows]
         picked = get_strategy(name).select(logits, k, seen, rng=rng, vectors=vectors)
+        self.last_policy_reason = name
         probs = _sigmoid(logits[picked])
+        labels = self.label_values()
         return [
-            Candidate(str(view.ids[rows[i]]), float(logits[i]), float(p), view.labels[rows[i]])
+            Candidate(str(view.ids[rows[i]]), float(logits[i]), float(p), labels[rows[i]])
             for i, p in zip(picked, probs, strict=True)
         ]
 
@@ -227,11 +236,18 @@ class TeachSession:
         rows, logits = self.scores(split)
         k = min(k, len(rows))
         order = np.argsort(-logits, kind="stable")[:k]
-        view = self.view
+        view, labels = self.view, self.label_values()
         return [
-            Candidate(str(view.ids[rows[i]]), float(logits[i]), float(_sigmoid(logits[i])), view.labels[rows[i]])
+            Candidate(str(view.ids[rows[i]]), float(logits[i]), float(_sigmoid(logits[i])), labels[rows[i]])
             for i in order
         ]
+
+    def label_values(self) -> np.ndarray:
+        """(n,) ground-truth labels of every item in the concept's label column (None where unknown)."""
+        try:
+            return self.view.label_values(self.concept.target_column)
+        except FewshotError:  # the index was rebuilt without that column: show the first one
+            return self.view.labels
 
     def _validate(self, ratings: Mapping[str, float | None]) -> dict[str, float | None]:
         if not ratings:
@@ -291,7 +307,7 @@ class TeachSession:
             "w_norm": float(np.linalg.norm(head.w)),
             "predicted_positive": int((logits > 0).sum()),
         }
-        metrics.update(validation_metrics(self.view, self.concept.target_label, logits))
+        metrics.update(validation_metrics(self.view, self.concept.target_label, logits, self.concept.target_column))
         return metrics
 
     def undo(self) -> int:
@@ -337,22 +353,25 @@ def _mean_of_examples(store: Store, index: str, examples: list[str]) -> np.ndarr
     return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
-def validation_metrics(view: VectorView, target_label: str | None, logits: np.ndarray) -> dict[str, float]:
+def validation_metrics(view: VectorView, target_label: str | None, logits: np.ndarray,
+                       target_column: str | None = None) -> dict[str, float]:
     """AP and ROC AUC on the validation split, when the concept names a ground-truth label.
 
-    logits: (n,) scores of every item of the index, in the view's row order.
+    logits: (n,) scores of every item of the index, in the view's row order; target_column: the
+    label column holding ``target_label`` (None = the first).
     """
-    if target_label is None:
+    from core.ground_truth import known_mask, truth
+
+    y = truth(view, target_column, target_label)
+    if y is None:
         return {}
     from core.evaluate import ranking_metrics
 
     rows = view.rows(VALIDATION)
-    labels = view.labels[rows]
-    known = np.asarray([lab is not None for lab in labels], dtype=bool)
+    known = known_mask(view, target_column)[rows]
     if not known.any():
         return {}
-    y = np.asarray([lab == target_label for lab in labels[known]])
-    return ranking_metrics(y, logits[rows][known])
+    return ranking_metrics(y[rows][known], logits[rows][known])
 
 
 def _train_config(settings: dict[str, Any]) -> TrainConfig:

@@ -86,7 +86,8 @@ class ConceptInfo:
     strategy: str = "mixed"
     batch_size: int = 10
     train: dict[str, Any] = field(default_factory=dict)
-    target_label: str | None = None  # ground-truth label this concept means, for AP by round
+    target_label: str | None = None  # ground-truth label value this concept means, for AP by round
+    target_column: str | None = None  # the index's label column holding it; None = the first
     embedder: str | None = None  # the index's embedder when the concept was created
     seen_after_round: int = 0  # ratings from rounds <= this are not "seen" (reset_seen)
     created: str = field(default_factory=now_iso)
