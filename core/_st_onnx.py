@@ -6,7 +6,9 @@ transformer plus mean pooling with ``torch.onnx.export`` once, quantize the weig
 onnxruntime's ``quantize_dynamic`` (no calibration data), and run it with onnxruntime. Tokenising uses
 the model's own tokenizer with the same truncation as sentence-transformers, so the vectors agree with
 the PyTorch path to a cosine of ~0.99 (checked by tests/unit/test_st_onnx.py and
-benchmarks/index_throughput.py).
+benchmarks/index_throughput.py). Dynamic quantization scales activations per call, so a text's vector
+depends slightly on the texts it is embedded with (cosine ~0.99 between alone and in a batch): the same
+size as the quantization error, and why the backend is part of the embedder's spec.
 
 The exported file is cached under ``FEWSHOT_MODEL_CACHE`` (default: ``<workspace>/models``) in a folder
 named by a hash of the model's files and of the exporter's versions, written atomically, so the export

@@ -13,6 +13,9 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # datasets writes lock files into its cache even for local data: keep them out of the home folder.
 os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="fewshot-hf-datasets-"))
+# The int8 ONNX text model is exported once per test session (not once per test's workspace); the browser
+# tests' servers inherit this too.
+os.environ.setdefault("FEWSHOT_MODEL_CACHE", tempfile.mkdtemp(prefix="fewshot-models-"))
 
 
 @pytest.fixture(autouse=True)
