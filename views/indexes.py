@@ -1,7 +1,7 @@
 """Index page: build an index from a source with an embedder; see and delete what the workspace holds.
 
-While this session's build runs, its progress takes the form's place at the top (in view on any screen);
-when it ends, one banner says what happened and offers "Teach this index".
+While this session's build runs, its progress sits at the top and the form folds away (in view on any
+screen); when it ends, one banner says what happened and offers "Teach this index".
 """
 
 from __future__ import annotations
@@ -23,18 +23,20 @@ infos = get_store().list_indexes()
 for other in others_running():
     running_panel(other)
 job = my_job()
-if job is not None and job.running:
+running = job is not None and job.running
+if running:
     running_panel(job.name)
-else:
-    if job is not None:
-        result_banner(job)
-    with st.container(border=True):
-        choice = source_form()
-        embedder_spec = embedder_form()
-        name = name_input(choice, [i.name for i in infos]).strip()
-        button, message = st.columns([1, 4], vertical_alignment="center")
-        if button.button("Build index", type="primary", key="index_build"):
-            start_or_explain(name, choice, embedder_spec, message)
+elif job is not None:
+    result_banner(job)
+# While the build runs the form folds away (its fields, the upload included, keep their values), so the
+# progress stays at the top of a short page: in view on any screen.
+with st.expander("Index another dataset", expanded=False) if running else st.container(border=True):
+    choice = source_form()
+    embedder_spec = embedder_form()
+    name = name_input(choice, [i.name for i in infos]).strip()
+    button, message = st.columns([1, 4], vertical_alignment="center")
+    if button.button("Build index", type="primary", key="index_build"):
+        start_or_explain(name, choice, embedder_spec, message)
 
 st.subheader("Indexes in this workspace")
 if not infos:

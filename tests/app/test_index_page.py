@@ -95,6 +95,8 @@ def test_upload_with_two_label_columns_then_teach_against_the_second(tmp_path):
     flowing = [t for t in seen if "items/s" in t]
     assert flowing, f"no progress with a rate was shown: {seen}"
     assert any(re.search(r"\d+ (s|min \d+ s) left", t) and "%" in t for t in flowing), flowing
+    assert at.radio(key="index_source_kind").value == "upload"  # the form kept its fields through the build
+    assert at.multiselect(key="index_col_labels").value == ["flask", "pytest"]
     info = Store().get_index("pypi_slice")
     assert info.label_columns == ["flask", "pytest"] and info.n_items == 2_000
     assert info.embedder == "st:minilm@onnx-int8"

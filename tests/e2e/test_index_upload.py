@@ -83,6 +83,9 @@ def test_upload_preview_progress_and_teach_this_index(app_server, page, screensh
     teach = main.get_by_role("button", name=re.compile("Teach this index"))
     expect(teach).to_be_visible()
     assert _in_view(page, teach)
+    # The form kept its fields through the build (the upload too); the name moved on to a free one.
+    expect(main.get_by_label("Index name", exact=True)).to_have_value("pypi_slice-2")
+    expect(main).to_contain_text("pypi_slice.csv")
     screenshot(page, screenshot_dir, "03-done")
 
     teach.click()
