@@ -28,10 +28,11 @@ def get_store() -> Store:
 
 @st.cache_resource(show_spinner="Loading the embedding model…")
 def get_embedder(spec: str):
-    """One loaded model per embedder spec, shared by every session of the app."""
-    from core.embedders import load_embedder
+    """One loaded model per embedder spec, shared by every session of the app (and the indexing jobs, which
+    load it through the same ``cached_embedder``)."""
+    from core.embedders import cached_embedder
 
-    return load_embedder(spec)
+    return cached_embedder(spec)
 
 
 def selected_index() -> str | None:

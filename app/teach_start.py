@@ -6,12 +6,14 @@ import numpy as np
 import streamlit as st
 
 from app import safe_text
+from app.index_defaults import concept_name_input
 from app.items import item_grid, plain
 from app.state import get_embedder, get_store, select
 from core.errors import FewshotError
 from core.ground_truth import label_set
 from core.session import STRATEGIES, TeachSession
 from core.store import IndexInfo
+from core.teach_store import TeachStore
 
 START_PROMPT, START_EXAMPLES, START_DIVERSE = "prompt", "examples", "diverse"
 
@@ -39,7 +41,8 @@ def _example_candidates(info: IndexInfo, query: str) -> list[str]:
 
 def render_start_form(info: IndexInfo) -> None:
     st.subheader(f"Start a concept on {info.name}")
-    name = st.text_input("Concept name", key="teach_new_name", placeholder="the-digit-3")
+    taken = [c.name for c in TeachStore(get_store()).concepts(info.name)]
+    name = concept_name_input(info, taken)  # a default that fits the index and its ground truth
     options = _start_options(info)
     # Without a text side the quickest start is a diverse sample: nothing to pick before the first batch.
     default = 0 if START_PROMPT in options else list(options).index(START_DIVERSE)

@@ -39,7 +39,11 @@ from core.store import IndexInfo, Store, items_schema, validate_index_name
 
 @dataclass
 class Progress:
-    """A snapshot for progress bars: items handled so far (indexed, skipped or already present)."""
+    """A snapshot for progress bars: items handled so far (indexed, skipped or already present).
+
+    ``stage`` says what happens before items flow (loading the model, counting rows); it is empty while
+    items are being embedded, when ``rate`` (items per second) and ``eta_s`` are meaningful.
+    """
 
     done: int
     total: int | None
@@ -47,6 +51,11 @@ class Progress:
     skipped: int
     elapsed_s: float
     rate: float
+    stage: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return min(self.done / self.total, 1.0) if self.total else 0.0
 
     @property
     def eta_s(self) -> float | None:
@@ -55,9 +64,22 @@ class Progress:
         return max(self.total - self.done, 0) / self.rate
 
     def describe(self) -> str:
-        total = f"/{self.total}" if self.total is not None else ""
-        eta = f", {self.eta_s:.0f}s left" if self.eta_s is not None else ""
-        return f"{self.done}{total} items ({self.rate:.0f}/s{eta}), {self.skipped} skipped"
+        if self.stage:
+            return self.stage
+        total = f"/{self.total:,}" if self.total is not None else ""
+        percent = f" ({self.fraction:.0%})" if self.total else ""
+        eta = f", {_duration(self.eta_s)} left" if self.eta_s is not None else ""
+        return f"{self.done:,}{total} items{percent}, {self.rate:,.0f} items/s{eta}, {self.skipped:,} skipped"
+
+
+def _duration(seconds: float) -> str:
+    """"42 s", "3 min 5 s", "2 h 10 min": a time left a person reads at a glance."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 @dataclass
@@ -83,6 +105,7 @@ class IndexReport:
 
 
 ProgressCallback = Callable[[Progress], None]
+TEXT_CHUNK = 256  # texts per model call inside a batch: progress every ~1 s on 2 cores, padding as low as 1,024
 CancelCheck = Callable[[], bool]
 
 
@@ -307,9 +330,20 @@ def _build_index(
         batch_size = max(batch_size, 1024)
     writer = _Writer(store, name, embedder.dim, flush_every, n_label_columns=len(label_columns))
     report = IndexReport(name=name, added=0, already_present=0)
+    if progress is not None:
+        progress(Progress(0, None, 0, 0, 0.0, 0.0, stage="Counting the items…"))
     total = source.count()
     seen_ids: set[str] = set()
     start = time.perf_counter()
+
+    def report_progress() -> None:
+        if progress is not None:
+            elapsed = time.perf_counter() - start
+            done = report.added + report.already_present + len(report.skipped)
+            rate = (report.added + len(report.skipped)) / elapsed if elapsed > 0 else 0.0
+            progress(Progress(done, total, report.added, len(report.skipped), elapsed, rate))
+
+    report_progress()
     pool = _decode_pool(source, workers or min(32, (os.cpu_count() or 2)))
 
     def fresh(records: list[Record]) -> list[Record]:
@@ -348,12 +382,7 @@ def _build_index(
             while pending:
                 prepared = results(pending)
                 pending = submit(next(batches, []))  # decode the next batch while this one embeds
-                _embed_batch(prepared, embedder, writer, report)
-                if progress is not None:
-                    elapsed = time.perf_counter() - start
-                    done = report.added + report.already_present + len(report.skipped)
-                    rate = (report.added + len(report.skipped)) / elapsed if elapsed > 0 else 0.0
-                    progress(Progress(done, total, report.added, len(report.skipped), elapsed, rate))
+                _embed_batch(prepared, embedder, writer, report, on_chunk=report_progress)
                 if should_cancel is not None and should_cancel():
                     report.cancelled = True
                     for _, future in pending:
@@ -392,21 +421,38 @@ def _build_index(
     return report
 
 
-def _embed_batch(prepared: list, embedder: Embedder, writer: _Writer, report: IndexReport) -> None:
+def _embed_batch(
+    prepared: list, embedder: Embedder, writer: _Writer, report: IndexReport, on_chunk: Callable[[], None] | None = None
+) -> None:
+    """Embed one decoded batch and hand the rows to the writer; ``on_chunk()`` after each model call.
+
+    Texts are sorted by length and embedded in chunks of ``TEXT_CHUNK``: neighbours of similar length
+    pad as little as one big call would, and progress moves every few seconds instead of once a batch.
+    """
     good = [(r, payload, thumb) for r, payload, thumb, reason in prepared if reason is None]
     for record, _, _, reason in prepared:
         if reason is not None:
             report.skipped.append(SkippedItem(record.id, record.uri, reason))
             writer.skipped.append({"id": record.id, "uri": record.uri, "reason": reason})
     if not good:
+        if on_chunk is not None:
+            on_chunk()
         return
-    records = [g[0] for g in good]
-    payloads = [g[1] for g in good]
-    if records[0].modality == "image" and hasattr(embedder, "embed_prepared"):
-        vectors = embedder.embed_prepared(np.stack(payloads))
-    elif records[0].modality == "image":
-        vectors = embedder.embed_images(payloads)
+    if good[0][0].modality == "image":
+        chunks = [good]
     else:
-        vectors = embedder.embed_texts(payloads)
-    writer.add(records, vectors, [g[2] for g in good])
-    report.added += len(records)
+        good.sort(key=lambda g: len(g[1]), reverse=True)
+        chunks = [good[i : i + TEXT_CHUNK] for i in range(0, len(good), TEXT_CHUNK)]
+    for chunk in chunks:
+        records = [g[0] for g in chunk]
+        payloads = [g[1] for g in chunk]
+        if records[0].modality == "image" and hasattr(embedder, "embed_prepared"):
+            vectors = embedder.embed_prepared(np.stack(payloads))
+        elif records[0].modality == "image":
+            vectors = embedder.embed_images(payloads)
+        else:
+            vectors = embedder.embed_texts(payloads)
+        writer.add(records, vectors, [g[2] for g in chunk])
+        report.added += len(records)
+        if on_chunk is not None:
+            on_chunk()

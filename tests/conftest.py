@@ -14,6 +14,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("FEWSHOT_AUTO_MAP", "0")  # no background UMAP fits unless a test asks (core/projection_auto)
 # datasets writes lock files into its cache even for local data: keep them out of the home folder.
 os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="fewshot-hf-datasets-"))
+# The int8 ONNX text model is exported once per test session (not once per test's workspace); the browser
+# tests' servers inherit this too.
+os.environ.setdefault("FEWSHOT_MODEL_CACHE", tempfile.mkdtemp(prefix="fewshot-models-"))
 
 
 @pytest.fixture(autouse=True)

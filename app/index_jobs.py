@@ -1,0 +1,160 @@
+"""Indexing jobs on the Index page: start one, its progress while it runs, one result banner when it ends.
+
+Jobs belong to the server process (they survive page changes and reloads); which job's result this
+browser session sees is kept in its session state, so a new build's banner replaces the last one
+instead of stacking up. After a build, "Teach this index" goes straight to the Teach page with the
+index selected and the new-concept form open.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from app.index_form import SourceChoice
+from app.items import plain
+from app.state import get_store, select
+from app.tables import skipped_csv
+from core.errors import FewshotError
+from core.jobs import CANCELLED, DONE, FAILED, Job
+
+MINE = "index_my_job"  # session key: the name of the job this session started last
+
+
+@st.cache_resource
+def jobs() -> dict[str, Job]:
+    """Indexing jobs of this server process, so a job survives page changes and reruns."""
+    return {}
+
+
+def my_job() -> Job | None:
+    name = st.session_state.get(MINE)
+    return jobs().get(name) if name else None
+
+
+def resolve_source(choice: SourceChoice, name: str):
+    """The Source for a choice; uploads are first saved (tables) or safely extracted (zips) under the workspace.
+
+    A refused upload is removed again: nothing partial is kept."""
+    from core.sources import parse_source
+    from core.uploads import folder_source_from_upload, table_source_from_upload
+
+    options = {k: v for k, v in choice.options.items() if v is not None and v != []}
+    upload = choice.upload
+    if upload is not None:
+        if upload.name.lower().endswith(".zip"):
+            with tempfile.NamedTemporaryFile(suffix=".zip") as tmp:
+                tmp.write(upload.getbuffer())
+                tmp.flush()
+                return folder_source_from_upload(name, upload.name, Path(tmp.name))
+        return table_source_from_upload(name, upload.name, bytes(upload.getbuffer()), **options)
+    return parse_source(choice.spec, confine=True, **options)  # typed paths stay inside the data folders
+
+
+def start(name: str, choice: SourceChoice, embedder_spec: str) -> None:
+    """Check the inputs here (errors show next to the button), then load the model and index in a job."""
+    from core.embedders import confine_embedder_spec
+    from core.errors import FewshotError
+    from core.index_job import build_index_from_spec
+    from core.store import validate_index_name
+
+    validate_index_name(name)
+    embedder_spec = confine_embedder_spec(embedder_spec)  # a model folder inside the data folders, or a hub id
+    source = resolve_source(choice, name)
+    store = get_store()
+    is_upload = choice.upload is not None
+
+    def work(progress, should_cancel):
+        try:
+            return build_index_from_spec(name, source, embedder_spec, store=store, progress=progress,
+                                         should_cancel=should_cancel)
+        except FewshotError:
+            if is_upload and not store.has_index(name):  # a refused upload leaves nothing behind
+                from core.uploads import discard_upload
+
+                discard_upload(getattr(source, "path", None) or getattr(source, "root", ""))
+            raise
+
+    jobs()[name] = Job(name, work).start()
+    st.session_state[MINE] = name
+
+
+@st.fragment(run_every=0.5)
+def running_panel(name: str) -> None:
+    """Progress of a running job (items, percent, rate, time left), redrawn alone; the page reruns at the end."""
+    job = jobs().get(name)
+    if job is None or not job.running:
+        if job is not None and job.status == DONE and job.result is not None:
+            select(index=name)
+        st.rerun()
+    p = job.progress
+    text = f"Indexing {name}: " + (p.describe() if p is not None else "starting…")
+    st.progress(p.fraction if p is not None else 0.0, text=plain(text))
+    if st.button("Cancel", key=f"index_cancel_{name}"):
+        job.cancel()
+
+
+def result_banner(job: Job) -> None:
+    """The one banner for this session's last job: what happened, skipped items, and what to do next."""
+    name = job.name
+    if job.status == FAILED:
+        st.error(plain(f"Indexing {name} failed: {job.error}"))  # messages quote file and column names
+    elif job.result is None:  # cancelled while the model was loading
+        st.warning(plain(f"Cancelled {name} before any item was indexed."))
+    else:
+        report = job.result
+        cancelled = job.status == CANCELLED
+        verb = "Cancelled" if cancelled else "Done"
+        n_items = report.info.n_items if report.info else 0
+        st.success(plain(
+            f"{verb}: {name} holds {n_items} items; added {report.added} in {report.elapsed_s:.1f}s "
+            f"({report.rate:.0f}/s), {report.already_present} already present, {len(report.skipped)} skipped."
+            + (" Run it again to resume." if cancelled else "")
+        ))
+        if report.skipped:
+            with st.expander(f"{len(report.skipped)} skipped items"):
+                st.dataframe([s.__dict__ for s in report.skipped[:200]], hide_index=True)
+                st.download_button("Download skipped items (CSV)", skipped_csv(report.skipped),
+                                   file_name=f"{name}-skipped.csv", key=f"index_skipped_{name}")
+    c1, c2, _ = st.columns([1.3, 1, 4])
+    if job.status in (DONE, CANCELLED) and job.result is not None and job.result.info and job.result.info.n_items:
+        if c1.button("Teach this index", type="primary", key="index_teach", icon=":material/school:"):
+            teach(name)
+    if c2.button("Dismiss", key="index_dismiss"):
+        st.session_state.pop(MINE, None)
+        if not job.running:
+            jobs().pop(name, None)
+        st.rerun()
+
+
+def teach(name: str) -> None:
+    """Go to the Teach page with this index selected and the new-concept form open."""
+    select(index=name, concept=None)
+    st.session_state["teach_creating"] = True
+    st.session_state.pop(MINE, None)
+    st.switch_page("views/teach.py")
+
+
+def others_running() -> list[str]:
+    """Jobs other sessions (or this one, earlier) started that are still running."""
+    mine = st.session_state.get(MINE)
+    return [n for n, j in jobs().items() if j.running and n != mine]
+
+
+def start_or_explain(name: str, choice: SourceChoice | None, embedder_spec: str, where) -> None:
+    """Start a build, or put the reason it cannot start into ``where`` (next to the button)."""
+    if not name:
+        where.error("Give the index a name.")
+    elif choice is None:
+        where.error("Choose a source: a file, a folder path, an upload or a dataset id.")
+    elif name in jobs() and jobs()[name].running:
+        where.warning(plain(f"{name} is already being indexed."))
+    else:
+        try:
+            start(name, choice, embedder_spec)
+        except FewshotError as exc:
+            where.error(plain(str(exc)))  # shown as typed: a column or file name must not render as Markdown
+            return
+        st.rerun()

@@ -1,0 +1,115 @@
+"""The Index page through the real app script: defaults that work without typing, a table upload with a
+preview and two label columns picked, progress with rate and time left, and "Teach this index"."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.session import TeachSession
+from core.store import Store
+from tests.helpers.pypi import write_pypi_csv
+
+ROUTER = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
+BUILD_TIMEOUT_S = 600  # a 2,000-row MiniLM index plus the one-time ONNX export, on 2 busy cores
+
+
+def _no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def shown(markdown: str) -> str:
+    """Text as the browser shows it: the page escapes data-derived names for Markdown (pypi\\_slice)."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u200b", "")
+
+
+def _wait_for_build(at: AppTest, name: str) -> list[str]:
+    """Rerun until this session's banner says the build is done; the progress texts seen meanwhile."""
+    seen: list[str] = []
+    deadline = time.time() + BUILD_TIMEOUT_S
+    while time.time() < deadline:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        seen += [shown(p.text) for p in at.progress]
+        if any(f"{name} holds" in shown(s.value) for s in at.success):
+            return seen
+        assert not at.error, [e.value for e in at.error]
+        time.sleep(0.5)
+    pytest.fail(f"indexing {name} did not finish in {BUILD_TIMEOUT_S} s; progress seen: {seen[-3:]}")
+
+
+def test_the_digits_demo_builds_without_typing_anything():
+    at = AppTest.from_file(ROUTER, default_timeout=60).run()
+    _no_errors(at)
+    assert at.text_input(key="index_name").value == "digits"  # a real value, not a placeholder
+    at.button(key="index_build").click().run()
+    _wait_for_build(at, "digits")
+    assert at.button(key="index_teach")  # what next
+    # The next suggestion does not silently resume the index just built.
+    assert at.text_input(key="index_name").value == "digits-2"
+
+
+def test_errors_show_next_to_the_button_and_a_new_banner_replaces_the_last():
+    at = AppTest.from_file(ROUTER, default_timeout=60).run()
+    at.text_input(key="index_name").set_value("bad name!")
+    at.button(key="index_build").click().run()
+    assert [e.value for e in at.error] and "invalid index name" in at.error[0].value
+    at.text_input(key="index_name").set_value("d1")
+    at.number_input(key="index_pixels").set_value(8)
+    at.button(key="index_build").click().run()
+    _wait_for_build(at, "d1")
+    at.text_input(key="index_name").set_value("d2").run()
+    at.button(key="index_build").click().run()
+    _wait_for_build(at, "d2")
+    banners = [shown(s.value) for s in at.success]
+    assert len(banners) == 1 and "d2 holds 1797 items" in banners[0], banners
+
+
+def test_upload_with_two_label_columns_then_teach_against_the_second(tmp_path):
+    table = write_pypi_csv(tmp_path / "pypi_slice.csv", 2_000, ("id", "text", "split", "flask", "pytest", "napari"),
+                           positives_of=("flask", "pytest"), per_column=150)
+    at = AppTest.from_file(ROUTER, default_timeout=120).run()
+    at.radio(key="index_source_kind").set_value("upload").run()
+    at.file_uploader(key="index_upload").upload("pypi_slice.csv", table.read_bytes(), "text/csv").run()
+    _no_errors(at)
+    # The preview and the pickers, filled with the detected roles.
+    preview = at.dataframe[0].value
+    assert list(preview.columns) == ["id", "text", "split", "flask", "pytest", "napari"] and len(preview) == 8
+    assert at.selectbox(key="index_col_text").value == "text"
+    assert at.selectbox(key="index_col_id").value == "id"
+    assert at.selectbox(key="index_col_split").value == "split"
+    assert at.multiselect(key="index_col_labels").value == ["flask", "pytest", "napari"]
+    assert at.radio(key="index_embedder_kind").value == "st"
+    assert at.radio(key="index_st_backend").value == "onnx-int8"
+    assert at.text_input(key="index_name").value == "pypi_slice"
+
+    at.multiselect(key="index_col_labels").set_value(["flask", "pytest"]).run()
+    at.button(key="index_build").click().run()
+    _no_errors(at)
+    seen = _wait_for_build(at, "pypi_slice")
+    flowing = [t for t in seen if "items/s" in t]
+    assert flowing, f"no progress with a rate was shown: {seen}"
+    assert any(re.search(r"\d+ (s|min \d+ s) left", t) and "%" in t for t in flowing), flowing
+    assert at.radio(key="index_source_kind").value == "upload"  # the form kept its fields through the build
+    assert at.multiselect(key="index_col_labels").value == ["flask", "pytest"]
+    info = Store().get_index("pypi_slice")
+    assert info.label_columns == ["flask", "pytest"] and info.n_items == 2_000
+    assert info.embedder == "st:minilm@onnx-int8"
+
+    at.button(key="index_teach").click().run()
+    _no_errors(at)
+    assert at.session_state["selected_index"] == "pypi_slice"
+    at.selectbox(key="teach_new_column").set_value("pytest").run()
+    at.selectbox(key="teach_new_target").set_value("1").run()
+    assert at.text_input(key="teach_new_name").value == "pytest"  # the default follows the ground truth
+    at.text_input(key="teach_new_prompt").set_value("a pytest plugin")
+    at.button(key="teach_new_start").click().run()
+    _no_errors(at)
+    session = TeachSession.open("pypi_slice", "pytest", Store())
+    assert session.concept.target_column == "pytest" and session.concept.target_label == "1"
+    assert "ap" in session.history()[0].metrics  # measured against the second label column

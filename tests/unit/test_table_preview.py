@@ -1,0 +1,94 @@
+"""Table previews for the Index page: first rows of every format, and the guessed column roles."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from app.index_defaults import concept_name_for, index_name_for, slug, unique
+from core.errors import SourceError
+from core.table_preview import preview_table
+
+PYPI_LIKE = (
+    "id,text,split,pytest,flask,docs_plugin\n"
+    + "".join(f"pkg-{i},Summary of package number {i} that does things,{'validation' if i % 5 == 0 else 'train'},"
+              f"{int(i % 7 == 0)},{int(i % 11 == 0)},0\n" for i in range(60))
+)
+
+
+def test_a_gzipped_csv_like_the_shared_table_gets_every_role_guessed():
+    preview = preview_table("pypi.csv.gz", gzip.compress(PYPI_LIKE.encode()))
+    assert preview.columns == ["id", "text", "split", "pytest", "flask", "docs_plugin"]
+    assert len(preview.rows) == 60 and preview.rows[0]["id"] == "pkg-0"
+    assert preview.text_column == "text"
+    assert preview.id_column == "id"
+    assert preview.split_column == "split"
+    assert preview.label_columns == ["pytest", "flask", "docs_plugin"]
+
+
+def test_roles_are_guessed_from_values_when_names_say_nothing(tmp_path):
+    lines = ["name\tsummary\tcategory\tfold"]
+    lines += [f"n{i}\tA reasonably long summary for row {i}\t{['cat', 'dog'][i % 2]}\t{['train', 'test'][i % 3 == 0]}"
+              for i in range(30)]
+    data = ("\ufeff" + "\n".join(lines)).encode()  # a BOM, as Excel writes
+    preview = preview_table("animals.tsv", data)
+    assert preview.columns == ["name", "summary", "category", "fold"]
+    assert preview.text_column == "summary"
+    assert preview.id_column == "name"
+    assert preview.split_column == "fold"
+    assert preview.label_columns == ["category"]
+
+
+def test_jsonl_parquet_and_utf16_tables_preview(tmp_path):
+    jsonl = "\n".join(json.dumps({"text": f"review {i} of a film", "label": "pos" if i % 2 else "neg"})
+                      for i in range(10))
+    preview = preview_table("r.jsonl", jsonl.encode())
+    assert preview.text_column == "text" and preview.label_columns == ["label"]
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"content": ["some words here"] * 4, "id": ["a", "b", "c", "d"]}), path)
+    preview = preview_table(path.name, path)
+    assert preview.text_column == "content" and preview.id_column == "id" and len(preview.rows) == 4
+    preview = preview_table("u.csv", "text,label\nbonjour à tous,fr\nhello all,en\n".encode("utf-16"))
+    assert preview.rows[0] == {"text": "bonjour à tous", "label": "fr"}
+
+
+def test_only_the_first_rows_are_read():
+    big = "text\n" + "".join(f"row {i}\n" for i in range(100_000))
+    assert len(preview_table("big.csv", big.encode(), n_rows=50).rows) == 50
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("latin.csv", "text\ncaf\xe9 cr\xe8me\n".encode("latin-1"), "not UTF-8"),
+        ("notes.txt", b"text\nx\n", "cannot tell the format"),
+        ("bad.jsonl", b'{"text": "a"}\n[1, 2]\n', "one object"),
+        ("bad.parquet", b"not parquet at all", "cannot read bad.parquet"),
+    ],
+)
+def test_unreadable_tables_say_what_to_do(name, data, message):
+    with pytest.raises(SourceError, match=message):
+        preview_table(name, data)
+
+
+def test_default_index_names_fit_the_source_and_never_resume_another_index_by_surprise():
+    assert index_name_for("demo", None, []) == "digits"
+    assert index_name_for("demo", None, ["digits"]) == "digits-2"
+    assert index_name_for("upload", "pypi_summaries.csv.gz", []) == "pypi_summaries"
+    assert index_name_for("upload", "../../etc/my photos.zip", []) == "my-photos"
+    assert index_name_for("folder", "/data/photos/", []) == "photos"
+    assert index_name_for("hf", "frgfm/imagenette", []) == "imagenette"
+    assert index_name_for("upload", "<script>.csv", []) == "script"
+    assert slug("***", "fallback") == "fallback"
+    assert unique("a", ["a", "a-2"]) == "a-3"
+
+
+def test_default_concept_names_follow_the_ground_truth():
+    assert concept_name_for("pypi", "flask", "1", []) == "flask"
+    assert concept_name_for("digits", None, "3", []) == "digits-3"
+    assert concept_name_for("pypi", "topic", "web apps", []) == "topic-web-apps"
+    assert concept_name_for("pypi", None, None, ["pypi-concept"]) == "pypi-concept-2"
