@@ -33,7 +33,7 @@ from core.projection import (
     load_projection,
     pca_view,
     place_directions,
-    projection_path,
+    projection_location,
 )
 from core.projection_fit import fit_in_subprocess
 from core.records import VALIDATION
@@ -72,8 +72,7 @@ def start_fit(root: str, index: str, sample_threshold: int, n_epochs: int | None
 
 
 def _file_stamp(root: str, index: str, version: int) -> int:
-    path = projection_path(index, version, root)
-    return path.stat().st_mtime_ns if path.exists() else 0
+    return projection_location(index, version, root).stamp()
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -11,7 +11,7 @@ from app.items import plain
 from app.sidebar import render_sidebar
 from app.state import get_embedder, get_store, select
 from app.tables import index_rows, skipped_csv
-from core.config import DEFAULT_CLIP, check_data_path, data_roots, workspace
+from core.config import DEFAULT_CLIP, check_data_path, data_roots, workspace_uri
 from core.errors import FewshotError
 from core.jobs import CANCELLED, DONE, FAILED, Job
 from core.uploads import max_upload_mb
@@ -180,7 +180,7 @@ def _job_panel(name: str) -> None:
 
 render_sidebar()
 st.title("Index a dataset")
-st.caption(f"Workspace: `{workspace()}`")
+st.caption(f"Workspace: `{workspace_uri()}`")
 with st.container(border=True):
     st.text_input("Index name", key="index_name", placeholder="digits")
     picked = _source_form()
