@@ -16,10 +16,12 @@ import numpy as np
 from core.classifier import LinearHead, TrainConfig
 from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating
 from core.records import TRAIN, VALIDATION
+from core.scale import SPLIT_CODES, backend_for
+from core.scale.exact import exact_scores
+from core.scale.select import Query, run_strategy
 from core.selection import get_strategy
 from core.store import Store, VectorView, now_iso, validate_index_name
 from core.teach_store import Checkpoint, ConceptInfo, TeachStore
-from core.vectors import score_all
 
 STRATEGIES = ("nearest", "boundary", "mixed", "random", "diverse")
 
@@ -115,9 +117,9 @@ class TeachSession:
             strategy=strategy, batch_size=int(batch_size), train=dict(train or {}), target_label=target_label,
             embedder=info.embedder,
         )
-        view = store.vectors(index)
+        backend, view = backend_for(store, index)
         metrics = {"n_ratings": 0, "n_positive": 0, "n_negative": 0, "init": init}
-        metrics.update(validation_metrics(view, target_label, score_all(view.matrix, head.w, head.b)))
+        metrics.update(validation_metrics(view, target_label, backend.scores(head.w, head.b)))
         # The checkpoint first: a crash in between leaves an unlisted checkpoint that a new creation
         # supersedes, never a listed concept that cannot be opened.
         teach.add_checkpoint(index, concept, Checkpoint(0, head.w, head.b, metrics, now_iso()))
@@ -148,7 +150,11 @@ class TeachSession:
 
     @property
     def view(self) -> VectorView:
-        return self.store.vectors(self.index)
+        return self.scoring_backend()[1]
+
+    def scoring_backend(self):
+        """(backend, view): where requeries run (``core.scale``: NumPy, torch or Ray shards)."""
+        return backend_for(self.store, self.index, getattr(self, "scoring", None))
 
     def _rows(self, ids) -> np.ndarray:
         view = self.view
@@ -181,9 +187,9 @@ class TeachSession:
     # ----- the loop -----------------------------------------------------------------------------
     def scores(self, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(row positions, logits) of every item of ``split`` (all items when None)."""
-        view = self.view
+        backend, view = self.scoring_backend()
         rows = view.rows(split)
-        logits = score_all(view.matrix, self.head.w, self.head.b)
+        logits = backend.scores(self.head.w, self.head.b)
         return rows, logits[rows]
 
     def next_batch(self, k: int | None = None, strategy: str | None = None, split: str = TRAIN,
@@ -193,21 +199,26 @@ class TeachSession:
         name = strategy or self.concept.strategy
         if strategy is None:
             name = self.effective_strategy()
-        rows, logits = self.scores(split)
-        view = self.view
+        get_strategy(name)  # an unknown name fails before any work
+        backend, view = self.scoring_backend()
+        rows = view.rows(split)
         self._rows([])  # refresh the id -> row map if the index changed
         seen_all = np.zeros(len(view.ids), dtype=bool)
         seen_all[self._rows([i for i in self.seen_ids() if i in self._row_of])] = True
-        seen = seen_all[rows]
         rng = np.random.default_rng(seed) if seed is not None else self._rng
-        vectors = None
-        if name == "diverse":  # the only strategy that reads vectors; a copy at 1M rows costs 2 GB
-            vectors = view.matrix if len(rows) == len(view.ids) else view.matrix[rows]
-        picked = get_strategy(name).select(logits, k, seen, rng=rng, vectors=vectors)
-        probs = _sigmoid(logits[picked])
+        query = Query(backend, self.head.w, self.head.b, rows, SPLIT_CODES.get(split, 254) if split else None,
+                      seen_all[rows], rng)
+        picked = run_strategy(name, query, k)
+        # random and diverse picks have no score yet: score just those rows, exactly
+        unscored = [int(i) for i in picked if int(i) not in query.scores]
+        if unscored:
+            exact = exact_scores(backend.vectors_at(rows[unscored]), self.head.w, self.head.b)
+            query.scores.update(zip(unscored, exact.tolist(), strict=True))
+        logits = np.asarray([query.scores[int(i)] for i in picked], dtype=np.float64)
+        probs = _sigmoid(logits)
         return [
-            Candidate(str(view.ids[rows[i]]), float(logits[i]), float(p), view.labels[rows[i]])
-            for i, p in zip(picked, probs, strict=True)
+            Candidate(str(view.ids[rows[i]]), float(s), float(p), view.labels[rows[i]])
+            for i, s, p in zip(picked, logits, probs, strict=True)
         ]
 
     def effective_strategy(self) -> str:
@@ -281,7 +292,7 @@ class TeachSession:
 
     def _metrics(self, head: LinearHead, previous: LinearHead, rated, loss: float) -> dict[str, Any]:
         denom = float(np.linalg.norm(head.w) * np.linalg.norm(previous.w))
-        logits = score_all(self.view.matrix, head.w, head.b)
+        logits = self.scoring_backend()[0].scores(head.w, head.b)
         metrics: dict[str, Any] = {
             "n_ratings": int(len(rated)),
             "n_positive": int((rated.ratings > 0).sum()),
@@ -328,7 +339,7 @@ def _embed_prompt(info, prompt: str, embedder=None) -> np.ndarray:
 
 
 def _mean_of_examples(store: Store, index: str, examples: list[str]) -> np.ndarray:
-    view = store.vectors(index)
+    view = backend_for(store, index)[1]
     row_of = {item_id: i for i, item_id in enumerate(view.ids)}
     missing = [e for e in examples if e not in row_of]
     if missing:
