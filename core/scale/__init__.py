@@ -128,14 +128,9 @@ def backend_for(store, index: str, kind: str | None = None) -> tuple[ScoringBack
 
 
 def _ray_backend(store, index: str, version: int):
-    from core.scale.ray_shards import RayShardBackend
+    from core.scale.ray_shards import RayShardBackend, connect_ray
 
-    if not _ray_connected():
-        import ray
-
-        ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False,
-                 ignore_reinit_error=True)
-    import ray
+    ray = connect_ray(os.environ.get("RAY_ADDRESS") or None)
 
     view = light_view(store, index, version)
     shards = int(os.environ.get(SHARDS_ENV) or min(64, max(1, int(ray.cluster_resources().get("CPU", 1)))))

@@ -122,6 +122,26 @@ class _Shard:
         return flat.reshape(len(local), self.dim).astype(np.float32, copy=False)
 
 
+def worker_runtime_env() -> dict[str, Any]:
+    """Ship this app's ``core`` package to Ray's workers (a cluster's nodes need not have it installed)."""
+    from pathlib import Path
+
+    return {"py_modules": [str(Path(__file__).resolve().parents[1])]}
+
+
+def connect_ray(address: str | None = None, **init_options: Any):
+    """``ray`` connected to ``address`` (``"auto"``, ``ray://host:10001``, None: a local Ray), with this
+    app's code shipped to the workers. A Ray the caller started must have been given
+    ``runtime_env=worker_runtime_env()`` (or have the app installed on every node)."""
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    import ray
+
+    if not ray.is_initialized():
+        options = {"include_dashboard": False, "log_to_driver": False, **init_options}
+        ray.init(address=address, runtime_env=worker_runtime_env(), **options)
+    return ray
+
+
 def _ray():
     import ray
 
