@@ -10,6 +10,7 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 echo "installing requirements-dev.txt into .venv (log: .venv/pip.log)"
 .venv/bin/python -m pip install -q -r requirements-dev.txt > .venv/pip.log 2>&1 || { tail -40 .venv/pip.log; exit 1; }
+.venv/bin/python -m pip install -q -r requirements-scale.txt >> .venv/pip.log 2>&1 || { tail -40 .venv/pip.log; exit 1; }
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 .venv/bin/python -m ruff check .
 exec .venv/bin/python -m pytest "$@"
