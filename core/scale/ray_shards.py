@@ -20,7 +20,9 @@ import numpy as np
 from core.scale.backends import Eligibility, ScoringBackend
 from core.scale.exact import candidate_positions, error_bound, exact_top, storage_error
 
-BLOCK_ROWS = 1 << 18  # float32 scratch per block: 256k x 384 x 4 B = 384 MB at most
+#: How long the driver waits for the actors (loading a slice, answering a query) before it says so.
+CALL_TIMEOUT_S = float(os.environ.get("FEWSHOT_RAY_TIMEOUT_S", "600"))
+BLOCK_ROWS = 1 << 16  # float32 scratch per block: 64k x 384 x 4 B = 96 MB
 
 
 @dataclass
@@ -49,9 +51,13 @@ class _Shard:
             self._make_synthetic(spec)
 
     def _dataset(self):
-        import lance
+        """The index's Lance dataset at the version this shard loaded (opened once per actor)."""
+        if getattr(self, "_opened", None) is None:
+            import lance
 
-        return lance.dataset(self.spec.uri, version=self.spec.version, storage_options=self.spec.storage_options)
+            self._opened = lance.dataset(self.spec.uri, version=self.spec.version,
+                                         storage_options=self.spec.storage_options)
+        return self._opened
 
     def _load_lance(self, spec: ShardSpec) -> None:
         dataset = self._dataset()
@@ -74,10 +80,14 @@ class _Shard:
             raise RuntimeError(f"shard at {spec.offset} read {filled} rows, expected {spec.count}")
 
     def _make_synthetic(self, spec: ShardSpec) -> None:
-        rng = np.random.default_rng((spec.seed, spec.offset))
+        """Unit rows; global block j (``BLOCK_ROWS`` rows) is drawn from ``default_rng((seed, j))``, so shards
+        starting on block boundaries hold exactly the rows one process would."""
+        if spec.offset % BLOCK_ROWS:
+            raise ValueError(f"a synthetic shard must start at a multiple of {BLOCK_ROWS} rows")
         self.dim = spec.dim
         self.matrix = np.empty((spec.count, spec.dim), dtype=np.float16)
         for start in range(0, spec.count, BLOCK_ROWS):
+            rng = np.random.default_rng((spec.seed, (spec.offset + start) // BLOCK_ROWS))
             block = rng.standard_normal((min(BLOCK_ROWS, spec.count - start), spec.dim), dtype=np.float32)
             block /= np.linalg.norm(block, axis=1, keepdims=True)
             self.matrix[start : start + len(block)] = block
@@ -92,10 +102,17 @@ class _Shard:
                 "rss": int(psutil.Process(os.getpid()).memory_info().rss)}
 
     def _approx(self, w32: np.ndarray, b: float) -> np.ndarray:
+        """float32 scores from float16 rows, block by block: each block is widened to float32 before the
+        product, so the error bound is float32 arithmetic's (torch widens ~5x faster than NumPy)."""
+        import torch
+
         out = np.empty(self.count, dtype=np.float32)
-        for start in range(0, self.count, BLOCK_ROWS):
-            block = self.matrix[start : start + BLOCK_ROWS].astype(np.float32)
-            np.dot(block, w32, out=out[start : start + len(block)])
+        rows, wt = torch.from_numpy(self.matrix), torch.from_numpy(w32)
+        target = torch.from_numpy(out)
+        with torch.inference_mode():
+            for start in range(0, self.count, BLOCK_ROWS):
+                block = rows[start : start + BLOCK_ROWS].float()
+                torch.mv(block, wt, out=target[start : start + len(block)])
         out += np.float32(b)
         return out
 
@@ -148,6 +165,18 @@ def _ray():
     return ray
 
 
+def _get(refs, what: str):
+    """``ray.get`` with a deadline: a cluster that cannot place or answer the actors fails with a message."""
+    ray = _ray()
+    try:
+        return ray.get(refs, timeout=CALL_TIMEOUT_S)
+    except ray.exceptions.GetTimeoutError:
+        raise RuntimeError(
+            f"Ray did not {what} within {CALL_TIMEOUT_S:.0f} s (cluster resources: {ray.available_resources()}); "
+            "add nodes, use fewer shards (FEWSHOT_RAY_SHARDS) or raise FEWSHOT_RAY_TIMEOUT_S"
+        ) from None
+
+
 def plan_shards(n: int, n_shards: int) -> list[tuple[int, int]]:
     """(offset, count) of ``n_shards`` contiguous slices of n rows, sizes differing by at most one."""
     n_shards = max(1, min(int(n_shards), max(n, 1)))
@@ -160,21 +189,21 @@ class RayShardBackend(ScoringBackend):
 
     name = "ray"
 
-    def __init__(self, specs: list[ShardSpec], num_cpus: float = 1.0) -> None:
+    def __init__(self, specs: list[ShardSpec], num_cpus: float = 0.5) -> None:
         ray = _ray()
         if not ray.is_initialized():
             raise RuntimeError("connect to Ray first (ray.init(address=...)); see the README, 'Scaling out'")
-        actor = ray.remote(num_cpus=num_cpus)(_Shard)
+        actor = ray.remote(num_cpus=num_cpus, scheduling_strategy="SPREAD")(_Shard)
         self.specs = specs
         self.actors = [actor.remote(spec) for spec in specs]
-        self.infos = ray.get([a.info.remote() for a in self.actors])  # waits until every slice is loaded
+        self.infos = _get([a.info.remote() for a in self.actors], "load every slice")
         self.offsets = np.asarray([s.offset for s in specs], dtype=np.int64)
         self.n = int(sum(s.count for s in specs))
         self.dim = int(self.infos[0]["dim"]) if specs else 0
 
     @classmethod
     def from_lance(cls, uri: str, version: int | None, n: int, n_shards: int, split_codes: dict[str, int],
-                   storage_options: dict[str, str] | None = None, num_cpus: float = 1.0) -> RayShardBackend:
+                   storage_options: dict[str, str] | None = None, num_cpus: float = 0.5) -> RayShardBackend:
         specs = [ShardSpec(offset=o, count=c, uri=uri, version=version, storage_options=storage_options,
                            split_codes=split_codes) for o, c in plan_shards(n, n_shards)]
         return cls(specs, num_cpus=num_cpus)
@@ -183,32 +212,29 @@ class RayShardBackend(ScoringBackend):
         return np.searchsorted(self.offsets, rows, side="right") - 1
 
     def top_k(self, w, b, k, by, split_code, excluded):
-        ray = _ray()
         w = np.asarray(w, dtype=np.float32)
         excluded = np.unique(np.asarray(excluded, dtype=np.int64))
         owner = self._shard_of(excluded)
         refs = [a.candidates.remote(w, float(b), int(k), by, split_code, excluded[owner == i])
                 for i, a in enumerate(self.actors)]
-        parts = ray.get(refs)
+        parts = _get(refs, "answer a query")
         rows = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
         vectors = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, self.dim), np.float32)
         return exact_top(rows, vectors, w, b, k, by)
 
     def vectors_at(self, rows):
-        ray = _ray()
         rows = np.asarray(rows, dtype=np.int64)
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         owner = self._shard_of(rows)
         asked = [(i, np.flatnonzero(owner == i)) for i in range(len(self.actors))]
         asked = [(i, where) for i, where in asked if where.size]
-        for (_, where), block in zip(asked, ray.get([self.actors[i].vectors_at.remote(rows[where])
-                                                     for i, where in asked]), strict=True):
+        blocks = _get([self.actors[i].vectors_at.remote(rows[where]) for i, where in asked], "return vectors")
+        for (_, where), block in zip(asked, blocks, strict=True):
             out[where] = block
         return out
 
     def scores(self, w, b):
-        ray = _ray()
-        parts = ray.get([a.scores.remote(np.asarray(w, dtype=np.float32), float(b)) for a in self.actors])
+        parts = _get([a.scores.remote(np.asarray(w, dtype=np.float32), float(b)) for a in self.actors], "score")
         return np.concatenate(parts) if parts else np.empty(0, np.float32)
 
     def close(self) -> None:
