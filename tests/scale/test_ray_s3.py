@@ -137,3 +137,33 @@ def test_lock_on_object_storage_is_a_compare_and_set(digits_bucket):
     assert not location.child("_lock_demo.lance").exists()
     with location.lock("demo"):  # free again
         pass
+
+
+def _tiny_folder(root: Path, n: int) -> Path:
+    """n tiny PNGs in ten class folders, plus two files that are not images (skipped, with the reason)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        folder = root / f"class{i % 10}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(folder / f"{i:05d}.png")
+    (root / "class0" / "broken-a.png").write_bytes(b"not a png")
+    (root / "class1" / "broken-b.jpg").write_bytes(b"\xff\xd8 truncated")
+    return root
+
+
+def test_twenty_thousand_images_on_ray_into_s3_equal_the_local_engine(s3_workspace, ray_local, tmp_path, capsys):
+    folder = _tiny_folder(tmp_path / "images", 20_000)
+    command = ["index", "--name", "tiny", "--source", f"folder:{folder}", "--embedder", "pixels:4"]
+    assert main([*command, "--engine", "ray", "--actors", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 skipped" in out and "broken-a.png" in out
+    remote = Store()
+    os.environ["FEWSHOT_HOME"] = str(tmp_path / "local")
+    assert main(command) == 0
+    local = Store()
+    a, b = _rows(remote, "tiny"), _rows(local, "tiny")
+    assert a.num_rows == b.num_rows == 20_000 and a.equals(b)
+    assert sorted(s["id"] for s in remote.skipped("tiny")) == sorted(s["id"] for s in local.skipped("tiny"))
+    assert remote.get_index("tiny").n_skipped == 2
