@@ -65,11 +65,11 @@ def index_figures(n_items: int) -> None:
 
 def fit_rows(wanted: int) -> int:
     """The largest row count whose float16 matrix fits twice (in-process, then the actors) in a third of
-    the memory free now, so other work on the machine keeps running."""
+    the memory free now (divided by 2.5), so other work on the machine keeps running."""
     import psutil
 
     per_row = DIM * 2 * 1.3  # matrix + scratch
-    budget = psutil.virtual_memory().available / 3
+    budget = psutil.virtual_memory().available / 2.5
     return int(min(wanted, budget // per_row) // 100_000 * 100_000)
 
 

@@ -19,15 +19,23 @@ from __future__ import annotations
 import numpy as np
 
 U32 = 2.0**-24  # unit roundoff of float32
+U16 = 2.0**-11  # unit roundoff of float16
 SAFETY = 2.0  # the bound is rigorous; the factor covers fused multiply-adds and the bias addition order
 
 
 def error_bound(dim: int, w: np.ndarray, b: float, max_abs_score: float, eps: float = 0.0,
-                norm_max: float = 1.0) -> float:
-    """``delta``: how far an approximate float32 score may be from the float64 truth."""
+                norm_max: float = 1.0, half_product: bool = False) -> float:
+    """``delta``: how far an approximate score may be from the float64 truth.
+
+    ``half_product``: the product ran in float16 (``w`` rounded to float16, float32 accumulation, the
+    result rounded to float16, as ``torch.mv`` on float16 CPU tensors does): adds ``u16 (norm + eps) ||w||``
+    for rounding ``w`` and ``2 u16 max|score|`` for rounding the result.
+    """
     gamma = dim * U32 / (1.0 - dim * U32)
     w_norm = float(np.linalg.norm(np.asarray(w, dtype=np.float64)))
-    bound = (eps + gamma * (norm_max + eps)) * w_norm + U32 * (abs(max_abs_score) + abs(float(b)))
+    bound = (eps + gamma * (norm_max + eps) * (1 + U16)) * w_norm + U32 * (abs(max_abs_score) + abs(float(b)))
+    if half_product:
+        bound += U16 * (norm_max + eps) * w_norm + 2 * U16 * abs(max_abs_score)
     return SAFETY * bound + 1e-12 * (w_norm + abs(float(b)) + 1.0)
 
 

@@ -86,3 +86,26 @@ def test_mixed_parts_never_repeat_and_exhaustion_is_reported():
     with pytest.raises(PoolExhausted):
         run_strategy("nearest", Query(backend, matrix[0], 0.0, split_rows, None, np.ones(300, bool),
                                       np.random.default_rng(0)), 5)
+
+
+def test_a_float16_shard_in_process_finds_the_exact_top_k():
+    """The Ray actor's body without Ray: float16 rows scored by torch in float16, candidates rescored in float64."""
+    from core.scale.exact import exact_top
+    from core.scale.ray_shards import BLOCK_ROWS, ShardSpec, _Shard
+
+    shards = [_Shard(ShardSpec(offset=0, count=BLOCK_ROWS, dim=24, seed=3)),
+              _Shard(ShardSpec(offset=BLOCK_ROWS, count=3000, dim=24, seed=3))]
+    matrix = np.concatenate([s.matrix for s in shards]).astype(np.float32)  # the float16 rows are the data
+    rng = np.random.default_rng(2)
+    for scale in (1.0, 30.0, 1e5):  # 1e5: scores beyond float16's range take the widened path
+        w = (rng.standard_normal(24) * scale).astype(np.float32)
+        excluded = np.sort(rng.choice(len(matrix), 100, replace=False))
+        for by in ("score", "margin"):
+            parts = [s.candidates(w, 0.25, 15, by, None, excluded[(excluded >= s.offset) &
+                                                                    (excluded < s.offset + s.count)])
+                     for s in shards]
+            rows, _ = exact_top(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                                w, 0.25, 15, by)
+            eligible = np.ones(len(matrix), dtype=bool)
+            eligible[excluded] = False
+            np.testing.assert_array_equal(rows, _oracle(matrix, w, 0.25, 15, by, eligible))
