@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -44,6 +45,7 @@ def _ray_connected() -> bool:
     return bool(ray is not None and ray.is_initialized())
 
 
+@functools.cache
 def _cuda() -> bool:
     try:
         import torch
@@ -107,8 +109,12 @@ def light_view(store, index: str, version: int):
 
 def backend_for(store, index: str, kind: str | None = None) -> tuple[ScoringBackend, Any]:
     """(backend, view) for the index's current table version, cached per store, index and kind."""
-    info = store.get_index(index)
-    kind = choose_kind(info.n_items, info.dim, kind)
+    kind = (kind or os.environ.get(SCORING_ENV) or "auto").strip().lower()
+    if kind == "auto" and not _ray_connected() and not _cuda():
+        kind = "numpy"  # the common case decided without reading the index's metadata
+    else:
+        info = store.get_index(index)
+        kind = choose_kind(info.n_items, info.dim, kind)
     version = store.items_table(index).version
     key = (id(store), str(store.location), index, kind)
     with _lock:

@@ -86,9 +86,17 @@ class NumpyBackend(ScoringBackend):
 
         return score_all(self.matrix, np.asarray(w, dtype=np.float32), float(b))
 
+    def _approx(self, w, b) -> tuple[np.ndarray, float]:
+        """Scores and their error bound, kept for the last (w, b): a mixed batch asks twice."""
+        key = (np.asarray(w, dtype=np.float32).tobytes(), float(b))
+        if getattr(self, "_last", (None,))[0] != key:
+            approx = self.scores(w, b)
+            delta = error_bound(self.dim, w, b, float(np.abs(approx).max(initial=0.0)), 0.0, self._norm())
+            self._last = (key, approx, delta)
+        return self._last[1], self._last[2]
+
     def top_k(self, w, b, k, by, split_code, excluded):
-        approx = self.scores(w, b)
-        delta = error_bound(self.dim, w, b, float(np.abs(approx).max(initial=0.0)), 0.0, self._norm())
+        approx, delta = self._approx(w, b)
         eligible = Eligibility(self.codes, split_code, excluded).mask(0, self.n)
         rows = candidate_positions(approx, eligible, k, by, delta)
         return exact_top(rows, self.matrix[rows], w, b, k, by)
