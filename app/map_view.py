@@ -166,13 +166,14 @@ def trajectory(history: list[Any], matrix: np.ndarray, xy: np.ndarray) -> Trajec
 
 
 def validation_overlay(view: Any, rows: np.ndarray, scores: np.ndarray, threshold: float,
-                       target: str | None) -> ValidationOverlay:
-    """The drawn validation items' predictions at ``threshold``, compared with ``target`` where labelled."""
+                       target: str | None, column: str | None = None) -> ValidationOverlay:
+    """The drawn validation items' predictions at ``threshold``, compared with ``target`` where labelled
+    (``target`` is a value of the label column ``column``; None = the first)."""
     val = rows[view.split[rows] == VALIDATION]
     predicted = scores[val] > threshold
     if target is None:
         return ValidationOverlay(val, predicted, threshold)
-    labels = view.labels[val]
+    labels = _label_values(view, column)[val]
     known = np.asarray([lab is not None for lab in labels], dtype=bool)
     actual = np.asarray([lab is not None and str(lab) == str(target) for lab in labels], dtype=bool)
     return ValidationOverlay(val, predicted, threshold, actual, known)
@@ -266,13 +267,23 @@ def flash() -> None:
         st.success(plain(message))
 
 
-def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: float, target: str | None) -> None:
-    """The map with its controls, then the selected items' rating panel."""
+def _label_values(view: Any, column: str | None) -> np.ndarray:
+    """One label column's values (the first when ``column`` is None or the index lacks it)."""
+    try:
+        return view.label_values(column)
+    except FewshotError:
+        return view.labels
+
+
+def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: float, target: str | None,
+                   column: str | None = None) -> None:
+    """The map with its controls, then the selected items' rating panel (labels from ``column``)."""
     n = len(view.ids)
+    labels = _label_values(view, column)
     projection = cached_projection(root, index, view)
     render_fit_panel(root, index, n, projection)
     xy = projection.xy if projection is not None else pca_positions(root, index, view.version)
-    has_labels = any(lab is not None for lab in view.labels)
+    has_labels = any(lab is not None for lab in labels)
     modes = [m for m in COLOR_MODES if (m == "Label" and has_labels) or (m != "Label" and session is not None)]
     if not modes:
         modes = ["Label"]
@@ -297,11 +308,11 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
         seen[[row_of[i] for i in session.seen_ids() if i in row_of]] = True
         keep = np.flatnonzero(seen)
     rows = draw_rows(n, keep)
-    hover = hover_texts(rows, view.ids, view.labels, scores, item_texts(root, index, view.version))
+    hover = hover_texts(rows, view.ids, labels, scores, item_texts(root, index, view.version))
     path = trajectory(session.history(), view.matrix, xy) if session is not None and show_path else None
-    overlay = validation_overlay(view, rows, scores, threshold, target) \
+    overlay = validation_overlay(view, rows, scores, threshold, target, column) \
         if show_val and scores is not None else None
-    fig = build_map_figure(xy, rows, hover, mode, view.labels, scores, ratings, seen, path, overlay)
+    fig = build_map_figure(xy, rows, hover, mode, labels, scores, ratings, seen, path, overlay)
     what = "UMAP" if projection is not None else "PCA stand-in"
     sample = f" (a random sample of {len(rows):,} of {n:,} items; rated items always shown)" if n > MAX_POINTS else ""
     st.caption(f"{what}{sample}. Box or lasso-select points to see and rate them below; "

@@ -1,289 +1,164 @@
-"""Rating one batch: a grid (all items with sliders) or a focus view (one large item at a time).
+"""The batch being rated: which items, its token, and what happens when the browser sends it.
 
-State lives in ``st.session_state`` under ``teach_*`` keys, independent of the widgets: a slider not
-drawn in a run (the focus view draws one) would otherwise lose its value.
+The rating itself happens in the browser (``app/teach_component.py``); the server only learns the
+ratings once, on Enter or Submit. State lives in ``st.session_state`` under ``teach_*`` keys:
 
-Keys rate the focused item (ringed in the grid) and move on to the next unrated one. They follow
-Prodigy: ``a`` +1, ``x`` -1, ``1``-``5`` for -1, -0.5, 0, +0.5, +1, ``space`` skip, ``backspace``
-undo the last rating, ``enter`` submit, arrows move.
+- ``teach_batch``: the candidates on screen (dicts: item_id, score, probability, label, row);
+- ``teach_token``: their token (round proposed at + items), checked on submit;
+- ``teach_items``: the same items as the component draws them (data URLs, shortened texts);
+- ``teach_draft``: an undone round's ratings, offered to the browser once as the draft;
+- ``teach_committed``: tokens this session committed, so the browser can forget their drafts;
+- ``teach_outcome`` / ``teach_message``: the last refused or failed submission, shown as text.
 """
 
 from __future__ import annotations
 
-import base64
+import time
+import uuid
 from dataclasses import asdict
+from typing import Any
 
 import streamlit as st
 
-from app.items import crisp_thumbnail, plain, render_item
-from app.shortcuts import bind_keys
-from core.session import Candidate
+from app.state import get_store, selected_concept, selected_index
+from app.teach_component import (
+    COMPONENT_KEY,
+    batch_seed,
+    batch_token,
+    component_data,
+    item_payload,
+    mount,
+    parse_submission,
+    store_key,
+)
+from core.config import workspace
+from core.errors import FewshotError, StaleBatch
+from core.session import Candidate, TeachSession
 
-FIVE_POINT = {"1": -1.0, "2": -0.5, "3": 0.0, "4": 0.5, "5": 1.0}
-FIVE_POINT_LABELS = {"1": "−1", "2": "−½", "3": "0", "4": "+½", "5": "+1"}
-STEP = 0.25
-FOCUS_IMAGE_PX = 320  # a multiple of the digits' 32 px, so the nearest-neighbour upscale shows as is
-GRADED = ("2", "3", "4")  # 1 and 5 are -1 and +1: the x and a buttons, which show both keys
-FOCUS_KEYS = {
-    "a": "teach_k_pos", "5": "teach_k_pos", "x": "teach_k_neg", "1": "teach_k_neg", "space": "teach_k_skip",
-    "backspace": "teach_k_back", "enter": "teach_submit", "arrowleft": "teach_k_prev", "arrowright": "teach_k_next",
-    **{digit: f"teach_k_{digit}" for digit in GRADED},
-}
-# Card colours by status: rated positive, rated negative, rated about 0, skipped.
-_COLOURS = {"pos": ("#e6f4ea", "#34a853"), "neg": ("#fce8e6", "#d93025"), "zero": ("#fef7e0", "#f9ab00"),
-            "skip": ("#f1f3f4", "#9aa0a6")}
-
-
-def _guess(candidate: dict) -> float:
-    """The model's current opinion as a rating, rounded to the slider's step."""
-    value = 2.0 * candidate["probability"] - 1.0
-    return max(-1.0, min(1.0, round(value / STEP) * STEP))
+_SESSION = "teach_session_object"
 
 
-def start_batch(token: str, batch: list[Candidate], rows: dict[str, dict], prefill: bool) -> None:
-    """Make ``batch`` the one being rated (fresh ratings, first item focused)."""
-    candidates = [{**asdict(c), **{"row": rows.get(c.item_id, {"id": c.item_id})}} for c in batch]
+def new_batch() -> None:
+    """Forget the batch on screen, so the next run asks the session for a fresh one."""
+    st.session_state["teach_batch_no"] = st.session_state.get("teach_batch_no", 0) + 1
+
+
+def batch_key(index: str, concept: str) -> str:
+    return f"{index}/{concept}/{st.session_state.get('teach_batch_no', 0)}"
+
+
+def needs_batch(index: str, concept: str) -> bool:
+    return st.session_state.get("teach_batch_key") != batch_key(index, concept)
+
+
+def propose(session: TeachSession) -> list[Candidate]:
+    """The batch to show: an undone round's items again (their ratings become the draft), else the next
+    batch, seeded by the round so a reload or a restarted server proposes the same items."""
+    undone = st.session_state.pop("teach_undone", None)
+    if undone and undone.get("round") == session.round and undone.get("ratings"):
+        try:
+            batch = session.candidates(list(undone["ratings"]))
+        except FewshotError:
+            batch = []
+        if batch:
+            st.session_state["teach_pending_draft"] = {"nonce": uuid.uuid4().hex, "ratings": undone["ratings"]}
+            return batch
+    concept = session.concept
+    seed = batch_seed(session.index, concept.name, session.round, concept.seen_after_round,
+                      session.effective_strategy(), int(concept.batch_size))
+    return session.next_batch(seed=seed)
+
+
+def start_batch(session: TeachSession, batch: list[Candidate]) -> None:
+    """Make ``batch`` the one on screen, with a token that carries the round it was proposed at."""
+    rows = {r["id"]: r for r in get_store().fetch_items(session.index, [c.item_id for c in batch])}
+    candidates = [{**asdict(c), "row": rows.get(c.item_id, {"id": c.item_id})} for c in batch]
     st.session_state.update(
-        teach_token=token,
+        teach_batch_key=batch_key(session.index, session.concept.name),
         teach_batch=candidates,
-        teach_values={i: (_guess(c) if prefill else 0.0) for i, c in enumerate(candidates)},
-        teach_touched=[],
-        teach_skip=set(),
-        teach_pos=0,
-        teach_prefill=prefill,
+        teach_token=batch_token(session.round, [c.item_id for c in batch]),
+        teach_items=[item_payload(c, c["row"], show_label=True) for c in candidates],
+        teach_draft=st.session_state.pop("teach_pending_draft", None),
     )
 
 
-def _slider_key(pos: int) -> str:
-    return f"teach_s_{st.session_state['teach_token']}_{pos}"
+def get_session(index: str, concept: str) -> TeachSession:
+    """This browser session's ``TeachSession``, kept between runs while no other writer moved the concept
+    on (one small read), so a submit and the next batch do not reopen it (20-60 ms each)."""
+    store = get_store()
+    cached = st.session_state.get(_SESSION)
+    if (cached is not None and cached.store is store and cached.index == index and cached.concept.name == concept
+            and cached.teach.checkpoint_round(index, concept) == cached.round):
+        return cached
+    session = TeachSession.open(index, concept, store=store)
+    st.session_state[_SESSION] = session
+    return session
 
 
-def _set(pos: int, value: float | None, advance: bool = True) -> None:
-    """Rate (value) or skip (None) item ``pos``; a button callback, so it runs before the page."""
-    if value is None:
-        st.session_state["teach_skip"].add(pos)
-    else:
-        st.session_state["teach_skip"].discard(pos)
-        st.session_state["teach_values"][pos] = value
-        st.session_state[_slider_key(pos)] = value
-    touched = st.session_state["teach_touched"]
-    if pos in touched:
-        touched.remove(pos)
-    touched.append(pos)
-    if advance:
-        _advance_from(pos)
+def submit_value(value: Any) -> bool:
+    """Commit what the browser sent (the component's ``submit`` trigger); True when it was written.
 
-
-def _set_current(value: float | None) -> None:
-    """Rate the focused item and move on. Reads the position when the key is handled, not when the
-    button was drawn, so keys pressed in quick succession rate successive items."""
-    _set(st.session_state["teach_pos"], value)
-
-
-def _advance_from(pos: int) -> None:
-    """Focus the next item not yet rated (after ``pos``, wrapping round); when all are, the next one."""
-    n = len(st.session_state["teach_batch"])
-    touched = set(st.session_state["teach_touched"])
-    for step in range(1, n):
-        candidate = (pos + step) % n
-        if candidate not in touched:
-            st.session_state["teach_pos"] = candidate
-            return
-    st.session_state["teach_pos"] = min(n - 1, pos + 1)
-
-
-def _from_slider(pos: int) -> None:
-    _set(pos, float(st.session_state[_slider_key(pos)]), advance=False)
-
-
-def _move(delta: int) -> None:
-    n = len(st.session_state["teach_batch"])
-    st.session_state["teach_pos"] = max(0, min(n - 1, st.session_state["teach_pos"] + delta))
-
-
-def _undo_last() -> None:
-    touched = st.session_state["teach_touched"]
-    if not touched:
-        return
-    pos = touched.pop()
-    st.session_state["teach_skip"].discard(pos)
-    candidate = st.session_state["teach_batch"][pos]
-    value = _guess(candidate) if st.session_state["teach_prefill"] else 0.0
-    st.session_state["teach_values"][pos] = value
-    st.session_state[_slider_key(pos)] = value
-    st.session_state["teach_pos"] = pos
-
-
-def collected_ratings() -> dict[str, float | None]:
-    """What Submit sends: rated items at their value, skips as None.
-
-    Untouched items are sent at the model's guess when the sliders were prefilled with it (the
-    person accepted it by leaving it), and as skips otherwise (the person said nothing about them).
+    Exactly once: the token must be the batch on screen and its round the concept's latest
+    (``TeachSession.submit(expected_round=...)``), so a second Enter, a second tab or a stale page is
+    refused with a message and writes nothing.
     """
-    out: dict[str, float | None] = {}
-    touched = set(st.session_state["teach_touched"])
-    for pos, candidate in enumerate(st.session_state["teach_batch"]):
-        if pos in st.session_state["teach_skip"]:
-            out[candidate["item_id"]] = None
-        elif pos in touched or st.session_state["teach_prefill"]:
-            out[candidate["item_id"]] = float(st.session_state["teach_values"][pos])
-        else:
-            out[candidate["item_id"]] = None
-    return out
+    index, concept = selected_index(), selected_concept()
+    batch = st.session_state.get("teach_batch") or []
+    token = st.session_state.get("teach_token", "")
+    nonce = value.get("nonce") if isinstance(value, dict) else None
+    started = time.perf_counter()
+    try:
+        if not index or not concept:
+            raise FewshotError("no concept selected: pick one in the sidebar")
+        submission = parse_submission(value, token, [c["item_id"] for c in batch])
+        session = get_session(index, concept)
+        session.submit(submission.ratings, expected_round=submission.expected_round)
+    except StaleBatch as exc:
+        _refused(str(exc), nonce)
+        new_batch()  # show the current batch
+        return False
+    except FewshotError as exc:
+        _refused(str(exc), nonce)
+        return False
+    except Exception as exc:  # noqa: BLE001 - the browser must learn the batch did not go through
+        _refused(f"submitting failed ({type(exc).__name__}: {exc}). Whatever was written is kept; reload the "
+                 "page to see where the concept stands.", nonce)
+        new_batch()
+        return False
+    committed = (st.session_state.get("teach_committed") or [])[-9:] + [token]
+    st.session_state.update(teach_committed=committed, teach_outcome=None, teach_message=None,
+                            teach_submit_started=started)
+    new_batch()
+    return True
 
 
-def n_rated() -> int:
-    return len(st.session_state["teach_touched"])
+def _refused(message: str, nonce: Any) -> None:
+    st.session_state["teach_message"] = message
+    st.session_state["teach_outcome"] = {"nonce": str(nonce or uuid.uuid4().hex)[:40], "ok": False}
 
 
-def all_rated() -> bool:
-    return n_rated() >= len(st.session_state["teach_batch"])
+def _on_submit() -> None:
+    state = st.session_state.get(COMPONENT_KEY)
+    value = state.get("submit") if hasattr(state, "get") else None
+    if value is not None:
+        submit_value(value)
 
 
-def _caption(candidate: dict, show_label: bool) -> str:
-    text = f"score {candidate['score']:+.2f} · p {candidate['probability']:.2f}"
-    if show_label and candidate.get("label") is not None:
-        text += f" · label {candidate['label']}"
-    return text
+def undo_round(session: TeachSession) -> None:
+    """Undo the last round (only if it is still the latest) and offer its ratings again as the draft."""
+    session.undo(expected_round=session.round)
+    st.session_state["teach_undone"] = {"round": session.round, "ratings": dict(session.undone)}
+    new_batch()
 
 
-def _kind(pos: int) -> str | None:
-    """``pos``'s status as a colour key: pos, neg, zero, skip, or None (not rated)."""
-    if pos in st.session_state["teach_skip"]:
-        return "skip"
-    if pos not in st.session_state["teach_touched"]:
-        return None
-    value = st.session_state["teach_values"][pos]
-    return "pos" if value > 0 else "neg" if value < 0 else "zero"
-
-
-def _status(pos: int) -> str:
-    kind = _kind(pos)
-    if kind == "skip":
-        return "skipped"
-    if kind is None:
-        return "at the model's guess" if st.session_state["teach_prefill"] else "not rated"
-    return f"rated {st.session_state['teach_values'][pos]:+g}".replace("-", "−")
-
-
-def _card_css(cards: dict[str, int]) -> None:
-    """Colour each card (widget key -> item position) by its item's rating: green +, red −, amber 0, grey skipped."""
-    rules = []
-    for key, pos in cards.items():
-        kind = _kind(pos)
-        if kind:
-            background, border = _COLOURS[kind]
-            rules.append(f".st-key-{key} {{background: {background}; border-color: {border} !important;}}")
-    if rules:
-        st.html("<style>" + "\n".join(rules) + "</style>")
-
-
-def _slider(pos: int) -> None:
-    key = _slider_key(pos)
-    if key not in st.session_state:
-        st.session_state[key] = st.session_state["teach_values"][pos]
-    st.slider("Rating", -1.0, 1.0, step=STEP, key=key, on_change=_from_slider, args=(pos,),
-              label_visibility="collapsed")
-
-
-def render_grid(columns: int, show_label: bool) -> None:
-    """Every item as a card with its slider and buttons; the keys rate the ringed card and move the ring on."""
-    batch = st.session_state["teach_batch"]
-    focused = st.session_state["teach_pos"]
-    _card_css({f"teach_card_{pos}": pos for pos in range(len(batch))})
-    st.html(f"<style>.st-key-teach_card_{focused} {{box-shadow: 0 0 0 3px #1a73e8;}}</style>")
-    for start in range(0, len(batch), columns):
-        cells = st.columns(columns)
-        for pos in range(start, min(start + columns, len(batch))):
-            candidate = batch[pos]
-            with cells[pos - start].container(border=True, key=f"teach_card_{pos}"):
-                render_item(candidate["row"], _caption(candidate, show_label))
-                _slider(pos)
-                with st.container(horizontal=True, gap="xxsmall"):
-                    st.button("−1", key=f"teach_g_neg_{pos}", on_click=_set, args=(pos, -1.0))
-                    st.button("+1", key=f"teach_g_pos_{pos}", on_click=_set, args=(pos, 1.0))
-                    st.button("skip", key=f"teach_g_skip_{pos}", on_click=_set, args=(pos, None))
-                st.caption(_status(pos))
-    with st.container(horizontal=True, gap="xxsmall", vertical_alignment="center", key="teach_grid_keys"):
-        st.markdown(f"Ringed item **{focused + 1}**:")
-        _rating_buttons()
-        _graded_buttons()
-        _move_buttons(focused, len(batch))
-    bind_keys(FOCUS_KEYS)
-
-
-def _strip(pos: int) -> None:
-    """The whole batch as a strip of small tiles, coloured by rating, the focused one ringed."""
-    tiles = []
-    for i, candidate in enumerate(st.session_state["teach_batch"]):
-        kind = _kind(i)
-        background, border = _COLOURS[kind] if kind else ("#ffffff", "#dadce0")
-        ring = "outline: 3px solid #1a73e8; outline-offset: 1px;" if i == pos else ""
-        thumbnail = candidate["row"].get("thumbnail")
-        if thumbnail:
-            try:
-                tile = crisp_thumbnail(bytes(thumbnail), 32)
-                mime = "image/png" if tile.startswith(b"\x89PNG") else "image/jpeg"
-                data = base64.b64encode(tile).decode()
-                inner = (f'<img src="data:{mime};base64,{data}" style="width:32px;height:32px;'
-                         f'object-fit:contain;image-rendering:pixelated;display:block" alt="">')
-            except Exception:  # a damaged thumbnail: the number stands in
-                inner = f"{i + 1}"
-        else:
-            inner = f"{i + 1}"
-        mark = {"pos": "+", "neg": "−", "zero": "0", "skip": "s"}.get(kind or "", "&nbsp;")
-        tiles.append(
-            f'<div style="display:flex;flex-direction:column;align-items:center;gap:2px">'
-            f'<div style="width:38px;height:38px;display:flex;align-items:center;justify-content:center;'
-            f'background:{background};border:2px solid {border};border-radius:6px;{ring}">{inner}</div>'
-            f'<div style="font-size:12px;line-height:14px;color:{border};font-weight:600">{mark}</div></div>'
-        )
-    st.html('<div style="display:flex;gap:6px;flex-wrap:wrap">' + "".join(tiles) + "</div>")
-
-
-def _rating_buttons() -> None:
-    st.button("−1 `x` `1`", key="teach_k_neg", on_click=_set_current, args=(-1.0,), help="Not the concept")
-    st.button("+1 `a` `5`", key="teach_k_pos", on_click=_set_current, args=(1.0,), help="The concept")
-    st.button("skip `space`", key="teach_k_skip", on_click=_set_current, args=(None,),
-              help="Say nothing about this item (it is not trained on)")
-
-
-def _graded_buttons() -> None:
-    for digit in GRADED:
-        value = FIVE_POINT[digit]
-        st.button(f"{FIVE_POINT_LABELS[digit]} `{digit}`", key=f"teach_k_{digit}", on_click=_set_current,
-                  args=(value,), help=f"Rate {value:+g}")
-
-
-def _move_buttons(pos: int, n: int) -> None:
-    st.button("`←` prev", key="teach_k_prev", on_click=_move, args=(-1,), disabled=pos == 0)
-    st.button("next `→`", key="teach_k_next", on_click=_move, args=(+1,), disabled=pos == n - 1)
-    st.button("undo `⌫`", key="teach_k_back", on_click=_undo_last, disabled=not n_rated(),
-              help="Undo the last rating (backspace)")
-
-
-def render_focus(show_label: bool) -> None:
-    batch = st.session_state["teach_batch"]
-    pos = st.session_state["teach_pos"]
-    candidate = batch[pos]
-    _card_css({"teach_focus_card": pos})
-    _strip(pos)
-    with st.container(border=True, key="teach_focus_card"):
-        image, side = st.columns([FOCUS_IMAGE_PX + 20, 330], gap="medium")
-        with image:
-            render_item(candidate["row"], None, width=FOCUS_IMAGE_PX)
-        with side:
-            done = " · :green[**all rated: Enter submits**]" if all_rated() else ""
-            st.markdown(f"**Item {pos + 1} of {len(batch)}** · {n_rated()} rated{done}")
-            st.caption(plain(_caption(candidate, show_label=False)))
-            if show_label and candidate.get("label") is not None:
-                st.markdown(f"Ground truth: **{plain(candidate['label'])}**")
-            st.markdown(f"Your rating: **{_status(pos)}**")
-            _slider(pos)
-            with st.container(horizontal=True, gap="xsmall"):
-                _rating_buttons()
-            with st.container(horizontal=True, gap="xsmall"):
-                _graded_buttons()
-            with st.container(horizontal=True, gap="xsmall"):
-                _move_buttons(pos, len(batch))
-    bind_keys(FOCUS_KEYS)
+def render_batch(index: str, concept: str, caption: str, prefill: bool, show_label: bool) -> None:
+    """The component: every key answered in the browser, the batch sent once on Enter or Submit."""
+    items = st.session_state.get("teach_items") or []
+    if not show_label:
+        items = [{**item, "label": None} for item in items]
+    data = component_data(
+        token=st.session_state.get("teach_token", ""), items=items,
+        store_prefix=store_key(str(workspace()), index, concept), caption=caption, prefill=prefill,
+        show_label=show_label, draft=st.session_state.get("teach_draft"),
+        committed=st.session_state.get("teach_committed"), outcome=st.session_state.get("teach_outcome"))
+    mount(data, _on_submit)

@@ -8,14 +8,12 @@ import streamlit as st
 
 from app.items import item_grid, plain
 from app.state import get_store
+from app.teach_rating import new_batch, undo_round
 from core.config import workspace
 from core.errors import FewshotError
 from core.session import STRATEGIES, TeachSession
 
-
-def new_batch() -> None:
-    """Forget the batch on screen, so the next run asks the session for a fresh one."""
-    st.session_state["teach_batch_no"] = st.session_state.get("teach_batch_no", 0) + 1
+__all__ = ["new_batch", "render_actions", "render_counters", "render_settings"]  # new_batch: the Map page's too
 
 
 def _fmt(value, pattern: str = "{:.3f}") -> str:
@@ -71,13 +69,14 @@ def render_settings(session: TeachSession) -> None:
 
 def render_actions(session: TeachSession) -> None:
     if st.button("Undo last round", key="teach_undo", disabled=session.round == 0, width="stretch",
-                 help="Forget the last batch's ratings and go back to the classifier before it"):
+                 help="Take the last batch back: its ratings come back as the draft to edit and submit again"):
         try:
-            session.undo()
+            undo_round(session)
+            st.rerun()
+        except FewshotError as exc:  # e.g. another tab or process moved on: show the message and the current batch
+            st.session_state["teach_message"] = str(exc)
             new_batch()
             st.rerun()
-        except FewshotError as exc:
-            st.error(plain(str(exc)))
     if st.button("Reset seen", key="teach_reset_seen", width="stretch",
                  help="Show already rated items again; their ratings are kept"):
         session.reset_seen()

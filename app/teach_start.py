@@ -8,6 +8,7 @@ import streamlit as st
 from app.items import item_grid, plain
 from app.state import get_embedder, get_store, select
 from core.errors import FewshotError
+from core.ground_truth import label_set
 from core.session import STRATEGIES, TeachSession
 from core.store import IndexInfo
 
@@ -56,7 +57,10 @@ def render_start_form(info: IndexInfo) -> None:
         rows = get_store().fetch_items(info.name, ids)
         item_grid(rows, [f"{r['id']}" for r in rows], columns=6)
         examples = st.multiselect("Examples of the concept", ids, key="teach_new_examples")
-    labels = sorted({str(lab) for lab in get_store().vectors(info.name).labels if lab is not None})
+    column = None
+    if len(info.label_columns) > 1:
+        column = st.selectbox("Ground-truth column (for AP by round)", info.label_columns, key="teach_new_column")
+    labels = label_set(get_store().vectors(info.name), column)
     c1, c2, c3 = st.columns(3)
     strategy = c1.selectbox("Selection strategy", STRATEGIES, index=STRATEGIES.index("mixed"), key="teach_new_strategy")
     batch = c2.number_input("Batch size", 1, 100, 10, key="teach_new_batch")
@@ -77,6 +81,7 @@ def render_start_form(info: IndexInfo) -> None:
             TeachSession.create(
                 info.name, name.strip(), store=get_store(), prompt=prompt or None, examples=examples or None,
                 strategy=strategy, batch_size=int(batch), target_label=target, embedder=embedder,
+                target_column=column,
             )
         except FewshotError as exc:
             st.error(plain(str(exc)))

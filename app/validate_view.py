@@ -44,18 +44,21 @@ def sigmoid(x: float) -> float:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def label_options(root: str, index: str, version: int) -> list[str]:
-    """The index's distinct ground-truth labels, sorted (empty when it has none)."""
-    labels = get_store().vectors(index).labels
-    return sorted({str(lab) for lab in labels if lab is not None})
+def label_options(root: str, index: str, version: int, column: str | None = None) -> list[str]:
+    """The distinct ground-truth labels of one label column (None = the first), sorted (empty when none)."""
+    from core.ground_truth import label_set
+
+    return label_set(get_store().vectors(index), column)
 
 
 @st.cache_data(max_entries=16, show_spinner="Scoring…")
 def score_split(
-    root: str, index: str, version: int, w: np.ndarray, b: float, split: str | None, target_label: str | None
+    root: str, index: str, version: int, w: np.ndarray, b: float, split: str | None, target_label: str | None,
+    target_column: str | None = None,
 ) -> Scored:
     """``core.evaluate.evaluate_split`` at threshold 0 (the arguments are the cache key)."""
-    evaluation = evaluate_split(get_store(), index, SimpleNamespace(w=w, b=b), split, target_label, 0.0)
+    evaluation = evaluate_split(get_store(), index, SimpleNamespace(w=w, b=b), split, target_label, 0.0,
+                                target_column=target_column)
     known = np.asarray([lab is not None for lab in evaluation.labels], dtype=bool)
     positive = np.asarray([lab is not None and lab == target_label for lab in evaluation.labels], dtype=bool)
     return Scored(evaluation, known, positive)

@@ -48,3 +48,8 @@ class PoolExhausted(FewshotError):
 
 class ClassifierFileError(FewshotError):
     """A classifier file that is not ours, is damaged, or was built for another index."""
+
+
+class StaleBatch(FewshotError):
+    """A submission or undo for a round that is no longer the concept's latest (a double Enter, a second tab,
+    another process, a stale page); nothing is written, and what was committed before stays."""

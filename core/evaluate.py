@@ -35,9 +35,9 @@ def ranking_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
 class Evaluation:
     """A head's scores on one split of an index, with metrics when a target label is known.
 
-    ids, splits, labels: (n,) object arrays (labels None where unknown); scores: (n,) float32 logits;
-    probabilities: (n,) float32; predicted: (n,) bool, ``score > threshold``. Metrics are computed
-    over the items whose label is known, and are None when undefined (no labels, one class only).
+    ids, splits, labels: (n,) object arrays (labels: the ``target_column``'s values, None where unknown);
+    scores: (n,) float32 logits; probabilities: (n,) float32; predicted: (n,) bool, ``score > threshold``.
+    Metrics are computed over the items whose label is known, and are None when undefined (no labels, one class only).
     pr_precision / pr_recall / pr_thresholds are sklearn's ``precision_recall_curve`` arrays.
     """
 
@@ -65,6 +65,8 @@ class Evaluation:
     pr_precision: np.ndarray | None = None
     pr_recall: np.ndarray | None = None
     pr_thresholds: np.ndarray | None = None
+    target_column: str | None = None
+    label_columns: dict[str, np.ndarray] | None = None  # every label column's values, when the index has several
 
     @property
     def has_metrics(self) -> bool:
@@ -72,7 +74,7 @@ class Evaluation:
 
     def summary(self) -> dict[str, Any]:
         """The scalar figures, JSON-able: for a CLI line, a page's counters or a CSV row."""
-        keys = ("index", "split", "threshold", "target_label", "n_labelled", "n_positive", "ap", "auc",
+        keys = ("index", "split", "threshold", "target_column", "target_label", "n_labelled", "n_positive", "ap", "auc",
                 "precision", "recall", "f1", "tn", "fp", "fn", "tp")
         out: dict[str, Any] = {k: getattr(self, k) for k in keys}
         out["n_items"] = int(len(self.ids))
@@ -91,11 +93,13 @@ def evaluate_split(
     split: str | None = "validation",
     target_label: str | None = None,
     threshold: float = 0.0,
+    target_column: str | None = None,
 ) -> Evaluation:
     """Score every item of ``split`` (None = all) with ``head`` and compare with ground truth.
 
     ``head`` is anything with ``w`` (dim,) and ``b`` (a ``LinearHead``); its dimension must match
-    the index's. ``threshold`` is on the logit (0.0 = probability 0.5).
+    the index's. ``threshold`` is on the logit (0.0 = probability 0.5). ``target_column`` is the label
+    column holding ``target_label`` (None = the index's first).
     """
     from core.vectors import score_all
 
@@ -113,7 +117,9 @@ def evaluate_split(
     result = Evaluation(
         index=index, split=split, threshold=threshold, target_label=target_label,
         ids=view.ids[rows], splits=view.split[rows], scores=scores, probabilities=_sigmoid(scores),
-        predicted=scores > threshold, labels=view.labels[rows],
+        predicted=scores > threshold, labels=view.label_values(target_column)[rows], target_column=target_column,
+        label_columns={c: view.label_values(c)[rows] for c in view.label_columns} if len(view.label_columns) > 1
+        else None,
     )
     if target_label is not None:
         _add_metrics(result)
@@ -123,11 +129,11 @@ def evaluate_split(
 def _add_metrics(result: Evaluation) -> None:
     from sklearn.metrics import confusion_matrix, precision_recall_curve, precision_recall_fscore_support
 
-    known = np.asarray([lab is not None for lab in result.labels], dtype=bool)
+    known = np.not_equal(result.labels, None).astype(bool, copy=False)
     result.n_labelled = int(known.sum())
     if not known.any():
         return
-    y = np.asarray([lab == result.target_label for lab in result.labels[known]], dtype=bool)
+    y = np.equal(result.labels[known], str(result.target_label)).astype(bool, copy=False)
     scores, predicted = result.scores[known], result.predicted[known]
     result.n_positive = int(y.sum())
     tn, fp, fn, tp = confusion_matrix(y, predicted, labels=[False, True]).ravel()
@@ -141,9 +147,14 @@ def _add_metrics(result: Evaluation) -> None:
 
 
 def predictions_table(evaluation: Evaluation) -> Any:
-    """One row per item: id, split, score (logit), probability, predicted, label (a pandas DataFrame)."""
+    """One row per item: id, split, score (logit), probability, predicted, label (a pandas DataFrame).
+
+    ``label`` is the evaluated label column; an index with several label columns adds one
+    ``label_<column>`` per column, in the index's order.
+    """
     import pandas as pd
 
+    others = {f"label_{c}": pd.array(list(v), dtype="string") for c, v in (evaluation.label_columns or {}).items()}
     return pd.DataFrame(
         {
             "id": pd.array([str(i) for i in evaluation.ids], dtype="string"),
@@ -152,6 +163,7 @@ def predictions_table(evaluation: Evaluation) -> Any:
             "probability": evaluation.probabilities.astype(np.float32),
             "predicted": evaluation.predicted.astype(bool),
             "label": pd.array(list(evaluation.labels), dtype="string"),
+            **others,
         }
     )
 

@@ -52,6 +52,7 @@ def export_session(session: Any, path: str | Path, threshold: float = 0.0) -> Pa
         "prompt": concept.prompt,
         "init": concept.init,
         "target_label": concept.target_label,
+        "target_column": concept.target_column,
     }
     try:
         save_classifier(path, session.head, metadata)
@@ -69,7 +70,8 @@ def predict(
 ) -> Any:
     """Score every item of ``split`` (None = all) of ``index`` with a saved classifier.
 
-    Returns a DataFrame (id, split, score, probability, predicted, label); writes it to ``out``
+    Returns a DataFrame (id, split, score, probability, predicted, label: the concept's label column when
+    the index has it, and ``label_<column>`` for each label column of an index with several); writes it to ``out``
     (``.csv`` or ``.parquet``) when given. A classifier from another embedder or dimension raises
     ``EmbedderMismatch``.
     """
@@ -82,7 +84,10 @@ def predict(
     info = store.get_index(index)
     head, meta = load_classifier(classifier_path, expect_dim=info.dim, expect_embedder=info.embedder)
     threshold = float(meta.get("threshold", 0.0) or 0.0)
-    evaluation = evaluate_split(store, index, head, split=split, threshold=threshold)
+    column = meta.get("target_column")
+    if column not in store.vectors(index).label_columns:
+        column = None  # scoring another index: its first label column
+    evaluation = evaluate_split(store, index, head, split=split, threshold=threshold, target_column=column)
     table = predictions_table(evaluation)
     if out is not None:
         write_table(table, out, fmt)

@@ -160,17 +160,22 @@ def _check_compatible(store: Store, name: str, embedder: Embedder, source: Sourc
 class _Writer:
     """Buffers rows and appends them to LanceDB in large chunks."""
 
-    def __init__(self, store: Store, name: str, dim: int, flush_every: int) -> None:
+    def __init__(self, store: Store, name: str, dim: int, flush_every: int, n_label_columns: int = 1) -> None:
         self.store, self.name, self.dim, self.flush_every = store, name, dim, flush_every
-        self.rows: dict[str, list] = {k: [] for k in ("id", "split", "label", "text", "thumbnail", "uri")}
+        self.n_label_columns = n_label_columns
+        self.rows: dict[str, list] = {k: [] for k in ("id", "split", "label", "labels", "text", "thumbnail", "uri")}
         self.vectors: list[np.ndarray] = []
         self.skipped: list[dict[str, str]] = []
+        self.any_label = False  # whether any row written had a ground-truth value
 
     def add(self, records: list[Record], vectors: np.ndarray, thumbnails: list[bytes | None]) -> None:
         for record, thumb in zip(records, thumbnails, strict=True):
+            labels = _labels_of(record, self.n_label_columns)
+            self.any_label = self.any_label or any(v is not None for v in labels)
             self.rows["id"].append(record.id)
             self.rows["split"].append(record.split)
-            self.rows["label"].append(record.label)
+            self.rows["label"].append(labels[0] if labels else record.label)
+            self.rows["labels"].append(list(labels) if labels else None)
             self.rows["text"].append(record.text)
             self.rows["thumbnail"].append(thumb)
             self.rows["uri"].append(record.uri)
@@ -183,12 +188,34 @@ class _Writer:
             matrix = np.concatenate(self.vectors).astype(np.float32, copy=False)
             columns = dict(self.rows)
             columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), self.dim)
-            table = pa.table(columns).select(items_schema(self.dim).names).cast(items_schema(self.dim))
-            self.store.add_items(self.name, table)
+            schema = items_schema(self.dim)
+            columns["labels"] = pa.array(columns["labels"], pa.list_(pa.string()))
+            table = pa.table(columns).select(schema.names).cast(schema)
+            existing = self.store.items_table(self.name).schema.names  # an index built before ``labels``
+            self.store.add_items(self.name, table.select([c for c in schema.names if c in existing]))
             self.rows = {k: [] for k in self.rows}
             self.vectors = []
         self.store.add_skipped(self.name, self.skipped)
         self.skipped = []
+
+
+def _labels_of(record: Record, n_columns: int) -> tuple[str | None, ...]:
+    """A record's value per label column (exactly ``n_columns`` of them)."""
+    if n_columns == 0:
+        return ()
+    values = tuple(record.labels) if record.labels is not None else (record.label,)
+    if len(values) != n_columns:
+        values = (values + (None,) * n_columns)[:n_columns]
+    return values
+
+
+def source_label_columns(source: Source) -> list[str]:
+    """The label columns a source gives (``label_columns``, else its single ``label_column``)."""
+    columns = getattr(source, "label_columns", None)
+    if columns is None:
+        single = getattr(source, "label_column", None)
+        columns = [single] if single else ["label"]  # a custom source: its ``Record.label``
+    return [str(c) for c in columns]
 
 
 def build_index(
@@ -221,6 +248,18 @@ def build_index(
             modality=source.modality,
             source=source.describe(),
         )
+    label_columns = source_label_columns(source)
+    if not fresh_index and "labels" not in store.items_table(name, dim=embedder.dim).schema.names:
+        # an index built before ``labels``: it keeps its one label column (the source's first)
+        label_columns = (info.label_columns or label_columns)[:1]
+    elif not fresh_index and info.label_columns and info.label_columns != label_columns:
+        raise FewshotError(
+            f"index {name!r} was built with label columns {info.label_columns}; resuming it with "
+            f"{label_columns} would mix them. Use the same label columns, or another index name."
+        )
+    had_labels = not fresh_index and bool(info.label_columns)
+    if not had_labels:
+        info.label_columns = label_columns  # known while building; emptied at the end if no item has one
     info.status = "building"
     store.save_index_info(info)
     store.items_table(name, dim=embedder.dim)
@@ -228,7 +267,7 @@ def build_index(
     batch_size = batch_size or embedder.batch_size
     if source.modality == "text":  # sentence-transformers sorts a call's texts by length: bigger calls pad less
         batch_size = max(batch_size, 1024)
-    writer = _Writer(store, name, embedder.dim, flush_every)
+    writer = _Writer(store, name, embedder.dim, flush_every, n_label_columns=len(label_columns))
     report = IndexReport(name=name, added=0, already_present=0)
     total = source.count()
     seen_ids: set[str] = set()
@@ -300,6 +339,10 @@ def build_index(
         store.delete_index(name)
         detail = f" Reasons: {'; '.join(reasons)}." if reasons else ""
         raise EmptySourceError(f"nothing usable in {source.spec}: {len(report.skipped)} items skipped.{detail}")
+    if writer.any_label or had_labels:
+        info.label_columns = label_columns
+    else:
+        info.label_columns = []  # no item has ground truth
     info.status = "cancelled" if report.cancelled else "complete"
     store.save_index_info(info)
     if not report.cancelled:

@@ -24,7 +24,9 @@ class Record:
 
     id: stable across runs of the same source (used to resume without duplicates).
     split: ``"train"`` or ``"validation"``.
-    label: ground-truth label as a string, or None when the source has none.
+    label: ground-truth label as a string, or None when the source has none (the first label column's value).
+    labels: one value per label column of the source (``Source.label_columns``), in order, when it has
+        several; None means ``(label,)``.
     text: the text, for text sources.
     load_image: returns an RGB, EXIF-oriented PIL image; raises ``UnreadableItem``. Takes an optional
         ``draft_size`` keyword: JPEGs may then decode at a reduced scale keeping both sides >= it.
@@ -37,6 +39,7 @@ class Record:
     label: str | None = None
     text: str | None = None
     load_image: Callable[..., Image.Image] | None = None
+    labels: tuple[str | None, ...] | None = None
 
     @property
     def modality(self) -> Modality:

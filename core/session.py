@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 
 from core.classifier import LinearHead, TrainConfig
-from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating
+from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, StaleBatch
 from core.records import TRAIN, VALIDATION
 from core.scale import SPLIT_CODES, backend_for
 from core.scale.exact import exact_scores
 from core.scale.select import Query, run_strategy
 from core.selection import get_strategy
 from core.store import Store, VectorView, now_iso, validate_index_name
+from core.teach_lock import concept_lock
 from core.teach_store import Checkpoint, ConceptInfo, TeachStore
 
 STRATEGIES = ("nearest", "boundary", "mixed", "random", "diverse")
@@ -65,6 +66,7 @@ class TeachSession:
         self._row_of: dict[str, int] | None = None
         self._row_version: int | None = None
         self._rng = np.random.default_rng()
+        self.last_policy_reason: str | None = None  # why the last batch was chosen (shown by the Teach page)
         history = self.teach.checkpoints(self.index, concept.name)
         if not history:
             raise FewshotError(
@@ -75,6 +77,8 @@ class TeachSession:
         last = history[-1]
         self.head = self._head_from(last)
         self.round = last.round
+        #: What the last ``undo`` removed (item -> rating, None = skipped), to offer it again as a draft.
+        self.undone: dict[str, float | None] = {}
 
     # ----- creation -----------------------------------------------------------------------------
     @classmethod
@@ -91,6 +95,7 @@ class TeachSession:
         train: dict[str, Any] | None = None,
         target_label: str | None = None,
         embedder=None,
+        target_column: str | None = None,
     ) -> TeachSession:
         """Start a concept from a text prompt, from example item ids, or (neither) a diverse sample."""
         store = store or Store()
@@ -105,6 +110,9 @@ class TeachSession:
             teach.delete_concept(index, concept)  # remains of a creation cut short by a crash
         if strategy not in STRATEGIES:
             raise FewshotError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        view = backend_for(store, index)[1]
+        if target_column is not None:
+            view.label_values(target_column)  # an unknown column is refused before anything is written
         config = _train_config(train or {})
         vector, init = None, "diverse"
         if prompt:
@@ -115,11 +123,12 @@ class TeachSession:
         concept_info = ConceptInfo(
             index=index, name=concept, prompt=prompt, init=init, examples=list(examples or []),
             strategy=strategy, batch_size=int(batch_size), train=dict(train or {}), target_label=target_label,
-            embedder=info.embedder,
+            embedder=info.embedder, target_column=target_column,
         )
         backend, view = backend_for(store, index)
         metrics = {"n_ratings": 0, "n_positive": 0, "n_negative": 0, "init": init}
-        metrics.update(validation_metrics(view, target_label, backend.scores(head.w, head.b)))
+        logits = backend.scores(head.w, head.b)
+        metrics.update(validation_metrics(view, target_label, logits, target_column))
         # The checkpoint first: a crash in between leaves an unlisted checkpoint that a new creation
         # supersedes, never a listed concept that cannot be opened.
         teach.add_checkpoint(index, concept, Checkpoint(0, head.w, head.b, metrics, now_iso()))
@@ -135,8 +144,31 @@ class TeachSession:
             raise FewshotError(f"no concept {concept!r} on index {index!r}")
         session = cls(store, info)
         if session.teach.max_label_round(index, concept) > session.round:
-            session._train_and_checkpoint(session.teach.max_label_round(index, concept), n_new=0)
+            with session._lock():
+                session._sync()
         return session
+
+    def _lock(self):
+        """The concept's cross-process write lock (``core.teach_lock``): rounds stay distinct."""
+        return concept_lock(self.store.root, self.index, self.concept.name)
+
+    def _sync(self) -> None:
+        """Under the lock: catch up with rounds another process or tab wrote (or undid), and finish a
+        round whose ratings were written but whose checkpoint was not (a crash in between)."""
+        if self.teach.checkpoint_round(self.index, self.concept.name) != self.round:
+            history = self.history()
+            self.head, self.round = self._head_from(history[-1]), history[-1].round
+        label_round = self.teach.max_label_round(self.index, self.concept.name)
+        if label_round > self.round:
+            self._train_and_checkpoint(label_round, n_new=0)
+
+    def _check_round(self, expected_round: int | None, action: str) -> None:
+        if expected_round is not None and int(expected_round) != self.round:
+            raise StaleBatch(
+                f"this batch belongs to round {int(expected_round)}, but concept {self.concept.name!r} is now at "
+                f"round {self.round} (another tab, another process or a second Enter got there first): {action} "
+                "nothing; every rating committed so far is kept. The page now shows the current batch."
+            )
 
     # ----- state --------------------------------------------------------------------------------
     def _head_from(self, checkpoint: Checkpoint) -> LinearHead:
@@ -177,7 +209,9 @@ class TeachSession:
         for key, value in settings.items():
             if key == "strategy" and value not in STRATEGIES:
                 raise FewshotError(f"unknown strategy {value!r}; choose one of {', '.join(STRATEGIES)}")
-            if key in ("strategy", "batch_size", "target_label"):
+            if key == "target_column" and value is not None:
+                self.view.label_values(value)  # refuse a column the index does not have
+            if key in ("strategy", "batch_size", "target_label", "target_column"):
                 setattr(self.concept, key, value)
             else:
                 _train_config({**self.concept.train, key: value})  # validates before saving
@@ -209,6 +243,7 @@ class TeachSession:
         query = Query(backend, self.head.w, self.head.b, rows, SPLIT_CODES.get(split, 254) if split else None,
                       seen_all[rows], rng)
         picked = run_strategy(name, query, k)
+        self.last_policy_reason = name
         # random and diverse picks have no score yet: score just those rows, exactly
         unscored = [int(i) for i in picked if int(i) not in query.scores]
         if unscored:
@@ -216,8 +251,9 @@ class TeachSession:
             query.scores.update(zip(unscored, exact.tolist(), strict=True))
         logits = np.asarray([query.scores[int(i)] for i in picked], dtype=np.float64)
         probs = _sigmoid(logits)
+        labels = self.label_values()
         return [
-            Candidate(str(view.ids[rows[i]]), float(s), float(p), view.labels[rows[i]])
+            Candidate(str(view.ids[rows[i]]), float(s), float(p), labels[rows[i]])
             for i, s, p in zip(picked, logits, probs, strict=True)
         ]
 
@@ -238,11 +274,29 @@ class TeachSession:
         rows, logits = self.scores(split)
         k = min(k, len(rows))
         order = np.argsort(-logits, kind="stable")[:k]
-        view = self.view
+        view, labels = self.view, self.label_values()
         return [
-            Candidate(str(view.ids[rows[i]]), float(logits[i]), float(_sigmoid(logits[i])), view.labels[rows[i]])
+            Candidate(str(view.ids[rows[i]]), float(logits[i]), float(_sigmoid(logits[i])), labels[rows[i]])
             for i in order
         ]
+
+    def candidates(self, item_ids: list[str]) -> list[Candidate]:
+        """Given items with what the classifier now thinks of them (e.g. an undone batch, shown again)."""
+        self._rows_known(list(item_ids))
+        view, labels = self.view, self.label_values()
+        rows = self._rows(item_ids)
+        backend = self.scoring_backend()[0]
+        logits = exact_scores(backend.vectors_at(rows), self.head.w, self.head.b) if len(rows) else np.zeros(0)
+        probs = _sigmoid(np.asarray(logits))
+        return [Candidate(str(view.ids[r]), float(z), float(p), labels[r])
+                for r, z, p in zip(rows, logits, probs, strict=True)]
+
+    def label_values(self) -> np.ndarray:
+        """(n,) ground-truth labels of every item in the concept's label column (None where unknown)."""
+        try:
+            return self.view.label_values(self.concept.target_column)
+        except FewshotError:  # the index was rebuilt without that column: show the first one
+            return self.view.labels
 
     def _validate(self, ratings: Mapping[str, float | None]) -> dict[str, float | None]:
         if not ratings:
@@ -269,12 +323,21 @@ class TeachSession:
             shown = ", ".join(repr(u) for u in unknown[:5])
             raise InvalidRating(f"{len(unknown)} item id(s) not in index {self.index!r}: {shown}")
 
-    def submit(self, ratings: Mapping[str, float | None]) -> RoundResult:
-        """Write the ratings (None = skip), retrain on every rating so far, checkpoint the new ``w``."""
+    def submit(self, ratings: Mapping[str, float | None], expected_round: int | None = None) -> RoundResult:
+        """Write the ratings (None = skip) as the next round, retrain on every rating so far, checkpoint ``w``.
+
+        ``expected_round``: the round the batch was proposed at (the UI's batch token carries it). When the
+        concept has moved on since (a second Enter, another tab or process), raise ``StaleBatch`` and write
+        nothing. The whole read-round / write / checkpoint runs under the concept's cross-process lock, so
+        two writers never get the same round number.
+        """
         clean = self._validate(ratings)
-        round_ = max(self.round, self.teach.max_label_round(self.index, self.concept.name)) + 1
-        self.teach.add_ratings(self.index, self.concept.name, clean, round_)
-        return self._train_and_checkpoint(round_, n_new=len(clean))
+        with self._lock():
+            self._sync()
+            self._check_round(expected_round, "submitted")
+            round_ = self.round + 1
+            self.teach.add_ratings(self.index, self.concept.name, clean, round_)
+            return self._train_and_checkpoint(round_, n_new=len(clean))
 
     def _train_and_checkpoint(self, round_: int, n_new: int) -> RoundResult:
         rated = self.ratings()
@@ -302,21 +365,31 @@ class TeachSession:
             "w_norm": float(np.linalg.norm(head.w)),
             "predicted_positive": int((logits > 0).sum()),
         }
-        metrics.update(validation_metrics(self.view, self.concept.target_label, logits))
+        metrics.update(validation_metrics(self.view, self.concept.target_label, logits, self.concept.target_column))
         return metrics
 
-    def undo(self) -> int:
-        """Remove the last round's ratings and restore the previous ``w``; returns the round now current."""
-        history = self.history()
-        if len(history) < 2:
-            raise FewshotError("nothing to undo: no round has been submitted yet")
-        last, previous = history[-1], history[-2]
-        self.teach.delete_round(self.index, self.concept.name, last.round)
-        self.head, self.round = self._head_from(previous), previous.round
-        if self.concept.seen_after_round > self.round:  # keep the next round's number above the reset mark
-            self.concept.seen_after_round = self.round
-            self.teach.save_concept(self.concept)
-        return self.round
+    def undo(self, expected_round: int | None = None) -> int:
+        """Remove the last round's ratings and restore the previous ``w``; returns the round now current.
+
+        ``expected_round``: the round this caller means to undo; when another writer has moved the concept
+        on since, raise ``StaleBatch`` and remove nothing (an undo only ever removes its own round). What
+        the round held is kept in ``self.undone`` so a UI can offer it again as a draft.
+        """
+        with self._lock():
+            self._sync()
+            self._check_round(expected_round, "undid")
+            history = self.history()
+            if len(history) < 2:
+                raise FewshotError("nothing to undo: no round has been submitted yet")
+            last, previous = history[-1], history[-2]
+            undone = self.teach.round_ratings(self.index, self.concept.name, last.round)
+            self.teach.delete_round(self.index, self.concept.name, last.round)
+            self.head, self.round = self._head_from(previous), previous.round
+            self.undone = undone
+            if self.concept.seen_after_round > self.round:  # keep the next round's number above the reset mark
+                self.concept.seen_after_round = self.round
+                self.teach.save_concept(self.concept)
+            return self.round
 
     def reset_seen(self) -> None:
         """Let every item be proposed again; the ratings stay and keep training the classifier."""
@@ -348,22 +421,25 @@ def _mean_of_examples(store: Store, index: str, examples: list[str]) -> np.ndarr
     return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
-def validation_metrics(view: VectorView, target_label: str | None, logits: np.ndarray) -> dict[str, float]:
+def validation_metrics(view: VectorView, target_label: str | None, logits: np.ndarray,
+                       target_column: str | None = None) -> dict[str, float]:
     """AP and ROC AUC on the validation split, when the concept names a ground-truth label.
 
-    logits: (n,) scores of every item of the index, in the view's row order.
+    logits: (n,) scores of every item of the index, in the view's row order; target_column: the
+    label column holding ``target_label`` (None = the first).
     """
-    if target_label is None:
+    from core.ground_truth import known_mask, truth
+
+    y = truth(view, target_column, target_label)
+    if y is None:
         return {}
     from core.evaluate import ranking_metrics
 
     rows = view.rows(VALIDATION)
-    labels = view.labels[rows]
-    known = np.asarray([lab is not None for lab in labels], dtype=bool)
+    known = known_mask(view, target_column)[rows]
     if not known.any():
         return {}
-    y = np.asarray([lab == target_label for lab in labels[known]])
-    return ranking_metrics(y, logits[rows][known])
+    return ranking_metrics(y[rows][known], logits[rows][known])
 
 
 def _train_config(settings: dict[str, Any]) -> TrainConfig:

@@ -20,7 +20,7 @@ import numpy as np
 from core.errors import FewshotError, PoolExhausted
 from core.records import TRAIN, VALIDATION
 
-ROW_KEYS = ("strategy", "round", "n_ratings", "ap", "auc", "n_positive")
+ROW_KEYS = ("strategy", "round", "n_ratings", "ap", "auc", "n_positive", "new_positive", "policy")
 RoundCallback = Callable[[dict[str, Any]], None]
 
 
@@ -30,22 +30,29 @@ def _store(store: Any) -> Any:
     return store or Store()
 
 
-def check_label(store: Any, index: str, positive_label: str | None) -> list[str]:
-    """The index's labels, sorted; raises when it has none or ``positive_label`` is not one of them."""
-    labels = sorted({str(lab) for lab in store.vectors(index).labels if lab is not None})
+def check_label(store: Any, index: str, positive_label: str | None, label_column: str | None = None) -> list[str]:
+    """The labels of one label column (None = the first), sorted; raises when the index has no such
+    column, the column has no labels, or ``positive_label`` is not one of them."""
+    from core.ground_truth import label_set
+
+    labels = label_set(store.vectors(index), label_column)
+    where = f"label column {label_column!r} of index {index!r}" if label_column else f"index {index!r}"
     if not labels:
         raise FewshotError(
-            f"index {index!r} has no ground-truth labels, so there is no oracle to replay; "
+            f"{where} has no ground-truth labels, so there is no oracle to replay; "
             "index a source with labels (e.g. demo:digits, or a folder with class subfolders)"
         )
     if positive_label is None or str(positive_label) not in labels:
         shown = ", ".join(labels[:30]) + (f", ... ({len(labels)} in all)" if len(labels) > 30 else "")
         given = "no positive label given" if positive_label is None else f"label {positive_label!r} is not in it"
-        raise FewshotError(f"{given}; index {index!r} has labels: {shown}")
+        raise FewshotError(f"{given}; {where} has labels: {shown}")
     return labels
 
 
-def _row(strategy: str, round_: int, metrics: dict[str, Any]) -> dict[str, Any]:
+def _row(strategy: str, round_: int, metrics: dict[str, Any], new_positive: int = 0,
+         policy: str | None = None) -> dict[str, Any]:
+    """One replay round: ``n_positive`` positives found so far, ``new_positive`` in this round's batch,
+    ``policy`` what chose the batch (the strategy, or the default policy's reason)."""
     return {
         "strategy": strategy,
         "round": int(round_),
@@ -53,6 +60,8 @@ def _row(strategy: str, round_: int, metrics: dict[str, Any]) -> dict[str, Any]:
         "ap": metrics.get("ap"),
         "auc": metrics.get("auc"),
         "n_positive": int(metrics.get("n_positive", 0)),
+        "new_positive": int(new_positive),
+        "policy": policy,
     }
 
 
@@ -69,25 +78,28 @@ def simulate(
     keep: bool = False,
     on_round: RoundCallback | None = None,
     embedder: Any = None,
+    label_column: str | None = None,
 ) -> list[dict[str, Any]]:
     """Replay ``rounds`` rounds of ``batch`` oracle ratings (+1 if the label matches, else -1).
 
-    Returns one row per round, round 0 (before any rating) first: strategy, round, n_ratings, and
-    validation ap, auc, n_positive (positive ratings so far). Stops early when the train split runs
-    out of unseen items. The concept is deleted afterwards unless ``keep``.
+    ``label_column`` is the index's label column the oracle reads (None = the first). Returns one row
+    per round, round 0 (before any rating) first: strategy, round, n_ratings, validation ap, auc,
+    n_positive (positives found so far), new_positive (found in that round), policy (what chose the
+    batch). Stops early when the train split runs out of unseen items. The concept is deleted
+    afterwards unless ``keep``.
     """
     from core.session import TeachSession
     from core.teach_store import TeachStore
 
     store = _store(store)
-    check_label(store, index, positive_label)
+    check_label(store, index, positive_label, label_column)
     if rounds < 0 or batch < 1:
         raise FewshotError(f"rounds must be >= 0 and batch >= 1 (got rounds={rounds}, batch={batch})")
     positive = str(positive_label)
     name = f"sim-{strategy}-{uuid.uuid4().hex[:8]}"
     session = TeachSession.create(
         index, name, store=store, prompt=prompt, strategy=strategy, batch_size=batch, train=train,
-        target_label=positive, embedder=embedder,
+        target_label=positive, embedder=embedder, target_column=label_column,
     )
     rows: list[dict[str, Any]] = []
 
@@ -104,10 +116,12 @@ def simulate(
                 proposed = session.next_batch(batch, seed=seed * 1_000_003 + r)
             except PoolExhausted:
                 break
+            policy = session.last_policy_reason
             ratings = {c.item_id: None if c.label is None else (1.0 if str(c.label) == positive else -1.0)
                        for c in proposed}
             result = session.submit(ratings)
-            record(_row(strategy, result.round, result.metrics))
+            found = sum(1 for v in ratings.values() if v is not None and v > 0)
+            record(_row(strategy, result.round, result.metrics, found, policy))
     finally:
         if not keep:
             TeachStore(store).delete_concept(index, name)
@@ -126,10 +140,11 @@ def compare(
     seed: int = 0,
     keep: bool = False,
     on_round: RoundCallback | None = None,
+    label_column: str | None = None,
 ) -> list[dict[str, Any]]:
     """``simulate`` once per strategy under the same settings; the rows of all runs, in order."""
     store = _store(store)
-    check_label(store, index, positive_label)
+    check_label(store, index, positive_label, label_column)
     embedder = None
     if prompt:  # load the text model once, not once per strategy
         from core.embedders import load_embedder
@@ -138,11 +153,11 @@ def compare(
     rows: list[dict[str, Any]] = []
     for strategy in strategies:
         rows += simulate(index, positive_label, strategy, rounds, batch, prompt=prompt, store=store, train=train,
-                         seed=seed, keep=keep, on_round=on_round, embedder=embedder)
+                         seed=seed, keep=keep, on_round=on_round, embedder=embedder, label_column=label_column)
     return rows
 
 
-def linear_probe_ap(store: Any, index: str, positive_label: str) -> float:
+def linear_probe_ap(store: Any, index: str, positive_label: str, label_column: str | None = None) -> float:
     """AP on validation of a logistic regression trained on every train label: the replay's ceiling.
 
     C is chosen by 3-fold cross-validation on train only (a fixed C under-fits unit vectors), so the
@@ -152,11 +167,13 @@ def linear_probe_ap(store: Any, index: str, positive_label: str) -> float:
     from sklearn.metrics import average_precision_score
     from sklearn.model_selection import GridSearchCV
 
+    from core.ground_truth import known_mask, truth
+
     store = _store(store)
-    check_label(store, index, positive_label)
+    check_label(store, index, positive_label, label_column)
     view = store.vectors(index)
-    known = np.asarray([lab is not None for lab in view.labels], dtype=bool)
-    y = np.asarray([str(lab) == str(positive_label) for lab in view.labels], dtype=bool)
+    known = known_mask(view, label_column)
+    y = truth(view, label_column, positive_label)
     train = known & (view.split == TRAIN)
     valid = known & (view.split == VALIDATION)
     if len(set(y[train])) < 2 or len(set(y[valid])) < 2:
@@ -168,13 +185,15 @@ def linear_probe_ap(store: Any, index: str, positive_label: str) -> float:
 
 
 def summarize(rows: Sequence[dict[str, Any]], ap_target: float = 0.9) -> list[dict[str, Any]]:
-    """Per strategy: final AP, ratings needed to first reach ``ap_target``, the largest drop between rounds."""
+    """Per strategy: final AP, ratings needed to first reach ``ap_target``, the largest drop between rounds,
+    positives found (``n_positive``) and the ratings before the first one (``first_positive_at``, None = never)."""
     out = []
     for strategy in dict.fromkeys(r["strategy"] for r in rows):
         runs = [r for r in rows if r["strategy"] == strategy]
         aps = [r["ap"] for r in runs]
         reached = next((r["n_ratings"] for r in runs if r["ap"] is not None and r["ap"] >= ap_target), None)
         drops = [a - b for a, b in zip(aps, aps[1:], strict=False) if a is not None and b is not None]
+        first = next((r["n_ratings"] for r in runs if r["n_positive"] > 0), None)
         out.append({
             "strategy": strategy,
             "rounds": runs[-1]["round"],
@@ -184,6 +203,8 @@ def summarize(rows: Sequence[dict[str, Any]], ap_target: float = 0.9) -> list[di
             "best_ap": max((a for a in aps if a is not None), default=None),
             "ratings_to_target": reached,
             "max_drop": max([0.0, *drops]),
+            "first_positive_at": first,
+            "positives_per_round": [int(r.get("new_positive", 0)) for r in runs[1:]],
         })
     return out
 

@@ -36,6 +36,21 @@ class Source(Protocol):
         ...
 
 
+def label_column_list(label_column: str | list[str] | tuple[str, ...] | None = None,
+                      label_columns: list[str] | tuple[str, ...] | None = None) -> list[str]:
+    """The label columns asked for, in order, without repeats: ``label_column`` (one name or several)
+    then ``label_columns``. Empty when none was asked for (the source then picks its default)."""
+    names: list[str] = []
+    for given in (label_column, label_columns):
+        if given is None:
+            continue
+        for name in [given] if isinstance(given, str) else list(given):
+            if not isinstance(name, str) or not name.strip():
+                raise SourceError(f"a label column name must be non-empty text, got {name!r}")
+            names.append(name)
+    return list(dict.fromkeys(names))
+
+
 def hash_split(item_id: str, validation_fraction: float) -> str:
     """``"validation"`` for a stable ``validation_fraction`` share of ids, else ``"train"``.
 

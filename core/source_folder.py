@@ -37,6 +37,7 @@ class ImageFolder:
 
     def __init__(self, path: str | Path, validation_fraction: float = VALIDATION_FRACTION) -> None:
         self.root = Path(path).expanduser().resolve()
+        self.label_columns: list[str] = ["label"]  # one label: the class
         self.validation_fraction = check_fraction(validation_fraction)
         self.spec = f"folder:{self.root}"
         if not self.root.exists():

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from core.errors import SourceError
 from core.images import open_image
 from core.records import Record
-from core.source_base import columns_hint, label_str, map_split_name
+from core.source_base import columns_hint, label_column_list, label_str, map_split_name
 
 TEXT_COLUMNS = ("text", "sentence", "content", "review", "document")
 LABEL_COLUMNS = ("label", "labels", "class")
@@ -44,10 +44,11 @@ class HuggingFaceDataset:
         splits: tuple[str, ...] | list[str] | str = ("train",),
         image_column: str | None = None,
         text_column: str | None = None,
-        label_column: str | None = None,
+        label_column: str | list[str] | None = None,
         streaming: bool = True,
         data_files: Any = None,
         data_dir: str | None = None,
+        label_columns: list[str] | None = None,
     ) -> None:
         self.dataset_id = str(dataset_id)
         self.config = config
@@ -68,7 +69,10 @@ class HuggingFaceDataset:
         self.features = features
         self.columns = list(features)
         self.image_column, self.text_column = self._pick_content(image_column, text_column)
-        self.label_column = self._pick_label(label_column)
+        asked = label_column_list(label_column, label_columns)
+        self.label_columns = [self._pick_label(c) for c in asked] if asked else [
+            c for c in [self._pick_label(None)] if c]
+        self.label_column = self.label_columns[0] if self.label_columns else None
         self.modality: Literal["image", "text"] = "image" if self.image_column else "text"
 
     # -- loading -----------------------------------------------------------------------------
@@ -188,7 +192,7 @@ class HuggingFaceDataset:
     # -- iteration ---------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Record]:
-        to_label = _label_decoder(self.features.get(self.label_column)) if self.label_column else None
+        decoders = [(c, _label_decoder(self.features.get(c))) for c in self.label_columns]
         for split, ds in self._datasets.items():
             ds = self._prepare(ds)
             ours = map_split_name(split) or "train"
@@ -202,12 +206,13 @@ class HuggingFaceDataset:
                     break
                 except Exception as exc:  # noqa: BLE001 - a dropped connection mid-stream
                     raise SourceError(self._explain(exc)) from exc
-                label = to_label(row.get(self.label_column)) if to_label else None
+                labels = tuple(decode(row.get(c)) for c, decode in decoders)
                 record = Record(
                     id=f"{split}/{row_index}",
                     split=ours,
                     uri=f"hf://{self.dataset_id}/{config}/{split}/{row_index}",
-                    label=label,
+                    label=labels[0] if labels else None,
+                    labels=labels if len(labels) > 1 else None,
                 )
                 if self.image_column:
                     record.load_image = partial(_decode_image, row.get(self.image_column))
@@ -221,7 +226,7 @@ class HuggingFaceDataset:
         """Only the needed columns, with images left as bytes/paths for lazy decoding."""
         from datasets import Image
 
-        keep = [c for c in (self.image_column, self.text_column, self.label_column) if c]
+        keep = list(dict.fromkeys(c for c in (self.image_column, self.text_column, *self.label_columns) if c))
         ds = ds.select_columns(keep)
         if self.image_column and isinstance(self.features[self.image_column], Image):
             ds = ds.cast_column(self.image_column, Image(decode=False))
@@ -252,6 +257,7 @@ class HuggingFaceDataset:
             "image_column": self.image_column,
             "text_column": self.text_column,
             "label_column": self.label_column,
+            "label_columns": list(self.label_columns),
             "streaming": self.streaming,
         }
 

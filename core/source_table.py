@@ -22,7 +22,14 @@ from typing import IO, Any, Literal
 from core.config import VALIDATION_FRACTION
 from core.errors import EmptySourceError, SourceError
 from core.records import Record
-from core.source_base import check_fraction, columns_hint, hash_split, label_str, map_split_name
+from core.source_base import (
+    check_fraction,
+    columns_hint,
+    hash_split,
+    label_column_list,
+    label_str,
+    map_split_name,
+)
 
 TEXT_COLUMNS = ("text", "sentence", "content", "review", "document")
 LABEL_COLUMNS = ("label", "labels", "class")
@@ -50,10 +57,11 @@ class TextTable:
         self,
         path: str | Path,
         text_column: str | None = None,
-        label_column: str | None = None,
+        label_column: str | list[str] | None = None,
         id_column: str | None = None,
         split_column: str | None = None,
         validation_fraction: float = VALIDATION_FRACTION,
+        label_columns: list[str] | None = None,
     ) -> None:
         self.path = Path(path).expanduser().resolve()
         self.spec = f"file:{self.path}"
@@ -74,7 +82,13 @@ class TextTable:
                 "rename them so each column has one name"
             )
         self.text_column = self._pick("text", text_column, TEXT_COLUMNS, required=True)
-        self.label_column = self._pick("label", label_column, LABEL_COLUMNS)
+        asked = label_column_list(label_column, label_columns)
+        if asked:
+            self.label_columns = [self._pick("label", c, ()) or c for c in asked]
+        else:
+            default = self._pick("label", None, LABEL_COLUMNS)
+            self.label_columns = [default] if default else []
+        self.label_column = self.label_columns[0] if self.label_columns else None
         self.id_column = self._pick("id", id_column, ID_COLUMNS)
         self.split_column = self._pick("split", split_column, ())
         self._count: int | None = None
@@ -102,7 +116,7 @@ class TextTable:
         return None
 
     def _wanted(self) -> list[str]:
-        roles = (self.text_column, self.label_column, self.id_column, self.split_column)
+        roles = (self.text_column, *self.label_columns, self.id_column, self.split_column)
         return list(dict.fromkeys(c for c in roles if c))  # one column may serve two roles
 
     def __iter__(self) -> Iterator[Record]:
@@ -117,12 +131,14 @@ class TextTable:
             split = None
             if self.split_column is not None:
                 split = map_split_name(_null_to_none(row[position[self.split_column]]))
+            labels = tuple(label_str(_null_to_none(row[position[c]])) for c in self.label_columns)
             yield Record(
                 id=item_id,
                 split=split or hash_split(item_id, self.validation_fraction),
                 uri=f"{self.path}#{item_id}",
-                label=label_str(_null_to_none(row[position[self.label_column]])) if self.label_column else None,
+                label=labels[0] if labels else None,
                 text=_as_text(text),
+                labels=labels if len(labels) > 1 else None,
             )
 
     def count(self) -> int | None:
@@ -140,6 +156,7 @@ class TextTable:
             "encoding": self.encoding,
             "text_column": self.text_column,
             "label_column": self.label_column,
+            "label_columns": list(self.label_columns),
             "id_column": self.id_column,
             "split_column": self.split_column,
             "validation_fraction": self.validation_fraction,

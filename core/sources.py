@@ -60,6 +60,7 @@ class DigitsDemo:
         from sklearn.datasets import load_digits
 
         digits = load_digits()
+        self.label_columns: list[str] = ["label"]  # one label: the class
         self._images = np.asarray(digits.images, dtype=np.float32)
         self._labels = [str(int(t)) for t in digits.target]
         self.validation_fraction = validation_fraction
@@ -111,7 +112,8 @@ def _digit_image(pixels: np.ndarray, draft_size: int | None = None) -> Image.Ima
 def parse_source(spec: str, *, confine: bool = False, **options: Any) -> Source:
     """A source from its spec: ``demo:digits``, ``folder:PATH``, ``file:PATH`` or ``hf:ID``.
 
-    Options (None means "not given"): text_column, label_column, image_column, id_column,
+    Options (None means "not given"): text_column, label_column (one name or a list), label_columns,
+    image_column, id_column,
     split_column, config, split (e.g. "train" or "train,validation"), validation_fraction,
     streaming. An option that does not apply to the kind of source is an error, so a typo
     never silently does nothing.
@@ -138,9 +140,11 @@ def parse_source(spec: str, *, confine: bool = False, **options: Any) -> Source:
         _only(given, spec, {"validation_fraction"})
         return ImageFolder(_local_path(rest, confine), **given)
     if kind == "file":
-        _only(given, spec, {"text_column", "label_column", "id_column", "split_column", "validation_fraction"})
+        _only(given, spec, {"text_column", "label_column", "label_columns", "id_column", "split_column",
+                            "validation_fraction"})
         return TextTable(_local_path(rest, confine), **given)
-    _only(given, spec, {"text_column", "label_column", "image_column", "config", "split", "streaming"})
+    _only(given, spec, {"text_column", "label_column", "label_columns", "image_column", "config", "split",
+                        "streaming"})
     split = given.pop("split", "train")
     splits = [s.strip() for s in split.split(",")] if isinstance(split, str) else list(split)
     return HuggingFaceDataset(_hf_id(rest, confine), splits=tuple(s for s in splits if s), **given)

@@ -1,7 +1,9 @@
 """LanceDB access: one database under the workspace holding every index and its metadata.
 
 Tables:
-- ``items_<index>``: id, split, label, vector, text, thumbnail, uri. Written by indexing, never per round.
+- ``items_<index>``: id, split, label, labels, vector, text, thumbnail, uri. Written by indexing, never per
+  round. ``labels`` holds one value per label column of the index (``IndexInfo.label_columns``), ``label`` the
+  first one's (older indexes have only ``label``).
 - ``skipped_<index>``: items indexing could not use, with the reason (kept so a resume does not retry them).
 - ``indexes``: one row per index, its metadata as JSON (embedder, dimension, counts, source, status).
 Teaching state (labels, concepts, checkpoints) lives in ``core.teach_store``.
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.errors import EmbedderMismatch, FewshotError, IndexNotFound
 from core.storage import Location, as_location, workspace_location
@@ -43,6 +46,7 @@ def items_schema(dim: int) -> pa.Schema:
             pa.field("id", pa.string(), nullable=False),
             pa.field("split", pa.string(), nullable=False),
             pa.field("label", pa.string()),
+            pa.field("labels", pa.list_(pa.string())),
             pa.field("vector", pa.list_(pa.float32(), dim)),
             pa.field("text", pa.string()),
             pa.field("thumbnail", pa.binary()),
@@ -76,6 +80,7 @@ class IndexInfo:
     created: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)
     schema_version: int = SCHEMA_VERSION
+    label_columns: list[str] = field(default_factory=list)  # ground-truth columns, in order; [] = none
 
     @property
     def n_items(self) -> int:
@@ -88,15 +93,18 @@ class IndexInfo:
     def from_json(cls, text: str) -> IndexInfo:
         data = json.loads(text)
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        info = cls(**{k: v for k, v in data.items() if k in known})
+        info._legacy_labels = "label_columns" not in data  # type: ignore[attr-defined]
+        return info
 
 
 @dataclass
 class VectorView:
     """An index's vectors held in memory for exact brute-force queries.
 
-    ids: (n,) object array of item ids; split: (n,) object array; labels: (n,) object array (None
-    where unknown); matrix: (n, dim) float32, C-contiguous, unit-length rows.
+    ids: (n,) object array of item ids; split: (n,) object array; labels: (n,) object array, the first
+    label column's values (None where unknown); matrix: (n, dim) float32, C-contiguous, unit-length rows;
+    label_columns: the index's label columns; other_labels: (n,) object array per further label column.
     """
 
     ids: np.ndarray
@@ -104,6 +112,22 @@ class VectorView:
     labels: np.ndarray
     matrix: np.ndarray
     version: int
+    label_columns: list[str] = field(default_factory=list)
+    other_labels: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def label_values(self, column: str | None = None) -> np.ndarray:
+        """(n,) object array of one label column's values (None where unknown); None = the first column.
+
+        ``"label"`` also names the first column (the items table's ``label``), so code written for
+        one label per index keeps working. Another unknown name raises ``FewshotError``.
+        """
+        first = self.label_columns[0] if self.label_columns else "label"
+        if column is None or column == first or (column == "label" and column not in self.other_labels):
+            return self.labels
+        if column in self.other_labels:
+            return self.other_labels[column]
+        known = ", ".join(self.label_columns) or "none"
+        raise FewshotError(f"the index has no label column {column!r} (label columns: {known})")
 
     def rows(self, split: str | None) -> np.ndarray:
         """Row positions of one split (all rows when split is None)."""
@@ -137,7 +161,12 @@ def _return_freed_memory_to_the_os() -> None:
         pass
 
 
-def _read_vectors(table, version: int, batch_rows: int = 16_384) -> VectorView:
+def _strings(column: pa.Array, interned: dict[str | None, str | None]) -> list[str | None]:
+    """A string column as Python values, one shared object per distinct value."""
+    return [interned.setdefault(v, v) for v in column.to_pylist()]
+
+
+def _read_vectors(table, version: int, batch_rows: int = 16_384, label_columns: list[str] | None = None) -> VectorView:
     """Every row's id, split, label and vector, read batch by batch into one preallocated matrix.
 
     Memory: the (n, dim) float32 matrix, one Python string per id, and one shared string per
@@ -153,27 +182,41 @@ def _read_vectors(table, version: int, batch_rows: int = 16_384) -> VectorView:
     split = np.empty(capacity, dtype=object)
     labels = np.empty(capacity, dtype=object)
     interned: dict[str | None, str | None] = {}
+    label_columns = list(label_columns or [])
+    # further label columns come from the ``labels`` list column (absent in indexes built before it)
+    extra = label_columns[1:] if "labels" in table.schema.names else []
+    others = {c: np.empty(capacity, dtype=object) for c in extra}
     filled = 0
-    reader = table.search().select(["id", "split", "label", "vector"]).limit(None).to_batches(batch_rows)
+    selected = ["id", "split", "label", "vector"] + (["labels"] if extra else [])
+    reader = table.search().select(selected).limit(None).to_batches(batch_rows)
     for batch in reader:
         m = batch.num_rows
         if filled + m > capacity:  # rows appended since count_rows (indexing running): grow
             capacity = max(filled + m, capacity * 2)
             matrix = np.resize(matrix, (capacity, dim))
             split, labels = np.resize(split, capacity), np.resize(labels, capacity)
+            others = {c: np.resize(v, capacity) for c, v in others.items()}
         flat = batch.column("vector").flatten()  # zero-copy; honours a sliced batch's offset
         if len(flat) != m * dim:
             raise FewshotError(f"index table {table.name!r} has rows without a vector; rebuild the index")
         matrix[filled : filled + m] = flat.to_numpy(zero_copy_only=False).reshape(m, dim)
         ids.extend(batch.column("id").to_pylist())
         split[filled : filled + m] = [interned.setdefault(v, v) for v in batch.column("split").to_pylist()]
-        labels[filled : filled + m] = [interned.setdefault(v, v) for v in batch.column("label").to_pylist()]
+        labels[filled : filled + m] = _strings(batch.column("label"), interned)
+        if extra:
+            lists = batch.column("labels")
+            for j, column in enumerate(extra, start=1):
+                values = pc.list_element(pc.fill_null(lists, pa.scalar([None] * len(label_columns),
+                                                                       lists.type)), j)
+                others[column][filled : filled + m] = _strings(values, interned)
         filled += m
     if filled < capacity:
         matrix, split, labels = matrix[:filled].copy(), split[:filled], labels[:filled]
+        others = {c: v[:filled] for c, v in others.items()}
     id_array = np.empty(filled, dtype=object)
     id_array[:] = ids
-    return VectorView(ids=id_array, split=split, labels=labels, matrix=matrix, version=version)
+    return VectorView(ids=id_array, split=split, labels=labels, matrix=matrix, version=version,
+                      label_columns=label_columns, other_labels=others)
 
 
 class Store:
@@ -218,7 +261,22 @@ class Store:
             return []
         rows = self.db.open_table(_META_TABLE).to_arrow().to_pylist()
         infos = [IndexInfo.from_json(r["info"]) for r in rows]
+        for info in infos:
+            if getattr(info, "_legacy_labels", False):
+                info.label_columns = ["label"] if self._has_labels(info.name) else []
         return sorted(infos, key=lambda i: (i.created, i.name))
+
+    def _has_labels(self, name: str) -> bool:
+        """Whether an index built before label columns were recorded has any label (cached per table version)."""
+        try:
+            table = self.items_table(name)
+            key = (name, table.version)
+            cache = self.__dict__.setdefault("_has_labels_cache", {})
+            if key not in cache:
+                cache[key] = table.count_rows("label IS NOT NULL") > 0
+            return cache[key]
+        except (IndexNotFound, ValueError, OSError):
+            return False
 
     def has_index(self, name: str) -> bool:
         return any(i.name == name for i in self.list_indexes())
@@ -266,8 +324,13 @@ class Store:
         return self.db.create_table(table_name, schema=items_schema(dim), exist_ok=True)
 
     def add_items(self, name: str, rows: pa.Table) -> None:
+        """Append rows; nullable columns the rows lack (``labels`` from older callers) are added as nulls."""
         with self._lock:
-            self.items_table(name).add(rows)
+            table = self.items_table(name)
+            missing = [f for f in table.schema if f.name not in rows.column_names and f.nullable]
+            for f in missing:
+                rows = rows.append_column(f, pa.nulls(rows.num_rows, f.type))
+            table.add(rows)
 
     def add_skipped(self, name: str, rows: list[dict[str, str]]) -> None:
         if rows:
@@ -303,7 +366,11 @@ class Store:
             if cached is not None and cached.version == version:
                 return cached
             self._vector_cache.pop(name, None)  # let the old matrix go before the new one is read
-            view = _read_vectors(table, version)
+            try:
+                label_columns = self.get_index(name).label_columns
+            except IndexNotFound:  # a table without metadata (an index being deleted): its first column only
+                label_columns = []
+            view = _read_vectors(table, version, label_columns=label_columns)
             self._vector_cache[name] = view
             return view
 

@@ -86,7 +86,8 @@ class ConceptInfo:
     strategy: str = "mixed"
     batch_size: int = 10
     train: dict[str, Any] = field(default_factory=dict)
-    target_label: str | None = None  # ground-truth label this concept means, for AP by round
+    target_label: str | None = None  # ground-truth label value this concept means, for AP by round
+    target_column: str | None = None  # the index's label column holding it; None = the first
     embedder: str | None = None  # the index's embedder when the concept was created
     seen_after_round: int = 0  # ratings from rounds <= this are not "seen" (reset_seen)
     created: str = field(default_factory=now_iso)
@@ -242,6 +243,24 @@ class TeachStore:
     def max_label_round(self, index: str, concept: str) -> int:
         labels = self._labels(index, concept)
         return int(pc.max(labels.column("round")).as_py() or 0) if labels.num_rows else 0
+
+    def round_ratings(self, index: str, concept: str, round_: int) -> dict[str, float | None]:
+        """What round ``round_`` wrote, item -> rating (None = skipped), in the order it was written."""
+        labels = self._labels(index, concept)
+        out: dict[str, float | None] = {}
+        columns = (labels.column(c).to_pylist() for c in ("item_id", "rating", "round"))
+        for item_id, rating, r in zip(*columns, strict=True):
+            if r == round_:
+                out[item_id] = None if rating is None or math.isnan(rating) else float(rating)
+        return out
+
+    def checkpoint_round(self, index: str, concept: str) -> int:
+        """The round of the concept's last checkpoint (-1 when it has none): reads one small column."""
+        if CHECKPOINTS not in self.store.table_names():
+            return -1
+        query = self.db.open_table(CHECKPOINTS).search().where(_where(index, concept)).select(["round"])
+        rounds = query.limit(None).to_arrow().column("round")
+        return int(pc.max(rounds).as_py()) if len(rounds) else -1
 
     def delete_round(self, index: str, concept: str, round_: int) -> None:
         names = self.store.table_names()

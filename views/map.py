@@ -36,14 +36,16 @@ flash()
 # once that page is left), so the map shows the same predictions as Validate.
 threshold = float(st.session_state.get("threshold", 0.0))
 target = session.concept.target_label if session is not None else None
+column = session.concept.target_column if session is not None else None  # the ground-truth label column
 if session is not None and st.session_state.get("validate_target_for") == f"{index}/{concept}":
     target = st.session_state.get("target_label", target)
+    column = st.session_state.get("target_column", column)
 
 # Lazy tabs: only the open one runs, so a lasso on the map does not recompute the drift tables.
 map_tab, drift_tab = st.tabs(["Map", "Drift"], key="map_tab", on_change="rerun")
 if map_tab.open:
     with map_tab:
-        render_map_tab(root, index, view, session, threshold, target)
+        render_map_tab(root, index, view, session, threshold, target, column)
 if drift_tab.open:
     with drift_tab:
         if session is None:

@@ -11,19 +11,15 @@ import streamlit as st
 from app.items import plain
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
-from app.teach_rating import all_rated, collected_ratings, render_focus, render_grid, start_batch
-from app.teach_side import new_batch, render_actions, render_counters, render_settings
+from app.teach_rating import get_session, needs_batch, propose, render_batch, start_batch
+from app.teach_side import render_actions, render_counters, render_settings
 from app.teach_start import render_start_form
 from core.errors import FewshotError, IndexNotFound, PoolExhausted
-from core.session import TeachSession
 
-# Rating wants the whole batch, the keys and Submit on one screen: less padding than Streamlit's default.
+# Rating wants the whole batch and Submit on one screen (1280x720): less padding than Streamlit's default.
 PAGE_CSS = """<style>
-.stMainBlockContainer {padding-top: 3rem; padding-left: 2.5rem; padding-right: 2.5rem;}
-[class*="st-key-teach_card_"] {padding: 0.6rem;}
-[class*="st-key-teach_g_"] button {padding: 0.1rem 0.4rem; min-height: 2rem;}
-[class*="st-key-teach_k_"] button {padding: 0.25rem 0.6rem;}
-.st-key-teach_grid_keys [class*="st-key-teach_k_"] button {padding: 0.1rem 0.4rem; min-height: 2rem;}
+.stMainBlockContainer {padding-top: 2.2rem; padding-left: 2rem; padding-right: 2rem; padding-bottom: 1rem;}
+.st-key-teach_title h1 {font-size: 1.6rem; padding: 0;}
 </style>"""
 
 
@@ -58,100 +54,91 @@ def _warm_up() -> threading.Thread:
     return thread
 
 
-render_sidebar()
+def _page(index: str | None, concept: str | None) -> None:
+    """The page below the sidebar; returns early (instead of ``st.stop``) so the sidebar can follow it."""
+    store = get_store()
+    if not index:
+        st.title("Teach")
+        st.info("No index yet: build one on the Index page (the digits demo works offline).")
+        return
+    try:
+        info = store.get_index(index)
+    except IndexNotFound as exc:
+        st.title("Teach")
+        st.error(plain(str(exc)))
+        return
+
+    creating = st.session_state.get("teach_creating") or not concept
+    title, toggle = st.columns([4, 1], vertical_alignment="bottom")
+    with title.container(key="teach_title"):
+        st.title("Teach" if creating or not concept else f"Teach · {plain(concept)}")
+    if concept and toggle.button("New concept" if not creating else "Back to " + concept, key="teach_toggle_new",
+                                 width="stretch"):
+        st.session_state["teach_creating"] = not creating
+        st.rerun()
+    if creating:
+        render_start_form(info)
+        return
+
+    try:
+        session = get_session(index, concept)
+    except FewshotError as exc:
+        st.error(plain(str(exc)))
+        return
+
+    exhausted = None
+    if needs_batch(index, concept):  # a new batch: before the side panel, which shows its timing
+        try:
+            start_batch(session, propose(session))
+        except PoolExhausted as exc:
+            exhausted = exc
+        else:
+            started = st.session_state.pop("teach_submit_started", None)
+            if started is not None:
+                st.session_state["teach_last_timing"] = (time.perf_counter() - started) * 1000
+
+    main, side = st.columns([3, 1], gap="medium")
+    with main:
+        message = st.session_state.pop("teach_message", None)
+        if message:
+            st.error(plain(message), icon=":material/block:")
+        if exhausted is not None:
+            st.info(f"{exhausted}")
+        else:
+            batch = st.session_state["teach_batch"]
+            c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
+            c1.toggle("Prefill guesses", key="teach_prefill_toggle",
+                      help="Start each item at the model's guess. With it, untouched items are submitted at the guess; "
+                           "without it, untouched items are skipped.")
+            show_label = c2.toggle("Show ground-truth labels", key="teach_show_labels",
+                                   disabled=not any(c.get("label") is not None for c in batch))
+            strategy = session.effective_strategy()
+            if strategy != session.concept.strategy:
+                strategy += f" (until a first positive; then {session.concept.strategy})"
+            started_from = {"diverse": "a diverse sample", "examples": "example items",
+                            "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init,
+                                                                                     session.concept.init)
+            caption = (f"Batch {session.round + 1}: {len(batch)} items chosen by {strategy} · concept {concept}, "
+                       f"started from {started_from}")
+            st.caption(plain(caption))
+            render_batch(index, concept, caption="", prefill=bool(st.session_state.get("teach_prefill_toggle")),
+                         show_label=bool(show_label))
+
+    with side:
+        render_counters(session)
+        render_settings(session)
+        render_actions(session)
+
+
 st.html(PAGE_CSS)
 _warm_up()
-store = get_store()
-index, concept = selected_index(), selected_concept()
-if not index:
-    st.title("Teach")
-    st.info("No index yet: build one on the Index page (the digits demo works offline).")
-    st.stop()
-try:
-    info = store.get_index(index)
-except IndexNotFound as exc:
-    st.title("Teach")
-    st.error(plain(str(exc)))
-    st.stop()
-
-creating = st.session_state.get("teach_creating") or not concept
-title, toggle = st.columns([4, 1], vertical_alignment="bottom")
-title.title("Teach" if creating or not concept else f"Teach · {plain(concept)}")
-if concept and toggle.button("New concept" if not creating else "Back to " + concept, key="teach_toggle_new",
-                             width="stretch"):
-    st.session_state["teach_creating"] = not creating
-    st.rerun()
-if creating:
-    render_start_form(info)
-    st.stop()
-
-try:
-    session = TeachSession.open(index, concept, store=store)
-except FewshotError as exc:
-    st.error(plain(str(exc)))
-    st.stop()
-
-token = f"{index}/{concept}/{st.session_state.get('teach_batch_no', 0)}"
-exhausted = None
-if st.session_state.get("teach_token") != token:  # a new batch: before the side panel, which shows its timing
-    try:
-        batch = session.next_batch()
-    except PoolExhausted as exc:
-        exhausted = exc
-    else:
-        rows = {r["id"]: r for r in store.fetch_items(index, [c.item_id for c in batch])}
-        start_batch(token, batch, rows, prefill=st.session_state.get("teach_prefill_toggle", False))
-        started = st.session_state.pop("teach_submit_started", None)
-        if started is not None:
-            st.session_state["teach_last_timing"] = (time.perf_counter() - started) * 1000
-
-main, side = st.columns([3, 1], gap="large")
-with side:
-    render_counters(session)
-    render_settings(session)
-    render_actions(session)
-
-with main:
-    if exhausted is not None:
-        st.info(f"{exhausted}")
-        st.stop()
-    c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
-    view = c1.segmented_control("View", ["Grid", "Focus"], default="Grid", key="teach_view",
-                                help="Focus: one item at a time, rated from the keyboard")
-    c2.toggle("Prefill guesses", key="teach_prefill_toggle",
-              help="Start each slider at the model's guess (from the next batch). With it, untouched items are "
-                   "submitted at the guess; without it, untouched items are skipped.")
-    show_label = c3.toggle("Show ground-truth labels", key="teach_show_labels",
-                           disabled=not any(c.get("label") is not None for c in st.session_state["teach_batch"]))
-    strategy = session.effective_strategy()
-    if strategy != session.concept.strategy:
-        strategy += f" (until a first positive; then {session.concept.strategy})"
-    started_from = {"diverse": "a diverse sample", "examples": "example items",
-                    "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init, session.concept.init)
-    st.caption(plain(f"Batch {session.round + 1}: {len(st.session_state['teach_batch'])} items chosen by "
-                     f"{strategy} · concept {concept}, started from {started_from}"))
-    if view == "Focus":
-        render_focus(show_label)
-    else:
-        render_grid(columns=5, show_label=show_label)
-    done = all_rated()
-    with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
-        submitted = st.button("Submit ratings `enter`", type="primary", key="teach_submit")
-        if done:
-            st.success("All rated: press **Enter** to submit and get the next batch.",
-                       icon=":material/keyboard_return:")
-        else:
-            untouched = "are submitted at the model's guess" if st.session_state["teach_prefill"] else "are skipped"
-            st.caption("Keys: `a` +1 · `x` −1 · `1`–`5` graded · `space` skip · `⌫` undo · `←` `→` move · "
-                       f"`enter` submit (unrated items {untouched})")
-    if submitted:
-        ratings = collected_ratings()
-        started = time.perf_counter()
-        try:
-            session.submit(ratings)
-        except FewshotError as exc:
-            st.error(plain(str(exc)))
-            st.stop()
-        new_batch()
-        st.session_state["teach_submit_started"] = started
-        st.rerun()
+# Selection already made (the usual case after the first run): the batch first, the sidebar after it, so a
+# submit's next batch reaches the browser without waiting for the sidebar's reads (~20-170 ms).
+_selected = selected_index(), selected_concept()
+_batch_first = bool(all(_selected) and not st.session_state.get("teach_creating"))
+if not _batch_first:
+    render_sidebar()
+    _selected = selected_index(), selected_concept()
+_page(*_selected)
+if _batch_first:
+    render_sidebar()

@@ -28,6 +28,7 @@ from core.session import TeachSession
 
 TARGET_KEY, TARGET_OWNER_KEY, THRESHOLD_KEY = "validate_target", "validate_target_for", "validate_threshold"
 SHARED_THRESHOLD_KEY, SHARED_TARGET_KEY = "threshold", "target_label"
+COLUMN_KEY, SHARED_COLUMN_KEY = "validate_target_column", "target_column"
 
 render_sidebar()
 st.title("Validate")
@@ -43,7 +44,17 @@ store, root = get_store(), workspace_uri()
 try:
     session = TeachSession.open(index, concept, store=store)
     version = store.vectors(index).version
-    labels = label_options(root, index, version)
+    columns = session.info.label_columns
+    own_column = session.concept.target_column or (columns[0] if columns else None)
+    column = session.concept.target_column
+    if len(columns) > 1:  # the ground-truth column; the concept's own by default
+        if st.session_state.get(TARGET_OWNER_KEY) != f"{index}/{concept}" or \
+                st.session_state.get(COLUMN_KEY) not in columns:
+            st.session_state[COLUMN_KEY] = own_column if own_column in columns else columns[0]
+        column = st.selectbox("Ground-truth column", columns, key=COLUMN_KEY,
+                              help="The index's label column the metrics compare against.")
+    st.session_state[SHARED_COLUMN_KEY] = column
+    labels = label_options(root, index, version, column)
 except FewshotError as exc:
     st.error(plain(str(exc)))
     st.stop()
@@ -57,7 +68,7 @@ target = None
 if labels:
     owner = f"{index}/{concept}"
     if st.session_state.get(TARGET_OWNER_KEY) != owner:
-        default = session.concept.target_label
+        default = session.concept.target_label if (column or own_column) == own_column else None
         st.session_state[SHARED_TARGET_KEY] = default if default in labels else None
         st.session_state[TARGET_OWNER_KEY] = owner
         st.session_state.pop(TARGET_KEY, None)
@@ -71,7 +82,7 @@ if labels:
 
 try:
     scored = score_split(root, index, version, session.head.w, float(session.head.b), SPLIT_CHOICES[split_name],
-                         target)
+                         target, column)
 except FewshotError as exc:
     st.error(plain(str(exc)))
     st.stop()

@@ -21,8 +21,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     index.add_argument("--source", required=True)
     index.add_argument("--embedder", required=True)
     index.add_argument("--text-column")
-    index.add_argument("--label-column")
+    index.add_argument("--label-column", action="append", dest="label_columns", metavar="COLUMN",
+                       help="a ground-truth column; repeat for several (the first is the default target)")
     index.add_argument("--image-column")
+    index.add_argument("--id-column", help="tables: the column holding stable item ids (default: id when present)")
+    index.add_argument("--split-column", help="tables: the column saying train or validation (default: a hash)")
     index.add_argument("--config", help="Hugging Face dataset config, e.g. 320px")
     index.add_argument("--split", help="Hugging Face split(s), comma-separated, e.g. train,validation")
     index.add_argument("--batch-size", type=int)
@@ -50,8 +53,10 @@ def run_index(args: argparse.Namespace) -> int:
         k: v
         for k, v in {
             "text_column": args.text_column,
-            "label_column": args.label_column,
+            "label_columns": args.label_columns,
             "image_column": args.image_column,
+            "id_column": args.id_column,
+            "split_column": args.split_column,
             "config": args.config,
             "split": args.split,
         }.items()

@@ -31,7 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     start.add_argument("--examples", help="comma-separated item ids of positive examples")
     create.add_argument("--strategy", choices=STRATEGY_CHOICES, default="mixed")
     create.add_argument("--batch", type=int, default=10, help="items per round (default 10)")
-    create.add_argument("--target-label", help="ground-truth label this concept means (reports AP per round)")
+    create.add_argument("--target-label", help="ground-truth label value this concept means (reports AP per round)")
+    create.add_argument("--target-column", help="the index's label column holding --target-label (default: the first)")
     _train_options(create)
     create.set_defaults(run=run_concept_create)
     listing = concept_sub.add_parser("list", help="the concepts of an index")
@@ -56,6 +57,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     given = submit.add_mutually_exclusive_group(required=True)
     given.add_argument("--ratings", help="id=rating pairs, comma-separated; 'skip' as rating skips the item")
     given.add_argument("--file", help="CSV with columns item_id,rating (empty or 'skip' = skipped)")
+    submit.add_argument("--expected-round", type=int,
+                        help="refuse (write nothing) unless the concept is still at this round (`teach history` shows it)")
     submit.add_argument("--json", action="store_true")
     submit.set_defaults(run=run_teach_submit)
     for name, run, text in (("undo", run_teach_undo, "remove the last round's ratings and restore the previous w"),
@@ -84,7 +87,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     sim = commands.add_parser("simulate", aliases=["teach-sim"],
                               help="replay the loop with ground-truth labels as the annotator; compare strategies")
     sim.add_argument("--index", required=True)
-    sim.add_argument("--positive", required=True, help="the label that counts as positive")
+    sim.add_argument("--positive", required=True, help="the label value that counts as positive")
+    sim.add_argument("--label-column", help="the index's label column the oracle reads (default: the first)")
     sim.add_argument("--strategy", default="mixed",
                      help=f"one or more of {','.join(STRATEGY_CHOICES)}, comma-separated")
     sim.add_argument("--rounds", type=int, default=10)
@@ -158,6 +162,7 @@ def run_concept_create(args: argparse.Namespace) -> int:
     session = TeachSession.create(
         args.index, args.concept, store=_store(args.index), prompt=args.prompt, examples=examples,
         strategy=args.strategy, batch_size=args.batch, train=_train_settings(args), target_label=args.target_label,
+        target_column=args.target_column,
     )
     metrics = session.history()[0].metrics
     ap = f", validation AP {_fmt(metrics.get('ap'))}" if "ap" in metrics else ""
@@ -187,8 +192,14 @@ def run_concept_list(args: argparse.Namespace) -> int:
     print(f"{'concept':<24} {'init':<9} {'strategy':<9} {'round':>5} {'ratings':>7} {'ap':>6}  target")
     for r in rows:
         print(f"{r['name']:<24} {r['init']:<9} {r['strategy']:<9} {r['round']:>5} {r['n_ratings']:>7} "
-              f"{_fmt(r['ap']):>6}  {r['target_label'] or '-'}")
+              f"{_fmt(r['ap']):>6}  {_target(r)}")
     return 0
+
+
+def _target(row: dict[str, Any]) -> str:
+    if row.get("target_label") is None:
+        return "-"
+    return f"{row['target_column']}={row['target_label']}" if row.get("target_column") else str(row["target_label"])
 
 
 def run_concept_delete(args: argparse.Namespace) -> int:
@@ -256,7 +267,7 @@ def read_ratings_file(path: str) -> dict[str, float | None | str]:
 def run_teach_submit(args: argparse.Namespace) -> int:
     ratings = parse_ratings(args.ratings) if args.ratings is not None else read_ratings_file(args.file)
     session = _open(args)
-    result = session.submit(ratings)
+    result = session.submit(ratings, expected_round=getattr(args, "expected_round", None))
     if args.json:
         print(json.dumps({"round": result.round, "n_new": result.n_new, "metrics": result.metrics}, indent=2))
         return 0
@@ -336,25 +347,31 @@ def run_simulate(args: argparse.Namespace) -> int:
         if path and not Path(path).parent.exists():
             raise FewshotError(f"{kind}: folder {Path(path).parent} does not exist")
     store = _store(args.index)
-    sim.check_label(store, args.index, args.positive)
+    sim.check_label(store, args.index, args.positive, args.label_column)
 
     def show(row: dict[str, Any]) -> None:
+        policy = f"  [{row['policy']}]" if row.get("policy") and row["policy"] != row["strategy"] else ""
         print(f"{row['strategy']:<9} round {row['round']:>3}  ratings {row['n_ratings']:>4}  "
-              f"ap {_fmt(row['ap'])}  auc {_fmt(row['auc'])}", flush=True)
+              f"positives {row['n_positive']:>3} (+{row['new_positive']})  "
+              f"ap {_fmt(row['ap'])}  auc {_fmt(row['auc'])}{policy}", flush=True)
 
     rows = sim.compare(args.index, args.positive, strategies, args.rounds, args.batch, prompt=args.prompt,
-                       store=store, train=_train_settings(args), seed=args.seed, on_round=show)
-    probe = None if args.no_probe else sim.linear_probe_ap(store, args.index, args.positive)
+                       store=store, train=_train_settings(args), seed=args.seed, on_round=show,
+                       label_column=args.label_column)
+    probe = None if args.no_probe else sim.linear_probe_ap(store, args.index, args.positive, args.label_column)
     for s in sim.summarize(rows, ap_target=args.target_ap):
         reached = f"{s['ratings_to_target']} ratings" if s["ratings_to_target"] is not None else "not reached"
         ratio = f" ({s['final_ap'] / probe:.0%} of probe)" if probe and s["final_ap"] is not None else ""
-        print(f"summary {s['strategy']:<9} final ap {_fmt(s['final_ap'])}{ratio} after {s['n_ratings']} ratings "
-              f"({s['n_positive']} positive); AP {args.target_ap:g}: {reached}; largest drop {s['max_drop']:.3f}")
+        starving = "  NO POSITIVE FOUND" if s["n_positive"] == 0 else ""
+        print(f"summary {s['strategy']:<9} final ap {_fmt(s['final_ap'])}{ratio} after {s['n_ratings']} ratings; "
+              f"positives found {s['n_positive']} (per round {' '.join(map(str, s['positives_per_round']))}); "
+              f"AP {args.target_ap:g}: {reached}; largest drop {s['max_drop']:.3f}{starving}")
     if probe is not None:
         print(f"linear probe (every train label) ap {probe:.3f}")
     if args.out:
         print(f"wrote {sim.write_rows(rows, args.out)}")
     if args.plot:
-        title = f"{args.index}: label {args.positive!r}"
+        column = f"{args.label_column}=" if args.label_column else "label "
+        title = f"{args.index}: {column}{args.positive!r}"
         print(f"wrote {sim.plot_label_efficiency(rows, args.plot, probe_ap=probe, title=title)}")
     return 0

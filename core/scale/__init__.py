@@ -102,9 +102,17 @@ def light_view(store, index: str, version: int):
     from core.store import VectorView
 
     table = store.items_table(index)
-    data = table.search().select(["id", "split", "label"]).limit(None).to_arrow()
-    as_objects = [np.asarray(data.column(c).to_pylist(), dtype=object) for c in ("id", "split", "label")]
-    return VectorView(ids=as_objects[0], split=as_objects[1], labels=as_objects[2], matrix=None, version=version)
+    label_columns = list(store.get_index(index).label_columns)
+    extra = label_columns[1:] if "labels" in table.schema.names else []
+    data = table.search().select(["id", "split", "label"] + (["labels"] if extra else [])).limit(None).to_arrow()
+    ids, split, labels = (np.asarray(data.column(c).to_pylist(), dtype=object) for c in ("id", "split", "label"))
+    others = {}
+    if extra:
+        lists = data.column("labels").to_pylist()
+        for j, column in enumerate(extra, start=1):
+            others[column] = np.asarray([row[j] if row and len(row) > j else None for row in lists], dtype=object)
+    return VectorView(ids=ids, split=split, labels=labels, matrix=None, version=version,
+                      label_columns=label_columns, other_labels=others)
 
 
 def backend_for(store, index: str, kind: str | None = None) -> tuple[ScoringBackend, Any]:

@@ -24,7 +24,15 @@ import numpy as np
 import pyarrow as pa
 
 from core.errors import EmptySourceError, FewshotError
-from core.indexing import IndexReport, Progress, SkippedItem, _check_compatible, _prepare
+from core.indexing import (
+    IndexReport,
+    Progress,
+    SkippedItem,
+    _check_compatible,
+    _labels_of,
+    _prepare,
+    source_label_columns,
+)
 from core.scale.ray_shards import connect_ray
 from core.store import IndexInfo, Store, items_schema, validate_index_name
 
@@ -35,11 +43,15 @@ class _Tally:
     """Counts and skipped items reported by the embedding actors (a Ray actor)."""
 
     def __init__(self) -> None:
-        self.added, self.skipped = 0, []
+        self.added, self.skipped, self.any_label = 0, [], False
 
-    def report(self, added: int, skipped: list[dict[str, str]]) -> None:
+    def report(self, added: int, skipped: list[dict[str, str]], any_label: bool = False) -> None:
         self.added += added
         self.skipped.extend(skipped)
+        self.any_label = self.any_label or any_label
+
+    def labelled(self) -> bool:
+        return self.any_label
 
     def counts(self) -> tuple[int, int]:
         return self.added, len(self.skipped)
@@ -52,11 +64,12 @@ class _Tally:
 class _Embed:
     """A ``map_batches`` actor: loads the embedder once, then decodes and embeds batch after batch."""
 
-    def __init__(self, spec: str, device: str | None, batch_size: int | None, tally: Any, dim: int) -> None:
+    def __init__(self, spec: str, device: str | None, batch_size: int | None, tally: Any, dim: int,
+                 columns: list[str], n_label_columns: int) -> None:
         from core.embedders import load_embedder
 
         self.embedder = load_embedder(spec, device=device, batch_size=batch_size)
-        self.tally, self.dim = tally, dim
+        self.tally, self.dim, self.columns, self.n_label_columns = tally, dim, columns, n_label_columns
         image_size = getattr(self.embedder, "image_size", None)
         from core.config import THUMBNAIL_SIZE
 
@@ -77,19 +90,26 @@ class _Embed:
                 vectors = self.embedder.embed_images(payloads)
             else:
                 vectors = self.embedder.embed_texts(payloads)
-        self.tally.report.remote(len(good), skipped)
-        return rows_table([g[0] for g in good], np.asarray(vectors, dtype=np.float32), [g[2] for g in good], self.dim)
+        table, any_label = rows_table([g[0] for g in good], np.asarray(vectors, dtype=np.float32),
+                                      [g[2] for g in good], self.dim, self.n_label_columns)
+        self.tally.report.remote(len(good), skipped, any_label)
+        return table.select(self.columns)
 
 
-def rows_table(records: list, vectors: np.ndarray, thumbnails: list, dim: int) -> pa.Table:
-    """Records and their vectors as rows of the items table (the layout ``core.indexing`` writes)."""
+def rows_table(records: list, vectors: np.ndarray, thumbnails: list, dim: int, n_label_columns: int = 1
+               ) -> tuple[pa.Table, bool]:
+    """(rows of the items table as ``core.indexing._Writer`` writes them, whether any row has a label)."""
     schema = items_schema(dim)
+    labels = [_labels_of(r, n_label_columns) for r in records]
     columns = {
-        "id": [r.id for r in records], "split": [r.split for r in records], "label": [r.label for r in records],
+        "id": [r.id for r in records], "split": [r.split for r in records],
+        "label": [v[0] if v else r.label for r, v in zip(records, labels, strict=True)],
+        "labels": pa.array([list(v) if v else None for v in labels], pa.list_(pa.string())),
         "text": [r.text for r in records], "thumbnail": list(thumbnails), "uri": [r.uri for r in records],
         "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), dim),
     }
-    return pa.table({name: columns[name] for name in schema.names}).cast(schema)
+    any_label = any(x is not None for v in labels for x in v)
+    return pa.table({name: columns[name] for name in schema.names}).cast(schema), any_label
 
 
 def build_index_ray(
@@ -119,9 +139,21 @@ def build_index_ray(
     if info is None:
         info = IndexInfo(name=name, embedder=probe.spec, embedder_kind=probe.kind, checkpoint=probe.checkpoint,
                          dim=probe.dim, modality=source.modality, source=source.describe())
+    label_columns = source_label_columns(source)  # the same rules as core.indexing.build_index
+    table = store.items_table(name, dim=probe.dim)
+    if not fresh_index and "labels" not in table.schema.names:
+        label_columns = (info.label_columns or label_columns)[:1]
+    elif not fresh_index and info.label_columns and info.label_columns != label_columns:
+        raise FewshotError(
+            f"index {name!r} was built with label columns {info.label_columns}; resuming it with "
+            f"{label_columns} would mix them. Use the same label columns, or another index name."
+        )
+    had_labels = not fresh_index and bool(info.label_columns)
+    if not had_labels:
+        info.label_columns = label_columns
     info.status = "building"
     store.save_index_info(info)
-    dataset_uri = store.items_table(name, dim=probe.dim).to_lance().uri
+    dataset_uri, table_schema = table.to_lance().uri, table.schema  # an older index may lack ``labels``
     known = store.item_ids(name) | {row["id"] for row in store.skipped(name)}
 
     report = IndexReport(name=name, added=0, already_present=0)
@@ -164,7 +196,8 @@ def build_index_ray(
                                         override_num_blocks=max(1, min(len(chunk) // batch_size, 4 * n_actors)))
             embedded = items.map_batches(
                 _Embed, fn_constructor_kwargs={"spec": embedder_spec, "device": device, "batch_size": batch_size,
-                                               "tally": tally, "dim": probe.dim},
+                                               "tally": tally, "dim": probe.dim, "columns": table_schema.names,
+                                               "n_label_columns": len(label_columns)},
                 batch_size=batch_size, batch_format="pyarrow", compute=ActorPoolStrategy(size=n_actors),
                 num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
             )
@@ -172,7 +205,7 @@ def build_index_ray(
 
             def write(data=embedded, errors=error) -> None:
                 try:
-                    lance_ray.write_lance(data, dataset_uri, schema=items_schema(probe.dim), mode="append",
+                    lance_ray.write_lance(data, dataset_uri, schema=table_schema, mode="append",
                                           storage_options=store.location.storage_options or None,
                                           min_rows_per_file=max(1, min(chunk_size, 100_000) - 1),
                                           max_rows_per_file=max(2, min(chunk_size, 100_000)))
@@ -194,6 +227,7 @@ def build_index_ray(
                 report.cancelled = True
                 break
         publish()
+        labelled = bool(ray.get(tally.labelled.remote()))
     finally:
         ray.kill(tally)
 
@@ -206,6 +240,7 @@ def build_index_ray(
             store.delete_index(name)
         detail = f" Reasons: {'; '.join(reasons)}." if reasons else ""
         raise EmptySourceError(f"nothing usable in {source.spec}: {len(report.skipped)} items skipped.{detail}")
+    info.label_columns = label_columns if (labelled or had_labels) else []
     info.status = "cancelled" if report.cancelled else "complete"
     store.save_index_info(info)
     if not report.cancelled:

@@ -1,4 +1,8 @@
-"""The whole flow through the real app script: index the digits, teach "3" for two rounds, undo, validate."""
+"""The whole flow through the real app script: index the digits, teach "3" for two rounds, undo, validate.
+
+The rating component's keys run in the browser (tests/e2e); here the page gets exactly what the component
+sends on Enter, through Streamlit's widget-state path (tests/helpers/teach_component.py).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.session import TeachSession
 from core.store import Store
+from tests.helpers.teach_component import component_data, send_batch
 
 ROUTER = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 
@@ -32,12 +37,8 @@ def _index_digits(at: AppTest) -> None:
     pytest.fail("indexing the digits did not finish in 60 s")
 
 
-def _rate_batch_like_an_oracle(at: AppTest, positive: str) -> None:
-    batch = at.session_state["teach_batch"]
-    for pos, candidate in enumerate(batch):
-        key = f"teach_g_pos_{pos}" if candidate["label"] == positive else f"teach_g_neg_{pos}"
-        at.button(key=key).click().run()
-        _no_errors(at)
+def _oracle(at: AppTest, positive: str) -> dict[str, float]:
+    return {c["item_id"]: 1.0 if c["label"] == positive else -1.0 for c in at.session_state["teach_batch"]}
 
 
 def test_index_teach_undo_validate_flow():
@@ -54,26 +55,36 @@ def test_index_teach_undo_validate_flow():
     _no_errors(at)
     assert at.session_state["selected_concept"] == "three"
     assert len(at.session_state["teach_batch"]) == 10
+    data = component_data(at)
+    assert [i["id"] for i in data["items"]] == [c["item_id"] for c in at.session_state["teach_batch"]]
+    assert all(i["img"].startswith("data:image/") for i in data["items"]) and data["token"].startswith("r0-")
 
+    rounds = []
     for expected_round in (1, 2):
         first_batch = [c["item_id"] for c in at.session_state["teach_batch"]]
-        _rate_batch_like_an_oracle(at, "3")
-        at.button(key="teach_submit").click().run()
+        ratings = _oracle(at, "3")
+        rounds.append(ratings)
+        send_batch(at, ratings)
         _no_errors(at)
         session = TeachSession.open("digits", "three", Store())
         assert session.round == expected_round
         assert len(session.ratings()) == 10 * expected_round
         next_batch = [c["item_id"] for c in at.session_state["teach_batch"]]
         assert not set(first_batch) & set(next_batch), "a rated item was proposed again"
+        assert component_data(at)["token"].startswith(f"r{expected_round}-")
 
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Round"] == "2"
     assert int(metrics["Ratings +"]) + int(metrics["Ratings −"]) == 20
 
+    # Undo: round 2's items come back with their ratings as the draft.
     at.button(key="teach_undo").click().run()
     _no_errors(at)
     session = TeachSession.open("digits", "three", Store())
     assert session.round == 1 and len(session.ratings()) == 10
+    data = component_data(at)
+    assert [i["id"] for i in data["items"]] == list(rounds[1])
+    assert data["draft"]["ratings"] == rounds[1] and data["token"].startswith("r1-")
 
     at.switch_page("views/validate.py").run()
     _no_errors(at)
@@ -81,7 +92,7 @@ def test_index_teach_undo_validate_flow():
     assert any("AP" in label or "precision" in label.lower() for label in labels), labels
 
 
-def test_focus_view_rates_with_buttons_and_undoes_last_rating():
+def test_a_stale_or_repeated_batch_is_refused_and_loses_nothing():
     from core.embedders import load_embedder
     from core.indexing import build_index
     from core.sources import parse_source
@@ -91,17 +102,24 @@ def test_focus_view_rates_with_buttons_and_undoes_last_rating():
     at = AppTest.from_file(ROUTER, default_timeout=60)
     at.switch_page("views/teach.py").run()
     _no_errors(at)
-    at.segmented_control(key="teach_view").set_value("Focus").run()
-    at.button(key="teach_k_pos").click().run()  # +1 on item 0, moves to item 1
-    at.button(key="teach_k_2").click().run()  # -0.5 on item 1
-    at.button(key="teach_k_skip").click().run()  # skip item 2
-    assert at.session_state["teach_pos"] == 3
-    at.button(key="teach_k_back").click().run()  # undo the skip
-    assert at.session_state["teach_pos"] == 2
+    batch = [c["item_id"] for c in at.session_state["teach_batch"]]
+    token = at.session_state["teach_token"]
+    sent = {batch[0]: 1.0, batch[1]: -0.5, batch[2]: None, batch[3]: 0.75}
+    send_batch(at, sent, nonce="first")
     _no_errors(at)
-    batch = at.session_state["teach_batch"]
-    at.button(key="teach_submit").click().run()
-    _no_errors(at)
-    ratings = TeachSession.open("digits", "seven", Store()).ratings()
-    got = dict(zip(ratings.item_ids, ratings.ratings.tolist(), strict=True))
-    assert got == {batch[0]["item_id"]: 1.0, batch[1]["item_id"]: -0.5}
+
+    send_batch(at, {batch[0]: -1.0}, token=token, nonce="again")  # a second Enter with the old token
+    assert [e.value for e in at.error] and "no longer the one on screen" in at.error[0].value
+    assert component_data(at)["outcome"]["nonce"] == "again"  # the browser learns it was refused
+
+    other = TeachSession.open("digits", "seven", Store())  # another tab moves the concept on
+    other.submit({at.session_state["teach_batch"][0]["item_id"]: 1.0})
+    send_batch(at, {at.session_state["teach_batch"][1]["item_id"]: -1.0}, nonce="stale")
+    assert [e.value for e in at.error] and "another tab" in at.error[0].value
+
+    send_batch(at, {"not-an-item": 1.0}, nonce="bad")  # the current batch again, tampered with
+    assert [e.value for e in at.error] and "not in this batch" in at.error[0].value
+
+    rows = TeachSession.open("digits", "seven", Store()).teach.label_rows("digits", "seven")
+    assert {r["item_id"]: r["rating"] for r in rows if r["round"] == 1} == sent
+    assert len(rows) == len(sent) + 1  # round 1 (this tab) and round 2 (the other tab), nothing else

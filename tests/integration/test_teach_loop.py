@@ -233,7 +233,8 @@ def _unlabelled_copy(store: Store, name: str, n_train: int | None = None, labell
     store.items_table(name, dim=256)
     columns = {
         "id": [str(view.ids[i]) for i in keep], "split": [str(view.split[i]) for i in keep],
-        "label": [view.labels[i] if labelled else None for i in keep], "vector": view.matrix[keep].tolist(),
+        "label": [view.labels[i] if labelled else None for i in keep], "labels": [None] * len(keep),
+        "vector": view.matrix[keep].tolist(),
         "text": [None] * len(keep), "thumbnail": [None] * len(keep), "uri": [""] * len(keep),
     }
     store.add_items(name, pa.table(columns, schema=items_schema(256)))

@@ -69,6 +69,34 @@ def rate_partition(index_name: str, concept: str, worker: str, workers: str, rou
         _say("committed " + json.dumps({"round": result.round, "ratings": ratings}))
 
 
+def race(index_name: str, concept: str, worker: str, workers: str, rounds: str, start_at: str) -> None:
+    """Submit disjoint batches as fast as possible from ``start_at`` (a shared wall-clock instant), racing
+    the other workers; every third round, undo it again (only if it is still the latest round)."""
+    import time
+
+    from core.errors import StaleBatch
+    from core.session import TeachSession
+    from core.store import Store
+
+    store = Store()
+    session = TeachSession.open(index_name, concept, store=store)
+    view = store.vectors(index_name)
+    mine = [str(i) for i in view.ids[view.rows("train")]][int(worker) :: int(workers)]
+    time.sleep(max(0.0, float(start_at) - time.time()))
+    for n in range(int(rounds)):
+        chunk = mine[n * 5 : (n + 1) * 5]
+        ratings = {item_id: [1.0, -1.0, 0.5, None, -0.5][k] for k, item_id in enumerate(chunk)}
+        result = session.submit(ratings)
+        _say("committed " + json.dumps({"round": result.round, "ratings": ratings}))
+        if n % 3 == 2:
+            try:
+                session.undo(expected_round=result.round)
+            except StaleBatch:
+                _say("undo-refused " + json.dumps({"round": result.round}))
+            else:
+                _say("undone " + json.dumps({"round": result.round, "ratings": session.undone}))
+
+
 def export(index_name: str, concept: str, path: str, times: str) -> None:
     from core.export import export_session
     from core.session import TeachSession
@@ -81,4 +109,4 @@ def export(index_name: str, concept: str, path: str, times: str) -> None:
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"index": index, "teach": teach, "rate": rate_partition, "export": export}[command](*args)
+    {"index": index, "teach": teach, "rate": rate_partition, "race": race, "export": export}[command](*args)

@@ -1,0 +1,514 @@
+// The Teach page's rating batch, answered in the browser (st.components.v2; see app/teach_component.py).
+// Ratings stay here (and in localStorage, so a reload or a server restart keeps them) and travel to the
+// server once, with the batch's token, on Enter or Submit. Data goes into the DOM through textContent and
+// attributes only: item text is shown as typed, never parsed as HTML.
+const VALUES = {a: 1, x: -1, "1": -1, "2": -0.5, "3": 0, "4": 0.5, "5": 1};
+const BUTTONS = [["−1", -1, "x 1"], ["−½", -0.5, "2"], ["0", 0, "3"], ["+½", 0.5, "4"], ["+1", 1, "a 5"]];
+const NAV = ["arrowleft", "arrowright", "arrowup", "arrowdown"];
+const COLUMNS = 5;
+const SUBMIT_TIMEOUT_MS = 20000;
+const MAX_DRAFTS = 40;
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+const SHOWN = {"-1": "−1", "-0.75": "−¾", "-0.5": "−½", "-0.25": "−¼", "0": "0", "0.25": "+¼", "0.5": "+½",
+               "0.75": "+¾", "1": "+1"};
+
+function fmt(value) {
+  return SHOWN[String(value)] || (value > 0 ? "+" : "") + String(value);
+}
+
+function typing(t) {
+  const tag = (t && t.tagName || "").toLowerCase();
+  return tag === "textarea" || tag === "select" || !!(t && t.isContentEditable)
+    || (tag === "input" && !["checkbox", "radio", "button", "submit", "range"].includes(t.type));
+}
+
+function kind(value) {
+  return value === null ? "skip" : value > 0 ? "pos" : value < 0 ? "neg" : "zero";
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Draft storage: one entry per (workspace, index, concept, round, batch), the latest 40 kept.
+function draftKey(data) { return data.store_key + "|" + data.token; }
+
+function loadDraft(data) {
+  try {
+    const raw = window.localStorage.getItem(draftKey(data));
+    return raw ? JSON.parse(raw) : null;
+  } catch (e) { return null; }
+}
+
+function saveDraft(data, state) {
+  try {
+    const ratings = {};
+    state.order.forEach((pos) => { ratings[data.items[pos].id] = state.values[pos]; });
+    const key = draftKey(data);
+    if (!state.order.length) { window.localStorage.removeItem(key); return; }
+    window.localStorage.setItem(key, JSON.stringify({order: state.order.map((p) => data.items[p].id), ratings,
+                                                     pos: state.pos, at: Date.now()}));
+  } catch (e) { /* storage full or disabled: the ratings still live in this page */ }
+}
+
+function dropDrafts(prefix, tokens) {
+  try {
+    (tokens || []).forEach((token) => window.localStorage.removeItem(prefix + "|" + token));
+    const mine = [];
+    for (let i = 0; i < window.localStorage.length; i++) {
+      const key = window.localStorage.key(i);
+      if (key && key.startsWith("fewshot-draft|")) mine.push(key);
+    }
+    if (mine.length > MAX_DRAFTS) {
+      const aged = mine.map((k) => { try { return [JSON.parse(window.localStorage.getItem(k)).at || 0, k]; }
+                                     catch (e) { return [0, k]; } });
+      aged.sort((x, y) => x[0] - y[0]).slice(0, mine.length - MAX_DRAFTS)
+        .forEach(([, k]) => window.localStorage.removeItem(k));
+    }
+  } catch (e) { /* nothing to tidy */ }
+}
+
+function appliedNonce(nonce) {
+  try {
+    const seen = JSON.parse(window.localStorage.getItem("fewshot-draft-nonces") || "[]");
+    if (seen.includes(nonce)) return true;
+    seen.push(nonce);
+    window.localStorage.setItem("fewshot-draft-nonces", JSON.stringify(seen.slice(-50)));
+  } catch (e) { /* fall through: apply it */ }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------------
+function freshState(data) {
+  const n = data.items.length;
+  const state = {token: data.token, values: new Array(n).fill(undefined), order: [], pos: 0, submitting: false};
+  const index = {};
+  data.items.forEach((item, pos) => { index[item.id] = pos; });
+  let draft = null, fromServer = false;
+  if (data.draft && data.draft.nonce && !appliedNonce(data.draft.nonce)) {
+    draft = {order: Object.keys(data.draft.ratings), ratings: data.draft.ratings};  // an undone round
+    fromServer = true;
+  } else {
+    draft = loadDraft(data);
+  }
+  if (draft) {
+    (draft.order || []).forEach((id) => {
+      const pos = index[id];
+      if (pos === undefined || !(id in draft.ratings)) return;
+      const value = draft.ratings[id];
+      if (value !== null && typeof value !== "number") return;
+      state.values[pos] = value;
+      if (!state.order.includes(pos)) state.order.push(pos);
+    });
+    state.pos = Math.min(Math.max(0, draft.pos | 0), Math.max(0, n - 1));
+    if (state.order.length && draft.pos === undefined) state.pos = nextUnrated(state, n, -1);
+    if (fromServer) saveDraft(data, state);  // a reload keeps the undone round's ratings too
+  }
+  return state;
+}
+
+function nextUnrated(state, n, from) {
+  for (let step = 1; step <= n; step++) {
+    const pos = (from + step + n) % n;
+    if (state.values[pos] === undefined) return pos;
+  }
+  return Math.min(n - 1, from + 1);
+}
+
+export default function (component) {
+  const {data, parentElement, setTriggerValue} = component;
+  let ctl = parentElement.__fewshotTeach;
+  if (!ctl) {
+    ctl = {parent: parentElement, view: null, queue: []};
+    parentElement.__fewshotTeach = ctl;
+    ctl.onKey = (e) => onKey(ctl, e);
+    ctl.onKeyUp = (e) => { if (ctl.swallowUp === e.key) { e.preventDefault(); e.stopPropagation(); ctl.swallowUp = null; } };
+    window.addEventListener("keydown", ctl.onKey, true);
+    window.addEventListener("keyup", ctl.onKeyUp, true);
+  }
+  ctl.setTriggerValue = setTriggerValue;
+  const previous = ctl.data;
+  ctl.data = data;
+  dropDrafts(data.store_key, data.committed);
+  let replay = [];
+  if (!ctl.state || ctl.state.token !== data.token || (data.draft && data.draft.nonce !== (previous && previous.draft
+      && previous.draft.nonce))) {
+    if (ctl.state && ctl.state.submitting) replay = ctl.queue || [];  // keys typed while the batch was on its way
+    ctl.state = freshState(data);
+    ctl.queue = [];
+    clearTimeout(ctl.timer);
+  }
+  if (data.outcome && (!previous || !previous.outcome || previous.outcome.nonce !== data.outcome.nonce)) {
+    ctl.state.submitting = false;  // the server answered (refused, or failed): the batch is editable again
+    ctl.queue = [];
+    clearTimeout(ctl.timer);
+  }
+  if (ctl.view === null) {
+    try { ctl.view = window.localStorage.getItem("fewshot-teach-view") || data.view || "grid"; }
+    catch (e) { ctl.view = data.view || "grid"; }
+  }
+  build(ctl);
+  replay.forEach((name) => handle(ctl, name, false));
+  return () => {
+    window.removeEventListener("keydown", ctl.onKey, true);
+    window.removeEventListener("keyup", ctl.onKeyUp, true);
+    clearTimeout(ctl.timer);
+    delete parentElement.__fewshotTeach;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+function onKey(ctl, e) {
+  const root = ctl.parent;
+  const host = root.host || root;
+  if (!host.isConnected) {  // unmounted without a cleanup call: never rate on another page
+    window.removeEventListener("keydown", ctl.onKey, true);
+    window.removeEventListener("keyup", ctl.onKeyUp, true);
+    return;
+  }
+  if (e.ctrlKey || e.altKey || e.metaKey || e.isComposing) return;
+  const target = (e.composedPath && e.composedPath()[0]) || e.target;
+  if (typing(target)) return;
+  const name = e.key === " " ? "space" : String(e.key || "").toLowerCase();
+  const own = target && target.getRootNode && target.getRootNode() === root;
+  const slider = target && (target.getAttribute && target.getAttribute("role") === "slider");
+  if (slider && !own && NAV.includes(name)) return;  // a Streamlit slider keeps its arrows
+  if (!ctl.data.items.length) return;
+  if (name === "space") ctl.swallowUp = " ";
+  if (handle(ctl, name, e.repeat)) {
+    e.preventDefault();
+    e.stopPropagation();
+  }
+}
+
+// One key; true when it is one of ours. Keys typed while a batch is on its way to the server are kept
+// and replayed on the next batch when it arrives (a fast labeller does not wait for the paint).
+function handle(ctl, name, repeat) {
+  const state = ctl.state;
+  const ours = name in VALUES || ["space", "backspace", "enter"].includes(name) || NAV.includes(name);
+  if (!ours) return false;
+  if (state.submitting) {
+    if (name !== "enter" && !repeat && ctl.queue.length < 50) ctl.queue.push(name);
+    return true;
+  }
+  if (name in VALUES) {
+    if (!repeat) rate(ctl, state.pos, VALUES[name], true);
+  } else if (name === "space") {
+    if (!repeat) rate(ctl, state.pos, null, true);
+  } else if (name === "backspace") {
+    undoLast(ctl);
+  } else if (name === "arrowleft" || name === "arrowright") {
+    move(ctl, name === "arrowleft" ? -1 : 1);
+  } else if (name === "arrowup" || name === "arrowdown") {
+    move(ctl, (name === "arrowup" ? -1 : 1) * (ctl.view === "grid" ? COLUMNS : 1));
+  } else if (name === "enter") {
+    if (!repeat) submit(ctl);
+  }
+  return true;
+}
+
+function rate(ctl, pos, value, advance) {
+  const state = ctl.state, n = ctl.data.items.length;
+  if (state.submitting) return;
+  state.values[pos] = value;
+  const at = state.order.indexOf(pos);
+  if (at >= 0) state.order.splice(at, 1);
+  state.order.push(pos);
+  const old = state.pos;
+  if (advance) state.pos = nextUnrated(state, n, pos);
+  saveDraft(ctl.data, state);
+  paintItem(ctl, pos);
+  if (old !== pos) paintItem(ctl, old);
+  if (state.pos !== pos) paintItem(ctl, state.pos);
+  paintBar(ctl);
+}
+
+function undoLast(ctl) {
+  const state = ctl.state;
+  if (state.submitting || !state.order.length) return;
+  const pos = state.order.pop();
+  state.values[pos] = undefined;
+  const old = state.pos;
+  state.pos = pos;
+  saveDraft(ctl.data, state);
+  paintItem(ctl, old);
+  paintItem(ctl, pos);
+  paintBar(ctl);
+}
+
+function move(ctl, delta) {
+  const state = ctl.state, n = ctl.data.items.length;
+  const old = state.pos;
+  state.pos = Math.max(0, Math.min(n - 1, state.pos + delta));
+  if (old !== state.pos) {
+    paintItem(ctl, old);
+    paintItem(ctl, state.pos);
+    paintBar(ctl);
+  }
+}
+
+function guess(item) {
+  return Math.max(-1, Math.min(1, Math.round((2 * item.p - 1) / 0.25) * 0.25));
+}
+
+function submit(ctl) {
+  const state = ctl.state, data = ctl.data;
+  if (state.submitting) return;
+  const ratings = {};
+  data.items.forEach((item, pos) => {
+    const value = state.values[pos];
+    ratings[item.id] = value !== undefined ? value : data.prefill ? guess(item) : null;
+  });
+  state.submitting = true;
+  const nonce = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+  ctl.setTriggerValue("submit", {token: data.token, ratings, rated: state.order.map((p) => data.items[p].id), nonce});
+  clearTimeout(ctl.timer);
+  ctl.timer = setTimeout(() => {  // no answer (a lost connection): let the person try again; a retry is safe
+    if (ctl.state === state && state.submitting) {
+      state.submitting = false;
+      ctl.queue = [];
+      ctl.notice = "No answer from the server yet: press Enter to send the batch again.";
+      paintBar(ctl);
+    }
+  }, SUBMIT_TIMEOUT_MS);
+  paintBar(ctl);
+}
+
+// ---------------------------------------------------------------------------------------------------
+function build(ctl) {
+  const data = ctl.data, root = ctl.parent;
+  let box = root.querySelector(".teach");
+  if (!box) {
+    box = el("div", "teach");
+    root.appendChild(box);
+  }
+  box.replaceChildren();
+  box.setAttribute("data-token", data.token);
+  box.setAttribute("data-view", ctl.view);
+  const head = el("div", "head");
+  const views = el("div", "views");
+  ["grid", "focus"].forEach((view) => {
+    const b = el("button", "view" + (ctl.view === view ? " on" : ""), view === "grid" ? "Grid" : "Focus");
+    b.type = "button";
+    b.setAttribute("data-view", view);
+    b.addEventListener("click", () => {
+      ctl.view = view;
+      try { window.localStorage.setItem("fewshot-teach-view", view); } catch (e) { /* kept for this page */ }
+      build(ctl);
+    });
+    views.appendChild(b);
+  });
+  head.appendChild(views);
+  head.appendChild(el("span", "caption", data.caption || ""));
+  box.appendChild(head);
+  ctl.cards = [];
+  if (!data.items.length) {
+    box.appendChild(el("div", "empty", "No items in this batch."));
+  } else if (ctl.view === "focus") {
+    box.appendChild(buildFocus(ctl));
+  } else {
+    const grid = el("div", "grid");
+    data.items.forEach((item, pos) => grid.appendChild(buildCard(ctl, item, pos)));
+    box.appendChild(grid);
+  }
+  box.appendChild(buildBar(ctl));
+  data.items.forEach((_, pos) => paintItem(ctl, pos));
+  paintBar(ctl);
+}
+
+function content(item, big) {
+  if (item.img) {
+    const img = el("img", "thumb" + (big ? " big" : ""));
+    img.alt = "";
+    img.setAttribute("src", item.img);
+    if (item.pixelated) img.classList.add("pixelated");
+    return img;
+  }
+  const text = el("div", "text" + (big ? " big" : ""), item.text !== null && item.text !== undefined ? item.text : item.id);
+  text.setAttribute("title", item.text || "");
+  return text;
+}
+
+function meta(item, showLabel) {
+  let text = "score " + (item.score >= 0 ? "+" : "") + item.score.toFixed(2) + " · p " + item.p.toFixed(2);
+  if (showLabel && item.label !== null && item.label !== undefined) text += " · label " + item.label;
+  return text;
+}
+
+// Rating buttons: the grid's cards show -1, +1 and skip (the slider grades); the focus view shows all five.
+function ratingButtons(ctl, getPos, compact) {
+  const row = el("div", "buttons");
+  const choices = BUTTONS.filter(([, value]) => !compact || Math.abs(value) === 1).concat([["skip", null, "space"]]);
+  choices.forEach(([label, value, keys]) => {
+    const b = el("button", "rate" + (value === null ? " skip" : ""), label);
+    b.type = "button";
+    b.setAttribute("data-value", value === null ? "skip" : String(value));
+    b.setAttribute("title", (value === null ? "Skip: say nothing about this item" : "Rate " + label) + " (" + keys + ")");
+    if (!compact) b.appendChild(el("kbd", null, keys));
+    b.addEventListener("click", () => rate(ctl, getPos(), value, true));
+    row.appendChild(b);
+  });
+  return row;
+}
+
+function select(ctl, pos) {
+  const old = ctl.state.pos;
+  if (old === pos) return;
+  ctl.state.pos = pos;
+  paintItem(ctl, old);
+  paintItem(ctl, pos);
+  paintBar(ctl);
+}
+
+function slider(ctl, getPos, status) {
+  const input = el("input", "slider");
+  input.type = "range";
+  input.min = "-1";
+  input.max = "1";
+  input.step = "0.25";
+  input.setAttribute("aria-label", "Graded rating");
+  input.addEventListener("input", () => { status().textContent = "rated " + fmt(Number(input.value)); });
+  input.addEventListener("change", () => rate(ctl, getPos(), Number(input.value), false));
+  return input;
+}
+
+function buildCard(ctl, item, pos) {
+  const card = el("div", "card");
+  card.setAttribute("data-pos", String(pos));
+  card.setAttribute("data-id", item.id);
+  card.addEventListener("mousedown", () => select(ctl, pos));
+  const frame = el("div", "frame");
+  frame.appendChild(content(item, false));
+  card.appendChild(frame);
+  card.appendChild(el("div", "meta", meta(item, ctl.data.show_label)));
+  card.appendChild(ratingButtons(ctl, () => pos, true));
+  const status = el("div", "status");
+  const input = slider(ctl, () => pos, () => status);
+  card.appendChild(input);
+  card.appendChild(status);
+  ctl.cards[pos] = {card, status, input};
+  return card;
+}
+
+function buildFocus(ctl) {
+  const wrap = el("div", "focuswrap");
+  const strip = el("div", "strip");
+  ctl.tiles = ctl.data.items.map((item, pos) => {
+    const tile = el("button", "tile", String(pos + 1));
+    tile.type = "button";
+    tile.setAttribute("data-pos", String(pos));
+    tile.addEventListener("click", () => select(ctl, pos));
+    strip.appendChild(tile);
+    return tile;
+  });
+  wrap.appendChild(strip);
+  const card = el("div", "card focus");
+  const status = el("div", "status");
+  ctl.focus = {card, frame: el("div", "frame big"), position: el("div", "position"), meta: el("div", "meta"),
+               label: el("div", "label"), status, input: slider(ctl, () => ctl.state.pos, () => status)};
+  const side = el("div", "side");
+  card.appendChild(ctl.focus.frame);
+  [ctl.focus.position, ctl.focus.meta, ctl.focus.label, ctl.focus.status].forEach((x) => side.appendChild(x));
+  side.appendChild(ctl.focus.input);
+  side.appendChild(ratingButtons(ctl, () => ctl.state.pos, false));
+  const moves = el("div", "buttons");
+  [["← prev", () => move(ctl, -1)], ["next →", () => move(ctl, 1)], ["undo ⌫", () => undoLast(ctl)]].forEach(([label, fn]) => {
+    const b = el("button", "move", label);
+    b.type = "button";
+    b.addEventListener("click", fn);
+    moves.appendChild(b);
+  });
+  side.appendChild(moves);
+  card.appendChild(side);
+  wrap.appendChild(card);
+  ctl.focusPos = -1;
+  return wrap;
+}
+
+function statusText(ctl, pos) {
+  const value = ctl.state.values[pos];
+  if (value === undefined) return ctl.data.prefill ? "at the model's guess" : "not rated";
+  if (value === null) return "skipped";
+  return "rated " + fmt(value);
+}
+
+function paintItem(ctl, pos) {
+  const state = ctl.state, data = ctl.data;
+  if (pos < 0 || pos >= data.items.length) return;
+  const value = state.values[pos];
+  const k = value === undefined ? "none" : kind(value);
+  if (ctl.view === "focus") {
+    const tile = ctl.tiles && ctl.tiles[pos];
+    if (tile) {
+      tile.setAttribute("data-kind", k);
+      tile.classList.toggle("current", pos === state.pos);
+    }
+    if (pos !== state.pos || !ctl.focus) return;
+    const f = ctl.focus, item = data.items[pos];
+    if (ctl.focusPos !== pos) {
+      f.frame.replaceChildren(content(item, true));
+      f.meta.textContent = meta(item, false);
+      f.label.textContent = data.show_label && item.label !== null && item.label !== undefined
+        ? "Ground truth: " + item.label : "";
+      ctl.focusPos = pos;
+    }
+    f.card.setAttribute("data-kind", k);
+    f.status.textContent = statusText(ctl, pos);
+    f.input.value = String(value === undefined ? (data.prefill ? guess(item) : 0) : value === null ? 0 : value);
+    return;
+  }
+  const c = ctl.cards[pos];
+  if (!c) return;
+  c.card.setAttribute("data-kind", k);
+  c.card.classList.toggle("current", pos === state.pos);
+  c.status.textContent = statusText(ctl, pos);
+  const item = data.items[pos];
+  c.input.value = String(value === undefined ? (data.prefill ? guess(item) : 0) : value === null ? 0 : value);
+}
+
+function buildBar(ctl) {
+  const bar = el("div", "bar");
+  const b = el("button", "submit", "Submit ratings ");
+  b.type = "button";
+  b.appendChild(el("kbd", null, "enter"));
+  b.addEventListener("click", () => submit(ctl));
+  bar.appendChild(b);
+  ctl.barText = el("span", "progress");
+  bar.appendChild(ctl.barText);
+  ctl.barKeys = el("span", "keys");
+  bar.appendChild(ctl.barKeys);
+  ctl.submitButton = b;
+  return bar;
+}
+
+function paintBar(ctl) {
+  const state = ctl.state, data = ctl.data, n = data.items.length;
+  const rated = state.order.length;
+  const box = ctl.parent.querySelector(".teach");
+  if (box) {
+    box.setAttribute("data-rated", String(rated));
+    box.classList.toggle("submitting", state.submitting);
+  }
+  if (ctl.view === "focus" && ctl.focus) {
+    ctl.focus.position.textContent = "Item " + (state.pos + 1) + " of " + n + " · " + rated + " rated"
+      + (rated >= n ? " · all rated: Enter submits" : "");
+  }
+  if (!ctl.barText) return;
+  ctl.submitButton.disabled = state.submitting;
+  if (state.submitting) {
+    ctl.barText.textContent = "Submitting " + n + " items…";
+  } else if (ctl.notice) {
+    ctl.barText.textContent = ctl.notice;
+    ctl.notice = null;
+  } else {
+    ctl.barText.textContent = rated >= n ? "All rated: press Enter to submit."
+      : rated + " of " + n + " rated · item " + (state.pos + 1);
+  }
+  ctl.barText.classList.toggle("done", rated >= n && !state.submitting);
+  ctl.barKeys.textContent = "a +1 · x −1 · 1–5 graded · space skip · ⌫ undo · ←→↑↓ move · enter submit (unrated items "
+    + (data.prefill ? "at the model's guess)" : "skipped)");
+}

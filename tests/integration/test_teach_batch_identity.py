@@ -1,0 +1,42 @@
+"""The same round proposes the same batch after a restart, so a draft kept in the browser still matches."""
+
+from __future__ import annotations
+
+from app.teach_component import batch_seed, batch_token
+from core.session import TeachSession
+from core.store import Store
+from tests.helpers.workspaces import indexed_digits, oracle_rounds
+
+
+def _proposed(session: TeachSession) -> list[str]:
+    concept = session.concept
+    seed = batch_seed(session.index, concept.name, session.round, concept.seen_after_round,
+                      session.effective_strategy(), int(concept.batch_size))
+    return [c.item_id for c in session.next_batch(seed=seed)]
+
+
+def test_a_restarted_server_proposes_the_same_batch_at_the_same_round(workspace_dir):
+    indexed_digits(workspace_dir)
+    for strategy in ("mixed", "random", "diverse"):
+        session = TeachSession.create("digits", strategy, store=Store(), target_label="3", strategy=strategy)
+        oracle_rounds(session, "3", 2)
+        running = _proposed(session)
+        restarted = _proposed(TeachSession.open("digits", strategy, store=Store()))  # a new process's view
+        assert running == restarted and len(running) == 10
+        assert batch_token(session.round, running) == batch_token(2, restarted)
+        session.submit(dict.fromkeys(running[:3], 1.0))
+        assert _proposed(session) != running  # the next round proposes other items
+
+
+def test_the_command_line_refuses_a_stale_round(workspace_dir, capsys):
+    from core.cli import main
+    from core.teach_store import TeachStore
+
+    indexed_digits(workspace_dir)
+    session = TeachSession.create("digits", "cli", store=Store(), strategy="random")
+    ids = [c.item_id for c in session.next_batch(seed=3)]
+    args = ["teach", "submit", "--index", "digits", "--concept", "cli"]
+    assert main([*args, "--ratings", f"{ids[0]}=1", "--expected-round", "0"]) == 0
+    assert main([*args, "--ratings", f"{ids[1]}=-1", "--expected-round", "0"]) == 2
+    assert "round 0" in capsys.readouterr().err
+    assert [r["item_id"] for r in TeachStore(Store()).label_rows("digits", "cli")] == [ids[0]]

@@ -1,0 +1,99 @@
+"""What the rating component sends is checked in Python before anything is written (AppTest cannot run its JS)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.teach_component import (
+    batch_seed,
+    batch_token,
+    component_data,
+    item_payload,
+    parse_submission,
+    store_key,
+    token_round,
+)
+from core.errors import InvalidRating, StaleBatch
+
+IDS = ["a-1", "a-2", "a-3"]
+TOKEN = batch_token(4, IDS)
+
+
+def test_the_token_carries_the_round_and_the_items():
+    assert token_round(TOKEN) == 4
+    assert batch_token(4, IDS) == TOKEN
+    assert batch_token(5, IDS) != TOKEN and batch_token(4, IDS[::-1]) != TOKEN
+    for bad in ("", "4-abc", "rx-1", "r-1", "../../etc"):
+        with pytest.raises(InvalidRating):
+            token_round(bad)
+
+
+def test_a_whole_batch_is_read_in_the_batch_order_with_skips():
+    value = {"token": TOKEN, "ratings": {"a-3": None, "a-1": 1, "a-2": -0.5}, "nonce": "n1"}
+    sub = parse_submission(value, TOKEN, IDS)
+    assert sub.expected_round == 4 and sub.nonce == "n1"
+    assert list(sub.ratings.items()) == [("a-1", 1.0), ("a-2", -0.5), ("a-3", None)]
+
+
+def test_a_submission_for_another_batch_is_stale():
+    other = batch_token(3, IDS)
+    with pytest.raises(StaleBatch, match="no longer the one on screen"):
+        parse_submission({"token": other, "ratings": {"a-1": 1}}, TOKEN, IDS)
+
+
+@pytest.mark.parametrize("value", [
+    None, "x", [], {"ratings": {"a-1": 1}}, {"token": TOKEN, "ratings": {}},
+    {"token": TOKEN, "ratings": {"a-1": 2}}, {"token": TOKEN, "ratings": {"a-1": 0.3}},
+    {"token": TOKEN, "ratings": {"a-1": "1"}}, {"token": TOKEN, "ratings": {"a-1": True}},
+    {"token": TOKEN, "ratings": {"a-1": float("nan")}}, {"token": TOKEN, "ratings": {"evil": 1}},
+    {"token": TOKEN, "ratings": "a-1=1"},
+])
+def test_malformed_submissions_are_refused(value):
+    with pytest.raises(InvalidRating):
+        parse_submission(value, TOKEN, IDS)
+
+
+def test_the_seed_gives_the_same_batch_for_the_same_round_and_settings():
+    assert batch_seed("d", "c", 3, 0, "mixed", 10) == batch_seed("d", "c", 3, 0, "mixed", 10)
+    assert batch_seed("d", "c", 3, 0, "mixed", 10) != batch_seed("d", "c", 4, 0, "mixed", 10)
+    assert batch_seed("d", "c", 3, 0, "mixed", 10) != batch_seed("d", "c", 3, 3, "mixed", 10)
+
+
+def test_drafts_are_keyed_by_workspace_index_and_concept_without_the_path():
+    key = store_key("/home/me/secret-project", "digits", "a|b")
+    assert key.startswith("fewshot-draft|") and "secret" not in key
+    assert key.split("|")[2:] == ["digits", "a%7Cb"]
+    assert store_key("/other", "digits", "a|b") != key
+
+
+def test_item_text_travels_as_text_and_is_shortened():
+    hostile = "<img src=x onerror=alert(1)>" + "y" * 2000
+    item = item_payload({"item_id": "t-1", "score": 0.5, "probability": 0.6, "label": "<b>3</b>"},
+                        {"id": "t-1", "text": hostile}, show_label=True)
+    assert item["text"].startswith("<img src=x onerror=alert(1)>") and len(item["text"]) <= 601
+    assert item["img"] is None and item["label"] == "<b>3</b>"
+    hidden = item_payload({"item_id": "t-1", "score": float("nan"), "probability": 0.6, "label": "3"},
+                          {"id": "t-1", "text": "x"}, show_label=False)
+    assert hidden["label"] is None and hidden["score"] == 0.0
+
+
+def test_a_damaged_thumbnail_falls_back_to_the_id():
+    item = item_payload({"item_id": "i-9", "score": 0.0, "probability": 0.5, "label": None},
+                        {"id": "i-9", "thumbnail": b"not an image"}, show_label=False)
+    assert item["img"] is None and item["text"] == "i-9"
+
+
+def test_component_data_is_plain_json():
+    import json
+
+    data = component_data(token=TOKEN, items=[], store_prefix="p", caption="c", prefill=True, show_label=False)
+    assert json.loads(json.dumps(data))["token"] == TOKEN
+
+
+def test_the_component_never_parses_data_as_html():
+    from pathlib import Path
+
+    js = (Path(__file__).resolve().parents[2] / "app" / "teach_batch.js").read_text(encoding="utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in js, f"app/teach_batch.js uses {sink}"
+    assert "textContent" in js
