@@ -167,3 +167,22 @@ def test_twenty_thousand_images_on_ray_into_s3_equal_the_local_engine(s3_workspa
     assert a.num_rows == b.num_rows == 20_000 and a.equals(b)
     assert sorted(s["id"] for s in remote.skipped("tiny")) == sorted(s["id"] for s in local.skipped("tiny"))
     assert remote.get_index("tiny").n_skipped == 2
+
+
+def test_ray_indexing_stopped_after_a_chunk_resumes_to_the_same_rows(s3_workspace, ray_local, tmp_path):
+    from core.scale.ray_index import build_index_ray
+    from core.sources import parse_source
+
+    seen = []
+    first = build_index_ray("resumed", parse_source("demo:digits"), "pixels", Store(), actors=1, chunk_size=700,
+                            progress=seen.append, should_cancel=lambda: True)
+    assert first.cancelled and first.added == 700 and Store().items_table("resumed").count_rows() == 700
+    assert Store().get_index("resumed").status == "cancelled"
+    assert seen and seen[-1].added == 700 and seen[-1].total == 1797
+    second = build_index_ray("resumed", parse_source("demo:digits"), "pixels", Store(), actors=1, chunk_size=700)
+    assert second.already_present == 700 and second.added == 1097 and not second.cancelled
+    os.environ["FEWSHOT_HOME"] = str(tmp_path / "local")
+    assert main(["index", "--name", "resumed", "--source", "demo:digits", "--embedder", "pixels"]) == 0
+    os.environ["FEWSHOT_HOME"] = s3_workspace
+    assert _rows(Store(), "resumed").equals(_rows(Store(tmp_path / "local"), "resumed"))
+    assert Store().get_index("resumed").status == "complete"
