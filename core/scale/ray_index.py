@@ -173,7 +173,10 @@ def build_index_ray(
     import lance_ray
     from ray.data import ActorPoolStrategy, DataContext
 
-    DataContext.get_current().enable_progress_bars = False
+    DataContext.get_current().enable_progress_bars = False  # ours is the one progress report
+    import logging
+
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     gpus = int(ray.cluster_resources().get("GPU", 0))
     n_actors = actors or (gpus if gpus else max(1, int(ray.cluster_resources().get("CPU", 1)) - 1))
     batch_size = batch_size or probe.batch_size
