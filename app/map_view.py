@@ -27,7 +27,7 @@ from core.projection import (
     load_projection,
     pca_view,
     place_directions,
-    projection_path,
+    projection_location,
 )
 from core.projection_auto import (
     CANCELLED,
@@ -47,8 +47,7 @@ RATING_OPTIONS: dict[str, float | None] = {"−1": -1.0, "−½": -0.5, "0": 0.0
 
 
 def _file_stamp(root: str, index: str, version: int) -> int:
-    path = projection_path(index, version, root)
-    return path.stat().st_mtime_ns if path.exists() else 0
+    return projection_location(index, version, root).stamp()
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.config import workspace
+from core.config import workspace_uri
 from core.store import Store
 
 INDEX_KEY = "selected_index"
@@ -23,7 +23,7 @@ def _store(root: str) -> Store:
 
 def get_store() -> Store:
     """The workspace's store (one per process and workspace)."""
-    return _store(str(workspace()))
+    return _store(workspace_uri())
 
 
 @st.cache_resource(show_spinner="Loading the embedding model…")

@@ -31,7 +31,7 @@ from app.teach_component import (
     parse_submission,
     store_key,
 )
-from core.config import workspace
+from core.config import workspace_uri
 from core.errors import FewshotError, StaleBatch
 from core.session import Candidate, TeachSession
 
@@ -158,7 +158,7 @@ def render_batch(index: str, concept: str, caption: str, prefill: bool, show_lab
         items = [{**item, "label": None} for item in items]
     data = component_data(
         token=st.session_state.get("teach_token", ""), items=items,
-        store_prefix=store_key(str(workspace()), index, concept), caption=caption, prefill=prefill,
+        store_prefix=store_key(workspace_uri(), index, concept), caption=caption, prefill=prefill,
         show_label=show_label, draft=st.session_state.get("teach_draft"),
         committed=st.session_state.get("teach_committed"), outcome=st.session_state.get("teach_outcome"))
     mount(data, _on_submit)

@@ -11,6 +11,8 @@ WORKSPACE_ENV = "FEWSHOT_HOME"
 DEFAULT_WORKSPACE = "./workspace"
 #: Folders a path typed in the app may point into (``os.pathsep``-separated); default: the workspace.
 DATA_ROOTS_ENV = "FEWSHOT_DATA_ROOTS"
+#: A local folder for uploads and exports when the workspace is in a bucket.
+LOCAL_DIR_ENV = "FEWSHOT_LOCAL_DIR"
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 DEFAULT_SENTENCE_MODEL = "minilm"
@@ -19,10 +21,28 @@ VALIDATION_FRACTION = 0.2
 
 
 def workspace() -> Path:
-    """The workspace directory from ``FEWSHOT_HOME`` (default ``./workspace``), created if missing."""
-    path = Path(os.environ.get(WORKSPACE_ENV, DEFAULT_WORKSPACE)).expanduser().resolve()
+    """The local workspace directory from ``FEWSHOT_HOME`` (default ``./workspace``), created if missing.
+
+    When ``FEWSHOT_HOME`` names a bucket (``s3://``, ``gs://``, ``az://``; see ``core.storage``), this is a
+    local folder for what must sit on this machine (uploads waiting to be indexed, exports):
+    ``FEWSHOT_LOCAL_DIR``, else ``~/.cache/fewshot``. ``workspace_uri()`` names the workspace itself.
+    """
+    raw = os.environ.get(WORKSPACE_ENV, DEFAULT_WORKSPACE)
+    if "://" in raw and not raw.startswith("file://"):
+        raw = os.environ.get(LOCAL_DIR_ENV) or str(Path.home() / ".cache" / "fewshot")
+    path = Path(raw.removeprefix("file://")).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def workspace_uri() -> str:
+    """The workspace as a path or a bucket URI: where the database and the map cache live."""
+    from core.storage import workspace_location
+
+    location = workspace_location()
+    if location.is_local:
+        location.path.mkdir(parents=True, exist_ok=True)
+    return location.uri
 
 
 def data_roots() -> list[Path]:

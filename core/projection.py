@@ -23,8 +23,8 @@ cosine of a weight vector with data is typically small everywhere).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from core.config import workspace
 from core.errors import FewshotError
 from core.projection_knn import EXACT_KNN_MAX, exact_knn
+from core.storage import Location, as_location
 
 DEFAULT_SAMPLE_THRESHOLD = 20_000
 DEFAULT_EPOCHS = 200  # UMAP's own default below 10k rows is 500: 2.5x the time for a layout a person can't tell apart
@@ -86,16 +86,25 @@ class FitCancelled(FewshotError):
     """The person cancelled the map fit; nothing was saved."""
 
 
-# ----- cache on disk ----------------------------------------------------------------------------
-def projection_dir(index: str, root: Path | str | None = None) -> Path:
+# ----- cache on disk (a local folder or a bucket: core.storage.Location) ------------------------
+def projection_folder(index: str, root: Any = None) -> Location:
     """One folder per index, so index names containing ``-`` cannot collide."""
     from core.store import validate_index_name
 
-    return Path(root or workspace()) / "projections" / validate_index_name(index)
+    return as_location(root).child("projections", validate_index_name(index))
+
+
+def projection_location(index: str, version: int, root: Any = None) -> Location:
+    return projection_folder(index, root).child(f"v{int(version)}.npz")
+
+
+def projection_dir(index: str, root: Path | str | None = None) -> Path:
+    """The cache folder of a local workspace (``projection_folder`` works for buckets too)."""
+    return projection_folder(index, root).path
 
 
 def projection_path(index: str, version: int, root: Path | str | None = None) -> Path:
-    return projection_dir(index, root) / f"v{int(version)}.npz"
+    return projection_location(index, version, root).path
 
 
 def fingerprint(ids: np.ndarray, matrix: np.ndarray) -> str:
@@ -109,29 +118,31 @@ def fingerprint(ids: np.ndarray, matrix: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def save_projection(index: str, projection: Projection, root: Path | str | None = None) -> Path:
-    """Write atomically (temp file + rename) and drop this index's older files."""
-    folder = projection_dir(index, root)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = projection_path(index, projection.version, root)
+def save_projection(index: str, projection: Projection, root: Any = None) -> Location:
+    """Write atomically (temp file + rename locally, one PUT in a bucket) and drop this index's older files."""
+    folder = projection_folder(index, root)
+    target = projection_location(index, projection.version, root)
     meta = {
         "format": FORMAT, "method": projection.method, "version": int(projection.version),
         "fingerprint": projection.fingerprint, "n_fitted": int(projection.n_fitted),
         "fit_seconds": float(projection.fit_seconds), "params": projection.params,
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as handle:
-        np.savez(handle, xy=projection.xy.astype(np.float32), meta=np.asarray(json.dumps(meta)))
-    os.replace(tmp, path)
-    for old in folder.glob("v*.npz"):
-        if old != path:
-            old.unlink(missing_ok=True)
-    return path
+    buffer = io.BytesIO()
+    np.savez(buffer, xy=projection.xy.astype(np.float32), meta=np.asarray(json.dumps(meta)))
+    target.write_bytes(buffer.getvalue())
+    keep = f"v{int(projection.version)}.npz"
+    for name in folder.list_names():
+        if name.startswith("v") and name.endswith(".npz") and name != keep:
+            folder.child(name).delete()
+    return target
 
 
-def _read(path: Path) -> Projection | None:
+def _read(where: Location | Path) -> Projection | None:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data_bytes = where.read_bytes()
+        if data_bytes is None:
+            return None
+        with np.load(io.BytesIO(data_bytes), allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             xy = np.asarray(data["xy"], dtype=np.float32)
     except (OSError, ValueError, KeyError, json.JSONDecodeError):
@@ -143,25 +154,23 @@ def _read(path: Path) -> Projection | None:
                       params=dict(meta.get("params") or {}))
 
 
-def load_projection(index: str, view: Any, root: Path | str | None = None) -> Projection | None:
+def load_projection(index: str, view: Any, root: Any = None) -> Projection | None:
     """The cached map for ``view`` (a ``VectorView``), or None when the index changed since the fit.
 
     The fingerprint is checked even when the version matches: a deleted and rebuilt index restarts
     its version numbers.
     """
-    folder = projection_dir(index, root)
-    if not folder.is_dir():
+    folder = projection_folder(index, root)
+    names = [n for n in folder.list_names() if n.startswith("v") and n.endswith(".npz")]
+    if not names:
         return None
     current = fingerprint(view.ids, view.matrix)
-    path = projection_path(index, view.version, root)
-    candidates = [path] + sorted(p for p in folder.glob("v*.npz") if p != path)
-    for candidate in candidates:
-        if not candidate.exists():
-            continue
-        projection = _read(candidate)
+    wanted = f"v{int(view.version)}.npz"
+    for name in ([wanted] if wanted in names else []) + sorted(n for n in names if n != wanted):
+        projection = _read(folder.child(name))
         if projection is None or projection.fingerprint != current or projection.n_items != len(view.ids):
             continue
-        if candidate != path:  # same content under a new table version (e.g. after compaction)
+        if name != wanted:  # same content under a new table version (e.g. after compaction)
             projection.version = int(view.version)
             save_projection(index, projection, root)
         return projection

@@ -21,10 +21,8 @@ tables are created under the same lock, up front.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -94,7 +92,7 @@ def ensure_schema(store: Store) -> int:
             "nothing was changed."
         )
     if found != SCHEMA_VERSION or not set(TEACH_TABLES) <= store.table_names():
-        with _migration_lock(store.root):
+        with _migration_lock(store):
             found = read_version(store)
             if found is None:
                 found = detect_version(store)
@@ -121,25 +119,17 @@ def create_missing_tables(store: Store) -> None:
             store.db.create_table(name, schema=schema, exist_ok=True)
 
 
-_THREAD_LOCK = threading.Lock()
-
-
 @contextlib.contextmanager
-def _migration_lock(root: Path) -> Iterator[None]:
-    """Held by one thread of one process at a time (a file lock between processes)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: one process at a time is the user's job
-        with _THREAD_LOCK:
-            yield
-        return
-    root.mkdir(parents=True, exist_ok=True)
-    with _THREAD_LOCK, open(root / ".schema.lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _migration_lock(store: Store) -> Iterator[None]:
+    """Held by one thread of one process at a time: a file lock in a local workspace, a Lance
+    compare-and-set lock in a bucket (``core.storage.Location.lock``)."""
+    location = getattr(store, "location", None)
+    if location is None:  # a Store-like object without a location: the old local file lock
+        from core.storage import Location
+
+        location = Location(store.root)
+    with location.lock("schema"):
+        yield
 
 
 # ----- 1 -> 2: a nanosecond ``seq`` on labels and checkpoints ----------------------------------------

@@ -16,11 +16,13 @@ import numpy as np
 from core.classifier import LinearHead, TrainConfig
 from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, StaleBatch
 from core.records import TRAIN, VALIDATION
+from core.scale import SPLIT_CODES, backend_for
+from core.scale.exact import exact_scores
+from core.scale.select import Query, run_strategy
 from core.selection import get_strategy
 from core.store import Store, VectorView, now_iso, validate_index_name
 from core.teach_lock import concept_lock
 from core.teach_store import Checkpoint, ConceptInfo, TeachStore
-from core.vectors import score_all
 
 STRATEGIES = ("nearest", "boundary", "mixed", "random", "diverse")
 
@@ -108,7 +110,7 @@ class TeachSession:
             teach.delete_concept(index, concept)  # remains of a creation cut short by a crash
         if strategy not in STRATEGIES:
             raise FewshotError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        view = store.vectors(index)
+        view = backend_for(store, index)[1]
         if target_column is not None:
             view.label_values(target_column)  # an unknown column is refused before anything is written
         config = _train_config(train or {})
@@ -123,8 +125,9 @@ class TeachSession:
             strategy=strategy, batch_size=int(batch_size), train=dict(train or {}), target_label=target_label,
             embedder=info.embedder, target_column=target_column,
         )
+        backend, view = backend_for(store, index)
         metrics = {"n_ratings": 0, "n_positive": 0, "n_negative": 0, "init": init}
-        logits = score_all(view.matrix, head.w, head.b)
+        logits = backend.scores(head.w, head.b)
         metrics.update(validation_metrics(view, target_label, logits, target_column))
         # The checkpoint first: a crash in between leaves an unlisted checkpoint that a new creation
         # supersedes, never a listed concept that cannot be opened.
@@ -179,7 +182,11 @@ class TeachSession:
 
     @property
     def view(self) -> VectorView:
-        return self.store.vectors(self.index)
+        return self.scoring_backend()[1]
+
+    def scoring_backend(self):
+        """(backend, view): where requeries run (``core.scale``: NumPy, torch or Ray shards)."""
+        return backend_for(self.store, self.index, getattr(self, "scoring", None))
 
     def _rows(self, ids) -> np.ndarray:
         view = self.view
@@ -214,9 +221,9 @@ class TeachSession:
     # ----- the loop -----------------------------------------------------------------------------
     def scores(self, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(row positions, logits) of every item of ``split`` (all items when None)."""
-        view = self.view
+        backend, view = self.scoring_backend()
         rows = view.rows(split)
-        logits = score_all(view.matrix, self.head.w, self.head.b)
+        logits = backend.scores(self.head.w, self.head.b)
         return rows, logits[rows]
 
     def next_batch(self, k: int | None = None, strategy: str | None = None, split: str = TRAIN,
@@ -226,23 +233,28 @@ class TeachSession:
         name = strategy or self.concept.strategy
         if strategy is None:
             name = self.effective_strategy()
-        rows, logits = self.scores(split)
-        view = self.view
+        get_strategy(name)  # an unknown name fails before any work
+        backend, view = self.scoring_backend()
+        rows = view.rows(split)
         self._rows([])  # refresh the id -> row map if the index changed
         seen_all = np.zeros(len(view.ids), dtype=bool)
         seen_all[self._rows([i for i in self.seen_ids() if i in self._row_of])] = True
-        seen = seen_all[rows]
         rng = np.random.default_rng(seed) if seed is not None else self._rng
-        vectors = None
-        if name == "diverse":  # the only strategy that reads vectors; a copy at 1M rows costs 2 GB
-            vectors = view.matrix if len(rows) == len(view.ids) else view.matrix[rows]
-        picked = get_strategy(name).select(logits, k, seen, rng=rng, vectors=vectors)
+        query = Query(backend, self.head.w, self.head.b, rows, SPLIT_CODES.get(split, 254) if split else None,
+                      seen_all[rows], rng)
+        picked = run_strategy(name, query, k)
         self.last_policy_reason = name
-        probs = _sigmoid(logits[picked])
+        # random and diverse picks have no score yet: score just those rows, exactly
+        unscored = [int(i) for i in picked if int(i) not in query.scores]
+        if unscored:
+            exact = exact_scores(backend.vectors_at(rows[unscored]), self.head.w, self.head.b)
+            query.scores.update(zip(unscored, exact.tolist(), strict=True))
+        logits = np.asarray([query.scores[int(i)] for i in picked], dtype=np.float64)
+        probs = _sigmoid(logits)
         labels = self.label_values()
         return [
-            Candidate(str(view.ids[rows[i]]), float(logits[i]), float(p), labels[rows[i]])
-            for i, p in zip(picked, probs, strict=True)
+            Candidate(str(view.ids[rows[i]]), float(s), float(p), labels[rows[i]])
+            for i, s, p in zip(picked, logits, probs, strict=True)
         ]
 
     def effective_strategy(self) -> str:
@@ -273,7 +285,8 @@ class TeachSession:
         self._rows_known(list(item_ids))
         view, labels = self.view, self.label_values()
         rows = self._rows(item_ids)
-        logits = score_all(view.matrix[rows], self.head.w, self.head.b) if len(rows) else np.zeros(0)
+        backend = self.scoring_backend()[0]
+        logits = exact_scores(backend.vectors_at(rows), self.head.w, self.head.b) if len(rows) else np.zeros(0)
         probs = _sigmoid(np.asarray(logits))
         return [Candidate(str(view.ids[r]), float(z), float(p), labels[r])
                 for r, z, p in zip(rows, logits, probs, strict=True)]
@@ -342,7 +355,7 @@ class TeachSession:
 
     def _metrics(self, head: LinearHead, previous: LinearHead, rated, loss: float) -> dict[str, Any]:
         denom = float(np.linalg.norm(head.w) * np.linalg.norm(previous.w))
-        logits = score_all(self.view.matrix, head.w, head.b)
+        logits = self.scoring_backend()[0].scores(head.w, head.b)
         metrics: dict[str, Any] = {
             "n_ratings": int(len(rated)),
             "n_positive": int((rated.ratings > 0).sum()),
@@ -399,7 +412,7 @@ def _embed_prompt(info, prompt: str, embedder=None) -> np.ndarray:
 
 
 def _mean_of_examples(store: Store, index: str, examples: list[str]) -> np.ndarray:
-    view = store.vectors(index)
+    view = backend_for(store, index)[1]
     row_of = {item_id: i for i, item_id in enumerate(view.ids)}
     missing = [e for e in examples if e not in row_of]
     if missing:

@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.config import workspace
 from core.errors import EmbedderMismatch, FewshotError, IndexNotFound
+from core.storage import Location, as_location, workspace_location
 
 SCHEMA_VERSION = 1
 INDEX_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # fullmatch: "$" would let "x\n" in
@@ -222,12 +222,19 @@ def _read_vectors(table, version: int, batch_rows: int = 16_384, label_columns: 
 class Store:
     """The workspace's LanceDB database. Cheap to create; the app keeps one per process."""
 
-    def __init__(self, root: Path | str | None = None) -> None:
-        import lancedb
-
-        self.root = Path(root) if root is not None else workspace()
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.db = lancedb.connect(str(self.root / "lancedb"))
+    def __init__(
+        self, root: Path | str | Location | None = None, storage_options: dict[str, str] | None = None
+    ) -> None:
+        """``root``: a folder or a bucket URI (``s3://bucket/prefix``); None: ``FEWSHOT_HOME``."""
+        if storage_options is None:
+            self.location = as_location(root)
+        elif root is None:
+            self.location = workspace_location(storage_options)
+        else:
+            self.location = Location(str(root), storage_options)
+        #: A ``Path`` for a local workspace (as before); the ``Location`` itself for a bucket.
+        self.root: Path | Location = self.location.path if self.location.is_local else self.location
+        self.db = self.location.connect()
         self._lock = threading.RLock()
         self._vector_cache: dict[str, VectorView] = {}
 

@@ -5,10 +5,9 @@ doing that at the same instant would both pick the same number (and an undo woul
 An exclusive ``fcntl.flock`` on a small file in the workspace serialises them. The kernel releases a
 flock when its process dies, so a crash (even SIGKILL) never leaves the concept locked.
 
-Object storage (a ``s3://`` workspace) has no file locks: there the lock is per process only, and two
-processes teaching the same concept at once need a compare-and-set on the store instead (Lance commits
-are atomic, but "read the latest round, then write the next" is two steps). Teach each concept from one
-process when the workspace is on object storage.
+Object storage (a ``s3://`` workspace) has no file locks: there the lock is a compare-and-set on the
+store (``core.storage.Location.lock``: a Lance dataset created with ``mode="create"``, which exactly one
+writer wins; one left by a killed process is broken after ``core.storage.STALE_LOCK_S``).
 """
 
 from __future__ import annotations
@@ -47,6 +46,11 @@ def concept_lock(root: Path | str, index: str, concept: str) -> Iterator[None]:
     """Hold the concept's write lock (threads of this process, then other processes) while the block runs."""
     path = lock_path(root, index, concept)
     with _thread_lock(str(path) if path else f"{root}\0{index}\0{concept}"):
+        if path is None and hasattr(root, "lock"):  # a bucket (core.storage.Location): Lance compare-and-set
+            digest = hashlib.sha256(f"{index}\0{concept}".encode()).hexdigest()[:24]
+            with root.lock(f"teach-{digest}"):
+                yield
+            return
         if path is None or fcntl is None:
             yield
             return

@@ -10,6 +10,7 @@ fi
 # shellcheck source=scripts/requirements.sh
 source scripts/requirements.sh
 ensure_requirements requirements-dev.txt
+ensure_requirements requirements-scale.txt
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 .venv/bin/python -m ruff check .
 exec .venv/bin/python -m pytest "$@"

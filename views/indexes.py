@@ -13,11 +13,11 @@ from app.index_jobs import my_job, others_running, result_banner, running_panel,
 from app.sidebar import render_sidebar
 from app.state import get_store
 from app.tables import index_rows
-from core.config import workspace
+from core.config import workspace_uri
 
 render_sidebar()
 st.title("Index a dataset")
-st.caption(f"Workspace: `{workspace()}`")
+st.caption(f"Workspace: `{workspace_uri()}`")
 infos = get_store().list_indexes()
 
 for other in others_running():

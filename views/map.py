@@ -10,7 +10,7 @@ from app.map_tab import render_map_tab
 from app.map_view import flash
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
-from core.config import workspace
+from core.config import workspace_uri
 from core.errors import FewshotError
 from core.session import TeachSession
 
@@ -21,7 +21,7 @@ if not index:
     st.info("No index yet: build one on the Index page (the digits demo works offline).")
     st.stop()
 
-store, root = get_store(), str(workspace())
+store, root = get_store(), workspace_uri()
 try:
     view = store.vectors(index)
     session = TeachSession.open(index, concept, store=store) if concept else None

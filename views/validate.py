@@ -23,7 +23,7 @@ from app.validate_view import (
     sigmoid,
     threshold_range,
 )
-from core.config import workspace
+from core.config import workspace_uri
 from core.errors import FewshotError
 from core.session import TeachSession
 
@@ -41,7 +41,7 @@ if not concept:
     st.info("No concept on this index yet: start one on the Teach page, rate a few batches, then come back here.")
     st.stop()
 
-store, root = get_store(), str(workspace())
+store, root = get_store(), workspace_uri()
 try:
     session = TeachSession.open(index, concept, store=store)
     version = store.vectors(index).version

@@ -31,6 +31,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     index.add_argument("--batch-size", type=int)
     index.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     index.add_argument("--skipped-report", help="write the skipped items (id, uri, reason) to this CSV")
+    index.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local (default): this process; ray: Ray Data actors (needs requirements-scale.txt)")
+    index.add_argument("--ray-address", help="with --engine ray: auto, ray://HOST:10001, or unset for a local Ray")
+    index.add_argument("--actors", type=int, help="with --engine ray: embedding actors (default: one per GPU or CPU)")
     index.set_defaults(run=run_index)
 
     listing = commands.add_parser("list", help="list the indexes in the workspace")
@@ -59,7 +63,10 @@ def run_index(args: argparse.Namespace) -> int:
         if v is not None
     }
     source = parse_source(args.source, **options)
-    embedder = load_embedder(args.embedder, device=args.device, batch_size=args.batch_size)
+    if args.engine == "local" and (args.ray_address or args.actors):
+        raise FewshotError("--ray-address and --actors need --engine ray")
+    embedder = None if args.engine == "ray" else load_embedder(args.embedder, device=args.device,
+                                                               batch_size=args.batch_size)
     bar = tqdm(total=source.count(), unit="item", desc=f"indexing {args.name}")
 
     def on_progress(p) -> None:
@@ -69,7 +76,17 @@ def run_index(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        report = build_index(args.name, source, embedder, progress=on_progress, batch_size=args.batch_size)
+        if args.engine == "ray":
+            try:
+                from core.scale.ray_index import build_index_ray
+            except ImportError as exc:
+                raise FewshotError(f"--engine ray needs the scale-out packages ({exc}): "
+                                   "pip install -r requirements-scale.txt") from None
+            report = build_index_ray(args.name, source, args.embedder, ray_address=args.ray_address,
+                                     actors=args.actors, batch_size=args.batch_size, device=args.device,
+                                     progress=on_progress)
+        else:
+            report = build_index(args.name, source, embedder, progress=on_progress, batch_size=args.batch_size)
     finally:
         bar.close()
     info = report.info

@@ -1,0 +1,314 @@
+"""Where the workspace lives: a local folder or any object store Lance reaches (``s3://``, ``gs://``, ``az://``).
+
+Everything that persists goes through a ``Location``: the LanceDB database (``Location.lancedb_uri`` plus
+``storage_options``), the map cache (``read_bytes`` / ``write_bytes``), and the cross-process locks
+(``lock``). Local paths keep their old behaviour (atomic temp-file + rename, ``fcntl`` locks); on object
+storage a PUT is atomic by itself and a lock is a Lance dataset created with ``mode="create"``, which the
+store commits with a conditional put, so exactly one creator wins (a compare-and-set; file locks do not
+exist there).
+
+Credentials and endpoints: ``FEWSHOT_STORAGE_OPTIONS`` (a JSON object of Lance storage options) plus the
+usual environment variables (S3: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
+``AWS_ENDPOINT`` / ``AWS_ENDPOINT_URL``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, ``AWS_ALLOW_HTTP``;
+Azure: ``AZURE_STORAGE_ACCOUNT_NAME`` / ``AZURE_STORAGE_ACCOUNT_KEY``; GCS: application default credentials).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from core.errors import FewshotError
+
+STORAGE_OPTIONS_ENV = "FEWSHOT_STORAGE_OPTIONS"
+REMOTE_SCHEMES = ("s3", "gs", "az", "abfs", "abfss")
+#: A remote lock older than this is taken to belong to a crashed process and is broken.
+STALE_LOCK_S = 120.0
+
+_S3_ENV = {
+    "aws_access_key_id": ("AWS_ACCESS_KEY_ID",),
+    "aws_secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
+    "aws_session_token": ("AWS_SESSION_TOKEN",),
+    "aws_endpoint": ("AWS_ENDPOINT", "AWS_ENDPOINT_URL"),
+    "aws_region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+    "allow_http": ("AWS_ALLOW_HTTP",),
+}
+_AZ_ENV = {
+    "account_name": ("AZURE_STORAGE_ACCOUNT_NAME",),
+    "account_key": ("AZURE_STORAGE_ACCOUNT_KEY",),
+}
+
+
+def scheme_of(uri: str | os.PathLike) -> str | None:
+    """``"s3"`` for ``s3://b/k``; None for a local path (``C:\\x`` and ``file://`` count as local)."""
+    text = str(uri)
+    if "://" not in text:
+        return None
+    scheme = text.split("://", 1)[0].lower()
+    return scheme if scheme in REMOTE_SCHEMES else None
+
+
+def storage_options_from_env(scheme: str | None) -> dict[str, str]:
+    """Lance storage options for ``scheme`` from the environment (explicit JSON wins over variables)."""
+    options: dict[str, str] = {}
+    table = {"s3": _S3_ENV, "az": _AZ_ENV, "abfs": _AZ_ENV, "abfss": _AZ_ENV}.get(scheme or "", {})
+    for key, names in table.items():
+        for name in names:
+            if os.environ.get(name):
+                options[key] = os.environ[name]
+                break
+    if "aws_endpoint" in options and options["aws_endpoint"].startswith("http://") and "allow_http" not in options:
+        options["allow_http"] = "true"
+    raw = os.environ.get(STORAGE_OPTIONS_ENV, "").strip()
+    if raw:
+        try:
+            extra = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise FewshotError(f"{STORAGE_OPTIONS_ENV} is not valid JSON: {exc}") from None
+        if not isinstance(extra, dict):
+            raise FewshotError(f"{STORAGE_OPTIONS_ENV} must be a JSON object of Lance storage options")
+        options.update({str(k): str(v) for k, v in extra.items()})
+    return options
+
+
+class Location:
+    """A folder, local or in a bucket. ``str(location)`` is its path or URI (safe to show, holds no secret)."""
+
+    def __init__(self, uri: str | os.PathLike, storage_options: dict[str, str] | None = None) -> None:
+        self.scheme = scheme_of(uri)
+        if self.scheme is None:
+            self.uri = str(Path(str(uri).removeprefix("file://")).expanduser().resolve())
+        else:
+            self.uri = str(uri).rstrip("/")
+            if not self.uri.split("://", 1)[1]:
+                raise FewshotError(f"{uri!r} names no bucket")
+        base = storage_options_from_env(self.scheme) if self.scheme else {}
+        self.storage_options: dict[str, str] = {**base, **(storage_options or {})}
+        self._fs = None
+
+    def __str__(self) -> str:
+        return self.uri
+
+    def __repr__(self) -> str:
+        return f"Location({self.uri!r})"
+
+    def __fspath__(self) -> str:  # lets old ``Path(root)`` callers keep working for local folders
+        if not self.is_local:
+            raise FewshotError(f"{self.uri} is in object storage, not a local folder")
+        return self.uri
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Location) and other.uri == self.uri
+
+    def __hash__(self) -> int:
+        return hash(self.uri)
+
+    @property
+    def is_local(self) -> bool:
+        return self.scheme is None
+
+    @property
+    def path(self) -> Path:
+        """The local folder (``FewshotError`` for a bucket)."""
+        return Path(self.__fspath__())
+
+    def child(self, *parts: str) -> Location:
+        """A location below this one; each part is one name, never ``..`` or a separator."""
+        for part in parts:
+            if not part or part in (".", "..") or "/" in part or "\\" in part or "\x00" in part:
+                raise FewshotError(f"{part!r} is not a usable name inside {self.uri}")
+        joined = "/".join((self.uri, *parts)) if not self.is_local else str(Path(self.uri, *parts))
+        child = Location.__new__(Location)
+        child.scheme, child.uri, child.storage_options, child._fs = self.scheme, joined, self.storage_options, self._fs
+        return child
+
+    @property
+    def lancedb_uri(self) -> str:
+        return self.child("lancedb").uri
+
+    def connect(self):
+        """The LanceDB database of this workspace."""
+        import lancedb
+
+        if self.is_local:
+            self.path.mkdir(parents=True, exist_ok=True)
+        return lancedb.connect(self.lancedb_uri, storage_options=self.storage_options or None)
+
+    # ----- small files (the map cache) ----------------------------------------------------------
+    def _filesystem(self):
+        """A pyarrow filesystem and the path of this location inside it."""
+        import pyarrow.fs as pafs
+
+        if self.is_local:
+            return pafs.LocalFileSystem(), self.uri
+        bucket_key = self.uri.split("://", 1)[1]
+        if self._fs is None:
+            o = self.storage_options
+            if self.scheme == "s3":
+                endpoint = o.get("aws_endpoint", "")
+                http = endpoint.startswith("http://")
+                self._fs = pafs.S3FileSystem(
+                    access_key=o.get("aws_access_key_id"), secret_key=o.get("aws_secret_access_key"),
+                    session_token=o.get("aws_session_token"), region=o.get("aws_region"),
+                    endpoint_override=endpoint.split("://", 1)[-1] or None, scheme="http" if http else "https",
+                )
+            elif self.scheme == "gs":
+                self._fs = pafs.GcsFileSystem()
+            else:
+                self._fs = pafs.AzureFileSystem(account_name=o.get("account_name"), account_key=o.get("account_key"))
+        return self._fs, bucket_key
+
+    def read_bytes(self) -> bytes | None:
+        """The file's content, or None when it does not exist."""
+        fs, path = self._filesystem()
+        try:
+            with fs.open_input_stream(path) as handle:
+                return handle.read()
+        except (FileNotFoundError, OSError) as exc:
+            if isinstance(exc, FileNotFoundError) or "not found" in str(exc).lower() or "NoSuchKey" in str(exc):
+                return None
+            raise
+
+    def write_bytes(self, data: bytes) -> None:
+        """Replace the file atomically: a reader sees the old content or the new one, never a part."""
+        if self.is_local:
+            target = self.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            return
+        fs, path = self._filesystem()
+        with fs.open_output_stream(path) as handle:  # one PUT: atomic on object storage
+            handle.write(data)
+
+    def exists(self) -> bool:
+        import pyarrow.fs as pafs
+
+        fs, path = self._filesystem()
+        return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+    def stamp(self) -> int:
+        """Modification time in ns (0 when missing): lets a cache notice a rewritten file."""
+        import pyarrow.fs as pafs
+
+        fs, path = self._filesystem()
+        info = fs.get_file_info(path)
+        if info.type == pafs.FileType.NotFound:
+            return 0
+        return int(info.mtime_ns or 0) or int(info.size or 0)
+
+    def list_names(self) -> list[str]:
+        """Names directly inside this folder (empty when it does not exist)."""
+        import pyarrow.fs as pafs
+
+        fs, path = self._filesystem()
+        try:
+            infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(info.base_name for info in infos)
+
+    def delete(self) -> None:
+        """Remove the file if it is there."""
+        fs, path = self._filesystem()
+        with contextlib.suppress(FileNotFoundError, OSError):
+            fs.delete_file(path)
+
+    # ----- locks --------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, name: str, timeout_s: float = 60.0) -> Iterator[None]:
+        """Held by one thread of one process at a time, across machines on object storage."""
+        with _THREAD_LOCKS.setdefault(f"{self.uri}/{name}", threading.Lock()):
+            if self.is_local:
+                with _file_lock(self.path / f".{name}.lock"):
+                    yield
+            else:
+                with _lance_lock(self.child(f"_lock_{name}.lance"), timeout_s):
+                    yield
+
+
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: the thread lock alone
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _lance_lock(where: Location, timeout_s: float) -> Iterator[None]:
+    """Compare-and-set on object storage: creating a Lance dataset that exists fails for all but one writer.
+
+    The dataset holds the holder's start time; one older than ``STALE_LOCK_S`` (its holder crashed) is
+    deleted and the race starts again.
+    """
+    import lance
+    import pyarrow as pa
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            lance.write_dataset(pa.table({"since": [time.time()]}), where.uri, mode="create",
+                                storage_options=where.storage_options or None)
+            break
+        except OSError as exc:
+            if "already exists" not in str(exc).lower():
+                raise
+        with contextlib.suppress(Exception):  # the holder may release it while we look
+            since = lance.dataset(where.uri, storage_options=where.storage_options or None).to_table()["since"]
+            if time.time() - float(since[0].as_py()) > STALE_LOCK_S:
+                _drop_dataset(where)
+                continue
+        if time.monotonic() > deadline:
+            raise FewshotError(f"{where.uri} is held by another process; try again in a minute")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        _drop_dataset(where)
+
+
+def _drop_dataset(where: Location) -> None:
+    """Delete every object of a (lock) dataset."""
+    import pyarrow.fs as pafs
+
+    fs, path = where._filesystem()
+    with contextlib.suppress(OSError, FileNotFoundError):
+        fs.delete_dir(path)
+    with contextlib.suppress(OSError, FileNotFoundError):
+        if fs.get_file_info(path).type != pafs.FileType.NotFound:
+            fs.delete_file(path)
+
+
+def as_location(root: Location | str | os.PathLike | None) -> Location:
+    """``root`` as a Location (None: the workspace from ``FEWSHOT_HOME``)."""
+    if isinstance(root, Location):
+        return root
+    if root is None:
+        return workspace_location()
+    return Location(root)
+
+
+def workspace_location(storage_options: dict[str, Any] | None = None) -> Location:
+    """The workspace named by ``FEWSHOT_HOME`` (default ``./workspace``): a folder or a bucket prefix."""
+    from core.config import DEFAULT_WORKSPACE, WORKSPACE_ENV
+
+    return Location(os.environ.get(WORKSPACE_ENV, DEFAULT_WORKSPACE), storage_options)
