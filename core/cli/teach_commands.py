@@ -57,7 +57,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     given.add_argument("--ratings", help="id=rating pairs, comma-separated; 'skip' as rating skips the item")
     given.add_argument("--file", help="CSV with columns item_id,rating (empty or 'skip' = skipped)")
     submit.add_argument("--expected-round", type=int,
-                        help="refuse (write nothing) unless the concept is still at this round (`teach history` shows it)")
+                        help="write nothing unless the concept is still at this round (`teach history` shows it)")
     submit.add_argument("--json", action="store_true")
     submit.set_defaults(run=run_teach_submit)
     for name, run, text in (("undo", run_teach_undo, "remove the last round's ratings and restore the previous w"),
