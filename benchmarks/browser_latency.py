@@ -161,6 +161,8 @@ def main() -> None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=20)
             log.close()
+    if os.environ.get("BENCH_VERBOSE"):
+        print("enter_ms_by_round=" + ",".join(f"{v:.0f}" for v in enters))
     print(f"rounds={args.rounds}")
     print(f"keys_measured={len(keys)}")
     print(f"key_to_paint_ms_p50={np.percentile(keys, 50):.1f}")

@@ -7,7 +7,9 @@ written but whose checkpoint was not.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -347,7 +349,8 @@ class TeachSession:
         loss = float("nan")
         if len(rated):
             X = self.view.matrix[self._rows(rated.item_ids)]
-            loss = float(head.fit(X, rated.ratings).loss)
+            with _one_blas_thread(X.size):
+                loss = float(head.fit(X, rated.ratings).loss)
         metrics = self._metrics(head, previous, rated, loss)
         self.teach.add_checkpoint(self.index, self.concept.name, Checkpoint(round_, head.w, head.b, metrics, now_iso()))
         self.head, self.round = head, round_
@@ -395,6 +398,34 @@ class TeachSession:
         """Let every item be proposed again; the ratings stay and keep training the classifier."""
         self.concept.seen_after_round = max(self.round, self.teach.max_label_round(self.index, self.concept.name))
         self.teach.save_concept(self.concept)
+
+
+_THREADS = {"lock": threading.Lock(), "depth": 0, "saved": 1}
+
+
+@contextmanager
+def _one_blas_thread(size: int):
+    """Fit a round's few ratings on one thread: torch's BLAS splits even a 100 x 64 matrix-vector product
+    over every core, and on a busy machine each of the fit's ~200 products then waits for a descheduled
+    helper thread (seen: 5 s per submit at load 20 on 2 cores, 0.1-0.3 s on one thread). The setting is
+    process-wide: it is put back when the last concurrent fit ends; large fits keep every thread."""
+    import torch
+
+    if size > 4_000_000:
+        yield
+        return
+    with _THREADS["lock"]:
+        if _THREADS["depth"] == 0:
+            _THREADS["saved"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS["depth"] += 1
+    try:
+        yield
+    finally:
+        with _THREADS["lock"]:
+            _THREADS["depth"] -= 1
+            if _THREADS["depth"] == 0:
+                torch.set_num_threads(_THREADS["saved"])
 
 
 def _embed_prompt(info, prompt: str, embedder=None) -> np.ndarray:
