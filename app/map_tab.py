@@ -63,6 +63,22 @@ def cached_replay(root: str, index: str, version: int, concept: str, stamp: tupl
     return build_replay(_view.matrix, _xy, _history, rows, threshold)
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _encoded_figure(replay_key: tuple, at: int, _replay: Replay, _hover_all: np.ndarray | None) -> dict:
+    """The replay figure's spec (arrays base64-encoded once), per cached replay and round: at 1M points
+    encoding is most of a page run, and every rerun (a lasso, a toggle) would pay it again."""
+    hover = _hover_all[_replay.rows] if _hover_all is not None else None
+    return replay_figure(_replay, at, hover).to_dict()  # replay_key names the replay (and the hover column)
+
+
+def _cached_figure(replay_key: tuple, at: int, replay: Replay, hover_all: np.ndarray | None) -> Any:
+    """A private copy of the cached spec's top level (the caller hides or appends traces)."""
+    from core.replay_figure import _prebuilt
+
+    raw = _encoded_figure(replay_key, at, replay, hover_all)
+    return _prebuilt({**raw, "data": [dict(t) for t in raw["data"]]})
+
+
 def _modes(labels: np.ndarray, session: Any) -> list[str]:
     has_labels = any(lab is not None for lab in labels)
     modes = [m for m in COLOR_MODES if (m == "Label" and has_labels) or (m != "Label" and session is not None)]
@@ -122,9 +138,9 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
         seen = np.zeros(n, dtype=bool)
         seen[[row_of[i] for i in session.seen_ids() if i in row_of]] = True
         stamp = tuple((c.round, c.created_at) for c in history)
-        replay = cached_replay(root, index, view.version, session.concept.name, stamp,
-                               (projection.method, projection.fit_seconds) if projection is not None else ("pca",),
-                               threshold,
+        map_key = (projection.method, projection.fit_seconds) if projection is not None else ("pca",)
+        replay_key = (root, index, view.version, session.concept.name, stamp, map_key, threshold, column)
+        replay = cached_replay(root, index, view.version, session.concept.name, stamp, map_key, threshold,
                                view, history, xy, np.flatnonzero(seen))
     at = replay.index_of(_round_slider(replay.rounds)) if replay is not None and replay.rounds else None
     if replay is not None and at is not None:
@@ -133,7 +149,7 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
         scores[replay.rows] = replay.scores[at]
     hover_all = _hover(root, index, view.version, n, column)
     if replay is not None and at is not None and mode == "Score":
-        fig = replay_figure(replay, at, hover_all[replay.rows] if hover_all is not None else None)
+        fig = _cached_figure(replay_key, at, replay, hover_all)
         spec = fig.to_dict()
         if not show_path:
             spec["data"][3]["visible"] = False
