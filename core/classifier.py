@@ -61,6 +61,7 @@ FORMAT_NAME = "fewshot-linear-head"
 FORMAT_VERSION = 1
 _META_KEY = "fewshot"
 DEFAULT_SCALE = 5.0
+SOLVERS = ("newton", "sgd")
 
 
 @dataclass
@@ -87,8 +88,14 @@ class TrainConfig:
     prior_strength: float = 1.0
     prior_fade: int | None = 10
     warm_start: bool = False
+    solver: str = "newton"
+    bias_prior: float = 1e-2
 
     def __post_init__(self) -> None:
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+        if not (self.bias_prior > 0 and math.isfinite(self.bias_prior)):
+            raise ValueError(f"bias_prior must be a positive number, got {self.bias_prior}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
         if int(self.steps) < 1:
@@ -266,8 +273,6 @@ class LinearHead:
             Empty, NaN/inf, out of range or mismatched ratings; ``w`` and ``b`` are then unchanged.
         """
         X, r = self._validate(X, ratings)
-        import torch  # lazy: keeps app start fast
-
         cfg = self.config
         n = r.size
         t = (r + 1.0) / 2.0
@@ -278,6 +283,12 @@ class LinearHead:
             alpha = beta = 1.0
         w_start, b_start = (self.w, self.b) if cfg.warm_start else (self.w0, 0.0)
         prev = self.w.copy()
+        prior = cfg.prior_strength
+        if cfg.prior_fade is not None and n > cfg.prior_fade:
+            prior *= cfg.prior_fade / n
+        if cfg.solver == "newton":
+            return self._fit_newton(X, t, alpha, beta, prior, w_start, b_start, prev)
+        import torch  # lazy: only the SGD solver needs it (~2 s to import)
 
         Xt = torch.from_numpy(np.ascontiguousarray(X))
         tt = torch.from_numpy(t.astype(np.float32))
@@ -286,9 +297,6 @@ class LinearHead:
         w0 = torch.from_numpy(self.w0)
         w = torch.tensor(w_start, dtype=torch.float32)
         b = torch.tensor([b_start], dtype=torch.float32)
-        prior = cfg.prior_strength
-        if cfg.prior_fade is not None and n > cfg.prior_fade:
-            prior *= cfg.prior_fade / n
         lam = prior / n
         # The data term's gradient is at most 0.25 * max ||(x, 1)||^2 -Lipschitz (0.5 for unit
         # vectors; the weights average 1) and the prior adds lam; stepping past 1/L can diverge
@@ -315,6 +323,28 @@ class LinearHead:
         denom = float(np.linalg.norm(prev) * np.linalg.norm(new_w))
         cos = float(prev @ new_w / denom) if denom > 0 else 0.0
         return FitResult(loss=bce, n=n, cosine_to_previous=cos, steps=cfg.steps)
+
+    def _fit_newton(self, X: np.ndarray, t: np.ndarray, alpha: float, beta: float, prior: float,
+                    w_start: np.ndarray, b_start: float, prev: np.ndarray) -> FitResult:
+        """The exact MAP fit (``core.logreg``): same objective as SGD's, times n, solved to convergence.
+
+        The prior's precision is ``prior`` (pseudo-ratings) and a weak ``bias_prior`` keeps the bias
+        finite when every rating so far is negative.
+        """
+        from core.logreg import fit_map
+
+        weights = alpha * t + beta * (1.0 - t) if alpha != 1.0 or beta != 1.0 else None
+        # split a soft target's weight between its two halves: c_i = alpha t_i + beta (1 - t_i) is exact
+        # for hard targets; for soft ones it keeps the class-mass balance the SGD solver has
+        result = fit_map(X, t, self.w0, lam=max(prior, 1e-6), lam_b=self.config.bias_prior, weights=weights,
+                         w_start=w_start, b_start=b_start)
+        new_w = result.w.astype(np.float32)
+        if not (np.all(np.isfinite(new_w)) and math.isfinite(result.b)):
+            raise FloatingPointError("training diverged (non-finite weights)")
+        self.w, self.b = new_w, float(result.b)
+        denom = float(np.linalg.norm(prev) * np.linalg.norm(new_w))
+        cos = float(prev @ new_w / denom) if denom > 0 else 0.0
+        return FitResult(loss=result.bce, n=int(t.size), cosine_to_previous=cos, steps=result.iterations)
 
     def to_state(self) -> dict[str, Any]:
         """Plain lists and floats, for a LanceDB checkpoint row or JSON."""

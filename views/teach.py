@@ -123,9 +123,7 @@ with main:
                    "submitted at the guess; without it, untouched items are skipped.")
     show_label = c3.toggle("Show ground-truth labels", key="teach_show_labels",
                            disabled=not any(c.get("label") is not None for c in st.session_state["teach_batch"]))
-    strategy = session.effective_strategy()
-    if strategy != session.concept.strategy:
-        strategy += f" (until a first positive; then {session.concept.strategy})"
+    strategy = f"{session.concept.strategy}: {session.batch_reason()}"
     started_from = {"diverse": "a diverse sample", "examples": "example items",
                     "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init, session.concept.init)
     st.caption(plain(f"Batch {session.round + 1}: {len(st.session_state['teach_batch'])} items chosen by "
