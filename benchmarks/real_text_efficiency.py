@@ -89,7 +89,7 @@ def peer_replay(store, index: str, column: str, prompt_vector: np.ndarray, round
 
 
 def fast_replay(store, index: str, column: str, prompt_vector: np.ndarray, strategy: str, rounds: int,
-                batch: int, seed: int, train: dict | None = None) -> list[dict]:
+                batch: int, seed: int, train: dict | None = None, scale: float | None = None) -> list[dict]:
     """``core.simulate.simulate`` without the storage: the same head, selections, policy, seeds and metrics.
 
     The session's batches are exact top-k over the train split with ``default_rng(seed * 1_000_003 + r)``;
@@ -110,7 +110,8 @@ def fast_replay(store, index: str, column: str, prompt_vector: np.ndarray, strat
     valid = view.rows("validation")
     valid = valid[known[valid]]
     X = view.matrix[rows_train]
-    head = LinearHead.init_from_vector(prompt_vector, view.matrix.shape[1], config=_train_config(train or {}))
+    head = LinearHead.init_from_vector(prompt_vector, view.matrix.shape[1], config=_train_config(train or {}),
+                                       **({"scale": scale} if scale is not None else {}))
     seen = np.zeros(len(rows_train), dtype=bool)
     rated: list[int] = []
     rating_rounds: list[int] = []
@@ -148,7 +149,9 @@ def run_arm(store, index: str, column: str, prompt_vector: np.ndarray, arm: str,
     if through_session:
         return simulate(index, "1", strategy, rounds, batch, prompt=prompt, store=store, train=train, seed=seed,
                         embedder=embedder, label_column=column)
-    return fast_replay(store, index, column, prompt_vector, strategy, rounds, batch, seed, train)
+    # the earlier learner with its own start scale (5), for the comparison
+    return fast_replay(store, index, column, prompt_vector, strategy, rounds, batch, seed, train,
+                       scale=5.0 if learner == "sgd" else None)
 
 
 def max_drop(aps: list[float]) -> float:

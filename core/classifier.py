@@ -29,6 +29,16 @@ keeps the problem well conditioned; lr is capped for stability), so lr 1 and 100
 off. Refitting from the initial vector matches warm starting in quality and makes ``w`` a
 function of the current ratings only, so undo, restore and re-rating need no history.
 
+Issue 10 (real text, ``benchmarks/real_text_efficiency.py``: 31,282 PyPI summaries, six rare concepts
+at 0.3-1.6%, prompt starts, the ``auto`` policy, seed 0): the exact MAP solver (``core.logreg``,
+Newton-CG in NumPy, ``solver="newton"``) replaced torch SGD. Same objective; it converges instead
+of stopping after 100 steps, is deterministic, and needs no torch import. Mean AP after 100 ratings
+over the six concepts: SGD (prior 1, scale 5) 0.770; Newton prior 1 / scale 5 0.777; prior 3 /
+scale 5 0.776; prior 1, no fade 0.748; prior 10 0.751; prior 3 / scale 2.5 0.789 (the default
+now); the scikit-learn peer (lbfgs, C=1, least confidence) 0.730. The start vector at norm 2.5
+trusts an imperfect prompt less; the stronger prior (3 pseudo-ratings, fading as 10/n) keeps
+the first rounds steady.
+
 The model is logistic regression on unit-length embeddings: ``p(item) = sigmoid(x . w + b)``. A
 rating r in [-1, 1] becomes the soft target ``(r + 1) / 2`` of a binary cross-entropy, so +1 is
 positive, -1 negative and 0.5 means "mostly yes" (target 0.75). The objective is
@@ -38,9 +48,11 @@ positive, -1 negative and 0.5 means "mostly yes" (target 0.75). The objective is
 where ``c_i`` = 1 (or, with ``balance``, weights that give positive and negative target mass equal
 shares) and ``w0`` is the initial vector: a prompt embedding, the mean of example items, or zeros,
 scaled to norm 5. ``prior`` is ``prior_strength`` pseudo-ratings, times ``prior_fade / n`` past
-``prior_fade`` ratings, so it steadies the first rounds and then gets out of the way. Optimisation
-is full-batch SGD with Nesterov momentum in torch on CPU; the problem is convex, so a refit from
-``w0`` lands on the same answer whatever order the ratings came in.
+``prior_fade`` ratings, so it steadies the first rounds and then gets out of the way. The default
+solver minimises it exactly (times n, plus a weak prior on the bias) with Newton-CG in NumPy
+(``core.logreg``); ``solver="sgd"`` keeps the earlier full-batch SGD with Nesterov momentum in
+torch. The problem is convex, so a refit from ``w0`` lands on the same answer whatever order the
+ratings came in.
 """
 
 from __future__ import annotations
@@ -60,7 +72,7 @@ from core.files import write_atomic
 FORMAT_NAME = "fewshot-linear-head"
 FORMAT_VERSION = 1
 _META_KEY = "fewshot"
-DEFAULT_SCALE = 5.0
+DEFAULT_SCALE = 2.5
 SOLVERS = ("newton", "sgd")
 
 
@@ -79,13 +91,16 @@ class TrainConfig:
         pull relative to the data falls as 1/n^2): steady first rounds, then the data decides.
         None keeps it constant.
     warm_start: continue from the current ``w, b`` (True) or refit from the initial vector (False).
+    solver: ``newton`` (exact MAP fit in NumPy, the default) or ``sgd`` (lr/steps/momentum apply).
+    bias_prior: precision of a zero-centred prior on the bias (``newton``), so all-negative ratings
+        leave it finite.
     """
 
     lr: float = 1.0
     steps: int = 100
     momentum: float = 0.9
     balance: bool = False
-    prior_strength: float = 1.0
+    prior_strength: float = 3.0
     prior_fade: int | None = 10
     warm_start: bool = False
     solver: str = "newton"
