@@ -302,7 +302,9 @@ class LinearHead:
         if cfg.prior_fade is not None and n > cfg.prior_fade:
             prior *= cfg.prior_fade / n
         if cfg.solver == "newton":
-            return self._fit_newton(X, t, alpha, beta, prior, w_start, b_start, prev)
+            # The optimum is unique, so Newton starts from the current head (the last round's fit, a
+            # few steps away) whatever ``warm_start`` says: same answer (to 1e-6), fewer steps.
+            return self._fit_newton(X, t, alpha, beta, prior, self.w, self.b, prev)
         import torch  # lazy: only the SGD solver needs it (~2 s to import)
 
         Xt = torch.from_numpy(np.ascontiguousarray(X))
