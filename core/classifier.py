@@ -358,7 +358,7 @@ class LinearHead:
         new_w = result.w.astype(np.float32)
         if not (np.all(np.isfinite(new_w)) and math.isfinite(result.b)):
             raise FloatingPointError("training diverged (non-finite weights)")
-        self.w, self.b = new_w, float(result.b)
+        self.w, self.b = new_w, float(np.float32(result.b))  # float32 like w: checkpoints round-trip exactly
         denom = float(np.linalg.norm(prev) * np.linalg.norm(new_w))
         cos = float(prev @ new_w / denom) if denom > 0 else 0.0
         return FitResult(loss=result.bce, n=int(t.size), cosine_to_previous=cos, steps=result.iterations)
