@@ -11,7 +11,7 @@ from app.items import item_grid, plain
 from app.state import get_embedder, get_store, select
 from core.errors import FewshotError
 from core.ground_truth import label_set
-from core.session import STRATEGIES, TeachSession
+from core.session import DEFAULT_STRATEGY, STRATEGIES, TeachSession
 from core.store import IndexInfo
 from core.teach_store import TeachStore
 
@@ -66,7 +66,8 @@ def render_start_form(info: IndexInfo) -> None:
         column = st.selectbox("Ground-truth column (for AP by round)", info.label_columns, key="teach_new_column")
     labels = label_set(get_store().vectors(info.name), column)
     c1, c2, c3 = st.columns(3)
-    strategy = c1.selectbox("Selection strategy", STRATEGIES, index=STRATEGIES.index("mixed"), key="teach_new_strategy")
+    strategy = c1.selectbox("Selection strategy", STRATEGIES, index=STRATEGIES.index(DEFAULT_STRATEGY),
+                            key="teach_new_strategy")
     batch = c2.number_input("Batch size", 1, 100, 10, key="teach_new_batch")
     target = None
     if labels:

@@ -46,12 +46,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.classifier import DEFAULT_SCALE, LinearHead, TrainConfig  # noqa: E402
+from core.policy import Evidence, plan_batch, select_plan  # noqa: E402
 from core.selection import get_strategy  # noqa: E402
 from core.vectors import score_all  # noqa: E402
 
 ROUNDS = 10
 BATCH = 10
-STRATEGIES = ("nearest", "boundary", "mixed", "random")
+STRATEGIES = ("nearest", "boundary", "mixed", "random", "auto")
 
 
 @dataclass
@@ -242,9 +243,11 @@ def head_learner(scale: float = DEFAULT_SCALE, **changes) -> Callable[[np.ndarra
 
 # The main comparison: the DESIGN.md baseline, the default, then the default with one change.
 VARIANTS: dict[str, Callable] = {
-    "naive": head_learner(scale=1.0, lr=1.0, steps=10, momentum=0.0, prior_strength=0.0, warm_start=True),
+    "naive": head_learner(scale=1.0, lr=1.0, steps=10, momentum=0.0, prior_strength=0.0, warm_start=True,
+                          solver="sgd"),
     "default": head_learner(),
-    "warm": head_learner(warm_start=True, steps=20),
+    "sgd_previous": head_learner(solver="sgd"),  # the default before issue 10 (torch SGD, same objective)
+    "warm": head_learner(warm_start=True, steps=20, solver="sgd"),
     "balanced": head_learner(balance=True),
     "no_fade": head_learner(prior_fade=None),
     "no_prior": head_learner(prior_strength=0.0),
@@ -279,16 +282,22 @@ def replay(task: Task, make_learner: Callable, strategy: str, seed: int = 0) -> 
     """AP on the held-out split after rounds 0..ROUNDS (round 0 = the initial vector)."""
     dim = task.pool.shape[1]
     learner = make_learner(task.init, dim)
-    strat = get_strategy(strategy)
+    strat = get_strategy(strategy) if strategy != "auto" else None
     rng = np.random.default_rng(seed)
     seen = np.zeros(len(task.pool), dtype=bool)
     rated: list[int] = []
+    rounds: list[int] = []
     oracle = np.where(task.pool_y, 1.0, -1.0)
     scores = np.empty(len(task.pool), np.float32)
     aps = [average_precision(task.test_y, task.test @ learner.w + learner.b)]
-    for _ in range(ROUNDS):
+    for r in range(ROUNDS):
         score_all(task.pool, learner.w, learner.b, out=scores)
-        batch = strat.select(scores, BATCH, seen, rng=rng, vectors=task.pool)
+        if strat is None:  # the default policy (core.policy), decided from the ratings so far
+            evidence = Evidence.from_ratings(task.init is not None, oracle[rated], np.asarray(rounds, dtype=int))
+            batch = select_plan(plan_batch(evidence, BATCH), scores, seen, rng=rng, vectors=task.pool)
+        else:
+            batch = strat.select(scores, BATCH, seen, rng=rng, vectors=task.pool)
+        rounds += [r] * len(batch)
         seen[batch] = True
         rated.extend(batch.tolist())
         learner.fit(task.pool[rated], oracle[rated])
@@ -386,7 +395,7 @@ def main(argv: list[str] | None = None) -> None:
         print("\n== one knob at a time around the default ==")
         run_grid(tasks, probes, SWEEP, SWEEP_STRATEGIES, args.verbose)
     peer = results[("sklearn_lr", "boundary")]
-    for strategy in ("mixed", "boundary"):
+    for strategy in ("mixed", "boundary", "auto"):
         ours = results[("default", strategy)]
         print(
             f"verdict default+{strategy}: final_ap={ours.final:.3f} vs small-text peer (LR + breaking ties) "

@@ -29,6 +29,16 @@ keeps the problem well conditioned; lr is capped for stability), so lr 1 and 100
 off. Refitting from the initial vector matches warm starting in quality and makes ``w`` a
 function of the current ratings only, so undo, restore and re-rating need no history.
 
+Issue 10 (real text, ``benchmarks/real_text_efficiency.py``: 31,282 PyPI summaries, six rare concepts
+at 0.3-1.6%, prompt starts, the ``auto`` policy, seed 0): the exact MAP solver (``core.logreg``,
+Newton-CG in NumPy, ``solver="newton"``) replaced torch SGD. Same objective; it converges instead
+of stopping after 100 steps, is deterministic, and needs no torch import. Mean AP after 100 ratings
+over the six concepts: SGD (prior 1, scale 5) 0.770; Newton prior 1 / scale 5 0.777; prior 3 /
+scale 5 0.776; prior 1, no fade 0.748; prior 10 0.751; prior 3 / scale 2.5 0.789 (the default
+now); the scikit-learn peer (lbfgs, C=1, least confidence) 0.730. The start vector at norm 2.5
+trusts an imperfect prompt less; the stronger prior (3 pseudo-ratings, fading as 10/n) keeps
+the first rounds steady.
+
 The model is logistic regression on unit-length embeddings: ``p(item) = sigmoid(x . w + b)``. A
 rating r in [-1, 1] becomes the soft target ``(r + 1) / 2`` of a binary cross-entropy, so +1 is
 positive, -1 negative and 0.5 means "mostly yes" (target 0.75). The objective is
@@ -38,9 +48,11 @@ positive, -1 negative and 0.5 means "mostly yes" (target 0.75). The objective is
 where ``c_i`` = 1 (or, with ``balance``, weights that give positive and negative target mass equal
 shares) and ``w0`` is the initial vector: a prompt embedding, the mean of example items, or zeros,
 scaled to norm 5. ``prior`` is ``prior_strength`` pseudo-ratings, times ``prior_fade / n`` past
-``prior_fade`` ratings, so it steadies the first rounds and then gets out of the way. Optimisation
-is full-batch SGD with Nesterov momentum in torch on CPU; the problem is convex, so a refit from
-``w0`` lands on the same answer whatever order the ratings came in.
+``prior_fade`` ratings, so it steadies the first rounds and then gets out of the way. The default
+solver minimises it exactly (times n, plus a weak prior on the bias) with Newton-CG in NumPy
+(``core.logreg``); ``solver="sgd"`` keeps the earlier full-batch SGD with Nesterov momentum in
+torch. The problem is convex, so a refit from ``w0`` lands on the same answer whatever order the
+ratings came in.
 """
 
 from __future__ import annotations
@@ -60,7 +72,8 @@ from core.files import write_atomic
 FORMAT_NAME = "fewshot-linear-head"
 FORMAT_VERSION = 1
 _META_KEY = "fewshot"
-DEFAULT_SCALE = 5.0
+DEFAULT_SCALE = 2.5
+SOLVERS = ("newton", "sgd")
 
 
 @dataclass
@@ -78,17 +91,26 @@ class TrainConfig:
         pull relative to the data falls as 1/n^2): steady first rounds, then the data decides.
         None keeps it constant.
     warm_start: continue from the current ``w, b`` (True) or refit from the initial vector (False).
+    solver: ``newton`` (exact MAP fit in NumPy, the default) or ``sgd`` (lr/steps/momentum apply).
+    bias_prior: precision of a zero-centred prior on the bias (``newton``), so all-negative ratings
+        leave it finite.
     """
 
     lr: float = 1.0
     steps: int = 100
     momentum: float = 0.9
     balance: bool = False
-    prior_strength: float = 1.0
+    prior_strength: float = 3.0
     prior_fade: int | None = 10
     warm_start: bool = False
+    solver: str = "newton"
+    bias_prior: float = 1e-2
 
     def __post_init__(self) -> None:
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+        if not (self.bias_prior > 0 and math.isfinite(self.bias_prior)):
+            raise ValueError(f"bias_prior must be a positive number, got {self.bias_prior}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
         if int(self.steps) < 1:
@@ -266,8 +288,6 @@ class LinearHead:
             Empty, NaN/inf, out of range or mismatched ratings; ``w`` and ``b`` are then unchanged.
         """
         X, r = self._validate(X, ratings)
-        import torch  # lazy: keeps app start fast
-
         cfg = self.config
         n = r.size
         t = (r + 1.0) / 2.0
@@ -278,6 +298,14 @@ class LinearHead:
             alpha = beta = 1.0
         w_start, b_start = (self.w, self.b) if cfg.warm_start else (self.w0, 0.0)
         prev = self.w.copy()
+        prior = cfg.prior_strength
+        if cfg.prior_fade is not None and n > cfg.prior_fade:
+            prior *= cfg.prior_fade / n
+        if cfg.solver == "newton":
+            # The optimum is unique, so Newton starts from the current head (the last round's fit, a
+            # few steps away) whatever ``warm_start`` says: same answer (to 1e-6), fewer steps.
+            return self._fit_newton(X, t, alpha, beta, prior, self.w, self.b, prev)
+        import torch  # lazy: only the SGD solver needs it (~2 s to import)
 
         Xt = torch.from_numpy(np.ascontiguousarray(X))
         tt = torch.from_numpy(t.astype(np.float32))
@@ -286,9 +314,6 @@ class LinearHead:
         w0 = torch.from_numpy(self.w0)
         w = torch.tensor(w_start, dtype=torch.float32)
         b = torch.tensor([b_start], dtype=torch.float32)
-        prior = cfg.prior_strength
-        if cfg.prior_fade is not None and n > cfg.prior_fade:
-            prior *= cfg.prior_fade / n
         lam = prior / n
         # The data term's gradient is at most 0.25 * max ||(x, 1)||^2 -Lipschitz (0.5 for unit
         # vectors; the weights average 1) and the prior adds lam; stepping past 1/L can diverge
@@ -315,6 +340,28 @@ class LinearHead:
         denom = float(np.linalg.norm(prev) * np.linalg.norm(new_w))
         cos = float(prev @ new_w / denom) if denom > 0 else 0.0
         return FitResult(loss=bce, n=n, cosine_to_previous=cos, steps=cfg.steps)
+
+    def _fit_newton(self, X: np.ndarray, t: np.ndarray, alpha: float, beta: float, prior: float,
+                    w_start: np.ndarray, b_start: float, prev: np.ndarray) -> FitResult:
+        """The exact MAP fit (``core.logreg``): same objective as SGD's, times n, solved to convergence.
+
+        The prior's precision is ``prior`` (pseudo-ratings) and a weak ``bias_prior`` keeps the bias
+        finite when every rating so far is negative.
+        """
+        from core.logreg import fit_map
+
+        weights = alpha * t + beta * (1.0 - t) if alpha != 1.0 or beta != 1.0 else None
+        # split a soft target's weight between its two halves: c_i = alpha t_i + beta (1 - t_i) is exact
+        # for hard targets; for soft ones it keeps the class-mass balance the SGD solver has
+        result = fit_map(X, t, self.w0, lam=max(prior, 1e-6), lam_b=self.config.bias_prior, weights=weights,
+                         w_start=w_start, b_start=b_start)
+        new_w = result.w.astype(np.float32)
+        if not (np.all(np.isfinite(new_w)) and math.isfinite(result.b)):
+            raise FloatingPointError("training diverged (non-finite weights)")
+        self.w, self.b = new_w, float(np.float32(result.b))  # float32 like w: checkpoints round-trip exactly
+        denom = float(np.linalg.norm(prev) * np.linalg.norm(new_w))
+        cos = float(prev @ new_w / denom) if denom > 0 else 0.0
+        return FitResult(loss=result.bce, n=int(t.size), cosine_to_previous=cos, steps=result.iterations)
 
     def to_state(self) -> dict[str, Any]:
         """Plain lists and floats, for a LanceDB checkpoint row or JSON."""

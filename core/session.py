@@ -17,16 +17,19 @@ import numpy as np
 
 from core.classifier import LinearHead, TrainConfig
 from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, StaleBatch
+from core.policy import NAME as NAME_AUTO
+from core.policy import Evidence, Plan, plan_batch
 from core.records import TRAIN, VALIDATION
 from core.scale import SPLIT_CODES, backend_for
 from core.scale.exact import exact_scores
-from core.scale.select import Query, run_strategy
+from core.scale.select import Query, run_plan, run_strategy
 from core.selection import get_strategy
 from core.store import Store, VectorView, now_iso, validate_index_name
 from core.teach_lock import concept_lock
 from core.teach_store import Checkpoint, ConceptInfo, TeachStore
 
-STRATEGIES = ("nearest", "boundary", "mixed", "random", "diverse")
+STRATEGIES = ("auto", "nearest", "boundary", "mixed", "random", "diverse")
+DEFAULT_STRATEGY = "auto"  # core.policy: the start's top items first, exploring only when they run dry
 
 
 @dataclass
@@ -92,7 +95,7 @@ class TeachSession:
         store: Store | None = None,
         prompt: str | None = None,
         examples: list[str] | None = None,
-        strategy: str = "mixed",
+        strategy: str = DEFAULT_STRATEGY,
         batch_size: int = 10,
         train: dict[str, Any] | None = None,
         target_label: str | None = None,
@@ -230,7 +233,11 @@ class TeachSession:
 
     def next_batch(self, k: int | None = None, strategy: str | None = None, split: str = TRAIN,
                    seed: int | None = None) -> list[Candidate]:
-        """The next ``k`` unseen items of ``split`` by the concept's strategy (exact, brute force)."""
+        """The next ``k`` unseen items of ``split`` by the concept's strategy (exact, brute force).
+
+        ``auto`` (the default) asks ``core.policy`` for a plan from the ratings so far; why the batch
+        was chosen is left in ``last_policy_reason``.
+        """
         k = int(k or self.concept.batch_size)
         name = strategy or self.concept.strategy
         if strategy is None:
@@ -244,8 +251,13 @@ class TeachSession:
         rng = np.random.default_rng(seed) if seed is not None else self._rng
         query = Query(backend, self.head.w, self.head.b, rows, SPLIT_CODES.get(split, 254) if split else None,
                       seen_all[rows], rng)
-        picked = run_strategy(name, query, k)
-        self.last_policy_reason = name
+        if name == NAME_AUTO:
+            plan = self.plan(k)
+            picked = run_plan(plan, query)
+            self.last_policy_reason = plan.reason
+        else:
+            picked = run_strategy(name, query, k)
+            self.last_policy_reason = self._fixed_reason(name)
         # random and diverse picks have no score yet: score just those rows, exactly
         unscored = [int(i) for i in picked if int(i) not in query.scores]
         if unscored:
@@ -259,17 +271,38 @@ class TeachSession:
             for i, s, p in zip(picked, logits, probs, strict=True)
         ]
 
-    def effective_strategy(self) -> str:
-        """The strategy the next batch uses: the concept's own once a positive has been found.
-
-        Until then (a diverse start, or every rating so far negative) the batch is a spread-out
-        sample: querying with a ``w`` fitted on negatives only keeps proposing more of the same
-        (seen on digits: started from examples of another class, AP stayed flat for 3 rounds).
-        """
+    def evidence(self) -> Evidence:
+        """What the ratings so far tell the default policy (positives per round, whether there is a start)."""
         rated = self.ratings()
-        if not (rated.ratings > 0).any() and (self.concept.init == "diverse" or len(rated) > 0):
+        return Evidence.from_ratings(self.concept.init in ("prompt", "examples"), rated.ratings, rated.rounds)
+
+    def plan(self, k: int | None = None) -> Plan:
+        """The default policy's plan for the next batch (counts per primitive selection, and why)."""
+        return plan_batch(self.evidence(), int(k or self.concept.batch_size))
+
+    def effective_strategy(self) -> str:
+        """The strategy the next batch uses: ``auto`` (the policy), or the concept's fixed strategy.
+
+        A fixed strategy is used as chosen, except that a start with nothing (no prompt, no examples)
+        samples a spread-out batch until the first positive: with ``w`` = 0 every score ties. With a
+        start vector a fixed strategy is never overridden (the old override starved rare concepts).
+        """
+        name = self.concept.strategy
+        if name == NAME_AUTO:
+            return name
+        if self.concept.init not in ("prompt", "examples") and not (self.ratings().ratings > 0).any():
             return "diverse"
-        return self.concept.strategy
+        return name
+
+    def batch_reason(self) -> str:
+        """A short sentence saying how the next batch is chosen, for the Teach page."""
+        name = self.effective_strategy()
+        return self.plan().reason if name == NAME_AUTO else self._fixed_reason(name)
+
+    def _fixed_reason(self, name: str) -> str:
+        if name == "diverse" and self.concept.strategy != "diverse":
+            return f"no start and no positive yet: a spread-out sample (then {self.concept.strategy})"
+        return f"strategy {name}"
 
     def top(self, k: int = 20, split: str | None = None) -> list[Candidate]:
         """What the classifier ranks highest now, seen or not: to check what it has learned."""

@@ -83,7 +83,7 @@ class ConceptInfo:
     prompt: str | None = None
     init: str = "none"  # prompt | examples | diverse | none
     examples: list[str] = field(default_factory=list)
-    strategy: str = "mixed"
+    strategy: str = "auto"  # core.policy
     batch_size: int = 10
     train: dict[str, Any] = field(default_factory=dict)
     target_label: str | None = None  # ground-truth label value this concept means, for AP by round

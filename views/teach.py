@@ -112,9 +112,7 @@ def _page(index: str | None, concept: str | None) -> None:
                            "without it, untouched items are skipped.")
             show_label = c2.toggle("Show ground-truth labels", key="teach_show_labels",
                                    disabled=not any(c.get("label") is not None for c in batch))
-            strategy = session.effective_strategy()
-            if strategy != session.concept.strategy:
-                strategy += f" (until a first positive; then {session.concept.strategy})"
+            strategy = f"{session.concept.strategy}: {session.batch_reason()}"  # what the policy is doing, and why
             started_from = {"diverse": "a diverse sample", "examples": "example items",
                             "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init,
                                                                                      session.concept.init)

@@ -16,7 +16,7 @@ from typing import Any
 
 from core.errors import FewshotError, InvalidRating
 
-STRATEGY_CHOICES = ("nearest", "boundary", "mixed", "random", "diverse")
+STRATEGY_CHOICES = ("auto", "nearest", "boundary", "mixed", "random", "diverse")
 SKIP_WORDS = {"", "skip", "none", "null", "-"}
 
 
@@ -29,7 +29,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     start = create.add_mutually_exclusive_group()
     start.add_argument("--prompt", help="text describing the concept (embedders with a text side: clip)")
     start.add_argument("--examples", help="comma-separated item ids of positive examples")
-    create.add_argument("--strategy", choices=STRATEGY_CHOICES, default="mixed")
+    create.add_argument("--strategy", choices=STRATEGY_CHOICES, default="auto",
+                        help="auto (default): the start's top items first, exploring only when they run dry")
     create.add_argument("--batch", type=int, default=10, help="items per round (default 10)")
     create.add_argument("--target-label", help="ground-truth label value this concept means (reports AP per round)")
     create.add_argument("--target-column", help="the index's label column holding --target-label (default: the first)")
@@ -90,7 +91,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     sim.add_argument("--index", required=True)
     sim.add_argument("--positive", required=True, help="the label value that counts as positive")
     sim.add_argument("--label-column", help="the index's label column the oracle reads (default: the first)")
-    sim.add_argument("--strategy", default="mixed",
+    sim.add_argument("--strategy", default="auto",
                      help=f"one or more of {','.join(STRATEGY_CHOICES)}, comma-separated")
     sim.add_argument("--rounds", type=int, default=10)
     sim.add_argument("--batch", type=int, default=10)

@@ -50,14 +50,14 @@ class Query:
         self.taken[positions] = True
         return positions
 
-    def _top(self, k: int, by: str) -> np.ndarray:
+    def _top(self, k: int, by: str, take: bool = True) -> np.ndarray:
         if k <= 0:
             return np.empty(0, dtype=np.int64)
         excluded = self.split_rows[self.taken]
         rows, scores = self.backend.top_k(self.w, self.b, k, by, self.split_code, excluded)
         positions = np.searchsorted(self.split_rows, rows)
         self.scores.update(zip(positions.tolist(), scores.tolist(), strict=True))
-        return self._take(positions)
+        return self._take(positions) if take else positions.astype(np.int64)
 
     def nearest(self, k: int) -> np.ndarray:
         """The k highest scores among what is not taken, best first (ties: lower row)."""
@@ -72,6 +72,15 @@ class Query:
         if k <= 0:
             return np.empty(0, dtype=np.int64)
         return self._take(_sample_unseen(self.taken, min(k, self.n_left), self.rng))
+
+    def deep(self, k: int, factor: int) -> np.ndarray:
+        """k untaken items drawn at random from the ``factor * k`` best-scored ones, best first
+        (``core.policy``'s "deep" exploration: below the very top, still where positives are likely)."""
+        if k <= 0:
+            return np.empty(0, dtype=np.int64)
+        band = self._top(min(factor * k, self.n_left), "score", take=False)
+        chosen = np.sort(self.rng.choice(len(band), size=min(k, len(band)), replace=False))
+        return self._take(band[chosen])
 
     def diverse(self, k: int, sample_size: int = 2048) -> np.ndarray:
         """k spread-out untaken items (k-means++ seeding over a random sample; ``core.selection.Diverse``)."""
@@ -93,3 +102,22 @@ def run_strategy(name: str, query: Query, k: int) -> np.ndarray:
     if isinstance(strategy, Diverse):
         return query.diverse(k, strategy.sample_size)
     return {"nearest": query.nearest, "boundary": query.boundary, "random": query.random}[strategy.name](k)
+
+
+def run_plan(plan, query: Query) -> np.ndarray:
+    """Positions picked by a ``core.policy.Plan``: each part among what earlier parts left, in plan order,
+    the same as ``core.policy.select_plan`` on exact scores."""
+    from core.policy import DEEP_FACTOR
+
+    k = sum(plan.counts.values())
+    _check(None, max(k, 1), query.taken)
+    picked: list[np.ndarray] = []
+    for part in plan.parts:
+        want = min(plan.counts[part], query.n_left)
+        if want <= 0:
+            continue
+        if part == "deep":
+            picked.append(query.deep(want, DEEP_FACTOR))
+        else:
+            picked.append({"nearest": query.nearest, "boundary": query.boundary, "diverse": query.diverse}[part](want))
+    return np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)

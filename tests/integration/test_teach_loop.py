@@ -278,16 +278,29 @@ def test_linear_probe_is_a_high_ceiling(store):
     assert linear_probe_ap(store, "digits", "3") > 0.9
 
 
-def test_explores_with_a_spread_out_sample_until_the_first_positive(store):
-    """Started from the wrong examples, all-negative rounds switch to exploring instead of repeating."""
+def test_default_policy_explores_once_the_start_runs_dry(store):
+    """Started from the wrong examples, the top-ranked items come first; two dry rounds make it explore."""
     session = TeachSession.create("digits", "three-from-eights", store=store,
-                                  examples=_train_ids(store, "8", 5), strategy="mixed", target_label="3")
-    assert session.effective_strategy() == "mixed"  # a start vector: its own strategy first
-    batch = session.next_batch(10, seed=0)
-    session.submit({c.item_id: -1.0 for c in batch})  # the person sees no 3 at all
-    assert session.effective_strategy() == "diverse"
+                                  examples=_train_ids(store, "8", 5), target_label="3")
+    assert session.concept.strategy == "auto" and session.plan(10).counts == {"nearest": 10}
+    for seed in (0, 1):
+        batch = session.next_batch(10, seed=seed)
+        session.submit({c.item_id: -1.0 for c in batch})  # the person sees no 3 at all
+    plan = session.plan(10)
+    assert plan.counts.get("diverse", 0) > 0 and plan.counts.get("deep", 0) > 0 and "2 rounds" in plan.reason
     explored = session.next_batch(10, seed=0)
-    assert len({c.label for c in explored}) >= 5, "an exploring batch should span many digits"
+    assert session.last_policy_reason == plan.reason
+    assert len({c.label for c in explored}) >= 3, "an exploring batch should span several digits"
     three = _train_ids(store, "3", 1)[0]
     session.submit({three: 1.0})
-    assert session.effective_strategy() == "mixed"
+    assert session.plan(10).counts == {"nearest": 10}  # a positive: back to the top of the ranking
+
+
+def test_a_fixed_strategy_with_a_start_vector_is_never_overridden(store):
+    session = TeachSession.create("digits", "fixed", store=store, examples=_train_ids(store, "8", 5),
+                                  strategy="mixed", target_label="3")
+    batch = session.next_batch(10, seed=0)
+    session.submit({c.item_id: -1.0 for c in batch})
+    assert session.effective_strategy() == "mixed" and session.batch_reason() == "strategy mixed"
+    blank = TeachSession.create("digits", "blank", store=store, strategy="nearest", target_label="3")
+    assert blank.effective_strategy() == "diverse"  # no start: w = 0 ranks nothing, so spread out first

@@ -38,7 +38,7 @@ def test_fit_moves_w_toward_positives():
     X, r = separable()
     head = LinearHead.init_from_vector(None, DIM)
     res = head.fit(X, r)
-    assert isinstance(res, FitResult) and res.n == len(r) and res.steps == head.config.steps
+    assert isinstance(res, FitResult) and res.n == len(r) and 1 <= res.steps <= 50  # Newton steps
     s = head.decision(X)
     assert s.dtype == np.float32 and s.shape == (len(r),)
     assert s[r > 0].min() > s[r < 0].max()
@@ -61,13 +61,13 @@ def test_graded_rating_is_a_soft_target():
 
 def test_warm_start_versus_refit():
     X, r = separable()
-    refit = LinearHead.init_from_vector(None, DIM, config=TrainConfig(warm_start=False, steps=5))
+    refit = LinearHead.init_from_vector(None, DIM, config=TrainConfig(warm_start=False, steps=5, solver="sgd"))
     refit.fit(X, r)
     first = refit.w.copy()
     refit.fit(X, r)  # refit starts again from w0: same data, same answer
     np.testing.assert_allclose(refit.w, first, rtol=1e-5, atol=1e-6)
 
-    warm = LinearHead.init_from_vector(None, DIM, config=TrainConfig(warm_start=True, steps=5))
+    warm = LinearHead.init_from_vector(None, DIM, config=TrainConfig(warm_start=True, steps=5, solver="sgd"))
     warm.fit(X, r)
     np.testing.assert_allclose(warm.w, first, rtol=1e-5, atol=1e-6)
     res = warm.fit(X, r)  # continues: moves further along the same direction

@@ -1,0 +1,167 @@
+"""The default way to choose the next batch (``auto``): exploit the start, explore only when it runs dry.
+
+Why: on rare concepts (0.3-2% positives) the hard part is finding the first positives. A prompt or
+example items already rank them near the top, so early batches take the start vector's top-ranked
+items; a spread-out sample of 10 from a 1% concept usually holds none (the rule "explore until the
+first positive" found 0 positives in 100 ratings on a real 1.3% concept where the prompt's top 10
+held 3). Exploration is for a start with nothing (no prompt, no examples), or for when the top of
+the ranking stops yielding positives, judged from the ratings themselves. Once positives are found,
+half of each batch comes from near the decision boundary: that half teaches the classifier most
+(``mixed`` was the strongest fixed strategy on every task of ``benchmarks/learner_choice.py``).
+
+A plan is a composition of the primitive selections in ``core.selection`` (top-k by score, top-k
+by |score|, a random sample among the top of the ranking, a diverse sample), so any scoring backend
+that offers those can run it: ``plan_batch`` decides counts and a reason from the ratings alone,
+``select_plan`` carries it out on scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.selection import Boundary, Diverse, Nearest, _check, _need_scores, _rng, _sample_unseen
+from core.vectors import scratch, top_k
+
+NAME = "auto"
+#: Ratings during which the top of the ranking is followed as long as it yields positives (3 rounds of 10).
+EXPLOIT_RATINGS = 30
+#: Rounds in a row without a positive after which part of the batch explores.
+DRY_ROUNDS = 2
+#: "Deeper in the ranking": a random sample among this many top-ranked unseen items per batch item.
+DEEP_FACTOR = 50
+PARTS = ("nearest", "boundary", "deep", "diverse")
+
+
+@dataclass
+class Evidence:
+    """What the ratings so far say, all the policy looks at.
+
+    has_start: the concept started from a prompt or example items (a start vector to rank by).
+    round_positives: positive ratings (> 0) in each past round, oldest first.
+    round_sizes: ratings (skips excluded) in each past round.
+    """
+
+    has_start: bool
+    round_positives: list[int] = field(default_factory=list)
+    round_sizes: list[int] = field(default_factory=list)
+
+    @property
+    def n_ratings(self) -> int:
+        return int(sum(self.round_sizes))
+
+    @property
+    def n_positive(self) -> int:
+        return int(sum(self.round_positives))
+
+    @property
+    def dry_rounds(self) -> int:
+        """Rounds in a row, counting back from the latest, without a positive rating."""
+        count = 0
+        for found in reversed(self.round_positives):
+            if found:
+                break
+            count += 1
+        return count
+
+    @classmethod
+    def from_ratings(cls, has_start: bool, ratings: np.ndarray, rounds: np.ndarray) -> Evidence:
+        """From a concept's current ratings (in [-1, 1]) and the round each was given in."""
+        ratings, rounds = np.asarray(ratings, dtype=float), np.asarray(rounds)
+        order = sorted({int(r) for r in rounds.tolist()})
+        positives = [int(((rounds == r) & (ratings > 0)).sum()) for r in order]
+        sizes = [int((rounds == r).sum()) for r in order]
+        return cls(has_start=has_start, round_positives=positives, round_sizes=sizes)
+
+
+@dataclass
+class Plan:
+    """How many items each primitive selection contributes, and why (shown to the person)."""
+
+    counts: dict[str, int]
+    reason: str
+
+    @property
+    def parts(self) -> list[str]:
+        return [p for p in PARTS if self.counts.get(p, 0) > 0]
+
+
+def _split(k: int, shares: Sequence[tuple[str, float]]) -> dict[str, int]:
+    """Counts summing to k from shares, by largest remainder (ties to the part listed first)."""
+    raw = [(name, share * k) for name, share in shares]
+    counts = {name: int(np.floor(x)) for name, x in raw}
+    left = k - sum(counts.values())
+    for name, _ in sorted(raw, key=lambda item: -(item[1] - np.floor(item[1])))[:left]:
+        counts[name] += 1
+    return counts
+
+
+def plan_batch(evidence: Evidence, k: int) -> Plan:
+    """The next batch's composition from the ratings so far (deterministic; no scores needed)."""
+    dry = evidence.dry_rounds
+    if evidence.n_positive == 0 and not evidence.has_start:
+        return Plan({"diverse": k}, "no prompt, examples or positive yet: a spread-out sample to find a first one")
+    if evidence.n_positive == 0:
+        if dry < DRY_ROUNDS:
+            return Plan({"nearest": k}, "no positive yet: the items the start ranks highest (likeliest positives)")
+        return Plan(_split(k, [("nearest", 0.5), ("deep", 0.3), ("diverse", 0.2)]),
+                    f"{dry} rounds of top-ranked items without a positive: half the batch explores deeper "
+                    "in the ranking and across the data")
+    if evidence.n_ratings < EXPLOIT_RATINGS and dry == 0:
+        return Plan({"nearest": k}, "the top of the ranking is yielding positives: more top-ranked items")
+    if dry >= DRY_ROUNDS:
+        return Plan(_split(k, [("nearest", 0.3), ("boundary", 0.4), ("deep", 0.3)]),
+                    f"{dry} rounds without a positive: part of the batch explores deeper in the ranking")
+    return Plan(_split(k, [("nearest", 0.5), ("boundary", 0.5)]),
+                "half top-ranked items, half near the decision boundary (what teaches the classifier most)")
+
+
+def select_plan(
+    plan: Plan,
+    scores: np.ndarray,
+    seen: np.ndarray,
+    rng: np.random.Generator | None = None,
+    vectors: np.ndarray | None = None,
+) -> np.ndarray:
+    """Carry out ``plan``: each part picks among the items no earlier part took; parts in ``PARTS`` order.
+
+    scores: (n,) logits; seen: (n,) bool; vectors: (n, dim), needed only for a ``diverse`` part
+    (without them it falls back to a random sample). Returns (<= k,) int64 indices, no repeats.
+    Raises ``PoolExhausted`` when nothing is unseen.
+    """
+    k = sum(plan.counts.values())
+    seen, n_unseen = _check(scores, max(k, 1), seen)
+    scores = _need_scores(scores, NAME)
+    rng = _rng(rng)
+    taken = seen.copy()
+    picked: list[np.ndarray] = []
+    for part in plan.parts:
+        want = min(plan.counts[part], n_unseen - int(sum(len(p) for p in picked)))
+        if want <= 0:
+            break
+        if part == "nearest":
+            chosen = Nearest().select(scores, want, taken)
+        elif part == "boundary":
+            chosen = Boundary().select(scores, want, taken)
+        elif part == "deep":
+            chosen = _deep(scores, want, taken, rng)
+        elif vectors is not None:
+            chosen = Diverse().select(None, want, taken, rng=rng, vectors=vectors)
+        else:
+            chosen = _sample_unseen(taken, want, rng)
+        taken[chosen] = True
+        picked.append(chosen)
+    return np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
+
+
+def _deep(scores: np.ndarray, k: int, taken: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random sample of k among the ``DEEP_FACTOR * k`` best-scored items not yet taken, best first."""
+    key = scratch(taken.size, "deep")
+    np.copyto(key, scores, casting="same_kind")
+    key[taken] = -np.inf
+    n_free = taken.size - int(np.count_nonzero(taken))
+    band = top_k(key, min(DEEP_FACTOR * k, n_free), largest=True)
+    chosen = np.sort(rng.choice(len(band), size=min(k, len(band)), replace=False))
+    return band[chosen]

@@ -1,0 +1,83 @@
+"""The default policy: cold start from a prompt takes its top items, a start with nothing explores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import PoolExhausted
+from core.policy import DRY_ROUNDS, EXPLOIT_RATINGS, Evidence, Plan, plan_batch, select_plan
+
+
+def _rare_concept(n: int = 5000, dim: int = 64, rate: float = 0.01, seed: int = 0):
+    """Unit vectors with a rare positive cluster and a prompt at cosine ~0.5 to its centre."""
+    rng = np.random.default_rng(seed)
+    centre = rng.standard_normal(dim)
+    centre /= np.linalg.norm(centre)
+    X = rng.standard_normal((n, dim))
+    y = np.zeros(n, dtype=bool)
+    y[: int(n * rate)] = True
+    X[y] = centre * 3.0 + rng.standard_normal((int(y.sum()), dim)) * 0.5
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    noise = rng.standard_normal(dim)
+    prompt = centre + noise / np.linalg.norm(noise)
+    return X, y, (prompt / np.linalg.norm(prompt)).astype(np.float32)
+
+
+def test_prompt_start_on_a_rare_concept_takes_the_prompts_top_items_first():
+    X, y, prompt = _rare_concept()
+    scores = X @ (5.0 * prompt)
+    plan = plan_batch(Evidence(has_start=True), 10)
+    assert plan.counts == {"nearest": 10} and "start ranks highest" in plan.reason
+    batch = select_plan(plan, scores, np.zeros(len(X), dtype=bool), rng=np.random.default_rng(0), vectors=X)
+    top10 = np.argsort(-scores, kind="stable")[:10]
+    assert list(batch) == list(top10)
+    assert y[batch].sum() >= 5  # the prompt's top 10 hold positives; a diverse sample of 10 at 1% would not
+    spread = select_plan(plan_batch(Evidence(has_start=False), 10), scores, np.zeros(len(X), dtype=bool),
+                         rng=np.random.default_rng(0), vectors=X)
+    assert y[spread].sum() <= 1
+
+
+def test_a_start_with_nothing_explores_with_a_spread_out_sample():
+    X, _, _ = _rare_concept()
+    plan = plan_batch(Evidence(has_start=False, round_positives=[0, 0], round_sizes=[10, 10]), 10)
+    assert plan.counts == {"diverse": 10} and "spread-out" in plan.reason
+    zeros = np.zeros(len(X), dtype=np.float32)  # w = 0: every score ties
+    batch = select_plan(plan, zeros, np.zeros(len(X), dtype=bool), rng=np.random.default_rng(1), vectors=X)
+    assert len(set(batch.tolist())) == 10
+    assert not np.array_equal(np.sort(batch), np.arange(10))  # not "the first ten" of a tie
+    cos = X[batch] @ X[batch].T
+    assert cos[~np.eye(10, dtype=bool)].max() < 0.9  # no near-duplicates: spread over the data
+
+
+def test_evidence_counts_positives_per_round_and_dry_rounds():
+    ev = Evidence.from_ratings(True, np.array([1.0, -1.0, -0.5, 0.5, -1.0, -1.0, -1.0]),
+                               np.array([1, 1, 2, 2, 3, 4, 4]))
+    assert ev.round_positives == [1, 1, 0, 0] and ev.round_sizes == [2, 2, 1, 2]
+    assert ev.n_positive == 2 and ev.n_ratings == 7 and ev.dry_rounds == 2
+    assert Evidence(True).dry_rounds == 0
+
+
+def test_plan_follows_the_ratings():
+    k = 10
+    dry = plan_batch(Evidence(True, [0] * DRY_ROUNDS, [10] * DRY_ROUNDS), k)
+    assert dry.counts["nearest"] == 5 and dry.counts.get("deep", 0) + dry.counts.get("diverse", 0) == 5
+    yielding = plan_batch(Evidence(True, [3, 4], [10, 10]), k)
+    assert yielding.counts == {"nearest": 10}
+    learning = plan_batch(Evidence(True, [3, 4, 5], [10, 10, EXPLOIT_RATINGS - 20]), k)
+    assert learning.counts == {"nearest": 5, "boundary": 5} and "boundary" in learning.reason
+    ran_dry = plan_batch(Evidence(True, [3, 4, 5, 0, 0], [10] * 5), k)
+    assert ran_dry.counts == {"nearest": 3, "boundary": 4, "deep": 3}
+    assert sum(plan_batch(Evidence(True, [0, 0], [10, 10]), 7).counts.values()) == 7
+
+
+def test_select_plan_never_repeats_or_reuses_seen_items_and_reports_exhaustion():
+    X, _, prompt = _rare_concept(n=40)
+    scores = X @ prompt
+    seen = np.zeros(40, dtype=bool)
+    seen[:25] = True
+    plan = Plan({"nearest": 4, "boundary": 4, "deep": 4, "diverse": 4}, "all parts")
+    batch = select_plan(plan, scores, seen, rng=np.random.default_rng(0), vectors=X)
+    assert len(batch) == 15 == len(set(batch.tolist())) and not seen[batch].any()
+    with pytest.raises(PoolExhausted):
+        select_plan(plan, scores, np.ones(40, dtype=bool))
