@@ -76,7 +76,8 @@ class _Embed:
         self.draft_size = max(image_size, THUMBNAIL_SIZE) if image_size else None
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        records = [pickle.loads(b) for b in batch.column("record").to_pylist()]
+        column = batch.column("record").to_pylist()
+        records = [pickle.loads(b) for b in column]  # trusted-pickle: records this job's driver pickled, never a file
         prepare = getattr(self.embedder, "image_preparer", None)
         prepared = [_prepare(r, self.draft_size, prepare if r.load_image is not None else None) for r in records]
         good = [(r, payload, thumb) for r, payload, thumb, reason in prepared if reason is None]
