@@ -242,7 +242,8 @@ class TeachSession:
         name = strategy or self.concept.strategy
         if strategy is None:
             name = self.effective_strategy()
-        get_strategy(name)  # an unknown name fails before any work
+        if name != NAME_AUTO:
+            get_strategy(name)  # an unknown name fails before any work
         backend, view = self.scoring_backend()
         rows = view.rows(split)
         self._rows([])  # refresh the id -> row map if the index changed
