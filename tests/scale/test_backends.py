@@ -109,3 +109,28 @@ def test_a_float16_shard_in_process_finds_the_exact_top_k():
             eligible = np.ones(len(matrix), dtype=bool)
             eligible[excluded] = False
             np.testing.assert_array_equal(rows, _oracle(matrix, w, 0.25, 15, by, eligible))
+
+
+def test_the_default_policy_plan_gives_identical_batches_on_every_backend():
+    """``auto``'s plans (top-ranked, boundary, deep, diverse parts) run on the backends' primitives exactly as
+    ``core.policy.select_plan`` runs them in process."""
+    from core.policy import Plan, select_plan
+    from core.scale.select import run_plan
+
+    matrix, codes = _data(seed=4)
+    backends = [NumpyBackend(matrix, codes), TorchBackend(matrix, codes, device="cpu"),
+                TorchBackend(matrix, codes, device="cpu", dtype="float16")]
+    split_rows = np.flatnonzero(codes == 0)
+    seen = np.zeros(len(split_rows), dtype=bool)
+    seen[::5] = True
+    w, b = (matrix[7] * 3 + matrix[11]).astype(np.float32), -0.5
+    exact = exact_scores(matrix[split_rows], w, b)
+    for counts in ({"nearest": 10}, {"nearest": 5, "boundary": 5}, {"nearest": 3, "boundary": 4, "deep": 3},
+                   {"nearest": 5, "deep": 3, "diverse": 2}):
+        plan = Plan(counts, "test")
+        batches = [run_plan(plan, Query(be, w, b, split_rows, 0, seen, np.random.default_rng(9))).tolist()
+                   for be in backends]
+        assert batches[0] == batches[1] == batches[2], counts
+        assert len(set(batches[0])) == sum(counts.values()) and not seen[batches[0]].any()
+        legacy = select_plan(plan, exact, seen, rng=np.random.default_rng(9), vectors=matrix[split_rows])
+        assert batches[0] == legacy.tolist(), counts
