@@ -28,7 +28,7 @@ case "$ADDRESS" in 0.0.0.0|::) SHOWN="$(hostname -f 2>/dev/null || hostname)" ;;
 
 # Streamlit's own banner is hidden: the address is printed once the server answers, as the last line.
 .venv/bin/python scripts/serve.py run streamlit_app.py \
-  --server.address "$ADDRESS" \
+  --server.address "${FEWSHOT_ADDRESS:-localhost}" \
   --server.port "$PORT" \
   --server.headless true \
   --server.fileWatcherType "${FEWSHOT_FILE_WATCHER:-none}" \
