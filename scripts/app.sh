@@ -27,8 +27,8 @@ SHOWN="$ADDRESS"
 case "$ADDRESS" in 0.0.0.0|::) SHOWN="$(hostname -f 2>/dev/null || hostname)" ;; esac
 
 # Streamlit's own banner is hidden: the address is printed once the server answers, as the last line.
-.venv/bin/python -m streamlit run streamlit_app.py \
-  --server.address "$ADDRESS" \
+.venv/bin/python scripts/serve.py run streamlit_app.py \
+  --server.address "${FEWSHOT_ADDRESS:-localhost}" \
   --server.port "$PORT" \
   --server.headless true \
   --server.fileWatcherType "${FEWSHOT_FILE_WATCHER:-none}" \

@@ -20,6 +20,7 @@ ensure_venv() {
 # Every file a requirements file pulls in (itself first), following -r/-c includes relative to its folder.
 _requirement_files() {
   local file="$1" dir line include
+  file="${file#./}"
   [ -f "$file" ] || return 0
   echo "$file"
   dir="$(dirname "$file")"
@@ -32,7 +33,8 @@ _requirement_files() {
       *) continue ;;
     esac
     include="$(echo "$include" | xargs)"
-    [ -n "$include" ] && _requirement_files "$dir/$include"
+    include="$dir/$include"
+    [ "$include" != "$dir/" ] && _requirement_files "${include#./}"
   done < "$file"
 }
 

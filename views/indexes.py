@@ -15,10 +15,11 @@ from app.state import get_store
 from app.tables import index_rows
 from core.config import workspace_uri
 
-render_sidebar()
 st.title("Index a dataset")
 st.caption(f"Workspace: `{workspace_uri()}`")
-infos = get_store().list_indexes()
+# The sidebar and the index list need the database (importing LanceDB takes seconds on a cold start): they
+# come after the form, so a freshly started app shows something to do at once. Streamlit sends each element
+# as it is drawn.
 
 for other in others_running():
     running_panel(other)
@@ -33,11 +34,13 @@ elif job is not None:
 with st.expander("Index another dataset", expanded=False) if running else st.container(border=True):
     choice = source_form()
     embedder_spec = embedder_form()
+    infos = get_store().list_indexes()
     name = name_input(choice, [i.name for i in infos]).strip()
     button, message = st.columns([1, 4], vertical_alignment="center")
     if button.button("Build index", type="primary", key="index_build"):
         start_or_explain(name, choice, embedder_spec, message)
 
+render_sidebar()
 st.subheader("Indexes in this workspace")
 if not infos:
     st.info("No indexes yet. The built-in digits demo works offline: pick it above and press Build index.")

@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Few-shot classifier trainer")
     commands = parser.add_subparsers(dest="command", required=True)
     index_commands.register(commands)
-    for module_name in ("teach_commands", "report_commands"):
+    for module_name in ("teach_commands", "report_commands", "preview_commands"):
         try:
             module = __import__(f"core.cli.{module_name}", fromlist=["register"])
         except ModuleNotFoundError:

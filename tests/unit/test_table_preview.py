@@ -92,3 +92,15 @@ def test_default_concept_names_follow_the_ground_truth():
     assert concept_name_for("digits", None, "3", []) == "digits-3"
     assert concept_name_for("pypi", "topic", "web apps", []) == "topic-web-apps"
     assert concept_name_for("pypi", None, None, ["pypi-concept"]) == "pypi-concept-2"
+
+
+def test_the_preview_command_prints_the_roles_and_the_index_command(tmp_path, capsys):
+    from core.cli import main
+
+    path = tmp_path / "pypi.csv.gz"
+    path.write_bytes(gzip.compress(PYPI_LIKE.encode()))
+    assert main(["preview", str(path), "--rows", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "label columns: pytest, flask, docs_plugin" in out and "'pkg-1'" in out
+    assert "--label-column pytest --label-column flask" in out and "--split-column split" in out
+    assert main(["preview", str(tmp_path / "missing.csv")]) == 2
