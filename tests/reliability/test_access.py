@@ -229,7 +229,7 @@ def test_configuration_listens_on_localhost_only():
     assert config["server"]["address"] == "localhost"
     assert config["server"]["enableXsrfProtection"] is True
     script = (REPO / "scripts" / "app.sh").read_text()
-    assert 'ADDRESS="${FEWSHOT_ADDRESS:-localhost}"' in script and '--server.address "$ADDRESS"' in script
+    assert '--server.address "${FEWSHOT_ADDRESS:-localhost}"' in script
     assert '--server.maxUploadSize "${FEWSHOT_MAX_UPLOAD_MB:-1024}"' in script
 
 
