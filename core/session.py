@@ -7,6 +7,7 @@ written but whose checkpoint was not.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -443,9 +444,8 @@ def _one_blas_thread(size: int):
     over every core, and on a busy machine each of the fit's ~200 products then waits for a descheduled
     helper thread (seen: 5 s per submit at load 20 on 2 cores, 0.1-0.3 s on one thread). The setting is
     process-wide: it is put back when the last concurrent fit ends; large fits keep every thread."""
-    import torch
-
-    if size > 4_000_000:
+    torch = sys.modules.get("torch")  # the NumPy learner limits its own BLAS threads; never import torch here
+    if torch is None or size > 4_000_000:
         yield
         return
     with _THREADS["lock"]:

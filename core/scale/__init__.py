@@ -47,6 +47,9 @@ def _ray_connected() -> bool:
 
 @functools.cache
 def _cuda() -> bool:
+    """Whether torch sees a GPU; without an NVIDIA device node torch is not imported just to ask (~1.5 s)."""
+    if "torch" not in sys.modules and not (os.path.exists("/dev/nvidia0") or os.path.exists("/proc/driver/nvidia")):
+        return False
     try:
         import torch
 
