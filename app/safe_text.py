@@ -21,17 +21,12 @@ import html as _html
 import re
 from typing import Any
 
-BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
-_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
+from core.text_safety import BIDI_CONTROLS, neutral  # noqa: F401  (one rule, shared with core's own HTML)
+
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _UNSAFE_FILE = re.compile(r"[^A-Za-z0-9._-]+")
 #: Longest string shown in a label, caption or legend; longer ones end in "…".
 MAX_SHOWN = 2_000
-
-
-def neutral(value: Any) -> str:
-    """``value`` as a string with every bidi control replaced by a visible ``[U+XXXX]``."""
-    return _BIDI.sub(lambda m: f"[U+{ord(m.group()):04X}]", "" if value is None else str(value))
 
 
 def shorten(value: str, limit: int = MAX_SHOWN) -> str:

@@ -12,12 +12,12 @@ No Streamlit here: the page, the report and ``benchmarks/map_latency.py`` build 
 from __future__ import annotations
 
 import base64
-import html
 from typing import Any
 
 import numpy as np
 
 from core.replay import COLOR_LEVELS, Replay, round_caption
+from core.text_safety import escape
 
 POSITIVE, NEGATIVE, NEUTRAL = "#0072B2", "#E69F00", "#BBBBBB"
 W_COLOR, FLIP_COLOR = "#CC79A7", "#000000"
@@ -159,7 +159,7 @@ def replay_figure(replay: Replay, start: int | None = None, hover: np.ndarray | 
         "yaxis": {**axis, "range": _range(replay.xy[:, 1], replay.w_xy[:, 1]), "scaleanchor": "x", "scaleratio": 1},
         "legend": {"itemsizing": "constant", "bgcolor": "rgba(255,255,255,0.85)", "x": 1.0, "xanchor": "left",
                    "y": 1.0},
-        "title": {"text": html.escape(round_caption(replay, start)) if n_rounds else "No rounds yet", "x": 0.01,
+        "title": {"text": escape(round_caption(replay, start)) if n_rounds else "No rounds yet", "x": 0.01,
                   "font": {"size": 14}},
         "hoverlabel": {"align": "left"}, "uirevision": "map",
     }
@@ -190,7 +190,7 @@ def _add_frames(spec: dict[str, Any], replay: Replay, start: int, size: int, spa
     step_args = {"frame": {"duration": 0, "redraw": True}, "mode": "immediate", "transition": {"duration": 0}}
     spec["frames"] = [
         {"name": str(r), "data": _round_traces(replay, i, size, span, hover), "traces": [0, 1, 2, 3, 4],
-         "layout": {"title": {"text": html.escape(round_caption(replay, i))}}}
+         "layout": {"title": {"text": escape(round_caption(replay, i))}}}
         for i, r in enumerate(replay.rounds)
     ]
     play = {"frame": {"duration": 900, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0},

@@ -13,7 +13,6 @@ random sample (rated items always kept), and the file says so.
 from __future__ import annotations
 
 import base64
-import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from core.files import write_atomic
 from core.replay import Replay
+from core.text_safety import escape
 
 REPORT_MAX_POINTS = 100_000
 HOVER_MAX_POINTS = 20_000  # per-point hover strings cost ~100 bytes each: beyond this, row numbers only
@@ -49,11 +49,11 @@ def _fmt(value: Any, pattern: str = "{:.3f}") -> str:
     """Blank for missing values (never "None"/"nan")."""
     if value is None or (isinstance(value, float) and value != value):
         return ""
-    return pattern.format(value) if isinstance(value, int | float) else html.escape(str(value))
+    return pattern.format(value) if isinstance(value, int | float) else escape(str(value))
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -124,12 +124,12 @@ def _top_positives(store: Any, index: str, view: Any, scores: np.ndarray, k: int
     cells = []
     for r, item_id in zip(top, ids, strict=True):
         row = rows.get(item_id, {})
-        caption = html.escape(item_id) + f" · score {scores[r]:+.2f}"
+        caption = escape(item_id) + f" · score {scores[r]:+.2f}"
         if row.get("label") is not None:
-            caption += " · label " + html.escape(str(row["label"]))
+            caption += " · label " + escape(str(row["label"]))
         if row.get("thumbnail"):
             body = f'<img alt="" src="data:image/jpeg;base64,{base64.b64encode(row["thumbnail"]).decode()}">'
         else:
-            body = f'<div class="text">{html.escape(str(row.get("text") or ""))[:600]}</div>'
+            body = f'<div class="text">{escape(str(row.get("text") or "")[:600])}</div>'
         cells.append(f'<figure>{body}<figcaption>{caption}</figcaption></figure>')
     return '<div class="grid">' + "".join(cells) + "</div>"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from core.report import (
     ap_figure,
     map_png,
 )
+from core.text_safety import escape
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222}
@@ -76,8 +76,8 @@ def write_report(store: Any, index: str, concept: str, out: Path | str, *, png: 
     labels = _labels(view, column)
     hover = None
     if len(rows) <= HOVER_MAX_POINTS:
-        hover = np.asarray([html.escape(str(view.ids[r])) + ("" if labels[r] is None else
-                            " · label " + html.escape(str(labels[r]))) for r in rows], dtype=object)
+        hover = np.asarray([escape(str(view.ids[r])) + ("" if labels[r] is None else
+                            " · label " + escape(str(labels[r]))) for r in rows], dtype=object)
     figures = {"map": replay_figure(replay, None, hover, height=720)}
     if replay.rounds and any(a is not None for a in replay.ap):
         figures["ap"] = ap_figure(replay)
@@ -106,7 +106,7 @@ def write_report(store: Any, index: str, concept: str, out: Path | str, *, png: 
             "Plotly.newPlot(div, {data: fig.data, layout: fig.layout, frames: fig.frames || [],"
             " config: {displaylogo: false, responsive: true, modeBarButtonsToRemove: ['select2d', 'lasso2d']}})"
             ".then(() => { div.dataset.ready = '1'; }); }</script>")
-    title = html.escape(f"{concept} on {index}")
+    title = escape(f"{concept} on {index}")
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style>'
             f'<script>{_plotly_js()}</script></head><body>{"".join(sections)}{scripts}{boot}</body></html>')
@@ -131,11 +131,11 @@ def _header(session: Any, index: str, concept: str, replay: Any, n: int, drawn: 
     info = session.concept
     sample = (f" The map shows a random sample of {drawn:,} of the {n:,} items (every rated item included), "
               "so that this file stays small." if drawn < n else "")
-    latest = html.escape(round_caption(replay, len(replay.rounds) - 1)) if replay.rounds else "No rounds yet."
-    prompt = f" · prompt “{html.escape(info.prompt)}”" if info.prompt else ""
-    return (f"<h1>{html.escape(concept)}</h1><p class=\"sub\">index {html.escape(index)} · {n:,} items{prompt} · "
-            f"target label {html.escape(str(info.target_label)) if info.target_label is not None else '(none)'}"
-            f"</p><p>{latest}</p><p class=\"note\">Map: {html.escape(method)}. Threshold {threshold:+.2f} "
+    latest = escape(round_caption(replay, len(replay.rounds) - 1)) if replay.rounds else "No rounds yet."
+    prompt = f" · prompt “{escape(info.prompt)}”" if info.prompt else ""
+    return (f"<h1>{escape(concept)}</h1><p class=\"sub\">index {escape(index)} · {n:,} items{prompt} · "
+            f"target label {escape(str(info.target_label)) if info.target_label is not None else '(none)'}"
+            f"</p><p>{latest}</p><p class=\"note\">Map: {escape(method)}. Threshold {threshold:+.2f} "
             f"(probability {_sigmoid(threshold):.2f}). Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
             f"opens offline, no server needed.{sample}</p>")
 
