@@ -227,7 +227,7 @@ class Location:
         """Held by one thread of one process at a time, across machines on object storage."""
         with _THREAD_LOCKS.setdefault(f"{self.uri}/{name}", threading.Lock()):
             if self.is_local:
-                with _file_lock(self.path / f".{name}.lock"):
+                with file_lock(self.path / f".{name}.lock"):
                     yield
             else:
                 with _lance_lock(self.child(f"_lock_{name}.lance"), timeout_s):
@@ -238,7 +238,8 @@ _THREAD_LOCKS: dict[str, threading.Lock] = {}
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``fcntl.flock`` on ``path`` for the block (released by the kernel if the process dies)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: the thread lock alone

@@ -18,11 +18,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows: per-process lock only, as on object storage
-    fcntl = None  # type: ignore[assignment]
-
 _LOCAL: dict[str, threading.Lock] = {}
 _LOCAL_GUARD = threading.Lock()
 
@@ -51,13 +46,10 @@ def concept_lock(root: Path | str, index: str, concept: str) -> Iterator[None]:
             with root.lock(f"teach-{digest}"):
                 yield
             return
-        if path is None or fcntl is None:
+        if path is None:
             yield
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        from core.storage import file_lock
+
+        with file_lock(path):
+            yield
