@@ -253,6 +253,25 @@ def source_label_columns(source: Source) -> list[str]:
     return [str(c) for c in columns]
 
 
+def reconcile_label_columns(info: IndexInfo, source: Source, fresh_index: bool,
+                            has_labels_column: bool) -> tuple[list[str], bool]:
+    """The label columns this build writes, and whether the index already had some; sets ``info.label_columns``
+    while building (emptied at the end if no item has a label). Both engines follow these rules."""
+    label_columns = source_label_columns(source)
+    if not fresh_index and not has_labels_column:
+        # an index built before ``labels``: it keeps its one label column (the source's first)
+        label_columns = (info.label_columns or label_columns)[:1]
+    elif not fresh_index and info.label_columns and info.label_columns != label_columns:
+        raise FewshotError(
+            f"index {info.name!r} was built with label columns {info.label_columns}; resuming it with "
+            f"{label_columns} would mix them. Use the same label columns, or another index name."
+        )
+    had_labels = not fresh_index and bool(info.label_columns)
+    if not had_labels:
+        info.label_columns = label_columns
+    return label_columns, had_labels
+
+
 def build_index(
     name: str,
     source: Source,
@@ -309,18 +328,8 @@ def _build_index(
             modality=source.modality,
             source=source.describe(),
         )
-    label_columns = source_label_columns(source)
-    if not fresh_index and "labels" not in store.items_table(name, dim=embedder.dim).schema.names:
-        # an index built before ``labels``: it keeps its one label column (the source's first)
-        label_columns = (info.label_columns or label_columns)[:1]
-    elif not fresh_index and info.label_columns and info.label_columns != label_columns:
-        raise FewshotError(
-            f"index {name!r} was built with label columns {info.label_columns}; resuming it with "
-            f"{label_columns} would mix them. Use the same label columns, or another index name."
-        )
-    had_labels = not fresh_index and bool(info.label_columns)
-    if not had_labels:
-        info.label_columns = label_columns  # known while building; emptied at the end if no item has one
+    has_labels_column = "labels" in store.items_table(name, dim=embedder.dim).schema.names
+    label_columns, had_labels = reconcile_label_columns(info, source, fresh_index, has_labels_column)
     info.status = "building"
     store.save_index_info(info)
     store.items_table(name, dim=embedder.dim)

@@ -31,7 +31,7 @@ from core.indexing import (
     _check_compatible,
     _labels_of,
     _prepare,
-    source_label_columns,
+    reconcile_label_columns,
 )
 from core.scale.ray_shards import connect_ray
 from core.store import IndexInfo, Store, items_schema, validate_index_name
@@ -140,18 +140,8 @@ def build_index_ray(
     if info is None:
         info = IndexInfo(name=name, embedder=probe.spec, embedder_kind=probe.kind, checkpoint=probe.checkpoint,
                          dim=probe.dim, modality=source.modality, source=source.describe())
-    label_columns = source_label_columns(source)  # the same rules as core.indexing.build_index
     table = store.items_table(name, dim=probe.dim)
-    if not fresh_index and "labels" not in table.schema.names:
-        label_columns = (info.label_columns or label_columns)[:1]
-    elif not fresh_index and info.label_columns and info.label_columns != label_columns:
-        raise FewshotError(
-            f"index {name!r} was built with label columns {info.label_columns}; resuming it with "
-            f"{label_columns} would mix them. Use the same label columns, or another index name."
-        )
-    had_labels = not fresh_index and bool(info.label_columns)
-    if not had_labels:
-        info.label_columns = label_columns
+    label_columns, had_labels = reconcile_label_columns(info, source, fresh_index, "labels" in table.schema.names)
     info.status = "building"
     store.save_index_info(info)
     dataset_uri, table_schema = table.to_lance().uri, table.schema  # an older index may lack ``labels``
