@@ -216,7 +216,7 @@ def case_rounds(root: str, name: str, rounds: int, compact_every: int) -> dict:
         submit_ms.append(1000 * (t2 - t1))
         round_ms.append(1000 * (t2 - t0))
         read_ms.append(1000 * (t3 - t2))
-    fragments = store.db.open_table("labels").stats()["fragment_stats"]["num_fragments"]
+    fragments = store.db.open_table("labels").num_fragments()
 
     def around(values: list[float], r: int, half: int = 5) -> float:
         return statistics.median(values[max(0, r - 1 - half) : r - 1 + half])

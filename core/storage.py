@@ -133,12 +133,12 @@ class Location:
         return self.child("lancedb").uri
 
     def connect(self):
-        """The LanceDB database of this workspace."""
-        import lancedb
+        """The workspace's tables (``core.lance_db``: LanceDB's layout, opened with Lance directly)."""
+        from core.lance_db import LanceDatabase
 
         if self.is_local:
-            self.path.mkdir(parents=True, exist_ok=True)
-        return lancedb.connect(self.lancedb_uri, storage_options=self.storage_options or None)
+            self.child("lancedb").path.mkdir(parents=True, exist_ok=True)
+        return LanceDatabase(self.child("lancedb"))
 
     # ----- small files (the map cache) ----------------------------------------------------------
     def _filesystem(self):

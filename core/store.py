@@ -240,14 +240,7 @@ class Store:
 
     # ----- tables -------------------------------------------------------------------------------
     def table_names(self) -> set[str]:
-        names: list[str] = []
-        token = None
-        while True:
-            response = self.db.list_tables(page_token=token, limit=1000)
-            names.extend(response.tables)
-            token = response.page_token
-            if not token:
-                return set(names)
+        return self.db.table_names()
 
     def _open_or_create(self, name: str, schema: pa.Schema):
         if name in self.table_names():

@@ -315,7 +315,7 @@ class TeachStore:
         if not every or LABELS not in self.store.table_names():
             return False
         try:
-            fragments = self.db.open_table(LABELS).stats()["fragment_stats"]["num_fragments"]
+            fragments = self.db.open_table(LABELS).num_fragments()
         except Exception:  # noqa: BLE001 - statistics are an optimisation, never a failure
             return False
         if fragments < every:

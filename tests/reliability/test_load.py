@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _fragments(store: Store, table: str) -> int:
-    return store.db.open_table(table).stats()["fragment_stats"]["num_fragments"]
+    return store.db.open_table(table).num_fragments()
 
 
 def _rounds(store: Store, n: int) -> list[float]:
