@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -12,11 +14,22 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("FEWSHOT_AUTO_MAP", "0")  # no background UMAP fits unless a test asks (core/projection_auto)
+_OWN_FOLDERS: list[str] = []  # made by this process (not inherited from a parent run): removed at exit
+
+
+def _session_folder(variable: str, prefix: str) -> None:
+    if variable not in os.environ:
+        os.environ[variable] = tempfile.mkdtemp(prefix=prefix)
+        _OWN_FOLDERS.append(os.environ[variable])
+
+
 # datasets writes lock files into its cache even for local data: keep them out of the home folder.
-os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="fewshot-hf-datasets-"))
+_session_folder("HF_DATASETS_CACHE", "fewshot-hf-datasets-")
 # The int8 ONNX text model is exported once per test session (not once per test's workspace); the browser
 # tests' servers inherit this too.
-os.environ.setdefault("FEWSHOT_MODEL_CACHE", tempfile.mkdtemp(prefix="fewshot-models-"))
+_session_folder("FEWSHOT_MODEL_CACHE", "fewshot-models-")
+_CREATOR_PID = os.getpid()
+atexit.register(lambda: os.getpid() == _CREATOR_PID and [shutil.rmtree(f, ignore_errors=True) for f in _OWN_FOLDERS])
 
 
 @pytest.fixture(autouse=True)
