@@ -13,6 +13,7 @@ Protocol (stdout, one line each): ``PROGRESS <fraction> <stage>``, then ``DONE <
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import select
 import subprocess
@@ -21,9 +22,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import FewshotError
-from core.projection import DEFAULT_SAMPLE_THRESHOLD, FitCancelled, FitProgress, Projection, load_projection
+from core.projection import (
+    DEFAULT_SAMPLE_THRESHOLD,
+    FitCancelled,
+    FitProgress,
+    Projection,
+    load_projection,
+    projection_dir,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+BACKGROUND_NICENESS = 10
 
 
 def fit_in_subprocess(
@@ -91,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--status-file", default=None, help="write progress to this fit.json (detached fits)")
     args = parser.parse_args(argv)
     status = _StatusWriter(args.root, args.index) if args.status_file else None
+    if status is not None:
+        with contextlib.suppress(OSError):  # a background fit yields the CPU to the person labelling meanwhile
+            os.nice(BACKGROUND_NICENESS)
 
     def report(p: FitProgress) -> None:
         print(f"PROGRESS {p.fraction:.4f} {p.stage}", flush=True)
@@ -137,6 +149,8 @@ class _StatusWriter:
 
         if self.status is None or (not force and time.time() - self.last < 0.5):
             return
+        if not projection_dir(self.index, self.root).is_dir():
+            raise SystemExit("the workspace of this fit was deleted: nothing to fit for")
         self.status.stage, self.status.fraction, self.last = stage, fraction, time.time()
         write_status(self.index, self.root, self.status)
 

@@ -219,3 +219,28 @@ def test_save_is_atomic_and_keeps_one_file(tmp_path):
         save_projection("demo-index", Projection(xy, "umap", version, "f", 5), tmp_path)
     folder = projection_path("demo-index", 2, tmp_path).parent
     assert sorted(p.name for p in folder.iterdir()) == ["v2.npz"]
+
+
+def test_a_background_fit_runs_at_low_priority_and_stops_when_its_workspace_goes(workspace_copy):
+    """The detached fit must not slow the person labelling beside it, nor outlive a deleted workspace."""
+    import os
+
+    from core.projection_auto import read_status, start_background_fit
+    from core.projection_fit import BACKGROUND_NICENESS
+
+    status = start_background_fit(workspace_copy, "digits", force=True, n_epochs=50_000)  # minutes
+    assert status is not None
+    lowered = min(19, os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICENESS)  # 19 is the lowest there is
+    deadline = time.monotonic() + 30
+    while os.getpriority(os.PRIO_PROCESS, status.pid) < lowered:
+        assert time.monotonic() < deadline, "the fit never lowered its priority"
+        time.sleep(0.1)
+    deadline = time.monotonic() + 120
+    while (read_status("digits", workspace_copy) or status).stage != "optimising the layout":  # vectors read
+        assert time.monotonic() < deadline and status.alive, "the fit never reached its layout"
+        time.sleep(0.2)
+    shutil.rmtree(workspace_copy)
+    deadline = time.monotonic() + 45  # the next progress report ends it (well before 50,000 epochs)
+    while status.alive:
+        assert time.monotonic() < deadline, "the fit kept running for a deleted workspace"
+        time.sleep(0.2)
