@@ -303,7 +303,8 @@ function build(ctl) {
     views.appendChild(b);
   });
   head.appendChild(views);
-  head.appendChild(el("span", "caption", data.caption || ""));
+  if (data.caption) head.appendChild(el("span", "caption", data.caption));
+  if (data.counters) head.appendChild(buildCounters(data.counters));
   box.appendChild(head);
   ctl.cards = [];
   if (!data.items.length) {
@@ -318,6 +319,50 @@ function build(ctl) {
   box.appendChild(buildBar(ctl));
   data.items.forEach((_, pos) => paintItem(ctl, pos));
   paintBar(ctl);
+}
+
+// Where the concept stands after the last round (app.teach_side.counters): text nodes and one SVG line.
+function buildCounters(c) {
+  const row = el("div", "counters");
+  const stat = (label, value, help) => {
+    const span = el("span", "stat", label + " ");
+    span.appendChild(el("b", null, value === null || value === undefined ? "–" : value));
+    span.setAttribute("title", help);
+    row.appendChild(span);
+    return span;
+  };
+  const fixed = (v, digits) => (v === null || v === undefined ? null : Number(v).toFixed(digits));
+  stat("Round", c.round, "Batches submitted so far").setAttribute("data-counter", "round");
+  stat("Predicted +", c.predicted_positive, "Items of the index the classifier now calls positive (p > 0.5)");
+  stat("Ratings", "+" + c.n_positive + " / −" + c.n_negative, "Items rated above 0 / below 0 so far");
+  stat("Loss", fixed(c.loss, 3), "Training loss of this round's fit");
+  stat("w moved", c.w_moved === null || c.w_moved === undefined ? null : fixed(c.w_moved, 1) + "°",
+       "Angle between w and the previous round's w: how far this round moved the classifier");
+  if (c.ap !== null && c.ap !== undefined) {
+    const ap = stat("AP", fixed(c.ap, 3) + (c.ap_delta === null || c.ap_delta === undefined ? ""
+      : " (" + (c.ap_delta >= 0 ? "+" : "−") + Math.abs(c.ap_delta).toFixed(3) + ")"),
+      "Average precision on the validation split against the ground-truth label"
+      + (c.target !== null && c.target !== undefined ? " " + c.target : "") + ", by round");
+    ap.setAttribute("data-counter", "ap");
+    if ((c.ap_points || []).length > 1) ap.appendChild(sparkline(c.ap_points));
+  }
+  if (c.timing_ms) stat("next batch", c.timing_ms + " ms", "Last submit to the next batch, on the server");
+  return row;
+}
+
+function sparkline(points) {
+  const ns = "http://www.w3.org/2000/svg", w = 60, h = 14;
+  const lo = Math.min(...points), hi = Math.max(...points), span = hi - lo || 1;
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("width", String(w));
+  svg.setAttribute("height", String(h));
+  svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute("points", points.map((p, i) => (i * w / (points.length - 1)).toFixed(1) + ","
+    + (h - 1 - (p - lo) / span * (h - 2)).toFixed(1)).join(" "));
+  svg.appendChild(line);
+  return svg;
 }
 
 function content(item, big) {

@@ -38,7 +38,7 @@ COMPONENT = "[data-testid=stBidiComponentIsolated]"
 PROBE = """(() => {
   if (window.__bench) return;
   const bench = window.__bench = {keys: [], enters: [], pending: null};
-  const root = () => document.querySelector('COMPONENT').shadowRoot;
+  const root = () => { const host = document.querySelector('COMPONENT'); return host && host.shadowRoot; };
   const after = (fn) => requestAnimationFrame(() => setTimeout(fn, 0));
   window.addEventListener('keydown', (e) => {
     const t0 = e.timeStamp;
@@ -49,15 +49,25 @@ PROBE = """(() => {
     }
     after(() => bench.keys.push(performance.now() - t0));
   }, true);
-  new MutationObserver(() => {
+  // The batch is drawn inside the component's shadow root, which an observer of document.body does not
+  // see: observe that root too (and any new one), or a new batch would only be noticed at the page's
+  // next light-DOM change.
+  const options = {subtree: true, childList: true, attributes: true};
+  const watched = new WeakSet();
+  const observer = new MutationObserver(() => {
+    const shadow = root();
+    if (shadow && !watched.has(shadow)) { watched.add(shadow); observer.observe(shadow, options); }
     const p = bench.pending;
     if (!p) return;
-    const box = root() && root().querySelector('.teach');
+    const box = shadow && shadow.querySelector('.teach');
     if (box && box.getAttribute('data-token') !== p.token && box.querySelector('.card, .focus')) {
       bench.pending = null;
       after(() => bench.enters.push(performance.now() - p.t0));
     }
-  }).observe(document.body, {subtree: true, childList: true, attributes: true});
+  });
+  observer.observe(document.body, options);
+  watched.add(root());
+  observer.observe(root(), options);
 })();""".replace("COMPONENT", COMPONENT)
 
 
@@ -69,6 +79,9 @@ def _free_port() -> int:
 
 def _prepare(workspace: Path) -> None:
     os.environ["FEWSHOT_HOME"] = str(workspace)
+    # Indexing starts a detached UMAP fit (core.projection_auto) that would run through the measured rounds
+    # (~20 s of a core) and outlive the scratch workspace: this measures rating, not the map.
+    os.environ["FEWSHOT_AUTO_MAP"] = "0"
     from core.embedders import load_embedder
     from core.indexing import build_index
     from core.session import TeachSession

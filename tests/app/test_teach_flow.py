@@ -73,9 +73,13 @@ def test_index_teach_undo_validate_flow():
         assert not set(first_batch) & set(next_batch), "a rated item was proposed again"
         assert component_data(at)["token"].startswith(f"r{expected_round}-")
 
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Round"] == "2"
-    assert int(metrics["Ratings +"]) + int(metrics["Ratings −"]) == 20
+    counters = component_data(at)["counters"]  # drawn by the component, with the batch
+    assert counters["round"] == 2
+    assert counters["n_positive"] + counters["n_negative"] == 20
+    assert counters["n_positive"] == sum(v > 0 for r in rounds for v in r.values())
+    history = TeachSession.open("digits", "three", Store()).history()
+    assert counters["ap"] == pytest.approx(history[-1].metrics["ap"])
+    assert counters["ap_points"] == pytest.approx([c.metrics["ap"] for c in history])
 
     # Undo: round 2's items come back with their ratings as the draft.
     at.button(key="teach_undo").click().run()
