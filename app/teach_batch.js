@@ -303,8 +303,12 @@ function build(ctl) {
     views.appendChild(b);
   });
   head.appendChild(views);
-  if (data.caption) head.appendChild(el("span", "caption", data.caption));
   if (data.counters) head.appendChild(buildCounters(data.counters));
+  if (data.caption) {
+    const caption = el("div", "caption", data.caption);
+    caption.setAttribute("title", data.caption);
+    box.appendChild(caption);
+  }
   box.appendChild(head);
   ctl.cards = [];
   if (!data.items.length) {

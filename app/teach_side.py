@@ -10,6 +10,7 @@ import math
 import streamlit as st
 
 from app.items import item_grid, plain
+from app.safe_text import text
 from app.state import get_store
 from app.teach_rating import new_batch, undo_round
 from core.config import workspace
@@ -48,7 +49,7 @@ def counters(session: TeachSession) -> dict:
         "ap": _number(ap),
         "ap_delta": points[-1] - points[-2] if ap is not None and len(points) >= 2 else None,
         "ap_points": points,
-        "target": None if session.concept.target_label is None else plain(session.concept.target_label),
+        "target": None if session.concept.target_label is None else text(session.concept.target_label),
         "timing_ms": None if not timing else round(float(timing)),
     }
 

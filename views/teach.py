@@ -9,6 +9,7 @@ import time
 import streamlit as st
 
 from app.items import plain
+from app.safe_text import text
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
 from app.teach_rating import get_session, needs_batch, propose, render_batch, start_batch
@@ -138,8 +139,7 @@ def _batch(index: str, concept: str) -> None:
                                                                                  session.concept.init)
         caption = (f"Batch {session.round + 1}: {len(batch)} items chosen by {strategy} · concept {concept}, "
                    f"started from {started_from}")
-        st.caption(plain(caption))
-        render_batch(index, concept, caption="", prefill=bool(st.session_state.get("teach_prefill_toggle")),
+        render_batch(index, concept, caption=text(caption), prefill=bool(st.session_state.get("teach_prefill_toggle")),
                      show_label=bool(show_label), counters=counters(session))
     render_top(session)
 
