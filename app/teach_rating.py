@@ -37,6 +37,7 @@ from core.session import Candidate, TeachSession
 
 _SESSION = "teach_session_object"
 _FRESH = "teach_session_fresh"  # set by a successful submit: the next run's get_session needs no check
+_METRICS = "teach_round_metrics"  # ((index, concept, round), [metrics of rounds 0..round])
 
 
 def new_batch() -> None:
@@ -67,7 +68,9 @@ def propose(session: TeachSession) -> list[Candidate]:
     concept = session.concept
     seed = batch_seed(session.index, concept.name, session.round, concept.seen_after_round,
                       session.effective_strategy(), int(concept.batch_size))
-    return session.next_batch(seed=seed)
+    batch = session.next_batch(seed=seed)
+    st.session_state["teach_pending_reason"] = session.last_policy_reason
+    return batch
 
 
 def start_batch(session: TeachSession, batch: list[Candidate]) -> None:
@@ -80,7 +83,26 @@ def start_batch(session: TeachSession, batch: list[Candidate]) -> None:
         teach_token=batch_token(session.round, [c.item_id for c in batch]),
         teach_items=[item_payload(c, c["row"], show_label=True) for c in candidates],
         teach_draft=st.session_state.pop("teach_pending_draft", None),
+        teach_reason=st.session_state.pop("teach_pending_reason", None),
     )
+
+
+def batch_reason(session: TeachSession) -> str:
+    """Why the batch on screen was chosen: as ``next_batch`` said when it proposed it (no second read of
+    the ratings), else (an undone round shown again) what the policy says now."""
+    return st.session_state.get("teach_reason") or session.batch_reason()
+
+
+def round_metrics(session: TeachSession) -> list[dict]:
+    """Each round's metrics, oldest first, for the counters: read from the checkpoints once, then kept in
+    step by this session's own submits (``submit_value`` appends the round it wrote), so the run after a
+    submit does not read the whole history again. Read again whenever the round is not the one kept."""
+    key = (session.index, session.concept.name, session.round)
+    kept = st.session_state.get(_METRICS)
+    if kept is None or kept[0] != key:
+        kept = (key, [dict(c.metrics) for c in session.history()])
+        st.session_state[_METRICS] = kept
+    return kept[1]
 
 
 def get_session(index: str, concept: str, verify: bool = True) -> TeachSession:
@@ -119,7 +141,8 @@ def submit_value(value: Any) -> bool:
             raise FewshotError("no concept selected: pick one in the sidebar")
         submission = parse_submission(value, token, [c["item_id"] for c in batch])
         session = get_session(index, concept, verify=False)
-        session.submit(submission.ratings, expected_round=submission.expected_round)
+        kept = st.session_state.get(_METRICS)
+        result = session.submit(submission.ratings, expected_round=submission.expected_round)
     except StaleBatch as exc:
         _refused(str(exc), nonce)
         st.session_state.pop(_SESSION, None)  # another writer moved on: reopen (settings, seen mark) next run
@@ -134,6 +157,10 @@ def submit_value(value: Any) -> bool:
         st.session_state.pop(_SESSION, None)
         new_batch()
         return False
+    if kept is not None and kept[0] == (index, concept, result.round - 1):
+        st.session_state[_METRICS] = ((index, concept, result.round), [*kept[1], dict(result.metrics)])
+    else:
+        st.session_state.pop(_METRICS, None)
     committed = (st.session_state.get("teach_committed") or [])[-9:] + [token]
     st.session_state.update(teach_committed=committed, teach_outcome=None, teach_message=None,
                             teach_submit_started=started, **{_FRESH: True})

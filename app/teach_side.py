@@ -12,7 +12,7 @@ import streamlit as st
 from app.items import item_grid, plain
 from app.safe_text import text
 from app.state import get_store
-from app.teach_rating import new_batch, undo_round
+from app.teach_rating import new_batch, round_metrics, undo_round
 from core.config import workspace
 from core.errors import FewshotError
 from core.session import STRATEGIES, TeachSession
@@ -34,9 +34,9 @@ def _angle(cosine) -> float | None:
 
 def counters(session: TeachSession) -> dict:
     """Where the concept stands after the last round, for the component to draw (numbers, or None)."""
-    history = session.history()
-    metrics = history[-1].metrics if history else {}
-    points = [float(c.metrics["ap"]) for c in history if c.metrics.get("ap") is not None]
+    history = round_metrics(session)
+    metrics = history[-1] if history else {}
+    points = [float(m["ap"]) for m in history if m.get("ap") is not None]
     ap = metrics.get("ap")
     timing = st.session_state.get("teach_last_timing")
     return {

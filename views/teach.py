@@ -12,7 +12,7 @@ from app.items import plain
 from app.safe_text import text
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
-from app.teach_rating import get_session, needs_batch, propose, render_batch, start_batch
+from app.teach_rating import batch_reason, get_session, needs_batch, propose, render_batch, start_batch
 from app.teach_side import counters, counters_line, render_settings, render_side_actions, render_top, render_undo
 from app.teach_start import render_start_form
 from core.errors import FewshotError, IndexNotFound, PoolExhausted
@@ -133,7 +133,7 @@ def _batch(index: str, concept: str) -> None:
         st.info(f"{exhausted}")
         st.caption(plain(counters_line(session)))
     else:
-        strategy = f"{session.concept.strategy}: {session.batch_reason()}"  # what the policy is doing, and why
+        strategy = f"{session.concept.strategy}: {batch_reason(session)}"  # what the policy is doing, and why
         started_from = {"diverse": "a diverse sample", "examples": "example items",
                         "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init,
                                                                                  session.concept.init)
