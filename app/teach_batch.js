@@ -9,6 +9,15 @@ const COLUMNS = 5;
 const SUBMIT_TIMEOUT_MS = 20000;
 const MAX_DRAFTS = 40;
 
+// Write only what changed: a key press then costs the browser one or two small text and class updates.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function setAttr(node, name, value) {
+  if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+}
+
 function el(tag, cls, text) {
   const node = document.createElement(tag);
   if (cls) node.className = cls;
@@ -493,7 +502,7 @@ function paintItem(ctl, pos) {
   if (ctl.view === "focus") {
     const tile = ctl.tiles && ctl.tiles[pos];
     if (tile) {
-      tile.setAttribute("data-kind", k);
+      setAttr(tile, "data-kind", k);
       tile.classList.toggle("current", pos === state.pos);
     }
     if (pos !== state.pos || !ctl.focus) return;
@@ -505,18 +514,19 @@ function paintItem(ctl, pos) {
         ? "Ground truth: " + item.label : "";
       ctl.focusPos = pos;
     }
-    f.card.setAttribute("data-kind", k);
-    f.status.textContent = statusText(ctl, pos);
+    setAttr(f.card, "data-kind", k);
+    setText(f.status, statusText(ctl, pos));
     f.input.value = String(value === undefined ? (data.prefill ? guess(item) : 0) : value === null ? 0 : value);
     return;
   }
   const c = ctl.cards[pos];
   if (!c) return;
-  c.card.setAttribute("data-kind", k);
+  setAttr(c.card, "data-kind", k);
   c.card.classList.toggle("current", pos === state.pos);
-  c.status.textContent = statusText(ctl, pos);
+  setText(c.status, statusText(ctl, pos));
   const item = data.items[pos];
-  c.input.value = String(value === undefined ? (data.prefill ? guess(item) : 0) : value === null ? 0 : value);
+  const shown = String(value === undefined ? (data.prefill ? guess(item) : 0) : value === null ? 0 : value);
+  if (c.input.value !== shown) c.input.value = shown;
 }
 
 function buildBar(ctl) {
@@ -539,25 +549,25 @@ function paintBar(ctl) {
   const rated = state.order.length;
   const box = ctl.parent.querySelector(".teach");
   if (box) {
-    box.setAttribute("data-rated", String(rated));
+    setAttr(box, "data-rated", String(rated));
     box.classList.toggle("submitting", state.submitting);
   }
   if (ctl.view === "focus" && ctl.focus) {
-    ctl.focus.position.textContent = "Item " + (state.pos + 1) + " of " + n + " · " + rated + " rated"
-      + (rated >= n ? " · all rated: Enter submits" : "");
+    setText(ctl.focus.position, "Item " + (state.pos + 1) + " of " + n + " · " + rated + " rated"
+      + (rated >= n ? " · all rated: Enter submits" : ""));
   }
   if (!ctl.barText) return;
   ctl.submitButton.disabled = state.submitting;
   if (state.submitting) {
-    ctl.barText.textContent = "Submitting " + n + " items…";
+    setText(ctl.barText, "Submitting " + n + " items…");
   } else if (ctl.notice) {
-    ctl.barText.textContent = ctl.notice;
+    setText(ctl.barText, ctl.notice);
     ctl.notice = null;
   } else {
-    ctl.barText.textContent = rated >= n ? "All rated: press Enter to submit."
-      : rated + " of " + n + " rated · item " + (state.pos + 1);
+    setText(ctl.barText, rated >= n ? "All rated: press Enter to submit."
+      : rated + " of " + n + " rated · item " + (state.pos + 1));
   }
   ctl.barText.classList.toggle("done", rated >= n && !state.submitting);
-  ctl.barKeys.textContent = "a +1 · x −1 · 1–5 graded · space skip · ⌫ undo · ←→↑↓ move · enter submit (unrated items "
-    + (data.prefill ? "at the model's guess)" : "skipped)");
+  setText(ctl.barKeys, "a +1 · x −1 · 1–5 graded · space skip · ⌫ undo · ←→↑↓ move · enter submit (unrated items "
+    + (data.prefill ? "at the model's guess)" : "skipped)"));
 }

@@ -99,7 +99,7 @@ def _batch(index: str, concept: str) -> None:
     """The batch, its counters and what depends on the round, as one fragment: a submit reruns only this
     (not the title, the sidebar, the side panel and their reads), so the next batch reaches the browser
     sooner and the page has little else to redraw while the person types into the new batch. Everything
-    a submit changes (counters, the AP chart, undo, top results) is in here, so none of it goes stale."""
+    a submit changes (counters, the AP line, undo, top results) is in here, so none of it goes stale."""
     try:
         session = get_session(index, concept)
     except FewshotError as exc:
