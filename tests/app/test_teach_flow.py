@@ -89,6 +89,16 @@ def test_index_teach_undo_validate_flow():
     data = component_data(at)
     assert [i["id"] for i in data["items"]] == list(rounds[1])
     assert data["draft"]["ratings"] == rounds[1] and data["token"].startswith("r1-")
+    assert data["counters"]["round"] == 1 and len(data["counters"]["ap_points"]) == 2  # not round 2's any more
+    assert data["counters"]["n_positive"] == sum(v > 0 for v in rounds[0].values())
+
+    # Submitted again: the counters follow the new round 2 (not the undone one's figures).
+    send_batch(at, {**rounds[1], next(iter(rounds[1])): 0.5}, nonce="resubmit")
+    _no_errors(at)
+    history = TeachSession.open("digits", "three", Store()).history()
+    assert component_data(at)["counters"]["round"] == 2
+    assert component_data(at)["counters"]["ap_points"] == pytest.approx([c.metrics["ap"] for c in history])
+    assert component_data(at)["counters"]["n_positive"] == history[-1].metrics["n_positive"]
 
     at.switch_page("views/validate.py").run()
     _no_errors(at)
