@@ -1,13 +1,15 @@
 """How fast the Teach page answers a fast labeller, measured in a real browser (headless Debian chromium).
 
-Indexes the digits demo (raw pixels) into a scratch workspace, starts the app, opens the Teach page at
+Indexes the digits demo (raw pixels) into a scratch workspace (with ``FEWSHOT_AUTO_MAP=0``: no background
+UMAP fit competing with the measured rounds), starts the app, opens the Teach page at
 1280x720 and, for ``--rounds`` rounds, types a batch (``a``, ``x``, ``1``-``5``, ``space``, ``backspace``,
 ``--gap-ms`` apart) and Enter. Then leaves the page open and idle for ``--idle-s`` seconds.
 
 Measured in the page (the browser's clock, not Playwright's round trips):
 - ``key_to_paint_ms``: keydown (the event's own time stamp) to the frame after the rating is drawn
   (``requestAnimationFrame`` then a task: the paint has happened);
-- ``enter_to_next_batch_ms``: Enter's keydown to the frame after the next batch's token is drawn;
+- ``enter_to_next_batch_ms``: Enter's keydown to the frame after the next batch's token is drawn (seen by
+  a MutationObserver on the component's shadow root, where the batch is drawn);
 and on the server: ``idle_server_cpu_percent`` (psutil, the server process and its children, over the idle
 time). Prints ``name=value`` lines; ``load_avg_1m`` says how busy the machine was.
 
