@@ -137,3 +137,22 @@ def test_a_stale_or_repeated_batch_is_refused_and_loses_nothing():
     rows = TeachSession.open("digits", "seven", Store()).teach.label_rows("digits", "seven")
     assert {r["item_id"]: r["rating"] for r in rows if r["round"] == 1} == sent
     assert len(rows) == len(sent) + 1  # round 1 (this tab) and round 2 (the other tab), nothing else
+
+
+def test_an_exhausted_pool_says_so_and_keeps_the_counters():
+    """Every training item seen: no batch to draw, so the page says why and shows the counters as text."""
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.records import TRAIN
+    from core.sources import parse_source
+
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"))
+    session = TeachSession.create("digits", "four", target_label="4", strategy="random")
+    view = session.view
+    session.submit({str(i): None for i in view.ids[view.rows(TRAIN)]})  # everything seen (as skips)
+    at = AppTest.from_file(ROUTER, default_timeout=60)
+    at.switch_page("views/teach.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("seen" in i.value.lower() for i in at.info), [i.value for i in at.info]
+    assert any(c.value.startswith("Round 1 ") for c in at.caption), [c.value for c in at.caption]
+    assert not at.get("bidi_component")
