@@ -9,6 +9,15 @@ const COLUMNS = 5;
 const SUBMIT_TIMEOUT_MS = 20000;
 const MAX_DRAFTS = 40;
 
+// Write only what changed: a key press then costs the browser one or two small text and class updates.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function setAttr(node, name, value) {
+  if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+}
+
 function el(tag, cls, text) {
   const node = document.createElement(tag);
   if (cls) node.className = cls;
@@ -303,7 +312,12 @@ function build(ctl) {
     views.appendChild(b);
   });
   head.appendChild(views);
-  head.appendChild(el("span", "caption", data.caption || ""));
+  if (data.counters) head.appendChild(buildCounters(data.counters));
+  if (data.caption) {
+    const caption = el("div", "caption", data.caption);
+    caption.setAttribute("title", data.caption);
+    box.appendChild(caption);
+  }
   box.appendChild(head);
   ctl.cards = [];
   if (!data.items.length) {
@@ -318,6 +332,50 @@ function build(ctl) {
   box.appendChild(buildBar(ctl));
   data.items.forEach((_, pos) => paintItem(ctl, pos));
   paintBar(ctl);
+}
+
+// Where the concept stands after the last round (app.teach_side.counters): text nodes and one SVG line.
+function buildCounters(c) {
+  const row = el("div", "counters");
+  const stat = (label, value, help) => {
+    const span = el("span", "stat", label + " ");
+    span.appendChild(el("b", null, value === null || value === undefined ? "–" : value));
+    span.setAttribute("title", help);
+    row.appendChild(span);
+    return span;
+  };
+  const fixed = (v, digits) => (v === null || v === undefined ? null : Number(v).toFixed(digits));
+  stat("Round", c.round, "Batches submitted so far").setAttribute("data-counter", "round");
+  stat("Predicted +", c.predicted_positive, "Items of the index the classifier now calls positive (p > 0.5)");
+  stat("Ratings", "+" + c.n_positive + " / −" + c.n_negative, "Items rated above 0 / below 0 so far");
+  stat("Loss", fixed(c.loss, 3), "Training loss of this round's fit");
+  stat("w moved", c.w_moved === null || c.w_moved === undefined ? null : fixed(c.w_moved, 1) + "°",
+       "Angle between w and the previous round's w: how far this round moved the classifier");
+  if (c.ap !== null && c.ap !== undefined) {
+    const ap = stat("AP", fixed(c.ap, 3) + (c.ap_delta === null || c.ap_delta === undefined ? ""
+      : " (" + (c.ap_delta >= 0 ? "+" : "−") + Math.abs(c.ap_delta).toFixed(3) + ")"),
+      "Average precision on the validation split against the ground-truth label"
+      + (c.target !== null && c.target !== undefined ? " " + c.target : "") + ", by round");
+    ap.setAttribute("data-counter", "ap");
+    if ((c.ap_points || []).length > 1) ap.appendChild(sparkline(c.ap_points));
+  }
+  if (c.timing_ms) stat("next batch", c.timing_ms + " ms", "Last submit to the next batch, on the server");
+  return row;
+}
+
+function sparkline(points) {
+  const ns = "http://www.w3.org/2000/svg", w = 60, h = 14;
+  const lo = Math.min(...points), hi = Math.max(...points), span = hi - lo || 1;
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("width", String(w));
+  svg.setAttribute("height", String(h));
+  svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute("points", points.map((p, i) => (i * w / (points.length - 1)).toFixed(1) + ","
+    + (h - 1 - (p - lo) / span * (h - 2)).toFixed(1)).join(" "));
+  svg.appendChild(line);
+  return svg;
 }
 
 function content(item, big) {
@@ -444,7 +502,7 @@ function paintItem(ctl, pos) {
   if (ctl.view === "focus") {
     const tile = ctl.tiles && ctl.tiles[pos];
     if (tile) {
-      tile.setAttribute("data-kind", k);
+      setAttr(tile, "data-kind", k);
       tile.classList.toggle("current", pos === state.pos);
     }
     if (pos !== state.pos || !ctl.focus) return;
@@ -456,18 +514,19 @@ function paintItem(ctl, pos) {
         ? "Ground truth: " + item.label : "";
       ctl.focusPos = pos;
     }
-    f.card.setAttribute("data-kind", k);
-    f.status.textContent = statusText(ctl, pos);
+    setAttr(f.card, "data-kind", k);
+    setText(f.status, statusText(ctl, pos));
     f.input.value = String(value === undefined ? (data.prefill ? guess(item) : 0) : value === null ? 0 : value);
     return;
   }
   const c = ctl.cards[pos];
   if (!c) return;
-  c.card.setAttribute("data-kind", k);
+  setAttr(c.card, "data-kind", k);
   c.card.classList.toggle("current", pos === state.pos);
-  c.status.textContent = statusText(ctl, pos);
+  setText(c.status, statusText(ctl, pos));
   const item = data.items[pos];
-  c.input.value = String(value === undefined ? (data.prefill ? guess(item) : 0) : value === null ? 0 : value);
+  const shown = String(value === undefined ? (data.prefill ? guess(item) : 0) : value === null ? 0 : value);
+  if (c.input.value !== shown) c.input.value = shown;
 }
 
 function buildBar(ctl) {
@@ -490,25 +549,25 @@ function paintBar(ctl) {
   const rated = state.order.length;
   const box = ctl.parent.querySelector(".teach");
   if (box) {
-    box.setAttribute("data-rated", String(rated));
+    setAttr(box, "data-rated", String(rated));
     box.classList.toggle("submitting", state.submitting);
   }
   if (ctl.view === "focus" && ctl.focus) {
-    ctl.focus.position.textContent = "Item " + (state.pos + 1) + " of " + n + " · " + rated + " rated"
-      + (rated >= n ? " · all rated: Enter submits" : "");
+    setText(ctl.focus.position, "Item " + (state.pos + 1) + " of " + n + " · " + rated + " rated"
+      + (rated >= n ? " · all rated: Enter submits" : ""));
   }
   if (!ctl.barText) return;
   ctl.submitButton.disabled = state.submitting;
   if (state.submitting) {
-    ctl.barText.textContent = "Submitting " + n + " items…";
+    setText(ctl.barText, "Submitting " + n + " items…");
   } else if (ctl.notice) {
-    ctl.barText.textContent = ctl.notice;
+    setText(ctl.barText, ctl.notice);
     ctl.notice = null;
   } else {
-    ctl.barText.textContent = rated >= n ? "All rated: press Enter to submit."
-      : rated + " of " + n + " rated · item " + (state.pos + 1);
+    setText(ctl.barText, rated >= n ? "All rated: press Enter to submit."
+      : rated + " of " + n + " rated · item " + (state.pos + 1));
   }
   ctl.barText.classList.toggle("done", rated >= n && !state.submitting);
-  ctl.barKeys.textContent = "a +1 · x −1 · 1–5 graded · space skip · ⌫ undo · ←→↑↓ move · enter submit (unrated items "
-    + (data.prefill ? "at the model's guess)" : "skipped)");
+  setText(ctl.barKeys, "a +1 · x −1 · 1–5 graded · space skip · ⌫ undo · ←→↑↓ move · enter submit (unrated items "
+    + (data.prefill ? "at the model's guess)" : "skipped)"));
 }

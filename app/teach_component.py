@@ -162,11 +162,12 @@ def parse_submission(value: Any, token: str, item_ids: list[str]) -> Submission:
 
 def component_data(*, token: str, items: list[dict], store_prefix: str, caption: str, prefill: bool,
                    show_label: bool, draft: dict | None = None, committed: list[str] | None = None,
-                   outcome: dict | None = None) -> dict[str, Any]:
-    """Everything the component draws, as JSON: see ``app/teach_batch.js``."""
+                   outcome: dict | None = None, counters: dict | None = None) -> dict[str, Any]:
+    """Everything the component draws, as JSON: see ``app/teach_batch.js``. ``counters``: where the concept
+    stands (``app.teach_side.counters``), drawn as text above the batch."""
     return {"token": token, "items": items, "store_key": store_prefix, "caption": caption, "prefill": bool(prefill),
             "show_label": bool(show_label), "draft": draft, "committed": list(committed or []), "outcome": outcome,
-            "view": "grid"}
+            "view": "grid", "counters": counters}
 
 
 def mount(data: dict[str, Any], on_submit) -> Any:

@@ -36,6 +36,8 @@ from core.errors import FewshotError, StaleBatch
 from core.session import Candidate, TeachSession
 
 _SESSION = "teach_session_object"
+_FRESH = "teach_session_fresh"  # set by a successful submit: the next run's get_session needs no check
+_METRICS = "teach_round_metrics"  # ((index, concept, round), [metrics of rounds 0..round])
 
 
 def new_batch() -> None:
@@ -66,7 +68,9 @@ def propose(session: TeachSession) -> list[Candidate]:
     concept = session.concept
     seed = batch_seed(session.index, concept.name, session.round, concept.seen_after_round,
                       session.effective_strategy(), int(concept.batch_size))
-    return session.next_batch(seed=seed)
+    batch = session.next_batch(seed=seed)
+    st.session_state["teach_pending_reason"] = session.last_policy_reason
+    return batch
 
 
 def start_batch(session: TeachSession, batch: list[Candidate]) -> None:
@@ -79,16 +83,41 @@ def start_batch(session: TeachSession, batch: list[Candidate]) -> None:
         teach_token=batch_token(session.round, [c.item_id for c in batch]),
         teach_items=[item_payload(c, c["row"], show_label=True) for c in candidates],
         teach_draft=st.session_state.pop("teach_pending_draft", None),
+        teach_reason=st.session_state.pop("teach_pending_reason", None),
     )
 
 
-def get_session(index: str, concept: str) -> TeachSession:
+def batch_reason(session: TeachSession) -> str:
+    """Why the batch on screen was chosen: as ``next_batch`` said when it proposed it (no second read of
+    the ratings), else (an undone round shown again) what the policy says now."""
+    return st.session_state.get("teach_reason") or session.batch_reason()
+
+
+def round_metrics(session: TeachSession) -> list[dict]:
+    """Each round's metrics, oldest first, for the counters: read from the checkpoints once, then kept in
+    step by this session's own submits (``submit_value`` appends the round it wrote), so the run after a
+    submit does not read the whole history again. Read again whenever the round is not the one kept."""
+    key = (session.index, session.concept.name, session.round)
+    kept = st.session_state.get(_METRICS)
+    if kept is None or kept[0] != key:
+        kept = (key, [dict(c.metrics) for c in session.history()])
+        st.session_state[_METRICS] = kept
+    return kept[1]
+
+
+def get_session(index: str, concept: str, verify: bool = True) -> TeachSession:
     """This browser session's ``TeachSession``, kept between runs while no other writer moved the concept
-    on (one small read), so a submit and the next batch do not reopen it (20-60 ms each)."""
+    on (one small read), so a submit and the next batch do not reopen it (20-60 ms each).
+
+    ``verify=False`` skips that read: for a submit, whose own check under the concept's lock refuses a
+    batch another writer overtook; and for the run right after this session's own submit (flagged by
+    ``submit_value``), whose session is the one that just wrote the latest round.
+    """
     store = get_store()
     cached = st.session_state.get(_SESSION)
+    fresh = st.session_state.pop(_FRESH, False)
     if (cached is not None and cached.store is store and cached.index == index and cached.concept.name == concept
-            and cached.teach.checkpoint_round(index, concept) == cached.round):
+            and (not verify or fresh or cached.teach.checkpoint_round(index, concept) == cached.round)):
         return cached
     session = TeachSession.open(index, concept, store=store)
     st.session_state[_SESSION] = session
@@ -111,10 +140,12 @@ def submit_value(value: Any) -> bool:
         if not index or not concept:
             raise FewshotError("no concept selected: pick one in the sidebar")
         submission = parse_submission(value, token, [c["item_id"] for c in batch])
-        session = get_session(index, concept)
-        session.submit(submission.ratings, expected_round=submission.expected_round)
+        session = get_session(index, concept, verify=False)
+        kept = st.session_state.get(_METRICS)
+        result = session.submit(submission.ratings, expected_round=submission.expected_round)
     except StaleBatch as exc:
         _refused(str(exc), nonce)
+        st.session_state.pop(_SESSION, None)  # another writer moved on: reopen (settings, seen mark) next run
         new_batch()  # show the current batch
         return False
     except FewshotError as exc:
@@ -123,11 +154,16 @@ def submit_value(value: Any) -> bool:
     except Exception as exc:  # noqa: BLE001 - the browser must learn the batch did not go through
         _refused(f"submitting failed ({type(exc).__name__}: {exc}). Whatever was written is kept; reload the "
                  "page to see where the concept stands.", nonce)
+        st.session_state.pop(_SESSION, None)
         new_batch()
         return False
+    if kept is not None and kept[0] == (index, concept, result.round - 1):
+        st.session_state[_METRICS] = ((index, concept, result.round), [*kept[1], dict(result.metrics)])
+    else:
+        st.session_state.pop(_METRICS, None)
     committed = (st.session_state.get("teach_committed") or [])[-9:] + [token]
     st.session_state.update(teach_committed=committed, teach_outcome=None, teach_message=None,
-                            teach_submit_started=started)
+                            teach_submit_started=started, **{_FRESH: True})
     new_batch()
     return True
 
@@ -151,8 +187,10 @@ def undo_round(session: TeachSession) -> None:
     new_batch()
 
 
-def render_batch(index: str, concept: str, caption: str, prefill: bool, show_label: bool) -> None:
-    """The component: every key answered in the browser, the batch sent once on Enter or Submit."""
+def render_batch(index: str, concept: str, caption: str, prefill: bool, show_label: bool,
+                 counters: dict | None = None) -> None:
+    """The component: every key answered in the browser, the batch sent once on Enter or Submit; it also
+    draws ``counters`` (``app.teach_side.counters``), so a submit redraws them with the batch."""
     items = st.session_state.get("teach_items") or []
     if not show_label:
         items = [{**item, "label": None} for item in items]
@@ -160,5 +198,6 @@ def render_batch(index: str, concept: str, caption: str, prefill: bool, show_lab
         token=st.session_state.get("teach_token", ""), items=items,
         store_prefix=store_key(workspace_uri(), index, concept), caption=caption, prefill=prefill,
         show_label=show_label, draft=st.session_state.get("teach_draft"),
-        committed=st.session_state.get("teach_committed"), outcome=st.session_state.get("teach_outcome"))
+        committed=st.session_state.get("teach_committed"), outcome=st.session_state.get("teach_outcome"),
+        counters=counters)
     mount(data, _on_submit)

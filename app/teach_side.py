@@ -1,4 +1,7 @@
-"""Beside the batch: counters, the AP-by-round chart, settings between rounds, undo, reset, export."""
+"""Around the batch: its counters and the AP-by-round line (drawn by the rating component, so a submit
+redraws them with the batch and nothing else), undo and the top results (in the batch's fragment: they
+change with every round), and beside it what does not change when a batch is submitted (settings,
+reset seen, export: drawn on full runs only)."""
 
 from __future__ import annotations
 
@@ -7,13 +10,15 @@ import math
 import streamlit as st
 
 from app.items import item_grid, plain
+from app.safe_text import text
 from app.state import get_store
-from app.teach_rating import new_batch, undo_round
+from app.teach_rating import new_batch, round_metrics, undo_round
 from core.config import workspace
 from core.errors import FewshotError
 from core.session import STRATEGIES, TeachSession
 
-__all__ = ["new_batch", "render_actions", "render_counters", "render_settings"]  # new_batch: the Map page's too
+__all__ = ["counters", "counters_line", "new_batch", "render_settings", "render_side_actions", "render_top",
+           "render_undo"]  # new_batch: the Map page's too
 
 
 def _fmt(value, pattern: str = "{:.3f}") -> str:
@@ -27,27 +32,41 @@ def _angle(cosine) -> float | None:
     return math.degrees(math.acos(max(-1.0, min(1.0, float(cosine)))))
 
 
-def render_counters(session: TeachSession) -> None:
-    history = session.history()
-    metrics = history[-1].metrics if history else {}
-    c1, c2 = st.columns(2)
-    c1.metric("Round", session.round, help="Batches submitted so far")
-    c2.metric("Predicted +", metrics.get("predicted_positive", "–"),
-              help="Items of the index the classifier now calls positive (p > 0.5)")
-    c1.metric("Ratings +", metrics.get("n_positive", 0), help="Items rated above 0 so far")
-    c2.metric("Ratings −", metrics.get("n_negative", 0), help="Items rated below 0 so far")
-    c1.metric("Loss", _fmt(metrics.get("loss")), help="Training loss of this round's fit")
-    c2.metric("w moved", _fmt(_angle(metrics.get("cosine_to_previous")), "{:.1f}°"),
-              help="Angle between w and the previous round's w: how far this round moved the classifier")
-    points = [c.metrics["ap"] for c in history if c.metrics.get("ap") is not None]
-    if "ap" in metrics:
-        delta = None if len(points) < 2 else f"{points[-1] - points[-2]:+.3f}"
-        st.metric(f"Validation AP (label {plain(session.concept.target_label)})", _fmt(metrics.get("ap")), delta=delta,
-                  chart_data=points if len(points) > 1 else None, chart_type="line",
-                  help="Average precision on the validation split against the ground-truth label, by round")
+def counters(session: TeachSession) -> dict:
+    """Where the concept stands after the last round, for the component to draw (numbers, or None)."""
+    history = round_metrics(session)
+    metrics = history[-1] if history else {}
+    points = [float(m["ap"]) for m in history if m.get("ap") is not None]
+    ap = metrics.get("ap")
     timing = st.session_state.get("teach_last_timing")
-    if timing:
-        st.caption(f"Last submit → next batch: {timing:.0f} ms")
+    return {
+        "round": int(session.round),
+        "predicted_positive": metrics.get("predicted_positive"),
+        "n_positive": int(metrics.get("n_positive", 0)),
+        "n_negative": int(metrics.get("n_negative", 0)),
+        "loss": _number(metrics.get("loss")),
+        "w_moved": _angle(metrics.get("cosine_to_previous")),
+        "ap": _number(ap),
+        "ap_delta": points[-1] - points[-2] if ap is not None and len(points) >= 2 else None,
+        "ap_points": points,
+        "target": None if session.concept.target_label is None else text(session.concept.target_label),
+        "timing_ms": None if not timing else round(float(timing)),
+    }
+
+
+def counters_line(session: TeachSession) -> str:
+    """The same counters as one line of text (shown when there is no batch to draw them with)."""
+    c = counters(session)
+    predicted = "–" if c["predicted_positive"] is None else c["predicted_positive"]
+    line = (f"Round {c['round']} · predicted + {predicted} · ratings + {c['n_positive']} / − {c['n_negative']}"
+            f" · loss {_fmt(c['loss'])}")
+    if c["ap"] is not None:
+        line += f" · validation AP {_fmt(c['ap'])}"
+    return line
+
+
+def _number(value) -> float | None:
+    return None if value is None or value != value else float(value)
 
 
 def render_settings(session: TeachSession) -> None:
@@ -67,21 +86,20 @@ def render_settings(session: TeachSession) -> None:
                 st.error(plain(str(exc)))
 
 
-def render_actions(session: TeachSession) -> None:
+def render_undo(session: TeachSession) -> None:
+    """Undo the last round: its ratings come back as the draft (in the batch's fragment: after the first
+    submit it must turn on without a full rerun)."""
     if st.button("Undo last round", key="teach_undo", disabled=session.round == 0, width="stretch",
                  help="Take the last batch back: its ratings come back as the draft to edit and submit again"):
         try:
             undo_round(session)
-            st.rerun()
         except FewshotError as exc:  # e.g. another tab or process moved on: show the message and the current batch
             st.session_state["teach_message"] = str(exc)
             new_batch()
-            st.rerun()
-    if st.button("Reset seen", key="teach_reset_seen", width="stretch",
-                 help="Show already rated items again; their ratings are kept"):
-        session.reset_seen()
-        new_batch()
-        st.rerun()
+        st.rerun()  # the whole page: the side panel's settings may change with the round
+
+
+def render_top(session: TeachSession) -> None:
     with st.expander("Top results now"):
         if st.toggle("Show what the classifier ranks highest (seen or not)", key="teach_top_show"):
             top = session.top(20)
@@ -89,6 +107,14 @@ def render_actions(session: TeachSession) -> None:
             item_grid([rows.get(c.item_id, {"id": c.item_id}) for c in top],
                       [f"p={c.probability:.2f}" + (f" · {c.label}" if c.label is not None else "") for c in top],
                       columns=4)
+
+
+def render_side_actions(session: TeachSession) -> None:
+    if st.button("Reset seen", key="teach_reset_seen", width="stretch",
+                 help="Show already rated items again; their ratings are kept"):
+        session.reset_seen()
+        new_batch()
+        st.rerun()
     with st.expander("Export classifier"):
         threshold = st.number_input("Threshold (logit; 0 = p 0.5)", value=0.0, key="teach_export_threshold")
         if st.button("Export", key="teach_export"):

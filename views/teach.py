@@ -9,10 +9,11 @@ import time
 import streamlit as st
 
 from app.items import plain
+from app.safe_text import text
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
-from app.teach_rating import get_session, needs_batch, propose, render_batch, start_batch
-from app.teach_side import render_actions, render_counters, render_settings
+from app.teach_rating import batch_reason, get_session, needs_batch, propose, render_batch, start_batch
+from app.teach_side import counters, counters_line, render_settings, render_side_actions, render_top, render_undo
 from app.teach_start import render_start_form
 from core.errors import FewshotError, IndexNotFound, PoolExhausted
 
@@ -85,9 +86,28 @@ def _page(index: str | None, concept: str | None) -> None:
     except FewshotError as exc:
         st.error(plain(str(exc)))
         return
+    main, side = st.columns([3, 1], gap="medium")
+    with main:
+        _batch(index, concept)
+    with side:  # nothing here changes when a batch is submitted: drawn on full runs only
+        render_settings(session)
+        render_side_actions(session)
+
+
+@st.fragment
+def _batch(index: str, concept: str) -> None:
+    """The batch, its counters and what depends on the round, as one fragment: a submit reruns only this
+    (not the title, the sidebar, the side panel and their reads), so the next batch reaches the browser
+    sooner and the page has little else to redraw while the person types into the new batch. Everything
+    a submit changes (counters, the AP line, undo, top results) is in here, so none of it goes stale."""
+    try:
+        session = get_session(index, concept)
+    except FewshotError as exc:
+        st.error(plain(str(exc)))
+        return
 
     exhausted = None
-    if needs_batch(index, concept):  # a new batch: before the side panel, which shows its timing
+    if needs_batch(index, concept):  # a new batch: before the counters, which show its timing
         try:
             start_batch(session, propose(session))
         except PoolExhausted as exc:
@@ -97,35 +117,31 @@ def _page(index: str | None, concept: str | None) -> None:
             if started is not None:
                 st.session_state["teach_last_timing"] = (time.perf_counter() - started) * 1000
 
-    main, side = st.columns([3, 1], gap="medium")
-    with main:
-        message = st.session_state.pop("teach_message", None)
-        if message:
-            st.error(plain(message), icon=":material/block:")
-        if exhausted is not None:
-            st.info(f"{exhausted}")
-        else:
-            batch = st.session_state["teach_batch"]
-            c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
-            c1.toggle("Prefill guesses", key="teach_prefill_toggle",
-                      help="Start each item at the model's guess. With it, untouched items are submitted at the guess; "
-                           "without it, untouched items are skipped.")
-            show_label = c2.toggle("Show ground-truth labels", key="teach_show_labels",
-                                   disabled=not any(c.get("label") is not None for c in batch))
-            strategy = f"{session.concept.strategy}: {session.batch_reason()}"  # what the policy is doing, and why
-            started_from = {"diverse": "a diverse sample", "examples": "example items",
-                            "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init,
-                                                                                     session.concept.init)
-            caption = (f"Batch {session.round + 1}: {len(batch)} items chosen by {strategy} · concept {concept}, "
-                       f"started from {started_from}")
-            st.caption(plain(caption))
-            render_batch(index, concept, caption="", prefill=bool(st.session_state.get("teach_prefill_toggle")),
-                         show_label=bool(show_label))
-
-    with side:
-        render_counters(session)
-        render_settings(session)
-        render_actions(session)
+    message = st.session_state.pop("teach_message", None)
+    if message:
+        st.error(plain(message), icon=":material/block:")
+    batch = [] if exhausted is not None else st.session_state["teach_batch"]
+    c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
+    c1.toggle("Prefill guesses", key="teach_prefill_toggle",
+              help="Start each item at the model's guess. With it, untouched items are submitted at the guess; "
+                   "without it, untouched items are skipped.")
+    show_label = c2.toggle("Show ground-truth labels", key="teach_show_labels",
+                           disabled=not any(c.get("label") is not None for c in batch))
+    with c3:
+        render_undo(session)
+    if exhausted is not None:
+        st.info(f"{exhausted}")
+        st.caption(plain(counters_line(session)))
+    else:
+        strategy = f"{session.concept.strategy}: {batch_reason(session)}"  # what the policy is doing, and why
+        started_from = {"diverse": "a diverse sample", "examples": "example items",
+                        "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init,
+                                                                                 session.concept.init)
+        caption = (f"Batch {session.round + 1}: {len(batch)} items chosen by {strategy} · concept {concept}, "
+                   f"started from {started_from}")
+        render_batch(index, concept, caption=text(caption), prefill=bool(st.session_state.get("teach_prefill_toggle")),
+                     show_label=bool(show_label), counters=counters(session))
+    render_top(session)
 
 
 st.html(PAGE_CSS)

@@ -73,9 +73,13 @@ def test_index_teach_undo_validate_flow():
         assert not set(first_batch) & set(next_batch), "a rated item was proposed again"
         assert component_data(at)["token"].startswith(f"r{expected_round}-")
 
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Round"] == "2"
-    assert int(metrics["Ratings +"]) + int(metrics["Ratings −"]) == 20
+    counters = component_data(at)["counters"]  # drawn by the component, with the batch
+    assert counters["round"] == 2
+    assert counters["n_positive"] + counters["n_negative"] == 20
+    assert counters["n_positive"] == sum(v > 0 for r in rounds for v in r.values())
+    history = TeachSession.open("digits", "three", Store()).history()
+    assert counters["ap"] == pytest.approx(history[-1].metrics["ap"])
+    assert counters["ap_points"] == pytest.approx([c.metrics["ap"] for c in history])
 
     # Undo: round 2's items come back with their ratings as the draft.
     at.button(key="teach_undo").click().run()
@@ -85,6 +89,16 @@ def test_index_teach_undo_validate_flow():
     data = component_data(at)
     assert [i["id"] for i in data["items"]] == list(rounds[1])
     assert data["draft"]["ratings"] == rounds[1] and data["token"].startswith("r1-")
+    assert data["counters"]["round"] == 1 and len(data["counters"]["ap_points"]) == 2  # not round 2's any more
+    assert data["counters"]["n_positive"] == sum(v > 0 for v in rounds[0].values())
+
+    # Submitted again: the counters follow the new round 2 (not the undone one's figures).
+    send_batch(at, {**rounds[1], next(iter(rounds[1])): 0.5}, nonce="resubmit")
+    _no_errors(at)
+    history = TeachSession.open("digits", "three", Store()).history()
+    assert component_data(at)["counters"]["round"] == 2
+    assert component_data(at)["counters"]["ap_points"] == pytest.approx([c.metrics["ap"] for c in history])
+    assert component_data(at)["counters"]["n_positive"] == history[-1].metrics["n_positive"]
 
     at.switch_page("views/validate.py").run()
     _no_errors(at)
@@ -123,3 +137,22 @@ def test_a_stale_or_repeated_batch_is_refused_and_loses_nothing():
     rows = TeachSession.open("digits", "seven", Store()).teach.label_rows("digits", "seven")
     assert {r["item_id"]: r["rating"] for r in rows if r["round"] == 1} == sent
     assert len(rows) == len(sent) + 1  # round 1 (this tab) and round 2 (the other tab), nothing else
+
+
+def test_an_exhausted_pool_says_so_and_keeps_the_counters():
+    """Every training item seen: no batch to draw, so the page says why and shows the counters as text."""
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.records import TRAIN
+    from core.sources import parse_source
+
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"))
+    session = TeachSession.create("digits", "four", target_label="4", strategy="random")
+    view = session.view
+    session.submit({str(i): None for i in view.ids[view.rows(TRAIN)]})  # everything seen (as skips)
+    at = AppTest.from_file(ROUTER, default_timeout=60)
+    at.switch_page("views/teach.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("seen" in i.value.lower() for i in at.info), [i.value for i in at.info]
+    assert any(c.value.startswith("Round 1 ") for c in at.caption), [c.value for c in at.caption]
+    assert not at.get("bidi_component")

@@ -136,6 +136,8 @@ def test_twenty_fast_rounds_from_the_keyboard_lose_and_change_nothing(app_server
         early = [rng.choice(choices) for _ in range(3)] if round_no % 2 == 0 and round_no < 20 else []
         _type(page, early)
         _wait_new_batch(page, old)
+        # A submit reruns only the batch's fragment: its counters come with the batch, never stale.
+        expect(page.locator(f"{BOX} [data-counter=round] b")).to_have_text(str(round_no))
         ids, model = _ids(page), _Model(10)
         for key in early:
             model.press(key)
@@ -143,6 +145,11 @@ def test_twenty_fast_rounds_from_the_keyboard_lose_and_change_nothing(app_server
     assert_no_exception(page)
     got = _round_rows(store, "three")
     assert got == expected, "the labels table differs from the keys typed"
+    last = TeachSession.open("digits", "three", store=store).history()[-1].metrics
+    counters = page.locator(f"{BOX} .counters").inner_text()
+    assert f"Ratings +{last['n_positive']} / −{last['n_negative']}" in counters, counters
+    assert f"Predicted + {last['predicted_positive']}" in counters and f"AP {last['ap']:.3f}" in counters, counters
+    expect(page.locator(MAIN).get_by_role("button", name="Undo last round")).to_be_enabled()
     screenshot(page, screenshot_dir, "02-after-twenty-rounds")
 
     # Focus: one large item; the keys work there too.
