@@ -36,11 +36,16 @@ from app.map_view import (
     validation_overlay,
 )
 from core.replay import Replay, build_replay
+from core.replay_canvas import replay_parts, replay_payload
 from core.replay_figure import COMPACT_ABOVE, marker_size, replay_figure
 
 MAX_REPLAY_POINTS = 1_000_000  # typed arrays + uint8 colour codes keep 1M points under the page-load target
 MAX_HOVER_POINTS = 100_000  # beyond this, hover shows item numbers only (per-point strings cost ~100 B each)
 SHORT_HOVER_ABOVE = 20_000  # above this, hover texts keep 60 characters of an item's text (not 120)
+# Above this many drawn points the replay is drawn by the canvas component (app/map_canvas.py): measured on
+# 2 cores in headless Chromium, Plotly took 3.1 s to draw 100k points and 3.9 s per replay step.
+CANVAS_ABOVE = 20_000
+CANVAS_PICK = "map_canvas_pick"
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -77,6 +82,53 @@ def _cached_figure(replay_key: tuple, at: int, replay: Replay, hover_all: np.nda
 
     raw = _encoded_figure(replay_key, at, replay, hover_all)
     return _prebuilt({**raw, "data": [dict(t) for t in raw["data"]]})
+
+
+@st.cache_resource(max_entries=2, show_spinner="Preparing the map…")
+def _canvas_parts(replay_key: tuple, _replay: Replay, _ids: np.ndarray, _labels: np.ndarray) -> tuple:
+    """Every round's colour codes, positions and hover data for the canvas, per cached replay."""
+    return replay_parts(_replay, _ids[_replay.rows], _labels[_replay.rows])
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _canvas_payload(replay_key: tuple, at: int, show_path: bool, _parts: tuple) -> bytes:
+    """The payload bytes for one start round: the same bytes on every rerun, so Streamlit sends only a
+    reference to them and the browser keeps its zoom and round."""
+    header, arrays = _parts
+    return replay_payload(None, start=at, parts=(dict(header, show_path=show_path), arrays))  # type: ignore[arg-type]
+
+
+def _on_canvas_select() -> None:
+    from app.map_canvas import COMPONENT_KEY
+
+    state = st.session_state.get(COMPONENT_KEY)
+    value = state.get("selection") if hasattr(state, "get") else None
+    if value is not None:
+        st.session_state[CANVAS_PICK] = value
+
+
+def canvas_selection(value: Any, uid: str, ids: np.ndarray, rows: np.ndarray) -> list[str] | None:
+    """The item ids of a lasso sent by the canvas (None: not for the points drawn now, e.g. a stale page)."""
+    from app.map_canvas import picked_rows
+
+    if not isinstance(value, dict) or value.get("uid") != uid:
+        return None
+    picked = picked_rows(value, rows)
+    return None if picked is None else [str(ids[r]) for r in picked]
+
+
+def render_canvas(replay_key: tuple, replay: Replay, at: int, show_path: bool, view: Any,
+                  labels: np.ndarray) -> None:
+    """The replay drawn by the canvas component; a lasso there selects the items below the map."""
+    from app.map_canvas import mount
+
+    parts = _canvas_parts(replay_key, replay, view.ids, labels)
+    payload = _canvas_payload(replay_key, at, show_path, parts)
+    value = st.session_state.pop(CANVAS_PICK, None)
+    picked = canvas_selection(value, parts[0]["uid"], view.ids, replay.rows)
+    if picked is not None:
+        st.session_state[SELECTED_KEY] = picked
+    mount(payload, _on_canvas_select)
 
 
 def _modes(labels: np.ndarray, session: Any) -> list[str]:
@@ -147,8 +199,11 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
         _metrics(replay, at)
         scores = np.zeros(n, dtype=np.float32)
         scores[replay.rows] = replay.scores[at]
-    hover_all = _hover(root, index, view.version, n, column)
-    if replay is not None and at is not None and mode == "Score":
+    canvas = replay is not None and at is not None and mode == "Score" and len(replay.rows) > CANVAS_ABOVE
+    hover_all = _hover(root, index, view.version, n, column) if not canvas else None
+    if canvas:
+        fig = None
+    elif replay is not None and at is not None and mode == "Score":
         fig = _cached_figure(replay_key, at, replay, hover_all)
         spec = fig.to_dict()
         if not show_path:
@@ -180,14 +235,21 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
     what = "UMAP" if projection is not None else "PCA stand-in"
     drawn = len(replay.rows) if replay is not None and mode == "Score" else min(n, MAX_POINTS)
     sample = f" (a random sample of {drawn:,} of {n:,} items; rated items always shown)" if drawn < n else ""
-    st.caption(f"{what}{sample}. Box or lasso-select points to see and rate them below; "
-               "double-click the map to clear the selection.")
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",
-                            config={"scrollZoom": True, "displaylogo": False})
-    compact = replay is not None and mode == "Score" and len(replay.rows) > COMPACT_ABOVE
-    picked = selected_ids(event, view.ids, replay.rows if compact else None)
-    if picked is not None:
-        st.session_state[SELECTED_KEY] = picked
+    if canvas:
+        overlay_note = f" The validation overlay is drawn on maps of up to {CANVAS_ABOVE:,} points." \
+            if show_val else ""
+        st.caption(f"{what}{sample}. Drag to lasso-select points (Pan, or Shift+drag, to move; the wheel zooms); "
+                   f"double-click clears the selection.{overlay_note}")
+        render_canvas(replay_key, replay, at, show_path, view, labels)
+    else:
+        st.caption(f"{what}{sample}. Box or lasso-select points to see and rate them below; "
+                   "double-click the map to clear the selection.")
+        event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",
+                                config={"scrollZoom": True, "displaylogo": False})
+        compact = replay is not None and mode == "Score" and len(replay.rows) > COMPACT_ABOVE
+        picked = selected_ids(event, view.ids, replay.rows if compact else None)
+        if picked is not None:
+            st.session_state[SELECTED_KEY] = picked
     st.subheader("Selected items")
     ids = [i for i in st.session_state.get(SELECTED_KEY, []) if i in row_of or session is None]
     if session is None:

@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -187,30 +188,37 @@ def measure_page(view: SimpleNamespace, xy: np.ndarray, name: str) -> dict[str, 
     return out
 
 
-def report_bytes(n: int) -> int:
-    """Bytes of the report of a 10-round concept on an n-item index built through build_index."""
+def write_index(view: SimpleNamespace, root: str) -> Any:
+    """The synthetic items as index "bench" in a workspace at ``root`` (through build_index); returns the Store."""
     import csv
-    import os
 
     from core.indexing import build_index
-    from core.report_build import write_report
-    from core.session import TeachSession
     from core.sources import parse_source
     from core.store import Store
 
+    path = Path(root) / "items.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "label", "split"])
+        writer.writerows(zip(view.ids, range(len(view.ids)), view.labels, view.split, strict=True))
+    store = Store(root)
+    build_index("bench", parse_source(f"file:{path}", text_column="text", label_column="label", id_column="id",
+                                      split_column="split"), ClusterEmbedder(view), store=store)
+    path.unlink()
+    return store
+
+
+def report_bytes(n: int) -> int:
+    """Bytes of the report of a 10-round concept on an n-item index built through build_index."""
+    import os
+
+    from core.report_build import write_report
+    from core.session import TeachSession
+
     view = synthetic(n)
-    embedder = ClusterEmbedder(view)
     with tempfile.TemporaryDirectory() as root:
         os.environ["FEWSHOT_AUTO_MAP"] = "0"
-        path = Path(root) / "items.csv"
-        with path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["id", "text", "label", "split"])
-            for i in range(n):
-                writer.writerow([view.ids[i], str(i), view.labels[i], view.split[i]])
-        store = Store(root)
-        build_index("bench", parse_source(f"file:{path}", text_column="text", label_column="label", id_column="id",
-                                          split_column="split"), embedder, store=store)
+        store = write_index(view, root)
         session = TeachSession.create("bench", "three", store=store, target_label="3", strategy="random")
         for round_ in range(ROUNDS):
             batch = session.next_batch(k=20, seed=round_)

@@ -1,0 +1,189 @@
+"""The Map page as a person meets it: a real Streamlit server, headless Chromium, a real workspace.
+
+Prints ``name=value`` lines for n points (a synthetic 512-d index, 10 taught rounds, a stored map):
+
+    map_workspace_s_<n>=...        # building the index + 10 rounds + storing the map (not a page figure)
+    page_first_ms_<n>=...          # the first page after the server started: reads the vectors, computes every
+                                   # round's scores and the payload (cached afterwards): navigation -> map painted
+    page_load_ms_<n>=...           # p50 of 3 fresh tabs once that is cached: navigation -> map painted
+    replay_step_ms_<n>=...         # p50: the map's round slider moved -> recoloured map painted (in the browser)
+    replay_step_server_ms_<n>=...  # p50: the Streamlit "Round" slider moved -> rerun -> map painted at that round
+    pan_frame_ms_<n>=...           # p50: one wheel zoom / drag step -> repainted
+    lasso_ms_<n>=...               # a lasso over the middle -> its points picked and sent (browser side)
+
+Run alone: ``python benchmarks/map_page_browser.py 100000``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+CANVAS = ".fsmap-root canvas"
+
+
+def prepare(n: int, root: str) -> float:
+    """Index ``n`` synthetic items, teach 10 rounds, store a map (a random projection: a cached map's page load
+    does not depend on how it was fitted). Returns the seconds it took."""
+    from benchmarks.map_latency import ROUNDS, synthetic, write_index
+    from core.projection import Projection, fingerprint, save_projection
+    from core.session import TeachSession
+
+    started = time.perf_counter()
+    os.environ["FEWSHOT_AUTO_MAP"] = "0"
+    view = synthetic(n)
+    store = write_index(view, root)
+    session = TeachSession.create("bench", "three", store=store, target_label="3", strategy="random")
+    for round_ in range(ROUNDS):
+        batch = session.next_batch(k=20, seed=round_)
+        session.submit({c.item_id: 1.0 if c.label == "3" else -1.0 for c in batch})
+    stored = store.vectors("bench")
+    xy = stored.matrix @ np.random.default_rng(2).standard_normal((stored.matrix.shape[1], 2)).astype(np.float32)
+    save_projection("bench", Projection(xy.astype(np.float32), "umap", stored.version,
+                                        fingerprint(stored.ids, stored.matrix), n, 1.0), root)
+    return time.perf_counter() - started
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(root: str, log: Path) -> tuple[subprocess.Popen, str]:
+    port = _port()
+    env = {**os.environ, "FEWSHOT_HOME": root, "FEWSHOT_AUTO_MAP": "0", "HF_HUB_OFFLINE": "1"}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as answer:
+                if answer.read().strip() == b"ok":
+                    return process, url
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the server did not start:\n" + log.read_text()[-2000:])
+
+
+def _painted(page, timeout_ms: float = 300_000) -> float:
+    """ms from navigation start until the canvas first painted (performance.now() at that paint)."""
+    page.wait_for_selector(".fsmap-root[data-painted-at]", timeout=timeout_ms)
+    return float(page.locator(".fsmap-root").get_attribute("data-painted-at"))
+
+
+STEP_JS = """async (root, target) => {
+  const slider = root.querySelector('input[type=range]');
+  const t = performance.now();
+  slider.value = String(target); slider.dispatchEvent(new Event('input', {bubbles: true}));
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  if (root.dataset.round === undefined) throw new Error('not painted');
+  return performance.now() - t; }"""
+ZOOM_JS = """async (root, i) => {
+  const c = root.querySelector('canvas'), b = c.getBoundingClientRect();
+  const t = performance.now();
+  c.dispatchEvent(new WheelEvent('wheel', {deltaY: i % 2 ? 120 : -120, clientX: b.x + b.width / 2,
+                                           clientY: b.y + b.height / 2, bubbles: true, cancelable: true}));
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return performance.now() - t; }"""
+
+
+def measure(n: int, name: str) -> dict[str, float]:
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as root:
+        out[f"map_workspace_s_{name}"] = round(prepare(n, root), 1)
+        process, url = serve(root, Path(root) / "server.log")
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url + "/map")
+                out[f"page_first_ms_{name}"] = round(_painted(page))
+                page.close()
+                loads = []
+                for _ in range(3):
+                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    page.goto(url + "/map")
+                    loads.append(_painted(page))
+                    page.close()
+                out[f"page_load_ms_{name}"] = round(statistics.median(loads))
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url + "/map")
+                _painted(page)
+                page.wait_for_timeout(500)
+                root = page.locator('.fsmap-root')
+                steps = [root.evaluate(STEP_JS, i % 10) for i in (3, 4, 5, 6, 7, 8, 2)]
+                out[f"replay_step_ms_{name}"] = round(statistics.median(steps))
+                zooms = [root.evaluate(ZOOM_JS, i) for i in range(6)]
+                out[f"pan_frame_ms_{name}"] = round(statistics.median(zooms))
+                out[f"replay_step_server_ms_{name}"] = round(_server_steps(page))
+                out[f"lasso_ms_{name}"] = round(_lasso(page))
+                browser.close()
+        finally:
+            os.killpg(process.pid, 15)
+            process.wait(timeout=20)
+    return out
+
+
+def _server_steps(page) -> float:
+    """The Streamlit round slider (keyboard) -> the canvas repainted at that round."""
+    thumb = page.get_by_role("slider", name="Round").first
+    times = []
+    for key in ("ArrowLeft", "ArrowLeft", "ArrowRight"):
+        before = page.locator(".fsmap-root").get_attribute("data-paints")
+        thumb.focus()
+        started = time.perf_counter()
+        page.keyboard.press(key)
+        _wait(lambda: page.locator(".fsmap-root").get_attribute("data-paints") != before
+              and page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state") == "notRunning")
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def _wait(done, timeout: float = 120.0, poll: float = 0.01) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the map did not answer")
+        time.sleep(poll)
+
+
+def _lasso(page) -> float:
+    box = page.locator(CANVAS).bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 6
+    page.mouse.move(cx - r, cy - r)
+    page.mouse.down()
+    for x, y in ((cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r)):
+        page.mouse.move(x, y, steps=4)
+    started = time.perf_counter()
+    page.mouse.up()
+    _wait(lambda: page.locator(".fsmap-root").get_attribute("data-selected") is not None, poll=0.005)
+    return (time.perf_counter() - started) * 1000
+
+
+if __name__ == "__main__":
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    label = f"{count // 1000}k" if count < 1_000_000 else f"{count // 1_000_000}m"
+    for key, value in measure(count, label).items():
+        print(f"{key}={value}", flush=True)
