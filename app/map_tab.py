@@ -7,6 +7,7 @@ the browser without a server round trip.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,8 @@ MAX_HOVER_POINTS = 100_000  # beyond this, hover shows item numbers only (per-po
 SHORT_HOVER_ABOVE = 20_000  # above this, hover texts keep 60 characters of an item's text (not 120)
 # Above this many drawn points the replay is drawn by the canvas component (app/map_canvas.py): measured on
 # 2 cores in headless Chromium, Plotly took 3.1 s to draw 100k points and 3.9 s per replay step.
-CANVAS_ABOVE = 20_000
+# FEWSHOT_MAP_CANVAS_ABOVE sets it (0: always the canvas; the browser tests use that on the 1,797 digits).
+CANVAS_ABOVE = int(os.environ.get("FEWSHOT_MAP_CANVAS_ABOVE", "20000"))
 CANVAS_PICK = "map_canvas_pick"
 
 
@@ -82,6 +84,11 @@ def _cached_figure(replay_key: tuple, at: int, replay: Replay, hover_all: np.nda
 
     raw = _encoded_figure(replay_key, at, replay, hover_all)
     return _prebuilt({**raw, "data": [dict(t) for t in raw["data"]]})
+
+
+def canvas_above() -> int:
+    """Above this many drawn points the replay is the canvas (read per run: tests change it)."""
+    return CANVAS_ABOVE
 
 
 @st.cache_resource(max_entries=2, show_spinner="Preparing the map…")
@@ -199,7 +206,7 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
         _metrics(replay, at)
         scores = np.zeros(n, dtype=np.float32)
         scores[replay.rows] = replay.scores[at]
-    canvas = replay is not None and at is not None and mode == "Score" and len(replay.rows) > CANVAS_ABOVE
+    canvas = replay is not None and at is not None and mode == "Score" and len(replay.rows) > canvas_above()
     hover_all = _hover(root, index, view.version, n, column) if not canvas else None
     if canvas:
         fig = None
@@ -236,7 +243,7 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
     drawn = len(replay.rows) if replay is not None and mode == "Score" else min(n, MAX_POINTS)
     sample = f" (a random sample of {drawn:,} of {n:,} items; rated items always shown)" if drawn < n else ""
     if canvas:
-        overlay_note = f" The validation overlay is drawn on maps of up to {CANVAS_ABOVE:,} points." \
+        overlay_note = f" The validation overlay is drawn on maps of up to {canvas_above():,} points." \
             if show_val else ""
         st.caption(f"{what}{sample}. Drag to lasso-select points (Pan, or Shift+drag, to move; the wheel zooms); "
                    f"double-click clears the selection.{overlay_note}")

@@ -6,6 +6,7 @@ Prints ``name=value`` lines for n points (a synthetic 512-d index, 10 taught rou
     page_first_ms_<n>=...          # the first page after the server started: reads the vectors, computes every
                                    # round's scores and the payload (cached afterwards): navigation -> map painted
     page_load_ms_<n>=...           # p50 of 3 fresh tabs once that is cached: navigation -> map painted
+    page_heading_ms_<n>=...        # p50, the same tabs: navigation -> the page's title drawn (Streamlit's own start)
     replay_step_ms_<n>=...         # p50: the map's round slider moved -> recoloured map painted (in the browser)
     replay_step_server_ms_<n>=...  # p50: the Streamlit "Round" slider moved -> rerun -> map painted at that round
     pan_frame_ms_<n>=...           # p50: one wheel zoom / drag step -> repainted
@@ -85,6 +86,12 @@ def serve(root: str, log: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the server did not start:\n" + log.read_text()[-2000:])
 
 
+def _heading(page) -> float:
+    """ms from navigation start until the page's heading is drawn (Streamlit itself, before the map)."""
+    page.wait_for_selector("h1", timeout=300_000)
+    return float(page.evaluate("performance.now()"))
+
+
 def _painted(page, timeout_ms: float = 300_000) -> float:
     """ms from navigation start until the canvas first painted (performance.now() at that paint)."""
     page.wait_for_selector(".fsmap-root[data-painted-at]", timeout=timeout_ms)
@@ -121,13 +128,15 @@ def measure(n: int, name: str) -> dict[str, float]:
                 page.goto(url + "/map")
                 out[f"page_first_ms_{name}"] = round(_painted(page))
                 page.close()
-                loads = []
+                loads, shells = [], []
                 for _ in range(3):
                     page = browser.new_page(viewport={"width": 1400, "height": 1000})
                     page.goto(url + "/map")
+                    shells.append(_heading(page))
                     loads.append(_painted(page))
                     page.close()
                 out[f"page_load_ms_{name}"] = round(statistics.median(loads))
+                out[f"page_heading_ms_{name}"] = round(statistics.median(shells))
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(url + "/map")
                 _painted(page)
