@@ -20,9 +20,15 @@ function decode(bytes) {
   const hlen = dv.getUint32(4, true);
   const header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + hlen)));
   const arrays = {};
-  const kinds = {f4: Float32Array, u4: Uint32Array, u1: Uint8Array};
+  const kinds = {f4: Float32Array, u4: Uint32Array, u2: Uint16Array, u1: Uint8Array};
   for (const [name, [offset, count, dtype]] of Object.entries(header.arrays)) {
     arrays[name] = new kinds[dtype](buf.buffer, buf.byteOffset + offset, count);
+  }
+  const [x0, y0, x1, y1] = header.extent;  // positions travel as uint16 steps over this box
+  for (const [axis, lo, hi] of [["x", x0, x1], ["y", y0, y1]]) {
+    const q = arrays[axis], out = new Float32Array(q.length), step = (hi - lo) / 65535;
+    for (let i = 0; i < q.length; i++) out[i] = lo + q[i] * step;
+    arrays[axis] = out;
   }
   return {header, arrays};
 }
@@ -187,7 +193,23 @@ function schedule(ctl) {
 function setRound(ctl, r) {
   const n = ctl.header.rounds.length;
   ctl.round = Math.max(0, Math.min(n - 1, r | 0));
+  try { window.sessionStorage.setItem("fsmap-round-" + ctl.header.uid, String(ctl.round)); } catch (e) { /* off */ }
   schedule(ctl);
+}
+
+function keptRound(ctl) {
+  try {
+    const kept = window.sessionStorage.getItem("fsmap-round-" + ctl.header.uid);
+    if (kept !== null && Number(kept) >= 0 && Number(kept) < ctl.header.rounds.length) return Number(kept);
+  } catch (e) { /* storage off: the latest round */ }
+  return ctl.header.start;
+}
+
+function reportRound(ctl) {
+  // The page's metrics (AP, ratings, flips) follow the round shown here: one rerun per settled step.
+  if (ctl.reported === ctl.round + "|" + ctl.header.uid) return;
+  ctl.reported = ctl.round + "|" + ctl.header.uid;
+  ctl.setTriggerValue("round", {round: ctl.header.rounds[ctl.round], uid: ctl.header.uid, nonce: String(Date.now())});
 }
 
 function insidePolygon(poly, x, y) {
@@ -272,8 +294,9 @@ function build(ctl) {
   ctl.dragMode = ctl.dragMode || "lasso";
 
   ctl.slider.addEventListener("input", () => { stop(ctl); setRound(ctl, Number(ctl.slider.value)); });
+  ctl.slider.addEventListener("change", () => reportRound(ctl));
   ctl.play.addEventListener("click", () => playRounds(ctl));
-  ctl.pause.addEventListener("click", () => stop(ctl));
+  ctl.pause.addEventListener("click", () => { stop(ctl); reportRound(ctl); });
   ctl.lassoBtn.addEventListener("click", () => { ctl.dragMode = "lasso"; modeButtons(ctl); });
   ctl.panBtn.addEventListener("click", () => { ctl.dragMode = "pan"; modeButtons(ctl); });
   ctl.resetBtn.addEventListener("click", () => { fitView(ctl); schedule(ctl); });
@@ -350,7 +373,7 @@ function playRounds(ctl) {
   const n = ctl.header.rounds.length;
   if (ctl.round >= n - 1) setRound(ctl, 0);
   ctl.timer = setInterval(() => {
-    if (ctl.round >= n - 1) { stop(ctl); return; }
+    if (ctl.round >= n - 1) { stop(ctl); reportRound(ctl); return; }
     setRound(ctl, ctl.round + 1);
   }, 900);
 }
@@ -377,6 +400,7 @@ export default function (component) {
   ctl.setTriggerValue = setTriggerValue;
   if (!data) return undefined;
   const t0 = performance.now();
+  if (ctl.root) ctl.root.dataset.receivedAt = t0.toFixed(1);
   const view = ArrayBuffer.isView(data) || data instanceof ArrayBuffer ? data : null;
   if (!view) return undefined;
   // Same points as drawn already (a rerun: a lasso, a toggle): keep the view, the round and the selection.
@@ -395,8 +419,10 @@ export default function (component) {
     legend(ctl);
     modeButtons(ctl);
   }
-  if (fresh || moved) ctl.round = ctl.header.start;
+  if (fresh) { ctl.round = keptRound(ctl); ctl.reported = ctl.round + "|" + ctl.header.uid; }
+  else if (moved) ctl.round = ctl.header.start;
   ctl.root.dataset.decodeMs = (performance.now() - t0).toFixed(1);
+  ctl.root.dataset.receivedAt = t0.toFixed(1);
   ctl.root.dataset.points = String(ctl.header.m);
   ctl.root.dataset.rounds = String(ctl.header.rounds.length);
   paint(ctl);

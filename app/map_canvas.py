@@ -3,7 +3,10 @@
 The payload (``core.replay_canvas.replay_payload``: every round's colour codes as raw bytes) is built
 once per cached replay; a rerun that draws the same payload sends only a reference to it (Streamlit's
 message cache), and the browser keeps its zoom, round and selection. A lasso comes back as the
-trigger value ``selection``: ``{"points": [positions into the drawn rows], "uid", "nonce"}``.
+trigger value ``selection``: ``{"points": [positions into the drawn rows], "uid", "nonce"}``; the
+round shown, once a step settles, as ``round``: ``{"round", "uid", "nonce"}`` (the page's metrics follow
+it). The browser remembers its round per payload (``sessionStorage``), so a tab switch keeps it while
+the payload (always starting at the latest round) stays the same bytes.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ def picked_rows(value: Any, rows: np.ndarray) -> list[int] | None:
     return out
 
 
-def mount(payload: bytes, on_select: Any) -> Any:
-    """Draw the map; ``on_select`` runs (before the page's script) when a lasso or a double-click arrives."""
+def mount(payload: bytes, on_select: Any, on_round: Any) -> Any:
+    """Draw the map; ``on_select`` / ``on_round`` run (before the page's script) when a lasso (or a
+    double-click) / a settled round arrives."""
     global _component
     import streamlit as st
 
@@ -46,4 +50,5 @@ def mount(payload: bytes, on_select: Any) -> Any:
             css=(_HERE / "map_canvas.css").read_text(encoding="utf-8"),
             js=(_HERE / "map_canvas.js").read_text(encoding="utf-8"),
         )
-    return _component(key=COMPONENT_KEY, data=payload, on_selection_change=on_select, height="content")
+    return _component(key=COMPONENT_KEY, data=payload, on_selection_change=on_select, on_round_change=on_round,
+                      height="content")

@@ -33,6 +33,7 @@ from app.map_view import (
     ratings_array,
     render_fit_panel,
     render_rating_panel,
+    row_lookup,
     selected_ids,
     validation_overlay,
 )
@@ -47,7 +48,7 @@ SHORT_HOVER_ABOVE = 20_000  # above this, hover texts keep 60 characters of an i
 # 2 cores in headless Chromium, Plotly took 3.1 s to draw 100k points and 3.9 s per replay step.
 # FEWSHOT_MAP_CANVAS_ABOVE sets it (0: always the canvas; the browser tests use that on the 1,797 digits).
 CANVAS_ABOVE = int(os.environ.get("FEWSHOT_MAP_CANVAS_ABOVE", "20000"))
-CANVAS_PICK = "map_canvas_pick"
+CANVAS_PICK, CANVAS_ROUND = "map_canvas_pick", "map_canvas_round"
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -124,18 +125,35 @@ def canvas_selection(value: Any, uid: str, ids: np.ndarray, rows: np.ndarray) ->
     return None if picked is None else [str(ids[r]) for r in picked]
 
 
-def render_canvas(replay_key: tuple, replay: Replay, at: int, show_path: bool, view: Any,
-                  labels: np.ndarray) -> None:
-    """The replay drawn by the canvas component; a lasso there selects the items below the map."""
+def canvas_round(value: Any, uid: str, rounds: list[int]) -> int:
+    """The round the canvas reported for these points (the latest when none, or another map's)."""
+    if isinstance(value, dict) and value.get("uid") == uid and value.get("round") in rounds:
+        return int(value["round"])
+    return rounds[-1]
+
+
+def _on_canvas_round() -> None:
+    from app.map_canvas import COMPONENT_KEY
+
+    state = st.session_state.get(COMPONENT_KEY)
+    value = state.get("round") if hasattr(state, "get") else None
+    if value is not None:
+        st.session_state[CANVAS_ROUND] = value
+
+
+def render_canvas(replay_key: tuple, replay: Replay, parts: tuple, show_path: bool, view: Any) -> None:
+    """The replay drawn by the canvas component; a lasso there selects the items below the map.
+
+    The payload always starts at the latest round, so stepping never changes its bytes (no resend).
+    """
     from app.map_canvas import mount
 
-    parts = _canvas_parts(replay_key, replay, view.ids, labels)
-    payload = _canvas_payload(replay_key, at, show_path, parts)
+    payload = _canvas_payload(replay_key, len(replay.rounds) - 1, show_path, parts)
     value = st.session_state.pop(CANVAS_PICK, None)
     picked = canvas_selection(value, parts[0]["uid"], view.ids, replay.rows)
     if picked is not None:
         st.session_state[SELECTED_KEY] = picked
-    mount(payload, _on_canvas_select)
+    mount(payload, _on_canvas_select, _on_canvas_round)
 
 
 def _modes(labels: np.ndarray, session: Any) -> list[str]:
@@ -193,7 +211,7 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
     scores = None
     row_of: dict[str, int] = {}
     if session is not None:
-        row_of = {item_id: i for i, item_id in enumerate(view.ids)}
+        row_of = row_lookup(view)
         seen = np.zeros(n, dtype=bool)
         seen[[row_of[i] for i in session.seen_ids() if i in row_of]] = True
         stamp = tuple((c.round, c.created_at) for c in history)
@@ -201,12 +219,16 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
         replay_key = (root, index, view.version, session.concept.name, stamp, map_key, threshold, column)
         replay = cached_replay(root, index, view.version, session.concept.name, stamp, map_key, threshold,
                                view, history, xy, np.flatnonzero(seen))
-    at = replay.index_of(_round_slider(replay.rounds)) if replay is not None and replay.rounds else None
+    canvas = replay is not None and bool(replay.rounds) and mode == "Score" and len(replay.rows) > canvas_above()
+    parts = _canvas_parts(replay_key, replay, view.ids, labels) if canvas else None
+    if canvas:  # the canvas has its own round slider (in the browser); the metrics follow the round it reports
+        at = replay.index_of(canvas_round(st.session_state.get(CANVAS_ROUND), parts[0]["uid"], replay.rounds))
+    else:
+        at = replay.index_of(_round_slider(replay.rounds)) if replay is not None and replay.rounds else None
     if replay is not None and at is not None:
         _metrics(replay, at)
         scores = np.zeros(n, dtype=np.float32)
         scores[replay.rows] = replay.scores[at]
-    canvas = replay is not None and at is not None and mode == "Score" and len(replay.rows) > canvas_above()
     hover_all = _hover(root, index, view.version, n, column) if not canvas else None
     if canvas:
         fig = None
@@ -247,7 +269,7 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
             if show_val else ""
         st.caption(f"{what}{sample}. Drag to lasso-select points (Pan, or Shift+drag, to move; the wheel zooms); "
                    f"double-click clears the selection.{overlay_note}")
-        render_canvas(replay_key, replay, at, show_path, view, labels)
+        render_canvas(replay_key, replay, parts, show_path, view)
     else:
         st.caption(f"{what}{sample}. Box or lasso-select points to see and rate them below; "
                    "double-click the map to clear the selection.")

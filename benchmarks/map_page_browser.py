@@ -5,14 +5,19 @@ Prints ``name=value`` lines for n points (a synthetic 512-d index, 10 taught rou
     map_workspace_s_<n>=...        # building the index + 10 rounds + storing the map (not a page figure)
     page_first_ms_<n>=...          # the first page after the server started: reads the vectors, computes every
                                    # round's scores and the payload (cached afterwards): navigation -> map painted
-    page_load_ms_<n>=...           # p50 of 3 fresh tabs once that is cached: navigation -> map painted
-    page_heading_ms_<n>=...        # p50, the same tabs: navigation -> the page's title drawn (Streamlit's own start)
+    page_nav_ms_<n>=...            # p50: in the app, "Map" clicked in the sidebar -> map painted
+    page_reload_ms_<n>=...         # p50: the Map page reloaded (F5; the browser has the app's files) -> map painted
+    page_load_new_profile_ms_<n>=. # p50: a new browser profile (nothing cached: Streamlit's ~5 MB of JS fetched
+                                   # and compiled) -> map painted
+    page_heading_new_profile_ms_<n>=...       # the same tabs: navigation -> the page's title drawn (Streamlit alone)
+    page_map_received_new_profile_ms_<n>=...  # the same tabs: navigation -> the map's bytes reached its script
     replay_step_ms_<n>=...         # p50: the map's round slider moved -> recoloured map painted (in the browser)
     replay_step_server_ms_<n>=...  # p50: the Streamlit "Round" slider moved -> rerun -> map painted at that round
     pan_frame_ms_<n>=...           # p50: one wheel zoom / drag step -> repainted
     lasso_ms_<n>=...               # a lasso over the middle -> its points picked and sent (browser side)
 
-Run alone: ``python benchmarks/map_page_browser.py 100000``.
+Run alone: ``python benchmarks/map_page_browser.py 100000 [WORKSPACE]`` (a WORKSPACE folder is prepared once
+and reused by later runs).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 CANVAS = ".fsmap-root canvas"
+VIEWPORT = {"width": 1400, "height": 1000}
 
 
 def prepare(n: int, root: str) -> float:
@@ -114,30 +120,47 @@ ZOOM_JS = """async (root, i) => {
   return performance.now() - t; }"""
 
 
-def measure(n: int, name: str) -> dict[str, float]:
+def measure(n: int, name: str, workspace: str | None = None) -> dict[str, float]:
+    """The figures for ``n`` points; ``workspace``: one ``prepare`` already wrote (kept between runs)."""
     from playwright.sync_api import sync_playwright
 
     out: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as root:
-        out[f"map_workspace_s_{name}"] = round(prepare(n, root), 1)
-        process, url = serve(root, Path(root) / "server.log")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = workspace or tmp
+        if workspace is None or not (Path(workspace) / "bench-ready").exists():
+            out[f"map_workspace_s_{name}"] = round(prepare(n, root), 1)
+            (Path(root) / "bench-ready").touch()
+        process, url = serve(root, Path(tmp) / "server.log")
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page = browser.new_page(viewport=VIEWPORT)
                 page.goto(url + "/map")
                 out[f"page_first_ms_{name}"] = round(_painted(page))
                 page.close()
-                loads, shells = [], []
-                for _ in range(3):
-                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                loads, shells, received = [], [], []
+                for _ in range(3):  # a new browser profile each time: Streamlit's own files fetched and compiled
+                    page = browser.new_page(viewport=VIEWPORT)
                     page.goto(url + "/map")
                     shells.append(_heading(page))
                     loads.append(_painted(page))
+                    received.append(float(page.locator(".fsmap-root").get_attribute("data-received-at")))
                     page.close()
-                out[f"page_load_ms_{name}"] = round(statistics.median(loads))
-                out[f"page_heading_ms_{name}"] = round(statistics.median(shells))
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                out[f"page_load_new_profile_ms_{name}"] = round(statistics.median(loads))
+                out[f"page_heading_new_profile_ms_{name}"] = round(statistics.median(shells))
+                out[f"page_map_received_new_profile_ms_{name}"] = round(statistics.median(received))
+                context = browser.new_context(viewport=VIEWPORT)
+                page = context.new_page()
+                page.goto(url + "/map")
+                _painted(page)
+                reloads = []
+                for _ in range(3):  # F5 in a browser that has the app's files cached
+                    page.reload()
+                    reloads.append(_painted(page))
+                out[f"page_reload_ms_{name}"] = round(statistics.median(reloads))
+                out[f"page_nav_ms_{name}"] = round(_navigations(page))
+                context.close()
+                page = browser.new_page(viewport=VIEWPORT)
                 page.goto(url + "/map")
                 _painted(page)
                 page.wait_for_timeout(500)
@@ -155,6 +178,28 @@ def measure(n: int, name: str) -> dict[str, float]:
     return out
 
 
+def _navigations(page) -> float:
+    """p50 ms: in the app, the sidebar's "Map" clicked (from the Index page) -> the map painted."""
+    times = []
+    for _ in range(3):
+        page.locator('[data-testid="stSidebarNavLink"]').filter(has=page.locator('span[label="Index"]')).first.click()
+        page.wait_for_selector("h1:has-text('Index')", timeout=60_000)
+        page.wait_for_timeout(300)
+        started = page.evaluate("performance.now()")
+        page.locator('[data-testid="stSidebarNavLink"]').filter(has=page.locator('span[label="Map"]')).first.click()
+        _wait(lambda started=started: _painted_after(page, started))
+        times.append(float(page.locator(".fsmap-root").get_attribute("data-painted-at")) - started)
+    return statistics.median(times)
+
+
+def _painted_after(page, started: float) -> bool:
+    root = page.locator(".fsmap-root")
+    if root.count() == 0:
+        return False
+    value = root.get_attribute("data-painted-at")
+    return value is not None and float(value) > started
+
+
 def _server_steps(page) -> float:
     """The Streamlit round slider (keyboard) -> the canvas repainted at that round."""
     thumb = page.get_by_role("slider", name="Round").first
@@ -164,7 +209,7 @@ def _server_steps(page) -> float:
         thumb.focus()
         started = time.perf_counter()
         page.keyboard.press(key)
-        _wait(lambda: page.locator(".fsmap-root").get_attribute("data-paints") != before
+        _wait(lambda before=before: page.locator(".fsmap-root").get_attribute("data-paints") != before
               and page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state") == "notRunning")
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
@@ -194,5 +239,5 @@ def _lasso(page) -> float:
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     label = f"{count // 1000}k" if count < 1_000_000 else f"{count // 1_000_000}m"
-    for key, value in measure(count, label).items():
+    for key, value in measure(count, label, sys.argv[2] if len(sys.argv) > 2 else None).items():
         print(f"{key}={value}", flush=True)

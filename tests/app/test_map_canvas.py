@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.replay_canvas import unpack
+from core.projection import pca_view
+from core.replay_canvas import positions, unpack
 from core.session import TeachSession
 from core.store import Store
 from tests.app.test_map_page import _no_errors, _page
@@ -41,8 +42,10 @@ def test_every_round_travels_once_as_colour_codes(digits):
     at = _page()
     _no_errors(at)
     header, arrays = _payload(at)
-    session = TeachSession.open("digits", "three", store=digits)
     view = digits.vectors("digits")
+    xy = pca_view(view.matrix)  # no fitted map in this workspace: the PCA stand-in
+    assert np.abs(positions(header, arrays) - xy).max() <= np.ptp(xy, axis=0).max() / 65535 + 1e-6
+    session = TeachSession.open("digits", "three", store=digits)
     assert header["m"] == len(view.ids) == 1797 and header["rounds"] == [0, 1, 2, 3] and header["start"] == 3
     codes = arrays["codes"].reshape(4, 1797)
     ckpt = session.history()[2]
@@ -54,14 +57,23 @@ def test_every_round_travels_once_as_colour_codes(digits):
     assert any("Drag to lasso-select" in c.value for c in at.caption)
 
 
-def test_the_round_slider_moves_the_start_without_new_points(digits):
+def test_the_metrics_follow_the_round_the_canvas_reports_and_the_bytes_stay(digits):
     at = _page()
-    before, _ = _payload(at)
-    at.select_slider(key="map_round").set_value(1).run()
+    assert not at.get("select_slider")  # the canvas has its own round slider, in the browser
+    before = at.get("bidi_component")[0].proto.bytes
+    uid = unpack(before)[0]["uid"]
+    at.session_state["map_canvas_round"] = {"round": 1, "uid": uid, "nonce": "1"}
+    at.run()
     _no_errors(at)
-    after, _ = _payload(at)
-    assert after["start"] == 1 and after["uid"] == before["uid"]
     assert {m.label: m.value for m in at.metric}["Round"] == "1 of 3"
+    assert at.get("bidi_component")[0].proto.bytes == before  # same bytes: Streamlit sends a reference only
+    at.session_state["map_canvas_round"] = {"round": 1, "uid": "another map", "nonce": "2"}
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Round"] == "3 of 3"
+    at.session_state["map_canvas_round"] = {"round": 99, "uid": uid, "nonce": "3"}
+    at.run()
+    _no_errors(at)
+    assert {m.label: m.value for m in at.metric}["Round"] == "3 of 3"
 
 
 def test_a_lasso_selects_items_and_rates_them_all(digits):

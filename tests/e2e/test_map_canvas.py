@@ -1,6 +1,6 @@
 """The canvas map in a real browser (the threshold set to 0, so the 1,797 digits use it): the map's own
-round slider recolours with no server round trip, ▶ plays, the wheel zooms, a lasso selects items
-that are then rated "all +1" as one round, and the Streamlit round slider moves the canvas with it.
+round slider recolours in the browser (the page's metrics follow), ▶ plays, the wheel zooms, a tab switch
+keeps the round, and a lasso selects items that are then rated "all +1" as one round.
 
 Screenshots of the map at round 1, mid-way and last go to the test's artifacts folder.
 """
@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import MAIN, assert_no_exception, screenshot, wait_for_app
-from tests.e2e.test_map_page import _prepare_workspace, _round_shown, _set_round
+from tests.e2e.test_map_page import _prepare_workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -58,11 +58,13 @@ def test_canvas_map_replays_zooms_and_rates_a_lasso(canvas_always, app_server, p
     assert last["round"] == "3" and last["caption"].startswith("Round 3 of 3")
     root.screenshot(path=str(screenshot_dir / "map-round-3-last.png"))
 
-    _canvas_slider(page, 1)  # in the browser: no rerun
+    _canvas_slider(page, 1)  # drawn in the browser; the page's metrics follow with a rerun
     page.wait_for_function("(r) => r.dataset.round === '1'", arg=root.element_handle())
     first = _state(page)
     assert first["caption"].startswith("Round 1 of 3") and first["pixels"] != last["pixels"]
-    assert page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state") == "notRunning"
+    wait_for_app(page)
+    expect(page.locator(MAIN).get_by_text("1 of 3", exact=True)).to_be_visible()
+    assert _state(page)["pixels"] == first["pixels"]  # the rerun kept the round (same bytes, no redraw)
     root.screenshot(path=str(screenshot_dir / "map-round-1.png"))
     _canvas_slider(page, 2)
     page.wait_for_function("(r) => r.dataset.round === '2'", arg=root.element_handle())
@@ -84,10 +86,17 @@ def test_canvas_map_replays_zooms_and_rates_a_lasso(canvas_always, app_server, p
     page.wait_for_timeout(300)
     assert _state(page)["pixels"] != zoomed
 
-    # the Streamlit round slider (server side) moves the canvas too
-    _set_round(page, 2)
-    page.wait_for_function("(r) => r.dataset.round === '2'", arg=root.element_handle(), timeout=30_000)
-    assert _round_shown(page) == 2
+    # a tab switch keeps the round (the browser remembers it per map) and the metrics agree
+    _canvas_slider(page, 2)
+    wait_for_app(page)
+    page.locator(MAIN).get_by_role("tab", name="Drift").click()
+    wait_for_app(page)
+    page.locator(MAIN).get_by_role("tab", name="Map").click()
+    wait_for_app(page)
+    page.wait_for_selector(f"{ROOT}[data-painted-at]", timeout=30_000)
+    assert root.get_attribute("data-round") == "2"
+    expect(page.locator(MAIN).get_by_text("2 of 3", exact=True)).to_be_visible()
+    box = root.locator("canvas").bounding_box()
 
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     r = min(box["width"], box["height"]) / 4
@@ -107,8 +116,8 @@ def test_canvas_map_replays_zooms_and_rates_a_lasso(canvas_always, app_server, p
     wait_for_app(page)
     assert_no_exception(page)
     expect(main.get_by_text(f"Rated {n_selected:,} selected items +1", exact=False)).to_be_visible()
-    page.wait_for_function("(r) => r.dataset.rounds === '5' && r.dataset.round === '4'", arg=root.element_handle(),
-                           timeout=30_000)
+    page.wait_for_function("(r) => r.dataset.rounds === '5' && r.dataset.round === '4'",
+                           arg=page.locator(ROOT).element_handle(), timeout=30_000)
 
     from core.session import TeachSession
     from core.store import Store
