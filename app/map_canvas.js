@@ -165,13 +165,24 @@ function overlay(ctl) {
     const last = path[path.length - 1];
     if (last[0] === r) star(ctx, last[1][0], last[1][1]);
   }
-  if (ctl.lasso && ctl.lasso.length > 1) {
-    ctx.strokeStyle = "#000"; ctx.setLineDash([4, 3]); ctx.lineWidth = 1;
-    ctx.beginPath();
-    ctl.lasso.forEach(([sx, sy], i) => (i ? ctx.lineTo(sx, sy) : ctx.moveTo(sx, sy)));
-    ctx.closePath(); ctx.stroke();
-  }
   ctx.restore();
+}
+
+function drawLasso(ctl) {
+  // On its own canvas over the map: a pointer move redraws this path only, never the points.
+  const c = ctl.lassoCanvas, ctx = c.getContext("2d"), dpr = ctl.dpr;
+  if (c.width !== ctl.canvas.width || c.height !== ctl.canvas.height) {
+    c.width = ctl.canvas.width; c.height = ctl.canvas.height;
+    c.style.width = ctl.cssW + "px"; c.style.height = ctl.cssH + "px";
+  }
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, c.width, c.height);
+  if (!ctl.lasso || ctl.lasso.length < 2) return;
+  ctx.scale(dpr, dpr);
+  ctx.strokeStyle = "#000"; ctx.setLineDash([4, 3]); ctx.lineWidth = 1;
+  ctx.beginPath();
+  ctl.lasso.forEach(([sx, sy], i) => (i ? ctx.lineTo(sx, sy) : ctx.moveTo(sx, sy)));
+  ctx.closePath(); ctx.stroke();
 }
 
 function star(ctx, x, y) {
@@ -224,6 +235,7 @@ function insidePolygon(poly, x, y) {
 function finishLasso(ctl) {
   const poly = ctl.lasso.map(([sx, sy]) => toData(ctl, sx, sy));
   ctl.lasso = null;
+  drawLasso(ctl);
   if (poly.length < 3) { schedule(ctl); return; }
   let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
   for (const [a, b] of poly) { x0 = Math.min(x0, a); x1 = Math.max(x1, a); y0 = Math.min(y0, b); y1 = Math.max(y1, b); }
@@ -285,8 +297,9 @@ function build(ctl) {
   ctl.caption = el("div", "fsmap-caption");
   const stage = el("div", "fsmap-stage");
   ctl.canvas = el("canvas", "fsmap-canvas");
+  ctl.lassoCanvas = el("canvas", "fsmap-lasso");
   ctl.tip = el("div", "fsmap-tip");
-  stage.append(ctl.canvas, ctl.tip);
+  stage.append(ctl.canvas, ctl.lassoCanvas, ctl.tip);
   ctl.legend = el("div", "fsmap-legend");
   root.append(ctl.caption, stage, bar, ctl.legend);
   ctl.stage = stage;
@@ -325,7 +338,10 @@ function build(ctl) {
       schedule(ctl);
     } else if (ctl.lasso) {
       ctl.lasso.push([sx, sy]);
-      schedule(ctl);
+      if (!ctl.lassoPending) {
+        ctl.lassoPending = true;
+        requestAnimationFrame(() => { ctl.lassoPending = false; drawLasso(ctl); });
+      }
     } else if (!ctl.hoverPending) {
       ctl.hoverPending = true;
       requestAnimationFrame(() => { ctl.hoverPending = false; hover(ctl, sx, sy); });

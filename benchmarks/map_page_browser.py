@@ -12,7 +12,7 @@ Prints ``name=value`` lines for n points (a synthetic 512-d index, 10 taught rou
     page_heading_new_profile_ms_<n>=...       # the same tabs: navigation -> the page's title drawn (Streamlit alone)
     page_map_received_new_profile_ms_<n>=...  # the same tabs: navigation -> the map's bytes reached its script
     replay_step_ms_<n>=...         # p50: the map's round slider moved -> recoloured map painted (in the browser)
-    replay_step_server_ms_<n>=...  # p50: the Streamlit "Round" slider moved -> rerun -> map painted at that round
+    replay_step_metrics_ms_<n>=... # p50: the same step by keyboard -> the page's metrics (a rerun) show that round
     pan_frame_ms_<n>=...           # p50: one wheel zoom / drag step -> repainted
     lasso_ms_<n>=...               # a lasso over the middle -> its points picked and sent (browser side)
 
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-CANVAS = ".fsmap-root canvas"
+CANVAS = ".fsmap-root canvas.fsmap-canvas"
 VIEWPORT = {"width": 1400, "height": 1000}
 
 
@@ -112,7 +112,7 @@ STEP_JS = """async (root, target) => {
   if (root.dataset.round === undefined) throw new Error('not painted');
   return performance.now() - t; }"""
 ZOOM_JS = """async (root, i) => {
-  const c = root.querySelector('canvas'), b = c.getBoundingClientRect();
+  const c = root.querySelector('canvas.fsmap-canvas'), b = c.getBoundingClientRect();
   const t = performance.now();
   c.dispatchEvent(new WheelEvent('wheel', {deltaY: i % 2 ? 120 : -120, clientX: b.x + b.width / 2,
                                            clientY: b.y + b.height / 2, bubbles: true, cancelable: true}));
@@ -169,7 +169,7 @@ def measure(n: int, name: str, workspace: str | None = None) -> dict[str, float]
                 out[f"replay_step_ms_{name}"] = round(statistics.median(steps))
                 zooms = [root.evaluate(ZOOM_JS, i) for i in range(6)]
                 out[f"pan_frame_ms_{name}"] = round(statistics.median(zooms))
-                out[f"replay_step_server_ms_{name}"] = round(_server_steps(page))
+                out[f"replay_step_metrics_ms_{name}"] = round(_metric_steps(page))
                 out[f"lasso_ms_{name}"] = round(_lasso(page))
                 browser.close()
         finally:
@@ -200,17 +200,17 @@ def _painted_after(page, started: float) -> bool:
     return value is not None and float(value) > started
 
 
-def _server_steps(page) -> float:
-    """The Streamlit round slider (keyboard) -> the canvas repainted at that round."""
-    thumb = page.get_by_role("slider", name="Round").first
+def _metric_steps(page) -> float:
+    """The map's round slider moved with the keyboard -> the page's metrics (a rerun) show that round."""
+    slider = page.locator(".fsmap-root input[type=range]")
+    metric = page.locator('[data-testid="stMetricValue"]').first
     times = []
     for key in ("ArrowLeft", "ArrowLeft", "ArrowRight"):
-        before = page.locator(".fsmap-root").get_attribute("data-paints")
-        thumb.focus()
+        slider.focus()
         started = time.perf_counter()
         page.keyboard.press(key)
-        _wait(lambda before=before: page.locator(".fsmap-root").get_attribute("data-paints") != before
-              and page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state") == "notRunning")
+        shown = page.locator(".fsmap-root").get_attribute("data-round")
+        _wait(lambda shown=shown: metric.inner_text().strip().startswith(f"{shown} of"))
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 

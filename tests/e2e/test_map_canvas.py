@@ -16,7 +16,7 @@ from tests.e2e.test_map_page import _prepare_workspace
 pytestmark = pytest.mark.e2e
 
 ROOT = ".fsmap-root"
-PIXELS_JS = """(root) => { const c = root.querySelector('canvas');
+PIXELS_JS = """(root) => { const c = root.querySelector('canvas.fsmap-canvas');
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   let h = 0; for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] * 3 + d[i + 1] * 5 + d[i + 2] * 7) % 1000000007;
   return h; }"""
@@ -75,7 +75,7 @@ def test_canvas_map_replays_zooms_and_rates_a_lasso(canvas_always, app_server, p
     root.get_by_role("button", name="▶ Play").click()  # every round in turn, then it stops at the last
     page.wait_for_function("(r) => r.dataset.round === '3'", arg=root.element_handle(), timeout=15_000)
 
-    box = root.locator("canvas").bounding_box()
+    box = root.locator("canvas.fsmap-canvas").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.wheel(0, -400)  # zoom in around the cursor
     page.wait_for_function("(a) => Number(a[0].dataset.paints) > a[1]",
@@ -96,7 +96,7 @@ def test_canvas_map_replays_zooms_and_rates_a_lasso(canvas_always, app_server, p
     page.wait_for_selector(f"{ROOT}[data-painted-at]", timeout=30_000)
     assert root.get_attribute("data-round") == "2"
     expect(page.locator(MAIN).get_by_text("2 of 3", exact=True)).to_be_visible()
-    box = root.locator("canvas").bounding_box()
+    box = root.locator("canvas.fsmap-canvas").bounding_box()
 
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     r = min(box["width"], box["height"]) / 4
