@@ -89,7 +89,8 @@ function paint(ctl) {
   const px = ctl.pixels;
   px.fill(0xFFFFFFFF);
   const m = header.m, r = ctl.round, x = arrays.x, y = arrays.y;
-  const codes = arrays.codes.subarray(r * m, (r + 1) * m);
+  const at = Math.max(0, r - header.codes_from);  // the codes start at round position codes_from
+  const codes = arrays.codes.subarray(at * m, (at + 1) * m);
   const pal = ctl.palette, s = Math.max(1, Math.round(header.size * dpr)), half = s >> 1;
   const v = ctl.view, k = v.scale * dpr, ox = W / 2 - v.cx * k, oy = H / 2 + v.cy * k;
   const thr = header.threshold_code;
@@ -120,7 +121,8 @@ function paint(ctl) {
   }
   ctl.ctx.putImageData(ctl.image, 0, 0);
   overlay(ctl);
-  ctl.caption.textContent = header.captions[r] || "No rounds yet";
+  ctl.caption.textContent = (header.captions[r] || "No rounds yet")
+    + (header.codes_from > 0 ? " · loading the other rounds…" : "");
   ctl.slider.value = String(r);
   ctl.roundLabel.textContent = "round " + (header.rounds[r] === undefined ? "–" : header.rounds[r]);
   ctl.root.dataset.round = String(header.rounds[r]);
@@ -209,6 +211,7 @@ function setRound(ctl, r) {
 }
 
 function keptRound(ctl) {
+  if (ctl.header.codes_from > 0) return ctl.header.start;  // only the latest round's colours are here yet
   try {
     const kept = window.sessionStorage.getItem("fsmap-round-" + ctl.header.uid);
     if (kept !== null && Number(kept) >= 0 && Number(kept) < ctl.header.rounds.length) return Number(kept);
@@ -259,7 +262,8 @@ function itemId(ctl, i) {
 }
 
 function hover(ctl, sx, sy) {
-  const {x, y, codes, label_codes: lc} = ctl.arrays, m = ctl.header.m, off = ctl.round * m;
+  const {x, y, codes, label_codes: lc} = ctl.arrays, m = ctl.header.m;
+  const off = Math.max(0, ctl.round - ctl.header.codes_from) * m;
   const [dx, dy] = toData(ctl, sx, sy), rad = 6 / ctl.view.scale;
   let best = -1, bestD = rad * rad;
   for (let i = 0; i < m; i++) {
@@ -423,6 +427,7 @@ export default function (component) {
   const head = decode(view);
   const fresh = !ctl.header || ctl.header.uid !== head.header.uid;
   const moved = !ctl.header || ctl.header.start !== head.header.start;
+  const upgraded = !fresh && ctl.header.codes_from > 0 && head.header.codes_from === 0;
   ctl.header = head.header; ctl.arrays = head.arrays;
   if (fresh) {
     ctl.palette = palette(ctl.header.stops);
@@ -430,18 +435,26 @@ export default function (component) {
     ctl.selected = [];
     ctl.view = null; ctl.cssW = 0;
     ctl.slider.max = String(Math.max(0, ctl.header.rounds.length - 1));
-    ctl.play.disabled = ctl.pause.disabled = ctl.slider.disabled = ctl.header.rounds.length < 2;
     size(ctl);
     legend(ctl);
     modeButtons(ctl);
   }
-  if (fresh) { ctl.round = keptRound(ctl); ctl.reported = ctl.round + "|" + ctl.header.uid; }
-  else if (moved) ctl.round = ctl.header.start;
+  if (fresh || upgraded) {
+    ctl.round = keptRound(ctl);
+    ctl.reported = ctl.round + "|" + ctl.header.uid;
+    ctl.play.disabled = ctl.pause.disabled = ctl.slider.disabled = ctl.header.rounds.length < 2
+      || ctl.header.codes_from > 0;
+  } else if (moved) ctl.round = ctl.header.start;
+  ctl.root.dataset.codesFrom = String(ctl.header.codes_from);
   ctl.root.dataset.decodeMs = (performance.now() - t0).toFixed(1);
   ctl.root.dataset.receivedAt = t0.toFixed(1);
   ctl.root.dataset.points = String(ctl.header.m);
   ctl.root.dataset.rounds = String(ctl.header.rounds.length);
   paint(ctl);
+  if (ctl.header.codes_from > 0 && ctl.asked !== ctl.header.uid) {  // the map is up: now every round's colours
+    ctl.asked = ctl.header.uid;
+    setTimeout(() => ctl.setTriggerValue("rounds", {uid: ctl.header.uid, nonce: String(Date.now())}), 0);
+  }
   return () => {
     stop(ctl);
     if (ctl.resize) ctl.resize.disconnect();

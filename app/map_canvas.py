@@ -37,9 +37,9 @@ def picked_rows(value: Any, rows: np.ndarray) -> list[int] | None:
     return out
 
 
-def mount(payload: bytes, on_select: Any, on_round: Any) -> Any:
-    """Draw the map; ``on_select`` / ``on_round`` run (before the page's script) when a lasso (or a
-    double-click) / a settled round arrives."""
+def mount(payload: bytes, on_select: Any, on_round: Any, on_rounds: Any) -> Any:
+    """Draw the map; ``on_select`` / ``on_round`` / ``on_rounds`` run (before the page's script) when a lasso
+    (or a double-click) / a settled round / the request for every round's colours (``{"uid"}``) arrives."""
     global _component
     import streamlit as st
 
@@ -51,4 +51,4 @@ def mount(payload: bytes, on_select: Any, on_round: Any) -> Any:
             js=(_HERE / "map_canvas.js").read_text(encoding="utf-8"),
         )
     return _component(key=COMPONENT_KEY, data=payload, on_selection_change=on_select, on_round_change=on_round,
-                      height="content")
+                      on_rounds_change=on_rounds, height="content")

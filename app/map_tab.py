@@ -38,7 +38,7 @@ from app.map_view import (
     validation_overlay,
 )
 from core.replay import Replay, build_replay
-from core.replay_canvas import replay_parts, replay_payload
+from core.replay_canvas import latest_only, replay_parts, replay_payload
 from core.replay_figure import COMPACT_ABOVE, marker_size, replay_figure
 
 MAX_REPLAY_POINTS = 1_000_000  # typed arrays + uint8 colour codes keep 1M points under the page-load target
@@ -48,7 +48,10 @@ SHORT_HOVER_ABOVE = 20_000  # above this, hover texts keep 60 characters of an i
 # 2 cores in headless Chromium, Plotly took 3.1 s to draw 100k points and 3.9 s per replay step.
 # FEWSHOT_MAP_CANVAS_ABOVE sets it (0: always the canvas; the browser tests use that on the 1,797 digits).
 CANVAS_ABOVE = int(os.environ.get("FEWSHOT_MAP_CANVAS_ABOVE", "20000"))
-CANVAS_PICK, CANVAS_ROUND = "map_canvas_pick", "map_canvas_round"
+CANVAS_PICK, CANVAS_ROUND, CANVAS_FULL = "map_canvas_pick", "map_canvas_round", "map_canvas_full"
+# Above this many points the first payload holds the latest round's colours only (1 MB per round at 1M): the
+# map paints from it and the browser asks for every round at once (FEWSHOT_MAP_FULL_ROUNDS_UP_TO sets it).
+FULL_ROUNDS_UP_TO = int(os.environ.get("FEWSHOT_MAP_FULL_ROUNDS_UP_TO", "200000"))
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -99,11 +102,20 @@ def _canvas_parts(replay_key: tuple, _replay: Replay, _ids: np.ndarray, _labels:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _canvas_payload(replay_key: tuple, at: int, show_path: bool, _parts: tuple) -> bytes:
+def _canvas_payload(replay_key: tuple, at: int, show_path: bool, every_round: bool, _parts: tuple) -> bytes:
     """The payload bytes for one start round: the same bytes on every rerun, so Streamlit sends only a
     reference to them and the browser keeps its zoom and round."""
-    header, arrays = _parts
+    header, arrays = _parts if every_round else latest_only(_parts)
     return replay_payload(None, start=at, parts=(dict(header, show_path=show_path), arrays))  # type: ignore[arg-type]
+
+
+def _on_canvas_rounds() -> None:
+    from app.map_canvas import COMPONENT_KEY
+
+    state = st.session_state.get(COMPONENT_KEY)
+    value = state.get("rounds") if hasattr(state, "get") else None
+    if isinstance(value, dict) and isinstance(value.get("uid"), str):
+        st.session_state[CANVAS_FULL] = value["uid"]
 
 
 def _on_canvas_select() -> None:
@@ -148,12 +160,13 @@ def render_canvas(replay_key: tuple, replay: Replay, parts: tuple, show_path: bo
     """
     from app.map_canvas import mount
 
-    payload = _canvas_payload(replay_key, len(replay.rounds) - 1, show_path, parts)
+    every_round = len(replay.rows) <= FULL_ROUNDS_UP_TO or st.session_state.get(CANVAS_FULL) == parts[0]["uid"]
+    payload = _canvas_payload(replay_key, len(replay.rounds) - 1, show_path, every_round, parts)
     value = st.session_state.pop(CANVAS_PICK, None)
     picked = canvas_selection(value, parts[0]["uid"], view.ids, replay.rows)
     if picked is not None:
         st.session_state[SELECTED_KEY] = picked
-    mount(payload, _on_canvas_select, _on_canvas_round)
+    mount(payload, _on_canvas_select, _on_canvas_round, _on_canvas_rounds)
 
 
 def _modes(labels: np.ndarray, session: Any) -> list[str]:

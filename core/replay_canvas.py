@@ -12,7 +12,8 @@ then the arrays the header's ``arrays`` names as ``[offset, count, dtype]`` (off
 - ``x``, ``y``: uint16 (m,) positions of the drawn rows on a 65,535-step grid over ``header["extent"]``
   (``[x0, y0, x1, y1]``): half the bytes of float32, and still 1/65,535 of the map (finer than a pixel even
   zoomed in 30x)
-- ``codes``: uint8 (r, m) each round's score as a colour code 0..255 (``Replay.color_codes``)
+- ``codes``: uint8 (r - codes_from, m) each round's score as a colour code 0..255 (``Replay.color_codes``),
+  from round position ``header["codes_from"]`` on (0: every round; see ``latest_only``)
 - ``flip_at``: uint32 (r + 1,) offsets into ``flips``; ``flips``: uint32 positions flipped at each round (capped)
 - ``label_codes``: uint8 (m,) index into ``header["labels"]`` (255: no label), for hover
 - ``id_at``: uint32 (m + 1,) offsets into ``id_bytes`` (UTF-8 item ids), only up to ``MAX_IDS`` points
@@ -126,7 +127,7 @@ def replay_parts(replay: Replay, ids: np.ndarray | None = None, labels: np.ndarr
         "m": m, "rounds": [int(x) for x in replay.rounds], "captions": [round_caption(replay, i) for i in range(r)],
         "w_xy": _finite(replay.w_xy), "w_text": texts, "span": span, "threshold_code": float(threshold_code),
         "stops": list(STOPS), "size": point_size(m), "height": int(height), "labels": names,
-        "extent": extent, "uid": _uid(arrays, height),
+        "extent": extent, "uid": _uid(arrays, height), "codes_from": 0,
     }
     return header, arrays
 
@@ -141,6 +142,20 @@ def replay_payload(replay: Replay, ids: np.ndarray | None = None, labels: np.nda
     header, arrays = parts if parts is not None else replay_parts(replay, ids, labels, height)
     r = len(header["rounds"])
     return pack(dict(header, start=r - 1 if start is None else int(np.clip(start, 0, max(r - 1, 0)))), arrays)
+
+
+def latest_only(parts: tuple[dict[str, Any], list[tuple[str, Any, str]]]) -> tuple[dict[str, Any], list]:
+    """The parts with only the latest round's colour codes (``header["codes_from"]`` = that round's position).
+
+    Why: at 1M points every round costs 1 MB; the page paints the latest round from these first and
+    asks for the rest straight away (``app/map_canvas.js``), so the map shows before all rounds arrive.
+    """
+    header, arrays = parts
+    r, m = len(header["rounds"]), header["m"]
+    if r <= 1:
+        return parts
+    cut = [(name, a[(r - 1) * m:] if name == "codes" else a, dtype) for name, a, dtype in arrays]
+    return dict(header, codes_from=r - 1), cut
 
 
 def _uid(arrays: list[tuple[str, Any, str]], height: int) -> str:

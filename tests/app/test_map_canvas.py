@@ -107,6 +107,21 @@ def test_a_stale_lasso_is_ignored(digits):
     assert any("Select points on the map" in c.value for c in at.caption)
 
 
+def test_a_big_map_paints_its_latest_round_first_then_gets_every_round(digits, monkeypatch):
+    import app.map_tab
+
+    monkeypatch.setattr(app.map_tab, "FULL_ROUNDS_UP_TO", 100)
+    at = _page()
+    _no_errors(at)
+    header, arrays = _payload(at)
+    assert header["codes_from"] == 3 and len(arrays["codes"]) == 1797  # the latest round only
+    at.session_state["map_canvas_full"] = header["uid"]  # what the browser asks for once it painted
+    at.run()
+    _no_errors(at)
+    full, arrays = _payload(at)
+    assert full["codes_from"] == 0 and len(arrays["codes"]) == 4 * 1797 and full["uid"] == header["uid"]
+
+
 def test_other_colourings_and_small_maps_stay_plotly(digits, monkeypatch):
     at = _page()
     at.segmented_control(key="map_color").set_value("Label").run()

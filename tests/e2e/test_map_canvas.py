@@ -24,8 +24,10 @@ PIXELS_JS = """(root) => { const c = root.querySelector('canvas.fsmap-canvas');
 
 @pytest.fixture
 def canvas_always(monkeypatch):
-    """Requested before ``app_server`` so the server has it."""
+    """Requested before ``app_server`` so the server has it. The first payload holds the latest round only
+    (as above 200k points), so the browser's request for every round is exercised too."""
     monkeypatch.setenv("FEWSHOT_MAP_CANVAS_ABOVE", "0")
+    monkeypatch.setenv("FEWSHOT_MAP_FULL_ROUNDS_UP_TO", "0")
 
 
 def _state(page) -> dict:
@@ -54,8 +56,13 @@ def test_canvas_map_replays_zooms_and_rates_a_lasso(canvas_always, app_server, p
     page.wait_for_selector(f"{ROOT}[data-painted-at]", timeout=60_000)
     assert_no_exception(page)
     assert root.get_attribute("data-points") == "1797" and root.get_attribute("data-rounds") == "4"
+    # painted from the latest round's colours, then every round arrives by itself
+    page.wait_for_function("(r) => r.dataset.codesFrom === '0'", arg=root.element_handle(), timeout=30_000)
+    wait_for_app(page)
+    expect(root.locator("input[type=range]")).to_be_enabled()
     last = _state(page)
-    assert last["round"] == "3" and last["caption"].startswith("Round 3 of 3")
+    assert last["round"] == "3" and last["caption"] == root.locator(".fsmap-caption").inner_text()
+    assert last["caption"].startswith("Round 3 of 3") and "loading" not in last["caption"]
     root.screenshot(path=str(screenshot_dir / "map-round-3-last.png"))
 
     _canvas_slider(page, 1)  # drawn in the browser; the page's metrics follow with a rerun

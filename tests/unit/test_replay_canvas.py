@@ -98,3 +98,16 @@ def test_ids_are_not_sent_for_huge_maps(monkeypatch):
 def test_not_a_payload_is_refused():
     with pytest.raises(ValueError):
         unpack(b"nope" + b"\0" * 10)
+
+
+def test_latest_only_keeps_the_map_and_the_last_rounds_colours():
+    from core.replay_canvas import latest_only
+
+    replay = _replay()
+    parts = replay_parts(replay)
+    header, arrays = unpack(replay_payload(replay, parts=latest_only(parts)))
+    full, _ = unpack(replay_payload(replay, parts=parts))
+    m = len(replay.rows)
+    assert header["codes_from"] == 3 and full["codes_from"] == 0 and header["uid"] == full["uid"]
+    np.testing.assert_array_equal(arrays["codes"], replay.color_codes(3))
+    assert len(arrays["codes"]) == m and header["start"] == 3
