@@ -204,6 +204,7 @@ function schedule(ctl) {
 }
 
 function setRound(ctl, r) {
+  if (ctl.header.codes_from > 0) return;  // the other rounds' colours are on their way
   const n = ctl.header.rounds.length;
   ctl.round = Math.max(0, Math.min(n - 1, r | 0));
   try { window.sessionStorage.setItem("fsmap-round-" + ctl.header.uid, String(ctl.round)); } catch (e) { /* off */ }

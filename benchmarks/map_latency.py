@@ -8,10 +8,13 @@ above 20,000 points the page draws the replay with the canvas component (``app/m
                                   # scores, the payload; cached afterwards): navigation -> map painted
     page_nav_ms_100k=...          # p50: in the app, "Map" clicked in the sidebar -> map painted     (target)
     page_reload_ms_100k=...       # p50: F5 on the Map page, the app's files in the browser cache     (target)
+    page_every_round_ms_100k=...  # p50: the same reloads until every round's colours are in (above 200k points
+                                  # the latest round is painted first and the rest follows)
     page_load_new_profile_ms_100k # p50: a browser with nothing cached (Streamlit's own JS fetched too)
     replay_step_ms_100k=...       # p50: the map's round slider moved -> recoloured map painted       (target)
     pan_frame_ms_100k=...         # p50: one wheel zoom -> repainted
     lasso_ms_100k=...             # a lasso released -> its points picked (then sent to the server)
+    replay_step_metrics_ms_100k=. # p50: a step by keyboard -> the page's metrics (a rerun) show that round
     ... the same for 1m
 
 ``--only plotly``: the Plotly replay figure (still drawn up to 20,000 points) in a bare page, at 20k.
