@@ -219,10 +219,11 @@ def _metric_steps(page) -> float:
     times = []
     for key in ("ArrowLeft", "ArrowLeft", "ArrowRight"):
         slider.focus()
+        expected = int(page.locator(".fsmap-root").get_attribute("data-round")) + (-1 if key == "ArrowLeft" else 1)
         started = time.perf_counter()
         page.keyboard.press(key)
-        shown = page.locator(".fsmap-root").get_attribute("data-round")
-        _wait(lambda shown=shown: metric.inner_text().strip().startswith(f"{shown} of"))
+        _wait(lambda expected=expected: page.locator(".fsmap-root").get_attribute("data-round") == str(expected)
+              and metric.inner_text().strip().startswith(f"{expected} of"))
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 
