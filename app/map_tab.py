@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from app.map_canvas import CANVAS_ROUND, canvas_parts, canvas_round, render_canvas
 from app.map_figure import (
     COLOR_MODES,
     MAX_POINTS,
@@ -38,7 +39,6 @@ from app.map_view import (
     validation_overlay,
 )
 from core.replay import Replay, build_replay
-from core.replay_canvas import latest_only, replay_parts, replay_payload
 from core.replay_figure import COMPACT_ABOVE, marker_size, replay_figure
 
 MAX_REPLAY_POINTS = 1_000_000  # typed arrays + uint8 colour codes keep 1M points under the page-load target
@@ -48,10 +48,6 @@ SHORT_HOVER_ABOVE = 20_000  # above this, hover texts keep 60 characters of an i
 # 2 cores in headless Chromium, Plotly took 3.1 s to draw 100k points and 3.9 s per replay step.
 # FEWSHOT_MAP_CANVAS_ABOVE sets it (0: always the canvas; the browser tests use that on the 1,797 digits).
 CANVAS_ABOVE = int(os.environ.get("FEWSHOT_MAP_CANVAS_ABOVE", "20000"))
-CANVAS_PICK, CANVAS_ROUND, CANVAS_FULL = "map_canvas_pick", "map_canvas_round", "map_canvas_full"
-# Above this many points the first payload holds the latest round's colours only (1 MB per round at 1M): the
-# map paints from it and the browser asks for every round at once (FEWSHOT_MAP_FULL_ROUNDS_UP_TO sets it).
-FULL_ROUNDS_UP_TO = int(os.environ.get("FEWSHOT_MAP_FULL_ROUNDS_UP_TO", "200000"))
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -93,80 +89,6 @@ def _cached_figure(replay_key: tuple, at: int, replay: Replay, hover_all: np.nda
 def canvas_above() -> int:
     """Above this many drawn points the replay is the canvas (read per run: tests change it)."""
     return CANVAS_ABOVE
-
-
-@st.cache_resource(max_entries=2, show_spinner="Preparing the map…")
-def _canvas_parts(replay_key: tuple, _replay: Replay, _ids: np.ndarray, _labels: np.ndarray) -> tuple:
-    """Every round's colour codes, positions and hover data for the canvas, per cached replay."""
-    return replay_parts(_replay, _ids[_replay.rows], _labels[_replay.rows])
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _canvas_payload(replay_key: tuple, at: int, show_path: bool, every_round: bool, _parts: tuple) -> bytes:
-    """The payload bytes for one start round: the same bytes on every rerun, so Streamlit sends only a
-    reference to them and the browser keeps its zoom and round."""
-    header, arrays = _parts if every_round else latest_only(_parts)
-    return replay_payload(None, start=at, parts=(dict(header, show_path=show_path), arrays))  # type: ignore[arg-type]
-
-
-def _on_canvas_rounds() -> None:
-    from app.map_canvas import COMPONENT_KEY
-
-    state = st.session_state.get(COMPONENT_KEY)
-    value = state.get("rounds") if hasattr(state, "get") else None
-    if isinstance(value, dict) and isinstance(value.get("uid"), str):
-        st.session_state[CANVAS_FULL] = value["uid"]
-
-
-def _on_canvas_select() -> None:
-    from app.map_canvas import COMPONENT_KEY
-
-    state = st.session_state.get(COMPONENT_KEY)
-    value = state.get("selection") if hasattr(state, "get") else None
-    if value is not None:
-        st.session_state[CANVAS_PICK] = value
-
-
-def canvas_selection(value: Any, uid: str, ids: np.ndarray, rows: np.ndarray) -> list[str] | None:
-    """The item ids of a lasso sent by the canvas (None: not for the points drawn now, e.g. a stale page)."""
-    from app.map_canvas import picked_rows
-
-    if not isinstance(value, dict) or value.get("uid") != uid:
-        return None
-    picked = picked_rows(value, rows)
-    return None if picked is None else [str(ids[r]) for r in picked]
-
-
-def canvas_round(value: Any, uid: str, rounds: list[int]) -> int:
-    """The round the canvas reported for these points (the latest when none, or another map's)."""
-    if isinstance(value, dict) and value.get("uid") == uid and value.get("round") in rounds:
-        return int(value["round"])
-    return rounds[-1]
-
-
-def _on_canvas_round() -> None:
-    from app.map_canvas import COMPONENT_KEY
-
-    state = st.session_state.get(COMPONENT_KEY)
-    value = state.get("round") if hasattr(state, "get") else None
-    if value is not None:
-        st.session_state[CANVAS_ROUND] = value
-
-
-def render_canvas(replay_key: tuple, replay: Replay, parts: tuple, show_path: bool, view: Any) -> None:
-    """The replay drawn by the canvas component; a lasso there selects the items below the map.
-
-    The payload always starts at the latest round, so stepping never changes its bytes (no resend).
-    """
-    from app.map_canvas import mount
-
-    every_round = len(replay.rows) <= FULL_ROUNDS_UP_TO or st.session_state.get(CANVAS_FULL) == parts[0]["uid"]
-    payload = _canvas_payload(replay_key, len(replay.rounds) - 1, show_path, every_round, parts)
-    value = st.session_state.pop(CANVAS_PICK, None)
-    picked = canvas_selection(value, parts[0]["uid"], view.ids, replay.rows)
-    if picked is not None:
-        st.session_state[SELECTED_KEY] = picked
-    mount(payload, _on_canvas_select, _on_canvas_round, _on_canvas_rounds)
 
 
 def _modes(labels: np.ndarray, session: Any) -> list[str]:
@@ -233,7 +155,7 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
         replay = cached_replay(root, index, view.version, session.concept.name, stamp, map_key, threshold,
                                view, history, xy, np.flatnonzero(seen))
     canvas = replay is not None and bool(replay.rounds) and mode == "Score" and len(replay.rows) > canvas_above()
-    parts = _canvas_parts(replay_key, replay, view.ids, labels) if canvas else None
+    parts = canvas_parts(replay_key, replay, view.ids, labels) if canvas else None
     if canvas:  # the canvas has its own round slider (in the browser); the metrics follow the round it reports
         at = replay.index_of(canvas_round(st.session_state.get(CANVAS_ROUND), parts[0]["uid"], replay.rounds))
     else:

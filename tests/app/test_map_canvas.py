@@ -108,9 +108,9 @@ def test_a_stale_lasso_is_ignored(digits):
 
 
 def test_a_big_map_paints_its_latest_round_first_then_gets_every_round(digits, monkeypatch):
-    import app.map_tab
+    import app.map_canvas
 
-    monkeypatch.setattr(app.map_tab, "FULL_ROUNDS_UP_TO", 100)
+    monkeypatch.setattr(app.map_canvas, "FULL_ROUNDS_UP_TO", 100)
     at = _page()
     _no_errors(at)
     header, arrays = _payload(at)
