@@ -81,6 +81,7 @@ def _on_canvas_rounds() -> None:
     value = state.get("rounds") if hasattr(state, "get") else None
     if isinstance(value, dict) and isinstance(value.get("uid"), str):
         st.session_state[CANVAS_FULL] = value["uid"]
+        st.session_state["map_flash_keep"] = True  # not a person's action: keep the page's last message
 
 
 def _on_canvas_select() -> None:

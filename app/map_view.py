@@ -324,8 +324,15 @@ def render_bulk_rating(session: Any, ids: list[str]) -> None:
 
 
 def flash() -> None:
-    """A one-off success message left by the previous run (after a submit)."""
+    """A one-off success message left by the previous run (after a submit).
+
+    Shown again on a run the page itself asked for (the canvas fetching every round's colours right after a
+    new round, ``map_flash_keep``), so the message does not vanish a moment after it appeared.
+    """
     message = st.session_state.pop("map_flash", None)
+    if message is None and st.session_state.pop("map_flash_keep", False):
+        message = st.session_state.get("map_flash_last")
+    st.session_state["map_flash_last"] = message
     if message:
         st.success(plain(message))
 

@@ -122,6 +122,29 @@ def test_a_big_map_paints_its_latest_round_first_then_gets_every_round(digits, m
     assert full["codes_from"] == 0 and len(arrays["codes"]) == 4 * 1797 and full["uid"] == header["uid"]
 
 
+def test_the_rounds_request_after_a_bulk_rating_keeps_its_message(digits, monkeypatch):
+    import app.map_canvas
+
+    monkeypatch.setattr(app.map_canvas, "FULL_ROUNDS_UP_TO", 100)
+    view = digits.vectors("digits")
+    session = TeachSession.open("digits", "three", store=digits)
+    fresh = [str(i) for i in view.ids if i not in session.seen_ids()][:5]
+    at = _page(map_selected_ids=fresh)
+    at.button(key="map_bulk_pos").click().run()
+    assert any("Rated 5 selected items" in s.value for s in at.success), ([s.value for s in at.success],
+                                                                              [e.value for e in at.error])
+    header, _ = _payload(at)
+    assert header["codes_from"] == 4  # a new round: its colours first
+    at.session_state["map_canvas_full"] = header["uid"]  # as the callback stores the browser's request ...
+    at.session_state["map_flash_keep"] = True  # ... marking the run as the page's own
+    at.run()
+    _no_errors(at)
+    assert any("Rated 5 selected items" in s.value for s in at.success)
+    assert _payload(at)[0]["codes_from"] == 0
+    at.run()  # a person's next action: the message has been seen
+    assert not any("Rated 5" in s.value for s in at.success)
+
+
 def test_other_colourings_and_small_maps_stay_plotly(digits, monkeypatch):
     at = _page()
     at.segmented_control(key="map_color").set_value("Label").run()
