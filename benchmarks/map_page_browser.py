@@ -19,7 +19,8 @@ Prints ``name=value`` lines for n points (a synthetic 512-d index, 10 taught rou
     lasso_ms_<n>=...               # a lasso over the middle -> its points picked and sent (browser side)
 
 Run alone: ``python benchmarks/map_page_browser.py 100000 [WORKSPACE]`` (a WORKSPACE folder is prepared once
-and reused by later runs).
+and reused by later runs); ``... 1000000 WORKSPACE --screenshots`` saves the map at round 1, mid-way and last
+under ``artifacts/map-screenshots/`` (not committed).
 """
 
 from __future__ import annotations
@@ -249,8 +250,44 @@ def _lasso(page) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def screenshots(n: int, workspace: str, folder: Path) -> list[Path]:
+    """The map at its first round, mid-way and last (``n`` points, every one drawn) as PNGs in ``folder``."""
+    from playwright.sync_api import sync_playwright
+
+    if not (Path(workspace) / "bench-ready").exists():
+        prepare(n, workspace)
+        (Path(workspace) / "bench-ready").touch()
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        process, url = serve(workspace, Path(tmp) / "server.log")
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport=VIEWPORT)
+                page.goto(url + "/map")
+                _painted(page)
+                _every_round(page)
+                root = page.locator(".fsmap-root")
+                last = int(root.get_attribute("data-rounds")) - 1
+                for position, name in ((1, "round-1"), (last // 2, "mid-way"), (last, "last")):
+                    root.evaluate(STEP_JS, position)
+                    page.wait_for_timeout(300)
+                    out.append(folder / f"map-{n}-{name}.png")
+                    root.screenshot(path=str(out[-1]))
+                browser.close()
+        finally:
+            os.killpg(process.pid, 15)
+            process.wait(timeout=20)
+    return out
+
+
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     label = f"{count // 1000}k" if count < 1_000_000 else f"{count // 1_000_000}m"
+    if len(sys.argv) > 3 and sys.argv[3] == "--screenshots":
+        for shot in screenshots(count, sys.argv[2], ROOT / "artifacts" / "map-screenshots"):
+            print(f"screenshot={shot}")
+        sys.exit(0)
     for key, value in measure(count, label, sys.argv[2] if len(sys.argv) > 2 else None).items():
         print(f"{key}={value}", flush=True)
