@@ -7,11 +7,13 @@ the browser without a server round trip.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
+from app.map_canvas import CANVAS_ROUND, canvas_parts, canvas_round, render_canvas
 from app.map_figure import (
     COLOR_MODES,
     MAX_POINTS,
@@ -32,6 +34,7 @@ from app.map_view import (
     ratings_array,
     render_fit_panel,
     render_rating_panel,
+    row_lookup,
     selected_ids,
     validation_overlay,
 )
@@ -41,6 +44,10 @@ from core.replay_figure import COMPACT_ABOVE, marker_size, replay_figure
 MAX_REPLAY_POINTS = 1_000_000  # typed arrays + uint8 colour codes keep 1M points under the page-load target
 MAX_HOVER_POINTS = 100_000  # beyond this, hover shows item numbers only (per-point strings cost ~100 B each)
 SHORT_HOVER_ABOVE = 20_000  # above this, hover texts keep 60 characters of an item's text (not 120)
+# Above this many drawn points the replay is drawn by the canvas component (app/map_canvas.py): measured on
+# 2 cores in headless Chromium, Plotly took 3.1 s to draw 100k points and 3.9 s per replay step.
+# FEWSHOT_MAP_CANVAS_ABOVE sets it (0: always the canvas; the browser tests use that on the 1,797 digits).
+CANVAS_ABOVE = int(os.environ.get("FEWSHOT_MAP_CANVAS_ABOVE", "20000"))
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -77,6 +84,11 @@ def _cached_figure(replay_key: tuple, at: int, replay: Replay, hover_all: np.nda
 
     raw = _encoded_figure(replay_key, at, replay, hover_all)
     return _prebuilt({**raw, "data": [dict(t) for t in raw["data"]]})
+
+
+def canvas_above() -> int:
+    """Above this many drawn points the replay is the canvas (read per run: tests change it)."""
+    return CANVAS_ABOVE
 
 
 def _modes(labels: np.ndarray, session: Any) -> list[str]:
@@ -134,7 +146,7 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
     scores = None
     row_of: dict[str, int] = {}
     if session is not None:
-        row_of = {item_id: i for i, item_id in enumerate(view.ids)}
+        row_of = row_lookup(view)
         seen = np.zeros(n, dtype=bool)
         seen[[row_of[i] for i in session.seen_ids() if i in row_of]] = True
         stamp = tuple((c.round, c.created_at) for c in history)
@@ -142,13 +154,20 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
         replay_key = (root, index, view.version, session.concept.name, stamp, map_key, threshold, column)
         replay = cached_replay(root, index, view.version, session.concept.name, stamp, map_key, threshold,
                                view, history, xy, np.flatnonzero(seen))
-    at = replay.index_of(_round_slider(replay.rounds)) if replay is not None and replay.rounds else None
+    canvas = replay is not None and bool(replay.rounds) and mode == "Score" and len(replay.rows) > canvas_above()
+    parts = canvas_parts(replay_key, replay, view.ids, labels) if canvas else None
+    if canvas:  # the canvas has its own round slider (in the browser); the metrics follow the round it reports
+        at = replay.index_of(canvas_round(st.session_state.get(CANVAS_ROUND), parts[0]["uid"], replay.rounds))
+    else:
+        at = replay.index_of(_round_slider(replay.rounds)) if replay is not None and replay.rounds else None
     if replay is not None and at is not None:
         _metrics(replay, at)
         scores = np.zeros(n, dtype=np.float32)
         scores[replay.rows] = replay.scores[at]
-    hover_all = _hover(root, index, view.version, n, column)
-    if replay is not None and at is not None and mode == "Score":
+    hover_all = _hover(root, index, view.version, n, column) if not canvas else None
+    if canvas:
+        fig = None
+    elif replay is not None and at is not None and mode == "Score":
         fig = _cached_figure(replay_key, at, replay, hover_all)
         spec = fig.to_dict()
         if not show_path:
@@ -180,14 +199,21 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
     what = "UMAP" if projection is not None else "PCA stand-in"
     drawn = len(replay.rows) if replay is not None and mode == "Score" else min(n, MAX_POINTS)
     sample = f" (a random sample of {drawn:,} of {n:,} items; rated items always shown)" if drawn < n else ""
-    st.caption(f"{what}{sample}. Box or lasso-select points to see and rate them below; "
-               "double-click the map to clear the selection.")
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",
-                            config={"scrollZoom": True, "displaylogo": False})
-    compact = replay is not None and mode == "Score" and len(replay.rows) > COMPACT_ABOVE
-    picked = selected_ids(event, view.ids, replay.rows if compact else None)
-    if picked is not None:
-        st.session_state[SELECTED_KEY] = picked
+    if canvas:
+        overlay_note = f" The validation overlay is drawn on maps of up to {canvas_above():,} points." \
+            if show_val else ""
+        st.caption(f"{what}{sample}. Drag to lasso-select points (Pan, or Shift+drag, to move; the wheel zooms); "
+                   f"double-click clears the selection.{overlay_note}")
+        render_canvas(replay_key, replay, parts, show_path, view)
+    else:
+        st.caption(f"{what}{sample}. Box or lasso-select points to see and rate them below; "
+                   "double-click the map to clear the selection.")
+        event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map_chart",
+                                config={"scrollZoom": True, "displaylogo": False})
+        compact = replay is not None and mode == "Score" and len(replay.rows) > COMPACT_ABOVE
+        picked = selected_ids(event, view.ids, replay.rows if compact else None)
+        if picked is not None:
+            st.session_state[SELECTED_KEY] = picked
     st.subheader("Selected items")
     ids = [i for i in st.session_state.get(SELECTED_KEY, []) if i in row_of or session is None]
     if session is None:

@@ -1,22 +1,27 @@
-"""Map page latency: UMAP fit, page load and one replay step at 100k and 1M points, the report's size.
+"""Map page latency: page load and one replay step at 100k and 1M points, UMAP fit, the report's size.
 
-Synthetic data: 512-d unit vectors in 12 clusters. Prints ``name=value`` lines::
+Prints ``name=value`` lines. ``--only page`` (``benchmarks/map_page_browser.py``): a real Streamlit server
+and headless Chromium on a workspace with a synthetic 512-d index, 10 taught rounds and a stored map;
+above 20,000 points the page draws the replay with the canvas component (``app/map_canvas.py``)::
 
-    fit_cold_s_10k=...          # fresh interpreter: `import umap` + fit (exact kNN from our matmul) + caching
-    umap_import_s_10k=...       # the import alone, inside the cold figure
-    knn_s_10k=...               # the exact neighbour search alone (was ~35 s inside UMAP's pynndescent)
-    fit_cold_s_100k=...         # 100k: UMAP on a 20k sample (exact kNN) + the other 80k placed by kNN
-    page_server_ms_100k=...     # p50: replay of 10 rounds (one matmul) + the figure + its JSON (what Streamlit sends)
-    page_browser_ms_100k=...    # p50: headless Chromium, Plotly.newPlot of that JSON until drawn
-    page_load_ms_100k=...       # server + browser (the websocket transfer on localhost is not included)
-    figure_json_mb_100k=...
-    replay_step_ms_100k=...     # p50: one step of the replay in the browser (Plotly.animate to the next round)
-    replay_step_server_ms_100k= # p50: the same step as a server round trip (slider -> new figure JSON)
-    ... the same for 1m (positions from a random projection: a cached map's load does not depend on the fit)
-    report_bytes_100k=...       # python -m core report on a 100k index with 10 rounds
+    page_first_ms_100k=...        # the first page after the server started (reads the vectors, every round's
+                                  # scores, the payload; cached afterwards): navigation -> map painted
+    page_nav_ms_100k=...          # p50: in the app, "Map" clicked in the sidebar -> map painted     (target)
+    page_reload_ms_100k=...       # p50: F5 on the Map page, the app's files in the browser cache     (target)
+    page_every_round_ms_100k=...  # p50: the same reloads until every round's colours are in (above 200k points
+                                  # the latest round is painted first and the rest follows)
+    page_load_new_profile_ms_100k # p50: a browser with nothing cached (Streamlit's own JS fetched too)
+    replay_step_ms_100k=...       # p50: the map's round slider moved -> recoloured map painted       (target)
+    pan_frame_ms_100k=...         # p50: one wheel zoom -> repainted
+    lasso_ms_100k=...             # a lasso released -> its points picked (then sent to the server)
+    replay_step_metrics_ms_100k=. # p50: a step by keyboard -> the page's metrics (a rerun) show that round
+    ... the same for 1m
 
-Targets (DESIGN.md, 2 cores): page load <= 2 s at 1M, one replay step <= 300 ms at 100k.
-``--quick`` skips the fits and the 1M figures.
+``--only plotly``: the Plotly replay figure (still drawn up to 20,000 points) in a bare page, at 20k.
+``--only fit``: ``fit_cold_s_10k``/``_100k`` (fresh interpreter: `import umap` + exact kNN + fit + caching),
+``umap_import_s``, ``knn_s`` (the exact neighbour search alone), ``fit_sampled_on``. ``--only report``:
+``report_bytes_100k``. Targets (DESIGN.md, 2 cores): page load <= 2 s at 1M, one replay step <= 300 ms at 100k.
+``--quick``: 100k only, no fits. ``--workspaces DIR``: keep the page benchmark's workspaces there (built once).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -187,30 +193,37 @@ def measure_page(view: SimpleNamespace, xy: np.ndarray, name: str) -> dict[str, 
     return out
 
 
-def report_bytes(n: int) -> int:
-    """Bytes of the report of a 10-round concept on an n-item index built through build_index."""
+def write_index(view: SimpleNamespace, root: str) -> Any:
+    """The synthetic items as index "bench" in a workspace at ``root`` (through build_index); returns the Store."""
     import csv
-    import os
 
     from core.indexing import build_index
-    from core.report_build import write_report
-    from core.session import TeachSession
     from core.sources import parse_source
     from core.store import Store
 
+    path = Path(root) / "items.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "label", "split"])
+        writer.writerows(zip(view.ids, range(len(view.ids)), view.labels, view.split, strict=True))
+    store = Store(root)
+    build_index("bench", parse_source(f"file:{path}", text_column="text", label_column="label", id_column="id",
+                                      split_column="split"), ClusterEmbedder(view), store=store)
+    path.unlink()
+    return store
+
+
+def report_bytes(n: int) -> int:
+    """Bytes of the report of a 10-round concept on an n-item index built through build_index."""
+    import os
+
+    from core.report_build import write_report
+    from core.session import TeachSession
+
     view = synthetic(n)
-    embedder = ClusterEmbedder(view)
     with tempfile.TemporaryDirectory() as root:
         os.environ["FEWSHOT_AUTO_MAP"] = "0"
-        path = Path(root) / "items.csv"
-        with path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["id", "text", "label", "split"])
-            for i in range(n):
-                writer.writerow([view.ids[i], str(i), view.labels[i], view.split[i]])
-        store = Store(root)
-        build_index("bench", parse_source(f"file:{path}", text_column="text", label_column="label", id_column="id",
-                                          split_column="split"), embedder, store=store)
+        store = write_index(view, root)
         session = TeachSession.create("bench", "three", store=store, target_label="3", strategy="random")
         for round_ in range(ROUNDS):
             batch = session.next_batch(k=20, seed=round_)
@@ -236,51 +249,40 @@ class ClusterEmbedder:
         return self.matrix[[int(t) for t in texts]]
 
 
-def measure(n: int, quick: bool) -> dict[str, float]:
-    name = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}m"
-    view = synthetic(n)
-    out: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as root:
-        if not quick and n <= 100_000:
-            fit = run_child(n, root)
-            out[f"fit_cold_s_{name}"] = round(fit["cold_s"], 1)
-            out[f"umap_import_s_{name}"] = round(fit["import_s"], 1)
-            out[f"knn_s_{name}"] = round(fit["knn_s"], 1)
-            out[f"fit_sampled_on_{name}"] = fit["n_fitted"]
-            from core.projection import load_projection
-
-            xy = load_projection("bench", view, root).xy
-        else:
-            xy = (view.matrix @ np.random.default_rng(2).standard_normal((DIM, 2)).astype(np.float32))
-        if n >= 100_000:
-            out.update(measure_page(view, xy, name))
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="no fits, no 1M: the 100k page and the report")
-    parser.add_argument("--only", choices=["page", "fit", "report"], default=None, help="one part only")
+    parser.add_argument("--quick", action="store_true", help="100k only, no fits")
+    parser.add_argument("--only", choices=["page", "plotly", "fit", "report"], default=None, help="one part only")
+    parser.add_argument("--workspaces", default=None, help="a folder keeping the page benchmark's workspaces")
     parser.add_argument("--child", nargs=2, metavar=("N", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(int(args.child[0]), args.child[1])
         return
     if args.only in (None, "page"):
-        for n in (100_000,) if args.quick else (100_000, 1_000_000):
-            for key, value in measure(n, quick=True).items():
+        from benchmarks.map_page_browser import measure as measure_browser
+
+        for n, name in ((100_000, "100k"),) if args.quick else ((100_000, "100k"), (1_000_000, "1m")):
+            workspace = None
+            if args.workspaces:
+                workspace = str(Path(args.workspaces) / name)
+                Path(workspace).mkdir(parents=True, exist_ok=True)
+            for key, value in measure_browser(n, name, workspace).items():
                 print(f"{key}={value}", flush=True)
+    if args.only == "plotly":
+        view = synthetic(20_000)
+        xy = view.matrix @ np.random.default_rng(2).standard_normal((DIM, 2)).astype(np.float32)
+        for key, value in measure_page(view, xy, "20k").items():
+            print(f"plotly_{key}={value}", flush=True)
     if args.only in (None, "report"):
         print(f"report_bytes_100k={report_bytes(100_000)}", flush=True)
     if args.only in (None, "fit") and not args.quick:
         for n in (10_000, 100_000):
-            view = synthetic(n)
             with tempfile.TemporaryDirectory() as root:
                 fit = run_child(n, root)
             name = f"{n // 1000}k"
             print(f"fit_cold_s_{name}={fit['cold_s']:.1f}\numap_import_s_{name}={fit['import_s']:.1f}\n"
                   f"knn_s_{name}={fit['knn_s']:.1f}\nfit_sampled_on_{name}={fit['n_fitted']}", flush=True)
-            del view
 
 
 if __name__ == "__main__":
