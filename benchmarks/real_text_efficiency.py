@@ -56,6 +56,9 @@ CONCEPTS = {
 }
 ARMS = ("nearest", "boundary", "mixed", "auto", "auto+sgd", "lr_peer")
 OLD_LEARNER = {"solver": "sgd", "prior_strength": 1.0, "prior_fade": 10}
+#: ``ARM+LEARNER``: the strategy with another learner (TrainConfig changes) for comparison.
+LEARNERS = {"sgd": OLD_LEARNER, "const1": {"prior_strength": 1.0, "prior_fade": None},
+            "balanced": {"balance": True}}
 
 
 def peer_replay(store, index: str, column: str, prompt_vector: np.ndarray, rounds: int, batch: int,
@@ -154,7 +157,7 @@ def run_arm(store, index: str, column: str, prompt_vector: np.ndarray, arm: str,
     if arm == "lr_peer":
         return peer_replay(store, index, column, prompt_vector, rounds, batch, seed)
     strategy, _, learner = arm.partition("+")
-    train = OLD_LEARNER if learner == "sgd" else None
+    train = LEARNERS[learner] if learner else None
     if through_session:
         return simulate(index, "1", strategy, rounds, batch, prompt=prompt, store=store, train=train, seed=seed,
                         embedder=embedder, label_column=column)
