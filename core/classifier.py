@@ -42,7 +42,8 @@ the first rounds steady.
 Tried on the full 150,000-row table (issue 10 follow-up; ``auto`` policy, prompt starts, seed 0; AP
 after 100 ratings for pytest / flask / docs_plugin / napari / hardware_driver / robotframework, and
 the worst drop between rounds) and on ``learner_choice.py --quick`` (auto: digits / synthetic final
-AP, worst drop), and NOT kept:
+AP, worst drop), and NOT kept (the peer solved to convergence; figures for every arm and 3 seeds
+are in ``benchmarks/real_text_efficiency.py``):
 
     prior on w (what sets its strength)          real text AP@100                worst drop  digits / synthetic
     DEFAULT: 3, fading as 10/n                   .610 .671 .515 .606 .359 .599  0.067       .932 / .934 (0.047)
@@ -51,7 +52,7 @@ AP, worst drop), and NOT kept:
     either, scale along the start left free      collapses to AP 0.00 in round 1  0.34-0.45   .95 (0.11-0.47)
     constant 1 (the peer's C=1, centred on w0)   .608 .676 .542 .587 .431 .589  0.055       .903 / .939 (0.109)
     balanced classes                             .557 .563 .494 .635 .410 .543  0.217       -
-    scikit-learn peer (lbfgs C=1, least conf.)   .598 .646 .173 .626 .343 .577  0.454       -
+    scikit-learn peer (lbfgs C=1, least conf.)   .621 .654 .173 .595 .343 .577  0.454       -
 
 Why the data-driven choices fail: the first ratings are the start's top-ranked items, a sample
 chosen by ``w0`` itself, so any criterion computed on them (evidence, leave-one-out) cannot see that
