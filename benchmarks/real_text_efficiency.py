@@ -3,7 +3,7 @@
 Data: ``pypi_summaries.csv.gz`` (real one-line package summaries, six 0/1 concept columns read from
 name prefixes, see ``/work/shared/data/README.md``), indexed once with the project's own CLI::
 
-    python -m core index --name pypi --source file:.../pypi_summaries.csv.gz --embedder st:minilm \\
+    python -m core index --name pypi --source file:.../pypi_summaries.csv.gz --embedder st:minilm@onnx-int8 \\
         --split-column split --label-column pytest --label-column flask --label-column docs_plugin \\
         --label-column napari --label-column hardware_driver --label-column robotframework
 
@@ -20,10 +20,10 @@ ceiling. Prints ``name=value`` lines and a Markdown table; takes minutes on 2 co
 
 Measured on the FULL table (150,000 rows, 120,210 train / 29,790 validation; 0.06-0.33% positives,
 16-82 of them in validation), indexed with ``--embedder st:minilm@onnx-int8`` (the int8 ONNX MiniLM:
-150,000 rows in 1,210 s at nice 19 on the shared 2 cores; plain ``st:minilm`` ran at ~9 rows/s here in
-the earlier measurement, 4-5 hours). ``--check``: fast_replay matched the real TeachSession (same positives per round, AP
-gap 0.0000). Seeds 0-2 gave identical runs (no arm drew at random). AP after 100 ratings (``probe``:
-the ceiling, logistic regression on every train label, C by 3-fold CV):
+150,000 rows in 1,210 s at nice 19 on the shared 2 cores; plain ``st:minilm`` ran at ~9 rows/s here
+in the earlier measurement, 4-5 hours). ``--check``: fast_replay matched the real TeachSession (same
+positives per round, AP gap 0.0000). Seeds 0-2 gave identical runs (no arm drew at random). AP after
+100 ratings (``probe``: the ceiling, logistic regression on every train label, C by 3-fold CV):
 
     concept          nearest boundary mixed  AUTO   auto+sgd  lr_peer  auto+const1 auto+balanced  probe
     pytest           0.593   0.590    0.614  0.610  0.661     0.621    0.608       0.557          0.670
