@@ -246,6 +246,7 @@ VARIANTS: dict[str, Callable] = {
     "naive": head_learner(scale=1.0, lr=1.0, steps=10, momentum=0.0, prior_strength=0.0, warm_start=True,
                           solver="sgd"),
     "default": head_learner(),
+    "prior1_constant": head_learner(prior_strength=1.0, prior_fade=None),  # the peer's strength (C=1), centred on w0
     "sgd_previous": head_learner(solver="sgd"),  # the default before issue 10 (torch SGD, same objective)
     "warm": head_learner(warm_start=True, steps=20, solver="sgd"),
     "balanced": head_learner(balance=True),
@@ -356,6 +357,10 @@ def run_grid(
                     print(f"    {vname} {strategy} {task.name:<14} AP by round " + " ".join(f"{x:.2f}" for x in aps))
             s = summarise(curves, probes)
             results[(vname, strategy)] = s
+            for family in dict.fromkeys(name.split(":")[0] for name in curves):
+                f = summarise({k: v for k, v in curves.items() if k.split(":")[0] == family}, probes)
+                print(f"family variant={vname} strategy={strategy} family={family} final_ap={f.final:.3f} "
+                      f"worst_drop={f.worst_drop:.3f} tasks_meeting_targets={f.n_ok}/{f.n}")
             print(
                 f"{vname:>10} {strategy:>8}  final_ap={s.final:.3f}  pct_of_probe={s.pct:5.1f}% "
                 f"(worst task {s.min_pct:5.1f}%)  worst_drop={s.worst_drop:.3f}  "
@@ -371,7 +376,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="13 tasks (digits + 3 synthetic), no text model, ~1 min")
     parser.add_argument("--verbose", action="store_true", help="print AP by round for every task")
     parser.add_argument("--no-sweep", action="store_true", help="skip the one-knob-at-a-time sweep")
+    parser.add_argument("--variants", default="", help="comma-separated learners to run (default: all)")
+    parser.add_argument("--strategies", default="", help="comma-separated strategies to run (default: all)")
     args = parser.parse_args(argv)
+    variants = {k: v for k, v in VARIANTS.items() if not args.variants or k in args.variants.split(",")}
+    strategies = tuple(s for s in STRATEGIES if not args.strategies or s in args.strategies.split(","))
 
     t0 = time.perf_counter()
     if args.quick:
@@ -390,13 +399,15 @@ def main(argv: list[str] | None = None) -> None:
         f"\n== learner x strategy: {ROUNDS} rounds of {BATCH} ratings on {len(tasks)} tasks; "
         "AP on the held-out split; targets: >= 90% of the probe, no drop > 0.05 =="
     )
-    results = run_grid(tasks, probes, VARIANTS, STRATEGIES, args.verbose)
+    results = run_grid(tasks, probes, variants, strategies, args.verbose)
     if not args.no_sweep:
         print("\n== one knob at a time around the default ==")
         run_grid(tasks, probes, SWEEP, SWEEP_STRATEGIES, args.verbose)
-    peer = results[("sklearn_lr", "boundary")]
+    peer = results.get(("sklearn_lr", "boundary"))
     for strategy in ("mixed", "boundary", "auto"):
-        ours = results[("default", strategy)]
+        ours = results.get(("default", strategy))
+        if ours is None or peer is None:
+            continue
         print(
             f"verdict default+{strategy}: final_ap={ours.final:.3f} vs small-text peer (LR + breaking ties) "
             f"{peer.final:.3f}; tasks meeting targets {ours.n_ok}/{ours.n} vs {peer.n_ok}/{peer.n}"
