@@ -178,6 +178,7 @@ def main() -> None:
             log.close()
     if os.environ.get("BENCH_VERBOSE"):
         print("enter_ms_by_round=" + ",".join(f"{v:.0f}" for v in enters))
+        print("key_ms_in_order=" + ",".join(f"{v:.0f}" for v in keys))
     print(f"rounds={args.rounds}")
     print(f"keys_measured={len(keys)}")
     print(f"key_to_paint_ms_p50={np.percentile(keys, 50):.1f}")

@@ -129,19 +129,25 @@ def _batch(index: str, concept: str) -> None:
                            disabled=not any(c.get("label") is not None for c in batch))
     with c3:
         render_undo(session)
-    if exhausted is not None:
-        st.info(f"{exhausted}")
-        st.caption(plain(counters_line(session)))
-    else:
-        strategy = f"{session.concept.strategy}: {batch_reason(session)}"  # what the policy is doing, and why
-        started_from = {"diverse": "a diverse sample", "examples": "example items",
-                        "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init,
-                                                                                 session.concept.init)
-        caption = (f"Batch {session.round + 1}: {len(batch)} items chosen by {strategy} · concept {concept}, "
-                   f"started from {started_from}")
-        render_batch(index, concept, caption=text(caption), prefill=bool(st.session_state.get("teach_prefill_toggle")),
-                     show_label=bool(show_label), counters=counters(session))
-    render_top(session)
+    # The top results (below the batch) are sent before it: when the new batch lands the browser has
+    # nothing else of this rerun left to draw, and the server nothing left to compute, while the first keys go in.
+    batch_slot, top_slot = st.container(), st.container()
+    with top_slot:
+        render_top(session)
+    with batch_slot:
+        if exhausted is not None:
+            st.info(f"{exhausted}")
+            st.caption(plain(counters_line(session)))
+        else:
+            strategy = f"{session.concept.strategy}: {batch_reason(session)}"  # what the policy is doing, and why
+            started_from = {"diverse": "a diverse sample", "examples": "example items",
+                            "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init,
+                                                                                     session.concept.init)
+            caption = (f"Batch {session.round + 1}: {len(batch)} items chosen by {strategy} · concept {concept}, "
+                       f"started from {started_from}")
+            prefill = bool(st.session_state.get("teach_prefill_toggle"))
+            render_batch(index, concept, caption=text(caption), prefill=prefill, show_label=bool(show_label),
+                         counters=counters(session))
 
 
 st.html(PAGE_CSS)
