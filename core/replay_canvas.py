@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from core.replay import COLOR_LEVELS, Replay, round_caption
+from core.text_safety import neutral
 
 MAGIC = b"FSM1"
 MAX_IDS = 100_000  # item ids travel for hover up to this many points (~10 B each)
@@ -68,11 +69,11 @@ def _labels(labels: np.ndarray | None) -> tuple[list[str], np.ndarray | None]:
     order = np.argsort(-counts, kind="stable")[:MAX_LABELS]
     code_of = np.full(len(uniques) + 1, NO_LABEL, dtype=np.uint8)  # the last slot: no label (-1)
     code_of[order] = np.arange(len(order), dtype=np.uint8)
-    return [str(uniques[i]) for i in order], code_of[inverse]
+    return [neutral(uniques[i]) for i in order], code_of[inverse]  # bidi controls shown, not obeyed
 
 
 def _ids(ids: np.ndarray) -> tuple[np.ndarray, bytes]:
-    encoded = [str(i).encode("utf-8", "surrogatepass") for i in ids]
+    encoded = [neutral(i).encode("utf-8", "surrogatepass") for i in ids]  # hover text only: bidi controls shown
     at = np.zeros(len(encoded) + 1, dtype=np.uint32)
     at[1:] = np.cumsum([len(e) for e in encoded])
     return at, b"".join(encoded)

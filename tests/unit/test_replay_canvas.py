@@ -67,15 +67,15 @@ def test_flips_are_capped_per_round(monkeypatch):
 def test_hostile_ids_and_labels_travel_as_bytes_and_plain_text():
     replay = _replay(n=6, rounds=2)
     ids = np.asarray(["a\nb", "<img src=x onerror=alert(1)>", "\u202eevil", "ü", "", "x" * 300], dtype=object)
-    labels = np.asarray(["3", None, "<b>3</b>", "3", None, "7"], dtype=object)
+    labels = np.asarray(["3", None, "<b>3</b>", "3", None, "\u202e7"], dtype=object)
     payload = replay_payload(replay, ids, labels)
     header, arrays = unpack(payload)
     got = [bytes(arrays["id_bytes"][arrays["id_at"][i]: arrays["id_at"][i + 1]]).decode() for i in range(6)]
-    assert got == list(ids)
+    assert got == [i.replace("\u202e", "[U+202E]") for i in ids]  # bidi controls shown, not obeyed
     names = header["labels"]
-    assert names[0] == "3" and set(names) == {"3", "<b>3</b>", "7"}
+    assert names[0] == "3" and set(names) == {"3", "<b>3</b>", "[U+202E]7"}
     decoded = [None if c == NO_LABEL else names[c] for c in arrays["label_codes"]]
-    assert decoded == list(labels)
+    assert decoded == [None if v is None else v.replace("\u202e", "[U+202E]") for v in labels]
     json.loads(payload[8: 8 + int.from_bytes(payload[4:8], "little")])  # strict JSON (no NaN)
 
 
