@@ -81,7 +81,7 @@ ARMS = ("nearest", "boundary", "mixed", "auto", "auto+sgd", "lr_peer")
 OLD_LEARNER = {"solver": "sgd", "prior_strength": 1.0, "prior_fade": 10}
 #: ``ARM+LEARNER``: the strategy with another learner (TrainConfig changes) for comparison.
 LEARNERS = {"sgd": OLD_LEARNER, "const1": {"prior_strength": 1.0, "prior_fade": None},
-            "balanced": {"balance": True}}
+            "balanced": {"balance": True}, "bias1": {"bias_prior": 1.0}, "bias01": {"bias_prior": 0.1}}
 
 
 def peer_replay(store, index: str, column: str, prompt_vector: np.ndarray, rounds: int, batch: int,
