@@ -386,13 +386,15 @@ def test_teach_submit_imports_nothing_it_does_not_need(digits_store, workspace_d
         "rc = main(['teach', 'submit', '--index', 'digits', '--concept', 'three', "
         "'--ratings', 'digits-1=1,digits-2=-1']); "
         "heavy = ('sklearn', 'datasets', 'transformers', 'sentence_transformers', 'umap', 'scipy.stats', "
-        "'plotly', 'streamlit', 'ray', 'numba'); "
+        "'plotly', 'streamlit', 'ray', 'numba', 'lancedb'); "
         "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(heavy)})); sys.exit(rc)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "FEWSHOT_HOME": str(workspace_dir)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+    ratings = TeachSession.open("digits", "three", store=Store(workspace_dir)).ratings()  # written through Lance alone
+    assert dict(zip(ratings.item_ids, ratings.ratings.tolist(), strict=True)) == {"digits-1": 1.0, "digits-2": -1.0}
 
 
 def test_ranking_metrics_match_sklearn():
