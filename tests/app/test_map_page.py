@@ -36,14 +36,18 @@ def digits(digits_template, workspace_dir) -> Store:
     return use_workspace(digits_template, workspace_dir)
 
 
-@pytest.fixture
-def fitted(digits) -> Projection:
+def store_pca_as_map(store: Store, index: str = "digits") -> Projection:
     """A stored map (PCA positions saved as if fitted: the page only reads the file; UMAP is tested apart)."""
-    view = digits.vectors("digits")
+    view = store.vectors(index)
     projection = Projection(pca_view(view.matrix) * 3.0, "umap", view.version, fingerprint(view.ids, view.matrix),
                             len(view.ids), 1.5)
-    save_projection("digits", projection)
+    save_projection(index, projection)
     return projection
+
+
+@pytest.fixture
+def fitted(digits) -> Projection:
+    return store_pca_as_map(digits)
 
 
 def _page(concept: str | None = "three", **state) -> AppTest:

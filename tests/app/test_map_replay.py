@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.projection import Projection, fingerprint, load_projection, pca_view, save_projection
+from core.projection import Projection, load_projection
 from core.projection_auto import read_status
 from core.session import TeachSession
 from core.store import Store
-from tests.app.test_map_page import SCORE, _array, _figure, _no_errors, _page, _traces
+from tests.app.test_map_page import SCORE, _array, _figure, _no_errors, _page, _traces, store_pca_as_map
 from tests.helpers.workspaces import taught_digits, use_workspace
 
 
@@ -28,11 +28,7 @@ def digits(digits_template, workspace_dir) -> Store:
 
 @pytest.fixture
 def fitted(digits) -> Projection:
-    view = digits.vectors("digits")
-    projection = Projection(pca_view(view.matrix) * 3.0, "umap", view.version, fingerprint(view.ids, view.matrix),
-                            len(view.ids), 1.5)
-    save_projection("digits", projection)
-    return projection
+    return store_pca_as_map(digits)
 
 
 def test_round_slider_moves_w_and_recolours(digits, fitted):
