@@ -12,25 +12,22 @@ the payload (always starting at the latest round) stays the same bytes.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
+from app.inline_component import inline_component
 from app.map_view import SELECTED_KEY
 from core.replay import Replay
 from core.replay_canvas import latest_only, replay_parts, replay_payload
 
-_HERE = Path(__file__).resolve().parent
 COMPONENT_NAME = "fewshot_map_canvas"
 COMPONENT_KEY = "map_canvas"
 CANVAS_PICK, CANVAS_ROUND, CANVAS_FULL = "map_canvas_pick", "map_canvas_round", "map_canvas_full"
 # Above this many points the first payload holds the latest round's colours only (1 MB per round at 1M): the
 # map paints from it and the browser asks for every round at once (FEWSHOT_MAP_FULL_ROUNDS_UP_TO sets it).
 FULL_ROUNDS_UP_TO = int(os.environ.get("FEWSHOT_MAP_FULL_ROUNDS_UP_TO", "200000"))
-
-_component = None
 
 
 def picked_rows(value: Any, rows: np.ndarray) -> list[int] | None:
@@ -50,16 +47,9 @@ def picked_rows(value: Any, rows: np.ndarray) -> list[int] | None:
 def mount(payload: bytes, on_select: Any, on_round: Any, on_rounds: Any) -> Any:
     """Draw the map; ``on_select`` / ``on_round`` / ``on_rounds`` run (before the page's script) when a lasso
     (or a double-click) / a settled round / the request for every round's colours (``{"uid"}``) arrives."""
-    global _component
-    if _component is None:
-        _component = st.components.v2.component(
-            COMPONENT_NAME,
-            html='<div class="fsmap-root"></div>',
-            css=(_HERE / "map_canvas.css").read_text(encoding="utf-8"),
-            js=(_HERE / "map_canvas.js").read_text(encoding="utf-8"),
-        )
-    return _component(key=COMPONENT_KEY, data=payload, on_selection_change=on_select, on_round_change=on_round,
-                      on_rounds_change=on_rounds, height="content")
+    component = inline_component(COMPONENT_NAME, "fsmap-root", "map_canvas")
+    return component(key=COMPONENT_KEY, data=payload, on_selection_change=on_select, on_round_change=on_round,
+                     on_rounds_change=on_rounds, height="content")
 
 
 @st.cache_resource(max_entries=2, show_spinner="Preparing the map…")

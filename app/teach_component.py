@@ -17,20 +17,17 @@ import io
 import math
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from app.inline_component import inline_component
 from app.safe_text import neutral
 from core.errors import InvalidRating, StaleBatch
 
-_HERE = Path(__file__).resolve().parent
 COMPONENT_NAME = "fewshot_teach_batch"
 COMPONENT_KEY = "teach_batch_component"
 ALLOWED = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)  # the keys' values and the slider's steps
 GRID_TEXT = 600  # characters of an item's text sent to the page (the grid clamps it further with CSS)
 PIXEL_ART_BELOW = 96  # thumbnails smaller than this (the 32 px digits) are drawn with crisp pixels
-
-_component = None
 
 
 def batch_token(round_: int, item_ids: list[str]) -> str:
@@ -172,14 +169,5 @@ def component_data(*, token: str, items: list[dict], store_prefix: str, caption:
 
 def mount(data: dict[str, Any], on_submit) -> Any:
     """Draw the batch; ``on_submit`` runs (before the page's script) when the browser sends a batch."""
-    global _component
-    import streamlit as st
-
-    if _component is None:
-        _component = st.components.v2.component(
-            COMPONENT_NAME,
-            html='<div class="teach-root"></div>',
-            css=(_HERE / "teach_batch.css").read_text(encoding="utf-8"),
-            js=(_HERE / "teach_batch.js").read_text(encoding="utf-8"),
-        )
-    return _component(key=COMPONENT_KEY, data=data, on_submit_change=on_submit, height="content")
+    component = inline_component(COMPONENT_NAME, "teach-root", "teach_batch")
+    return component(key=COMPONENT_KEY, data=data, on_submit_change=on_submit, height="content")
