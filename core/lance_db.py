@@ -10,14 +10,13 @@ table (tested), and workspaces written by earlier versions open unchanged.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
 
-from core.storage import Location, _drop_dataset
+from core.storage import Location, drop_dataset
 
 SUFFIX = ".lance"
 
@@ -85,11 +84,7 @@ class LanceDatabase:
         return LanceTable(name, dataset, self._options)
 
     def drop_table(self, name: str) -> None:
-        where = self.location.child(name + SUFFIX)
-        if where.is_local:
-            shutil.rmtree(where.path, ignore_errors=True)
-        else:
-            _drop_dataset(where)
+        drop_dataset(self.location.child(name + SUFFIX))
 
 
 def conform(data: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -276,7 +276,7 @@ def _lance_lock(where: Location, timeout_s: float) -> Iterator[None]:
         with contextlib.suppress(Exception):  # the holder may release it while we look
             since = lance.dataset(where.uri, storage_options=where.storage_options or None).to_table()["since"]
             if time.time() - float(since[0].as_py()) > STALE_LOCK_S:
-                _drop_dataset(where)
+                drop_dataset(where)
                 continue
         if time.monotonic() > deadline:
             raise FewshotError(f"{where.uri} is held by another process; try again in a minute")
@@ -284,11 +284,11 @@ def _lance_lock(where: Location, timeout_s: float) -> Iterator[None]:
     try:
         yield
     finally:
-        _drop_dataset(where)
+        drop_dataset(where)
 
 
-def _drop_dataset(where: Location) -> None:
-    """Delete every object of a (lock) dataset."""
+def drop_dataset(where: Location) -> None:
+    """Delete every file or object of a Lance dataset (a lock, a dropped table), local or in a bucket."""
     import pyarrow.fs as pafs
 
     fs, path = where._filesystem()
