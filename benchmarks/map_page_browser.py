@@ -25,6 +25,7 @@ under ``artifacts/map-screenshots/`` (not committed).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import statistics
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -125,63 +127,82 @@ ZOOM_JS = """async (root, i) => {
 
 def measure(n: int, name: str, workspace: str | None = None) -> dict[str, float]:
     """The figures for ``n`` points; ``workspace``: one ``prepare`` already wrote (kept between runs)."""
-    from playwright.sync_api import sync_playwright
-
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = workspace or tmp
-        if workspace is None or not (Path(workspace) / "bench-ready").exists():
-            out[f"map_workspace_s_{name}"] = round(prepare(n, root), 1)
-            (Path(root) / "bench-ready").touch()
+        prepared_s = _prepared(n, root)
+        if prepared_s is not None:
+            out[f"map_workspace_s_{name}"] = round(prepared_s, 1)
+        with _app_and_browser(root) as (browser, url):
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(url + "/map")
+            out[f"page_first_ms_{name}"] = round(_painted(page))
+            page.close()
+            loads, shells, received = [], [], []
+            for _ in range(3):  # a new browser profile each time: Streamlit's own files fetched and compiled
+                page = browser.new_page(viewport=VIEWPORT)
+                page.goto(url + "/map")
+                shells.append(_heading(page))
+                loads.append(_painted(page))
+                received.append(float(page.locator(".fsmap-root").get_attribute("data-received-at")))
+                page.close()
+            out[f"page_load_new_profile_ms_{name}"] = round(statistics.median(loads))
+            out[f"page_heading_new_profile_ms_{name}"] = round(statistics.median(shells))
+            out[f"page_map_received_new_profile_ms_{name}"] = round(statistics.median(received))
+            context = browser.new_context(viewport=VIEWPORT)
+            page = context.new_page()
+            page.goto(url + "/map")
+            _painted(page)
+            reloads, every = [], []
+            for _ in range(3):  # F5 in a browser that has the app's files cached
+                page.reload()
+                reloads.append(_painted(page))
+                every.append(_every_round(page))
+            out[f"page_reload_ms_{name}"] = round(statistics.median(reloads))
+            out[f"page_every_round_ms_{name}"] = round(statistics.median(every))
+            out[f"page_nav_ms_{name}"] = round(_navigations(page))
+            context.close()
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(url + "/map")
+            _painted(page)
+            _every_round(page)
+            page.wait_for_timeout(500)
+            root = page.locator('.fsmap-root')
+            steps = [root.evaluate(STEP_JS, i % 10) for i in (3, 4, 5, 6, 7, 8, 2)]
+            out[f"replay_step_ms_{name}"] = round(statistics.median(steps))
+            zooms = [root.evaluate(ZOOM_JS, i) for i in range(6)]
+            out[f"pan_frame_ms_{name}"] = round(statistics.median(zooms))
+            out[f"replay_step_metrics_ms_{name}"] = round(_metric_steps(page))
+            out[f"lasso_ms_{name}"] = round(_lasso(page))
+    return out
+
+
+def _prepared(n: int, root: str) -> float | None:
+    """Write the benchmark workspace unless ``root`` holds one already; the seconds it took (None: kept)."""
+    if (Path(root) / "bench-ready").exists():
+        return None
+    seconds = prepare(n, root)
+    (Path(root) / "bench-ready").touch()
+    return seconds
+
+
+@contextlib.contextmanager
+def _app_and_browser(root: str) -> Iterator[tuple]:
+    """The app serving ``root`` and a headless Chromium; both stopped afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
         process, url = serve(root, Path(tmp) / "server.log")
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport=VIEWPORT)
-                page.goto(url + "/map")
-                out[f"page_first_ms_{name}"] = round(_painted(page))
-                page.close()
-                loads, shells, received = [], [], []
-                for _ in range(3):  # a new browser profile each time: Streamlit's own files fetched and compiled
-                    page = browser.new_page(viewport=VIEWPORT)
-                    page.goto(url + "/map")
-                    shells.append(_heading(page))
-                    loads.append(_painted(page))
-                    received.append(float(page.locator(".fsmap-root").get_attribute("data-received-at")))
-                    page.close()
-                out[f"page_load_new_profile_ms_{name}"] = round(statistics.median(loads))
-                out[f"page_heading_new_profile_ms_{name}"] = round(statistics.median(shells))
-                out[f"page_map_received_new_profile_ms_{name}"] = round(statistics.median(received))
-                context = browser.new_context(viewport=VIEWPORT)
-                page = context.new_page()
-                page.goto(url + "/map")
-                _painted(page)
-                reloads, every = [], []
-                for _ in range(3):  # F5 in a browser that has the app's files cached
-                    page.reload()
-                    reloads.append(_painted(page))
-                    every.append(_every_round(page))
-                out[f"page_reload_ms_{name}"] = round(statistics.median(reloads))
-                out[f"page_every_round_ms_{name}"] = round(statistics.median(every))
-                out[f"page_nav_ms_{name}"] = round(_navigations(page))
-                context.close()
-                page = browser.new_page(viewport=VIEWPORT)
-                page.goto(url + "/map")
-                _painted(page)
-                _every_round(page)
-                page.wait_for_timeout(500)
-                root = page.locator('.fsmap-root')
-                steps = [root.evaluate(STEP_JS, i % 10) for i in (3, 4, 5, 6, 7, 8, 2)]
-                out[f"replay_step_ms_{name}"] = round(statistics.median(steps))
-                zooms = [root.evaluate(ZOOM_JS, i) for i in range(6)]
-                out[f"pan_frame_ms_{name}"] = round(statistics.median(zooms))
-                out[f"replay_step_metrics_ms_{name}"] = round(_metric_steps(page))
-                out[f"lasso_ms_{name}"] = round(_lasso(page))
-                browser.close()
+                try:
+                    yield browser, url
+                finally:
+                    browser.close()
         finally:
             os.killpg(process.pid, 15)
             process.wait(timeout=20)
-    return out
 
 
 def _every_round(page) -> float:
@@ -252,33 +273,21 @@ def _lasso(page) -> float:
 
 def screenshots(n: int, workspace: str, folder: Path) -> list[Path]:
     """The map at its first round, mid-way and last (``n`` points, every one drawn) as PNGs in ``folder``."""
-    from playwright.sync_api import sync_playwright
-
-    if not (Path(workspace) / "bench-ready").exists():
-        prepare(n, workspace)
-        (Path(workspace) / "bench-ready").touch()
+    _prepared(n, workspace)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    with tempfile.TemporaryDirectory() as tmp:
-        process, url = serve(workspace, Path(tmp) / "server.log")
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport=VIEWPORT)
-                page.goto(url + "/map")
-                _painted(page)
-                _every_round(page)
-                root = page.locator(".fsmap-root")
-                last = int(root.get_attribute("data-rounds")) - 1
-                for position, name in ((1, "round-1"), (last // 2, "mid-way"), (last, "last")):
-                    root.evaluate(STEP_JS, position)
-                    page.wait_for_timeout(300)
-                    out.append(folder / f"map-{n}-{name}.png")
-                    root.screenshot(path=str(out[-1]))
-                browser.close()
-        finally:
-            os.killpg(process.pid, 15)
-            process.wait(timeout=20)
+    with _app_and_browser(workspace) as (browser, url):
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(url + "/map")
+        _painted(page)
+        _every_round(page)
+        root = page.locator(".fsmap-root")
+        last = int(root.get_attribute("data-rounds")) - 1
+        for position, name in ((1, "round-1"), (last // 2, "mid-way"), (last, "last")):
+            root.evaluate(STEP_JS, position)
+            page.wait_for_timeout(300)
+            out.append(folder / f"map-{n}-{name}.png")
+            root.screenshot(path=str(out[-1]))
     return out
 
 
