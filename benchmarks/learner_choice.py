@@ -45,6 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.background import background_rows, unrated  # noqa: E402
 from core.classifier import DEFAULT_SCALE, LinearHead, TrainConfig  # noqa: E402
 from core.policy import Evidence, plan_batch, select_plan  # noqa: E402
 from core.selection import get_strategy  # noqa: E402
@@ -224,7 +225,7 @@ class SklearnPeer:
     def b(self) -> float:
         return self.head.b
 
-    def fit(self, X: np.ndarray, ratings: np.ndarray) -> None:
+    def fit(self, X: np.ndarray, ratings: np.ndarray, background: np.ndarray | None = None) -> None:
         from sklearn.linear_model import LogisticRegression
 
         y = ratings > 0
@@ -246,6 +247,7 @@ VARIANTS: dict[str, Callable] = {
     "naive": head_learner(scale=1.0, lr=1.0, steps=10, momentum=0.0, prior_strength=0.0, warm_start=True,
                           solver="sgd"),
     "default": head_learner(),
+    "before_background": head_learner(prior_zero=0.0, background_weight=0.0),  # the default before issue 10's round 3
     "prior1_constant": head_learner(prior_strength=1.0, prior_fade=None),  # the peer's strength (C=1), centred on w0
     "sgd_previous": head_learner(solver="sgd"),  # the default before issue 10 (torch SGD, same objective)
     "warm": head_learner(warm_start=True, steps=20, solver="sgd"),
@@ -289,6 +291,10 @@ def replay(task: Task, make_learner: Callable, strategy: str, seed: int = 0) -> 
     rated: list[int] = []
     rounds: list[int] = []
     oracle = np.where(task.pool_y, 1.0, -1.0)
+    # the unrated items the session's fit counts as weak negatives (a fixed sample of the pool)
+    config = getattr(learner, "config", None)
+    size = config.background_size if config is not None and config.background_weight > 0 else 0
+    bg = background_rows(np.arange(len(task.pool)), size)
     scores = np.empty(len(task.pool), np.float32)
     aps = [average_precision(task.test_y, task.test @ learner.w + learner.b)]
     for r in range(ROUNDS):
@@ -301,7 +307,7 @@ def replay(task: Task, make_learner: Callable, strategy: str, seed: int = 0) -> 
         rounds += [r] * len(batch)
         seen[batch] = True
         rated.extend(batch.tolist())
-        learner.fit(task.pool[rated], oracle[rated])
+        learner.fit(task.pool[rated], oracle[rated], background=task.pool[bg[unrated(bg, rated)]] if len(bg) else None)
         aps.append(average_precision(task.test_y, task.test @ learner.w + learner.b))
     return aps
 

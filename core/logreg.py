@@ -145,11 +145,11 @@ def _fit(X, t, w0, lam, lam_b, weights, w_start, b_start, tol, max_newton, max_c
             converged = True
             break
         w, b, f, z = w_new, b_new, f_new, z_new
-    bce = float(np.mean(_softplus(z) - t * z + _xlogx(t) + _xlogx(1.0 - t))) if n else float("nan")
+    bce = float(np.mean(_softplus(z) - t * z + xlogx(t) + xlogx(1.0 - t))) if n else float("nan")
     return MapFit(w=w, b=b, objective=f, bce=bce, iterations=iterations, converged=converged)
 
 
-def _xlogx(x: np.ndarray) -> np.ndarray:
+def xlogx(x: np.ndarray) -> np.ndarray:
     """x log x with 0 log 0 = 0: turns the cross-entropy above into the usual BCE for soft targets."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0)), 0.0)

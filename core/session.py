@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from core.background import background_rows, unrated
 from core.classifier import LinearHead, TrainConfig
 from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, StaleBatch
 from core.policy import NAME as NAME_AUTO
@@ -383,13 +384,30 @@ class TeachSession:
         head.config = self.train_config  # settings may have changed between rounds
         loss = float("nan")
         if len(rated):
-            X = self.view.matrix[self._rows(rated.item_ids)]
+            rows = self._rows(rated.item_ids)
+            X = self.view.matrix[rows]
+            background = self._background(head.config, rows)
             with _one_blas_thread(X.size):
-                loss = float(head.fit(X, rated.ratings).loss)
+                loss = float(head.fit(X, rated.ratings, background=background).loss)
         metrics = self._metrics(head, previous, rated, loss)
         self.teach.add_checkpoint(self.index, self.concept.name, Checkpoint(round_, head.w, head.b, metrics, now_iso()))
         self.head, self.round = head, round_
         return RoundResult(round=round_, n_new=n_new, metrics=metrics)
+
+    def _background(self, config: TrainConfig, rated_rows: np.ndarray) -> np.ndarray | None:
+        """The fixed sample of unrated train items a fit counts as weak negatives (``core.background``)."""
+        if config.background_weight <= 0 or config.background_size <= 0:
+            return None
+        view = self.view
+        key = (view.version, config.background_size)
+        if getattr(self, "_background_key", None) != key:
+            rows = background_rows(view.rows(TRAIN), config.background_size)
+            self._background_rows = rows
+            self._background_vectors = np.asarray(view.matrix[rows], dtype=np.float32) if len(rows) else None
+            self._background_key = key
+        if self._background_vectors is None:
+            return None
+        return self._background_vectors[unrated(self._background_rows, rated_rows)]
 
     def _metrics(self, head: LinearHead, previous: LinearHead, rated, loss: float) -> dict[str, Any]:
         denom = float(np.linalg.norm(head.w) * np.linalg.norm(previous.w))

@@ -120,6 +120,10 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--balance", dest="balance", action="store_true", default=None,
                        help="weight positive and negative ratings equally (off by default: measured no better)")
     group.add_argument("--prior-fade", type=float, help="ratings after which the pull toward the start fades")
+    group.add_argument("--prior-zero", type=float, help="pull of w toward zero, in ratings (default 1, like C=1)")
+    group.add_argument("--background-weight", type=float,
+                       help="unrated items count as negatives worth this many ratings in all (default 20; 0 = off)")
+    group.add_argument("--background-size", type=int, help="how many unrated train items that sample holds (4096)")
 
 
 def _train_settings(args: argparse.Namespace) -> dict[str, Any]:

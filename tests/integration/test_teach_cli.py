@@ -10,6 +10,7 @@ import pytest
 
 from core.cli import main
 from core.store import Store
+from core.teach_store import TeachStore
 from tests.helpers.workspaces import indexed_digits, use_workspace
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -104,12 +105,21 @@ def test_simulate_two_strategies_writes_csv_and_png(digits, capsys, tmp_path):
     assert json.loads(out) == []  # the replay's throwaway concepts are gone
 
 
+def test_the_background_settings_are_kept_with_the_concept(digits, capsys):
+    ix = ("--index", "digits", "--concept", "bg")
+    code, _, err = run(capsys, "concept", "create", *ix, "--background-weight", "0", "--prior-zero", "0.5")
+    assert code == 0, err
+    assert TeachStore(Store()).concept("digits", "bg").train == {"background_weight": 0.0, "prior_zero": 0.5}
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["concept", "create", "--index", "nope", "--concept", "c"], "no index named 'nope'"),
         (["concept", "create", "--index", "digits", "--concept", "c", "--prompt", "a three"], "no text side"),
         (["concept", "create", "--index", "digits", "--concept", "c", "--lr", "-1"], "lr"),
+        (["concept", "create", "--index", "digits", "--concept", "c", "--background-weight", "-2"], "background_"),
+        (["concept", "create", "--index", "digits", "--concept", "c", "--background-size", "-1"], "background_size"),
         (["teach", "next", "--index", "digits", "--concept", "missing"], "no concept 'missing'"),
         (["teach", "submit", "--index", "digits", "--concept", "c0", "--ratings", "digits-0=2"], "[-1, 1]"),
         (["teach", "submit", "--index", "digits", "--concept", "c0", "--ratings", "digits-0"], "item_id=rating"),

@@ -279,21 +279,23 @@ def test_linear_probe_is_a_high_ceiling(store):
 
 
 def test_default_policy_explores_once_the_start_runs_dry(store):
-    """Started from the wrong examples, the top-ranked items come first; two dry rounds make it explore."""
+    """Started from the wrong examples, the top-ranked items come first (30 ratings), then dry rounds explore."""
     session = TeachSession.create("digits", "three-from-eights", store=store,
                                   examples=_train_ids(store, "8", 5), target_label="3")
     assert session.concept.strategy == "auto" and session.plan(10).counts == {"nearest": 10}
-    for seed in (0, 1):
+    for seed in (0, 1, 2):
+        assert session.plan(10).counts == {"nearest": 10}  # the first 30 ratings follow the start
         batch = session.next_batch(10, seed=seed)
         session.submit({c.item_id: -1.0 for c in batch})  # the person sees no 3 at all
     plan = session.plan(10)
-    assert plan.counts.get("diverse", 0) > 0 and plan.counts.get("deep", 0) > 0 and "2 rounds" in plan.reason
+    assert plan.counts.get("diverse", 0) > 0 and plan.counts.get("deep", 0) > 0 and "3 rounds" in plan.reason
     explored = session.next_batch(10, seed=0)
     assert session.last_policy_reason == plan.reason
     assert len({c.label for c in explored}) >= 3, "an exploring batch should span several digits"
     three = _train_ids(store, "3", 1)[0]
     session.submit({three: 1.0})
-    assert session.plan(10).counts == {"nearest": 10}  # a positive: back to the top of the ranking
+    # a positive: back to the top of the ranking, with the boundary half now that 30 ratings are in
+    assert session.plan(10).counts == {"nearest": 5, "boundary": 5}
 
 
 def test_a_fixed_strategy_with_a_start_vector_is_never_overridden(store):
@@ -304,3 +306,36 @@ def test_a_fixed_strategy_with_a_start_vector_is_never_overridden(store):
     assert session.effective_strategy() == "mixed" and session.batch_reason() == "strategy mixed"
     blank = TeachSession.create("digits", "blank", store=store, strategy="nearest", target_label="3")
     assert blank.effective_strategy() == "diverse"  # no start: w = 0 ranks nothing, so spread out first
+
+
+def test_a_round_fits_the_ratings_and_a_fixed_sample_of_unrated_train_items(store):
+    """The session's fit counts the index's fixed background sample (``core.background``), rated items left out."""
+    from core.background import background_rows, unrated
+    from core.classifier import LinearHead, TrainConfig
+
+    session = TeachSession.create("digits", "threes-bg", store=store, examples=_train_ids(store, "3", 2),
+                                  target_label="3", train={"background_size": 300})
+    batch = session.next_batch(10)
+    ratings = _oracle(batch)
+    session.submit(ratings)
+    view = store.vectors("digits")
+    row_of = {item_id: i for i, item_id in enumerate(view.ids)}
+    rated = np.array([row_of[c.item_id] for c in batch])
+    sample = background_rows(view.rows("train"), 300)
+    assert np.isin(rated, sample).any()  # some rated items were in the sample: they must leave it
+    background = view.matrix[sample[unrated(sample, rated)]]
+    r = np.array([ratings[c.item_id] for c in batch])
+
+    def refit(config: TrainConfig, background) -> np.ndarray:
+        head = LinearHead(w=session.initial.w, b=0.0, dim=view.matrix.shape[1], config=config, w0=session.initial.w)
+        head.fit(view.matrix[rated], r, background=background)
+        return head.w
+
+    np.testing.assert_allclose(session.head.w, refit(session.train_config, background), rtol=1e-3, atol=1e-4)
+    without = refit(TrainConfig(background_size=300, background_weight=0.0), None)
+    assert np.linalg.norm(session.head.w - without) > 0.05 * np.linalg.norm(without)
+    # reopening (another process) and undoing then resubmitting lands on the same w
+    again = TeachSession.open("digits", "threes-bg", store=store)
+    again.undo()
+    again.submit(ratings)
+    np.testing.assert_allclose(again.head.w, session.head.w, rtol=1e-4, atol=1e-5)

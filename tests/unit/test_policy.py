@@ -60,15 +60,20 @@ def test_evidence_counts_positives_per_round_and_dry_rounds():
 
 def test_plan_follows_the_ratings():
     k = 10
-    dry = plan_batch(Evidence(True, [0] * DRY_ROUNDS, [10] * DRY_ROUNDS), k)
+    # a start is followed for the first EXPLOIT_RATINGS ratings, dry or not: exactly what nearest takes
+    assert plan_batch(Evidence(True, [0] * DRY_ROUNDS, [10] * DRY_ROUNDS), k).counts == {"nearest": 10}
+    assert plan_batch(Evidence(True, [4, 0], [10, 10]), k).counts == {"nearest": 10}
+    dry = plan_batch(Evidence(True, [0] * 3, [10] * 3), k)
     assert dry.counts["nearest"] == 5 and dry.counts.get("deep", 0) + dry.counts.get("diverse", 0) == 5
+    # without a start, positives found by exploring are followed only while they keep coming
+    assert plan_batch(Evidence(False, [2, 0], [10, 10]), k).counts == {"nearest": 5, "boundary": 5}
     yielding = plan_batch(Evidence(True, [3, 4], [10, 10]), k)
     assert yielding.counts == {"nearest": 10}
     learning = plan_batch(Evidence(True, [3, 4, 5], [10, 10, EXPLOIT_RATINGS - 20]), k)
     assert learning.counts == {"nearest": 5, "boundary": 5} and "boundary" in learning.reason
     ran_dry = plan_batch(Evidence(True, [3, 4, 5, 0, 0], [10] * 5), k)
     assert ran_dry.counts == {"nearest": 3, "boundary": 4, "deep": 3}
-    assert sum(plan_batch(Evidence(True, [0, 0], [10, 10]), 7).counts.values()) == 7
+    assert sum(plan_batch(Evidence(True, [0, 0, 0], [10, 10, 10]), 7).counts.values()) == 7
 
 
 def test_select_plan_never_repeats_or_reuses_seen_items_and_reports_exhaustion():
