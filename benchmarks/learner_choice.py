@@ -45,7 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.background import background_rows, unrated  # noqa: E402
+from core.background import Background  # noqa: E402
 from core.classifier import DEFAULT_SCALE, LinearHead, TrainConfig  # noqa: E402
 from core.policy import Evidence, plan_batch, select_plan  # noqa: E402
 from core.selection import get_strategy  # noqa: E402
@@ -292,9 +292,8 @@ def replay(task: Task, make_learner: Callable, strategy: str, seed: int = 0) -> 
     rounds: list[int] = []
     oracle = np.where(task.pool_y, 1.0, -1.0)
     # the unrated items the session's fit counts as weak negatives (a fixed sample of the pool)
-    config = getattr(learner, "config", None)
-    size = config.background_size if config is not None and config.background_weight > 0 else 0
-    bg = background_rows(np.arange(len(task.pool)), size)
+    config = getattr(learner, "config", None)  # the sklearn peer has none: no background
+    background = Background.sample(config, np.arange(len(task.pool)), task.pool) if config is not None else None
     scores = np.empty(len(task.pool), np.float32)
     aps = [average_precision(task.test_y, task.test @ learner.w + learner.b)]
     for r in range(ROUNDS):
@@ -307,7 +306,7 @@ def replay(task: Task, make_learner: Callable, strategy: str, seed: int = 0) -> 
         rounds += [r] * len(batch)
         seen[batch] = True
         rated.extend(batch.tolist())
-        learner.fit(task.pool[rated], oracle[rated], background=task.pool[bg[unrated(bg, rated)]] if len(bg) else None)
+        learner.fit(task.pool[rated], oracle[rated], background=background.excluding(rated) if background else None)
         aps.append(average_precision(task.test_y, task.test @ learner.w + learner.b))
     return aps
 

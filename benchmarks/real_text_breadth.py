@@ -72,22 +72,8 @@ def concept_split(view, source: str, prevalence: float | None) -> Split:
     if source.startswith("re:"):
         pattern = re.compile(source[3:])
         y = np.array([bool(pattern.match(str(i).lower())) for i in view.ids])
-        known = np.ones(len(y), dtype=bool)
-    else:
-        y, known = truth(view, source, "1"), known_mask(view, source)
-    rng = np.random.default_rng(99)
-
-    def rows(split: str) -> np.ndarray:
-        r = view.rows(split)
-        r = r[known[r]]
-        if prevalence:
-            pos, neg = r[y[r]], r[~y[r]]
-            keep = min(len(neg), int(len(pos) / prevalence) - len(pos))
-            r = np.sort(np.concatenate([pos, rng.choice(neg, keep, replace=False)]))
-        return r
-
-    train, valid = rows("train"), rows("validation")
-    return Split(view.matrix[train], y[train], view.matrix[valid], y[valid])
+        return Split.of_labels(view, y, np.ones(len(y), dtype=bool), prevalence)
+    return Split.of_labels(view, truth(view, source, "1"), known_mask(view, source), prevalence)
 
 
 def run(split: Split, vector: np.ndarray, arm: str) -> list[dict]:

@@ -102,12 +102,24 @@ class Split:
         from core.ground_truth import known_mask, truth
 
         view = store.vectors(index)
-        y = truth(view, column, "1")
-        known = known_mask(view, column)
-        train = view.rows("train")
-        train = train[known[train]]
-        valid = view.rows("validation")
-        valid = valid[known[valid]]
+        return cls.of_labels(view, truth(view, column, "1"), known_mask(view, column))
+
+    @classmethod
+    def of_labels(cls, view, y: np.ndarray, known: np.ndarray, prevalence: float | None = None) -> Split:
+        """The view's train and validation rows where ``known``, truth ``y``; with ``prevalence``, negatives
+        subsampled (fixed seed) so positives make up that share of each split."""
+        rng = np.random.default_rng(99)
+
+        def rows(split: str) -> np.ndarray:
+            r = view.rows(split)
+            r = r[known[r]]
+            if prevalence:
+                pos, neg = r[y[r]], r[~y[r]]
+                keep = min(len(neg), int(len(pos) / prevalence) - len(pos))
+                r = np.sort(np.concatenate([pos, rng.choice(neg, keep, replace=False)]))
+            return r
+
+        train, valid = rows("train"), rows("validation")
         return cls(view.matrix[train], y[train], view.matrix[valid], y[valid])
 
 
@@ -157,7 +169,7 @@ def fast_replay(split: Split, prompt_vector: np.ndarray, strategy: str, rounds: 
     unrated background is the session's (``core.background``: the same fixed sample of the train split).
     ``--check`` compares this with the real ``TeachSession`` replay.
     """
-    from core.background import background_rows, unrated
+    from core.background import Background
     from core.classifier import LinearHead
     from core.evaluate import ranking_metrics
     from core.policy import Evidence, plan_batch, select_plan
@@ -167,8 +179,7 @@ def fast_replay(split: Split, prompt_vector: np.ndarray, strategy: str, rounds: 
     X, XV, yv = split.X, split.XV, split.yv
     head = LinearHead.init_from_vector(prompt_vector, X.shape[1], config=_train_config(train or {}),
                                        **({"scale": scale} if scale is not None else {}))
-    cfg = head.config
-    bg = background_rows(np.arange(len(X)), cfg.background_size if cfg.background_weight > 0 else 0)
+    background = Background.sample(head.config, np.arange(len(X)), X)
     seen = np.zeros(len(X), dtype=bool)
     rated: list[int] = []
     rating_rounds: list[int] = []
@@ -189,7 +200,7 @@ def fast_replay(split: Split, prompt_vector: np.ndarray, strategy: str, rounds: 
         seen[picked] = True
         rated += picked.tolist()
         rating_rounds += [r] * len(picked)
-        head.fit(X[rated], oracle[rated], background=X[bg[unrated(bg, rated)]] if len(bg) else None)
+        head.fit(X[rated], oracle[rated], background=background.excluding(rated))
         out.append({"round": r, "n_ratings": len(rated), "n_positive": int((oracle[rated] > 0).sum()),
                     "new_positive": int((oracle[picked] > 0).sum()), "ap": ap()})
     out[-1]["valid_scores"], out[-1]["valid_y"] = XV @ head.w + head.b, yv
@@ -227,14 +238,14 @@ def run_arm(store, index: str, column: str, prompt_vector: np.ndarray, arm: str,
             split: Split | None = None) -> list[dict]:
     from core.simulate import simulate
 
+    strategy, _, learner = arm.partition("+")
+    train = LEARNERS[learner] if learner else None
+    if through_session and arm != "lr_peer":
+        return simulate(index, "1", strategy, rounds, batch, prompt=prompt, store=store, train=train, seed=seed,
+                        embedder=embedder, label_column=column)
     split = split or Split.of_column(store, index, column)
     if arm == "lr_peer":
         return peer_replay(split, prompt_vector, rounds, batch, seed)
-    strategy, _, learner = arm.partition("+")
-    train = LEARNERS[learner] if learner else None
-    if through_session:
-        return simulate(index, "1", strategy, rounds, batch, prompt=prompt, store=store, train=train, seed=seed,
-                        embedder=embedder, label_column=column)
     # the earlier learner with its own start scale (5), for the comparison
     return fast_replay(split, prompt_vector, strategy, rounds, batch, seed, train,
                        scale=5.0 if learner == "sgd" else None)
@@ -276,17 +287,18 @@ def main(argv: list[str] | None = None) -> int:
             raise FewshotError(f"index {args.index!r} has no label column {column!r} ({info.label_columns})")
         prompt = CONCEPTS[column]
         vector = embedder.embed_texts([prompt])[0]
+        split = Split.of_column(store, args.index, column)
         if args.check:
             args.check = False
             for arm in ("auto", "mixed"):
-                fast = run_arm(store, args.index, column, vector, arm, args.rounds, args.batch, 0, embedder)
+                fast = run_arm(store, args.index, column, vector, arm, args.rounds, args.batch, 0, embedder,
+                               split=split)
                 slow = run_arm(store, args.index, column, vector, arm, args.rounds, args.batch, 0, embedder,
                                through_session=True, prompt=prompt)
                 same = [r["new_positive"] for r in fast] == [r["new_positive"] for r in slow]
                 gap = max(abs(a["ap"] - b["ap"]) for a, b in zip(fast, slow, strict=True))
                 print(f"check concept={column} arm={arm} same_positives_per_round={same} max_ap_gap={gap:.4f}")
         probes[column] = None if args.no_probe else linear_probe_ap(store, args.index, "1", column)
-        split = Split.of_column(store, args.index, column)
         for seed in seeds:
             for arm in arms:
                 rows = run_arm(store, args.index, column, vector, arm, args.rounds, args.batch, seed, embedder,

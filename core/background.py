@@ -11,6 +11,9 @@ the concept), so a refit, an undo and a replay of the same ratings give the same
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 SEED = 0
@@ -30,3 +33,27 @@ def background_rows(pool_rows: np.ndarray, size: int) -> np.ndarray:
 def unrated(rows: np.ndarray, rated_rows: np.ndarray) -> np.ndarray:
     """Mask over ``rows``: True where the row has not been rated (a rated item counts by its rating)."""
     return ~np.isin(rows, np.asarray(rated_rows, dtype=np.int64))
+
+
+@dataclass
+class Background:
+    """The sample a fit with some ``TrainConfig`` uses: its pool rows and their vectors, read once.
+
+    rows: (m,) sorted pool rows (empty when the config turns the background off); vectors: (m, dim).
+    """
+
+    rows: np.ndarray
+    vectors: np.ndarray | None
+
+    @classmethod
+    def sample(cls, config: Any, pool_rows: np.ndarray, matrix: Any) -> Background:
+        """``config.background_size`` rows of the pool (none when its weight is 0), vectors from ``matrix``."""
+        size = config.background_size if config.background_weight > 0 else 0
+        rows = background_rows(pool_rows, size)
+        return cls(rows, np.asarray(matrix[rows], dtype=np.float32) if len(rows) else None)
+
+    def excluding(self, rated_rows: np.ndarray) -> np.ndarray | None:
+        """The sample's vectors less the rated items' (what ``LinearHead.fit`` takes), None when it is off."""
+        if self.vectors is None:
+            return None
+        return self.vectors[unrated(self.rows, rated_rows)]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from core.background import background_rows, unrated
+from core.background import Background
 from core.classifier import LinearHead, TrainConfig
 from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, StaleBatch
 from core.policy import NAME as NAME_AUTO
@@ -72,6 +72,7 @@ class TeachSession:
             )
         self._row_of: dict[str, int] | None = None
         self._row_version: int | None = None
+        self._background_sample: tuple[tuple[int, int], Background] | None = None  # ((version, size), sample)
         self._rng = np.random.default_rng()
         self.last_policy_reason: str | None = None  # why the last batch was chosen (shown by the Teach page)
         history = self.teach.checkpoints(self.index, concept.name)
@@ -396,18 +397,11 @@ class TeachSession:
 
     def _background(self, config: TrainConfig, rated_rows: np.ndarray) -> np.ndarray | None:
         """The fixed sample of unrated train items a fit counts as weak negatives (``core.background``)."""
-        if config.background_weight <= 0 or config.background_size <= 0:
-            return None
         view = self.view
-        key = (view.version, config.background_size)
-        if getattr(self, "_background_key", None) != key:
-            rows = background_rows(view.rows(TRAIN), config.background_size)
-            self._background_rows = rows
-            self._background_vectors = np.asarray(view.matrix[rows], dtype=np.float32) if len(rows) else None
-            self._background_key = key
-        if self._background_vectors is None:
-            return None
-        return self._background_vectors[unrated(self._background_rows, rated_rows)]
+        key = (view.version, config.background_size if config.background_weight > 0 else 0)
+        if self._background_sample is None or self._background_sample[0] != key:
+            self._background_sample = key, Background.sample(config, view.rows(TRAIN), view.matrix)
+        return self._background_sample[1].excluding(rated_rows)
 
     def _metrics(self, head: LinearHead, previous: LinearHead, rated, loss: float) -> dict[str, Any]:
         denom = float(np.linalg.norm(head.w) * np.linalg.norm(previous.w))

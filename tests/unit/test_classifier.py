@@ -310,3 +310,14 @@ def test_background_rows_are_a_fixed_sorted_sample_and_rated_rows_leave_it():
     assert len(background_rows(pool, 0)) == 0
     mask = unrated(rows, rows[:7])
     assert mask.sum() == 293 and not mask[:7].any()
+
+
+def test_a_background_sample_reads_its_vectors_once_and_leaves_rated_items_out():
+    from core.background import Background
+
+    matrix = np.arange(2000 * 4, dtype=np.float32).reshape(2000, 4)
+    sample = Background.sample(TrainConfig(background_size=300), np.arange(100, 1100), matrix)
+    np.testing.assert_array_equal(sample.vectors, matrix[sample.rows])
+    rest = sample.excluding(sample.rows[:7])
+    np.testing.assert_array_equal(rest, matrix[sample.rows[7:]])
+    assert Background.sample(TrainConfig(background_weight=0.0), np.arange(100, 1100), matrix).excluding([]) is None
