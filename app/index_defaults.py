@@ -70,7 +70,7 @@ def concept_name_input(info, taken: list[str]) -> str:
     columns = list(getattr(info, "label_columns", []) or [])
     column = st.session_state.get("teach_new_column") if len(columns) > 1 else None
     value = st.session_state.get("teach_new_target")
-    value = None if value in (None, "(none)") else str(value)
+    value = None if value is None else str(value)  # None: "no target"; "(none)" may be a real label
     suggestion = concept_name_for(info.name, column, value, taken)
     key, auto = "teach_new_name", f"teach_new_name_auto_{info.name}"
     current = st.session_state.get(key)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app import safe_text
 from app.index_defaults import index_name_for
 from app.items import plain
 from core.config import DEFAULT_CLIP, data_roots
@@ -35,6 +36,8 @@ ST_BACKENDS = {
     "onnx-int8": "Fast on CPU (int8 ONNX, about 2x)",
     "torch": "PyTorch (exact; uses a GPU when there is one)",
 }
+# How the "no such column" choices are shown; their option value is None, so a column named like them is
+# still a column of its own.
 NO_ID, NO_SPLIT = "(row number)", "(hash of the id: 20% validation)"
 PREVIEW_SHOWN = 8
 
@@ -150,29 +153,36 @@ def column_pickers(preview: TablePreview, identity: str) -> dict:
     person's choice across reruns otherwise.
     """
     st.caption(f"First rows of the table ({len(preview.columns)} columns):")
-    st.dataframe(preview.rows[:PREVIEW_SHOWN], hide_index=True, width="stretch", height=min(320, 38 + 35 * 8))
     columns = preview.columns
+    header = safe_text.choices(columns)  # names and cells from the file: neutral (one name per column)
+    shown_rows = [{header(c): None if row.get(c) is None else safe_text.text(row[c]) for c in columns}
+                  for row in preview.rows[:PREVIEW_SHOWN]]
+    st.dataframe(shown_rows, hide_index=True, width="stretch", height=min(320, 38 + 35 * 8))
     if st.session_state.get("index_columns_for") != identity:
         st.session_state["index_columns_for"] = identity
         st.session_state["index_col_text"] = preview.text_column or columns[0]
         st.session_state["index_col_labels"] = list(preview.label_columns)
-        st.session_state["index_col_id"] = preview.id_column or NO_ID
-        st.session_state["index_col_split"] = preview.split_column or NO_SPLIT
+        st.session_state["index_col_id"] = preview.id_column or None
+        st.session_state["index_col_split"] = preview.split_column or None
     c1, c2 = st.columns([1, 2])
-    text = c1.selectbox("Text column", columns, key="index_col_text", help="The text that gets embedded.")
+    text = c1.selectbox("Text column", columns, key="index_col_text", format_func=header,
+                        help="The text that gets embedded.")
     labels = c2.multiselect("Label columns (ground truth, optional)", columns, key="index_col_labels",
+                            format_func=header,
                             help="Columns with known answers, to measure concepts against (AP by round). "
                                  "Pick several; each concept picks one.")
     c3, c4 = st.columns(2)
-    identifier = c3.selectbox("Id column", [NO_ID, *columns], key="index_col_id",
+    identifier = c3.selectbox("Id column", [None, *columns], key="index_col_id",
+                              format_func=safe_text.choices([None, *columns], none=NO_ID),
                               help="Stable ids let a rerun resume and ratings survive a rebuild.")
-    split = c4.selectbox("Split column", [NO_SPLIT, *columns], key="index_col_split",
+    split = c4.selectbox("Split column", [None, *columns], key="index_col_split",
+                         format_func=safe_text.choices([None, *columns], none=NO_SPLIT),
                          help="train / validation per row; without one, 20% go to validation by a hash of the id.")
     return {
         "text_column": text,
         "label_columns": [c for c in labels if c != text],
-        "id_column": None if identifier == NO_ID else identifier,
-        "split_column": None if split == NO_SPLIT else split,
+        "id_column": identifier,
+        "split_column": split,
     }
 
 

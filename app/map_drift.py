@@ -13,6 +13,7 @@ import streamlit as st
 
 from app.items import item_grid, plain
 from app.map_figure import NEGATIVE, POSITIVE, TRAJECTORY
+from app.map_view import _label_values
 from core.drift import Comparison, compare_rounds, drift_by_round, round_scores, score_quantiles, weights
 from core.records import VALIDATION
 
@@ -114,9 +115,10 @@ def render_comparison(session: Any, view: Any, val_rows: np.ndarray, comparison:
     st.caption(f"{len(flipped)} items flipped; the {len(shown)} whose score moved most:")
     ids = [str(view.ids[val_rows[i]]) for i in shown]
     rows = {r["id"]: r for r in session.store.fetch_items(session.index, ids)}
+    labels = _label_values(view, session.concept.target_column)  # the page's one ground truth: the concept's
     captions = [
         f"{scores_a[i]:+.2f} → {scores_b[i]:+.2f}"
-        + (f" · label {view.labels[val_rows[i]]}" if view.labels[val_rows[i]] is not None else "")
+        + (f" · label {labels[val_rows[i]]}" if labels[val_rows[i]] is not None else "")
         for i in shown
     ]
     item_grid([rows.get(i, {"id": i}) for i in ids], captions, columns=5)

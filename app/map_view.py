@@ -343,3 +343,36 @@ def _label_values(view: Any, column: str | None) -> np.ndarray:
         return view.label_values(column)
     except FewshotError:
         return view.labels
+
+
+def ground_truth(session: Any) -> tuple[str | None, str | None]:
+    """(label column, target label) the Map colours, overlays and measures by: the concept's own, which its
+    AP by round was measured against (None, None without a concept: the first column, no target)."""
+    if session is None:
+        return None, None
+    return session.concept.target_column, session.concept.target_label
+
+
+def shown_column(view: Any, column: str | None) -> str | None:
+    """The name of the label column ``_label_values(view, column)`` reads; None when the index has no labels."""
+    names = list(getattr(view, "label_columns", None) or [])
+    if column is not None and column in names:
+        return column
+    if names:
+        return names[0]
+    return "label" if any(lab is not None for lab in view.labels) else None
+
+
+def ground_truth_caption(view: Any, session: Any, column: str | None, target: str | None) -> str:
+    """One line (Markdown-safe) naming the ground truth the page uses: column and target label."""
+    name = shown_column(view, column)
+    if name is None:
+        return "This index has no ground-truth labels."
+    if session is None:
+        return plain(f"Ground truth: label column {name} (the Label colours).")
+    if target is None:
+        return plain(f"Ground truth: label column {name}, the concept's own; the concept names no target label, "
+                     "so there is no AP by round.")
+    return plain(f"Ground truth: label column {name}, target label {target} (the concept's own): the Label "
+                 "colours, the validation overlay and the AP all use it. A column or label chosen on the Validate "
+                 "page applies there only.")

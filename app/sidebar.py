@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.items import plain
+from app.safe_text import choices
 from app.state import CONCEPT_KEY, INDEX_KEY, get_store, select
 from core.errors import FewshotError
 from core.teach_store import TeachStore
@@ -24,7 +25,9 @@ def render_sidebar() -> None:
         if st.session_state.get(INDEX_KEY) not in names:
             st.session_state[INDEX_KEY] = names[-1]
         counts = {i.name: i.n_items for i in infos}
-        index = _mirrored_selectbox("Index", names, INDEX_KEY, format_func=lambda n: f"{n} ({counts[n]} items)")
+        shown = choices(names)  # names come from the workspace: shown through the one rule
+        index = _mirrored_selectbox("Index", names, INDEX_KEY,
+                                    format_func=lambda n: f"{shown(n)} ({counts.get(n, 0)} items)")
         try:
             teach = TeachStore(store)
             concepts = [c.name for c in teach.concepts(index)]
@@ -35,7 +38,7 @@ def render_sidebar() -> None:
         if st.session_state.get(CONCEPT_KEY) not in concepts:
             st.session_state[CONCEPT_KEY] = concepts[-1] if concepts else None
         if concepts:
-            _mirrored_selectbox("Concept", concepts, CONCEPT_KEY)
+            _mirrored_selectbox("Concept", concepts, CONCEPT_KEY, format_func=choices(concepts))
         else:
             st.caption("No concept on this index yet: start one on the Teach page.")
         concept = st.session_state.get(CONCEPT_KEY)
@@ -69,7 +72,7 @@ def _manage_concept(teach: TeachStore, index: str, concept: str) -> None:
                 st.rerun()
             except FewshotError as exc:
                 st.error(plain(str(exc)))
-        confirm = st.checkbox(f"Yes, delete '{concept}' and all its ratings", key="sidebar_delete_confirm")
+        confirm = st.checkbox(plain(f"Yes, delete '{concept}' and all its ratings"), key="sidebar_delete_confirm")
         if st.button("Delete concept", key="sidebar_delete", disabled=not confirm, type="primary"):
             teach.delete_concept(index, concept)
             select(concept=None)

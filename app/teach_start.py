@@ -40,7 +40,7 @@ def _example_candidates(info: IndexInfo, query: str) -> list[str]:
 
 
 def render_start_form(info: IndexInfo) -> None:
-    st.subheader(f"Start a concept on {info.name}")
+    st.subheader(plain(f"Start a concept on {info.name}"))
     taken = [c.name for c in TeachStore(get_store()).concepts(info.name)]
     name = concept_name_input(info, taken)  # a default that fits the index and its ground truth
     options = _start_options(info)
@@ -60,20 +60,22 @@ def render_start_form(info: IndexInfo) -> None:
         ids = _example_candidates(info, query)
         rows = get_store().fetch_items(info.name, ids)
         item_grid(rows, [f"{r['id']}" for r in rows], columns=6)
-        examples = st.multiselect("Examples of the concept", ids, key="teach_new_examples")
+        examples = st.multiselect("Examples of the concept", ids, key="teach_new_examples",
+                                  format_func=safe_text.choices(ids))
     column = None
     if len(info.label_columns) > 1:
-        column = st.selectbox("Ground-truth column (for AP by round)", info.label_columns, key="teach_new_column")
+        column = st.selectbox("Ground-truth column (for AP by round)", info.label_columns, key="teach_new_column",
+                              format_func=safe_text.choices(info.label_columns))
     labels = label_set(get_store().vectors(info.name), column)
     c1, c2, c3 = st.columns(3)
     strategy = c1.selectbox("Selection strategy", STRATEGIES, index=STRATEGIES.index(DEFAULT_STRATEGY),
                             key="teach_new_strategy")
     batch = c2.number_input("Batch size", 1, 100, 10, key="teach_new_batch")
     target = None
-    if labels:
-        choice = c3.selectbox("Ground-truth label it means (for AP by round)", ["(none)", *labels],
-                              key="teach_new_target", format_func=safe_text.text)
-        target = None if choice == "(none)" else choice
+    if labels:  # None is "no target" (shown "(none)"): a real label "(none)" is a choice of its own
+        choices = [None, *labels]
+        target = c3.selectbox("Ground-truth label it means (for AP by round)", choices, key="teach_new_target",
+                              format_func=safe_text.choices(choices))
     if st.button("Start teaching", type="primary", key="teach_new_start"):
         try:
             if not name:

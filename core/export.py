@@ -72,7 +72,8 @@ def predict(
 
     Returns a DataFrame (id, split, score, probability, predicted, label: the concept's label column when
     the index has it, and ``label_<column>`` for each label column of an index with several); writes it to ``out``
-    (``.csv`` or ``.parquet``) when given. A classifier from another embedder or dimension raises
+    (``.csv`` or ``.parquet``) when given. ``table.attrs["note"]`` says when ``label`` is not the classifier's
+    own column (another index without it). A classifier from another embedder or dimension raises
     ``EmbedderMismatch``.
     """
     from core.classifier import load_classifier
@@ -84,11 +85,16 @@ def predict(
     info = store.get_index(index)
     head, meta = load_classifier(classifier_path, expect_dim=info.dim, expect_embedder=info.embedder)
     threshold = float(meta.get("threshold", 0.0) or 0.0)
-    column = meta.get("target_column")
-    if column not in store.vectors(index).label_columns:
-        column = None  # scoring another index: its first label column
+    column, columns = meta.get("target_column"), store.vectors(index).label_columns
+    note = None
+    if column not in columns:
+        if column is not None:  # scoring another index: its first label column, and say so
+            note = (f"the classifier's ground-truth column {column!r} is not in index {index!r}; 'label' is "
+                    + (f"its first label column {columns[0]!r}" if columns else "empty (the index has no labels)"))
+        column = None
     evaluation = evaluate_split(store, index, head, split=split, threshold=threshold, target_column=column)
     table = predictions_table(evaluation)
+    table.attrs["note"] = note
     if out is not None:
         write_table(table, out, fmt)
     return table

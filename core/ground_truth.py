@@ -43,3 +43,37 @@ def truth(view: VectorView, column: str | None, value: str | None) -> np.ndarray
 def label_set(view: VectorView, column: str | None = None) -> list[str]:
     """The distinct labels of one column, sorted."""
     return sorted({str(v) for v in view.label_values(column) if v is not None})
+
+
+#: How many labels, and how many characters of each, an error message lists (a column may hold 10,000
+#: distinct free-text values, some with newlines or commas that would read as separators).
+SHOWN_LABELS = 30
+SHOWN_CHARS = 40
+
+
+def describe_labels(labels: list[str]) -> str:
+    """One line naming ``labels``: each quoted (repr, so a comma, a space or a newline inside one is
+    visible), long ones shortened, at most ``SHOWN_LABELS`` of them, then how many in all."""
+    shown = [repr(label if len(label) <= SHOWN_CHARS else label[:SHOWN_CHARS] + "…")
+             for label in labels[:SHOWN_LABELS]]
+    more = f", ... ({len(labels)} in all)" if len(labels) > SHOWN_LABELS else ""
+    return ", ".join(shown) + more
+
+
+def check_target(view: VectorView, column: str | None, value: str | None, where: str) -> list[str]:
+    """The labels of ``column`` (None = the first), after checking ``value`` is one of them.
+
+    Raises ``FewshotError`` when the column is unknown, holds no labels, or ``value`` is missing or
+    not among them: a concept or replay with such a target could never show an AP. ``where`` names
+    the column in the message (e.g. "label column 'x' of index 'y'").
+    """
+    from core.errors import FewshotError
+    from core.text_safety import neutral
+
+    labels = label_set(view, column)
+    if not labels:
+        raise FewshotError(f"{neutral(where)} has no ground-truth labels")
+    if value is None or str(value) not in labels:
+        given = "no positive label given" if value is None else f"label {neutral(repr(str(value)))} is not in it"
+        raise FewshotError(f"{given}; {neutral(where)} has labels: {neutral(describe_labels(labels))}")
+    return labels

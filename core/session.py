@@ -19,6 +19,7 @@ import numpy as np
 from core.background import Background
 from core.classifier import LinearHead, TrainConfig
 from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, StaleBatch
+from core.ground_truth import check_target
 from core.policy import NAME as NAME_AUTO
 from core.policy import Evidence, Plan, plan_batch
 from core.records import TRAIN, VALIDATION
@@ -107,7 +108,7 @@ class TeachSession:
     ) -> TeachSession:
         """Start a concept from a text prompt, from example item ids, or (neither) a diverse sample."""
         store = store or Store()
-        validate_index_name(concept)
+        validate_index_name(concept, "concept")
         info = store.get_index(index)
         teach = TeachStore(store)
         if teach.concept(index, concept) is not None:
@@ -119,8 +120,7 @@ class TeachSession:
         if strategy not in STRATEGIES:
             raise FewshotError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
         view = backend_for(store, index)[1]
-        if target_column is not None:
-            view.label_values(target_column)  # an unknown column is refused before anything is written
+        _check_target(view, index, target_column, target_label)  # before anything is written
         config = _train_config(train or {})
         vector, init = None, "diverse"
         if prompt:
@@ -214,11 +214,12 @@ class TeachSession:
 
     def update_settings(self, **settings: Any) -> None:
         """Change strategy, batch size or training settings between rounds."""
+        target = {k: settings.get(k, getattr(self.concept, k)) for k in ("target_column", "target_label")}
+        if any(k in settings for k in target):
+            _check_target(self.view, self.index, target["target_column"], target["target_label"])
         for key, value in settings.items():
             if key == "strategy" and value not in STRATEGIES:
                 raise FewshotError(f"unknown strategy {value!r}; choose one of {', '.join(STRATEGIES)}")
-            if key == "target_column" and value is not None:
-                self.view.label_values(value)  # refuse a column the index does not have
             if key in ("strategy", "batch_size", "target_label", "target_column"):
                 setattr(self.concept, key, value)
             else:
@@ -496,6 +497,16 @@ def _mean_of_examples(store: Store, index: str, examples: list[str]) -> np.ndarr
         raise InvalidRating(f"example item(s) not in index {index!r}: {', '.join(map(repr, missing[:5]))}")
     mean = view.matrix[[row_of[e] for e in examples]].mean(axis=0)
     return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
+def _check_target(view: VectorView, index: str, column: str | None, label: str | None) -> None:
+    """Refuse a ground truth that could never give an AP: an unknown column, or a value to count as positive
+    that the column does not hold. A column without a value (no target yet) is allowed."""
+    if column is not None:
+        view.label_values(column)  # an unknown column: its own message, naming the index's columns
+    if label is not None:
+        check_target(view, column, label, f"label column {column!r} of index {index!r}" if column
+                     else f"index {index!r}")
 
 
 def validation_metrics(view: VectorView, target_label: str | None, logits: np.ndarray,

@@ -33,20 +33,17 @@ def _store(store: Any) -> Any:
 def check_label(store: Any, index: str, positive_label: str | None, label_column: str | None = None) -> list[str]:
     """The labels of one label column (None = the first), sorted; raises when the index has no such
     column, the column has no labels, or ``positive_label`` is not one of them."""
-    from core.ground_truth import label_set
+    from core.ground_truth import check_target, label_set
+    from core.text_safety import neutral
 
-    labels = label_set(store.vectors(index), label_column)
+    view = store.vectors(index)
     where = f"label column {label_column!r} of index {index!r}" if label_column else f"index {index!r}"
-    if not labels:
+    if not label_set(view, label_column):
         raise FewshotError(
-            f"{where} has no ground-truth labels, so there is no oracle to replay; "
+            f"{neutral(where)} has no ground-truth labels, so there is no oracle to replay; "
             "index a source with labels (e.g. demo:digits, or a folder with class subfolders)"
         )
-    if positive_label is None or str(positive_label) not in labels:
-        shown = ", ".join(labels[:30]) + (f", ... ({len(labels)} in all)" if len(labels) > 30 else "")
-        given = "no positive label given" if positive_label is None else f"label {positive_label!r} is not in it"
-        raise FewshotError(f"{given}; {where} has labels: {shown}")
-    return labels
+    return check_target(view, label_column, positive_label, where)
 
 
 def _row(strategy: str, round_: int, metrics: dict[str, Any], new_positive: int = 0,

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from core.errors import SourceError
@@ -103,6 +106,84 @@ def label_str(value: object) -> str | None:
         return ",".join(parts) if parts else None
     text = str(value)
     return text
+
+
+#: A number as a text cell may write it: optional sign, digits with an optional fraction, optional exponent.
+#: ASCII only and no spaces, underscores, ``nan`` or ``inf`` (``float()`` would take all of those).
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_MAX_DIGITS = 40  # a whole number longer than this ("1e999999") is not taken for a class id
+
+
+@lru_cache(maxsize=4096)  # a label column repeats a few values
+def whole_number_text(text: str) -> str | None:
+    """The integer text of a cell that writes a whole number, else None.
+
+    ``"1.0"`` -> ``"1"``, ``"-2.00"`` -> ``"-2"``, ``"1e3"`` -> ``"1000"``; a cell already written as an
+    integer is kept as written (``"2"``, ``"007"``). ``"1.5"``, ``" 1 "``, ``"a"``, ``"nan"`` -> None. Exact
+    (decimal arithmetic), so long ids keep every digit.
+    """
+    if _INTEGER_TEXT.fullmatch(text):
+        return text
+    if not _NUMBER_TEXT.fullmatch(text):
+        return None
+    number = Decimal(text)
+    if number.adjusted() >= _MAX_DIGITS or number != number.to_integral_value():
+        return None
+    return str(int(number))
+
+
+def whole_number_cell(cell: object) -> bool | None:
+    """For one cell of a label column read as text: None when empty (null or ``""``), else whether it writes
+    a whole number (``whole_number_text``)."""
+    cell = null_to_none(cell)
+    if cell is None or cell == "":
+        return None
+    return isinstance(cell, str) and whole_number_text(cell) is not None
+
+
+def whole_number_column(cells: Iterable[object]) -> bool:
+    """Whether a label column read as text (CSV/TSV) writes whole numbers only: every non-empty cell is one.
+
+    Such a column's labels are stored as integer text (``"1.0"`` -> ``"1"``), as the same numbers are from
+    JSON Lines or Parquet, where they are numbers (pandas writes an int column with gaps as ``1.0``). A
+    column with any other cell (``"1.5"``, ``"a"``, ``" 1 "``) keeps every cell's text as it is. False when
+    the column has no value at all.
+    """
+    found = False
+    for cell in cells:
+        whole = whole_number_cell(cell)
+        if whole is False:
+            return False
+        found = found or bool(whole)
+    return found
+
+
+def stored_label(value: object, whole_numbers: bool = False) -> str | None:
+    """A label cell as indexing stores it: ``label_str`` of the value (null -> None, ``3.0`` -> ``"3"``),
+    and, for a text column that ``whole_number_column`` accepted, integer text for ``"1.0"``.
+
+    The one rule for ground-truth values: ``core.source_table`` stores these and ``core.table_preview``
+    shows them, so what the preview shows is what the index holds.
+    """
+    label = label_str(null_to_none(value))
+    if whole_numbers and label is not None:
+        return whole_number_text(label) or label
+    return label
+
+
+def stored_labels(values: list[object], text_cells: bool = False) -> list[str | None]:
+    """A whole label column as stored; ``text_cells`` for a column read as text (CSV/TSV), where
+    ``whole_number_column`` decides whether its whole numbers become integer text."""
+    whole = text_cells and whole_number_column(values)
+    return [stored_label(v, whole) for v in values]
+
+
+def null_to_none(value: Any) -> Any:
+    """None for a null cell: None, NaN, or pandas' ``NA`` (recognised without importing pandas)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return None if type(value).__name__ == "NAType" else value
 
 
 def columns_hint(columns: list[str]) -> str:

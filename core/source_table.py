@@ -14,7 +14,6 @@ import gzip
 import io
 import json
 import lzma
-import math
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +29,10 @@ from core.source_base import (
     label_column_list,
     label_str,
     map_split_name,
+    null_to_none,
     path_kind,
+    stored_label,
+    whole_number_cell,
 )
 
 TEXT_COLUMNS = ("text", "sentence", "content", "review", "document")
@@ -100,6 +102,7 @@ class TextTable:
         self.id_column = self._pick("id", id_column, ID_COLUMNS)
         self.split_column = self._pick("split", split_column, ())
         self._count: int | None = None
+        self._whole_number_labels: set[str] | None = None
         if next(iter(self._rows()), None) is None:
             raise EmptySourceError(f"{self.path.name} has a header but no rows")
 
@@ -132,6 +135,7 @@ class TextTable:
     def __iter__(self) -> Iterator[Record]:
         wanted = self._wanted()
         position = {name: i for i, name in enumerate(wanted)}
+        whole = self.whole_number_labels()
         for n, row in enumerate(self._rows()):
             text = row[position[self.text_column]]  # type: ignore[index]
             item_id = f"row-{n}"
@@ -140,8 +144,8 @@ class TextTable:
                 item_id = raw_id if raw_id is not None else item_id
             split = None
             if self.split_column is not None:
-                split = map_split_name(_null_to_none(row[position[self.split_column]]))
-            labels = tuple(label_str(_null_to_none(row[position[c]])) for c in self.label_columns)
+                split = map_split_name(null_to_none(row[position[self.split_column]]))
+            labels = tuple(stored_label(row[position[c]], c in whole) for c in self.label_columns)
             yield Record(
                 id=item_id,
                 split=split or hash_split(item_id, self.validation_fraction),
@@ -150,6 +154,32 @@ class TextTable:
                 text=_as_text(text),
                 labels=labels if len(labels) > 1 else None,
             )
+
+    def whole_number_labels(self) -> set[str]:
+        """The label columns of a CSV/TSV whose every non-empty cell writes a whole number (``1.0``, ``2``):
+        their labels are stored as integer text, like the same numbers from JSON Lines or Parquet.
+
+        Decided over the whole file (the rule of ``core.source_base.whole_number_column``), so one pass over
+        the label columns comes first; it stops as soon as every label column has shown another kind of
+        cell (at the first row for text labels). Empty for the other formats, whose numbers are numbers.
+        """
+        if self._whole_number_labels is None:
+            candidates = set(self.label_columns) if self.format in ("csv", "tsv") else set()
+            if candidates:
+                columns = list(dict.fromkeys(self.label_columns))
+                seen: set[str] = set()
+                for row in self._rows(columns):
+                    for column, cell in zip(columns, row, strict=True):
+                        whole = whole_number_cell(cell) if column in candidates else None
+                        if whole:
+                            seen.add(column)
+                        elif whole is False:
+                            candidates.discard(column)
+                    if not candidates:
+                        break
+                candidates &= seen
+            self._whole_number_labels = candidates
+        return self._whole_number_labels
 
     def count(self) -> int | None:
         """Rows in the file: from metadata for Parquet, one fast pass for the other formats."""
@@ -213,9 +243,9 @@ class TextTable:
                 break
         return names
 
-    def _rows(self) -> Iterator[tuple[Any, ...]]:
-        """Tuples of the wanted columns' values, in file order."""
-        wanted = self._wanted()
+    def _rows(self, columns: list[str] | None = None) -> Iterator[tuple[Any, ...]]:
+        """Tuples of the wanted columns' values (or of ``columns``), in file order."""
+        wanted = columns if columns is not None else self._wanted()
         try:
             if self.format == "parquet":
                 yield from _parquet_rows(self.path, wanted)
@@ -434,15 +464,9 @@ def _parquet_rows(path: Path, wanted: list[str]) -> Iterator[tuple[Any, ...]]:
         yield from zip(*columns, strict=True)
 
 
-def _null_to_none(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return None if type(value).__name__ == "NAType" else value  # pandas.NA, without importing pandas
-
-
 def _as_text(value: Any) -> str:
     """Cell -> text, as-is; null -> "" (indexing reports empty texts instead of crashing on None)."""
-    value = _null_to_none(value)
+    value = null_to_none(value)
     if value is None:
         return ""
     if isinstance(value, bytes):

@@ -55,10 +55,11 @@ def items_schema(dim: int) -> pa.Schema:
     )
 
 
-def validate_index_name(name: str) -> str:
+def validate_index_name(name: str, what: str = "index") -> str:
+    """``name`` when it is a safe index (or, ``what``, concept) name: it becomes a folder and a table name."""
     if not isinstance(name, str) or not INDEX_NAME_PATTERN.fullmatch(name):
         raise FewshotError(
-            f"invalid index name {name!r}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
+            f"invalid {what} name {name!r}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
         )
     return name
 
@@ -126,8 +127,10 @@ class VectorView:
             return self.labels
         if column in self.other_labels:
             return self.other_labels[column]
-        known = ", ".join(self.label_columns) or "none"
-        raise FewshotError(f"the index has no label column {column!r} (label columns: {known})")
+        from core.text_safety import neutral
+
+        known = ", ".join(map(repr, self.label_columns)) or "none"
+        raise FewshotError(neutral(f"the index has no label column {column!r} (label columns: {known})"))
 
     def rows(self, split: str | None) -> np.ndarray:
         """Row positions of one split (all rows when split is None)."""

@@ -3,7 +3,11 @@
 The Index page shows these before anything is indexed, so a person sees their data and picks the
 text, label, id and split columns from lists filled with the guesses instead of typing names. Only
 the first rows are read (decompressing and decoding as little as possible), so a preview of a large
-upload is instant. Reading uses the same format and encoding rules as ``core.source_table``.
+upload is instant. Reading uses the same format and encoding rules as ``core.source_table``, and the
+cells of the id and label columns are shown as indexing stores them (``core.source_base.stored_labels``):
+a Parquet or JSON null is None and the number 1 (or 1.0) is ``'1'``. For a CSV/TSV label column, whether its
+whole numbers written ``1.0`` become ``'1'`` is decided from the rows read here, while indexing decides it
+from the whole file (a non-number further down keeps the column's text as it is).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import SourceError
+from core.source_base import label_str, null_to_none, stored_labels
 from core.source_table import FORMATS, ID_COLUMNS, LABEL_COLUMNS, TEXT_COLUMNS
 
 PREVIEW_ROWS = 200  # read for the guesses; the page shows the first few
@@ -24,7 +29,11 @@ MAX_LABEL_VALUES = 50  # more distinct values than this in the preview: not a la
 
 @dataclass
 class TablePreview:
-    """``columns`` in file order, ``rows`` (dicts of cell text), and the guessed role of each column."""
+    """``columns`` in file order, ``rows`` (dicts of cell text), and the guessed role of each column.
+
+    The cells of ``label_columns`` and ``id_column`` are the values indexing stores for them; the other
+    cells are the values' text (None for a null).
+    """
 
     columns: list[str]
     rows: list[dict[str, str | None]]
@@ -43,7 +52,7 @@ def preview_table(filename: str, data: bytes | Path, n_rows: int = PREVIEW_ROWS)
     fmt, compression = _format(filename)
     raw = data.read_bytes() if isinstance(data, Path) and fmt == "parquet" else data
     try:
-        frame = _read(fmt, compression, raw, n_rows)
+        columns, values = _read(fmt, compression, raw, n_rows)
     except SourceError:
         raise
     except UnicodeDecodeError:
@@ -54,12 +63,21 @@ def preview_table(filename: str, data: bytes | Path, n_rows: int = PREVIEW_ROWS)
     except Exception as exc:  # noqa: BLE001 - parser errors of pandas/pyarrow, shown as one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SourceError(f"cannot read {Path(filename).name} as {fmt.upper()}: {first}") from None
-    columns = [str(c).strip() for c in frame.columns]
-    frame.columns = columns
-    rows = [{c: _cell(v) for c, v in zip(columns, values, strict=True)} for values in frame.itertuples(index=False)]
+    rows = [{c: _cell(v) for c, v in zip(columns, row, strict=True)} for row in zip(*values, strict=True)]
     preview = TablePreview(columns=columns, rows=rows)
     _guess(preview)
+    _as_stored(preview, dict(zip(columns, values, strict=True)), text_cells=fmt in ("csv", "tsv"))
     return preview
+
+
+def _as_stored(preview: TablePreview, values: dict[str, list[Any]], text_cells: bool) -> None:
+    """Put the label and id cells in the form indexing stores them, with indexing's own functions."""
+    for column in preview.label_columns:
+        for row, label in zip(preview.rows, stored_labels(values[column], text_cells=text_cells), strict=True):
+            row[column] = label
+    if preview.id_column is not None and preview.id_column not in preview.label_columns:
+        for row, value in zip(preview.rows, values[preview.id_column], strict=True):
+            row[preview.id_column] = label_str(value)  # as ``TextTable`` makes an item id
 
 
 def _format(filename: str) -> tuple[str, str | None]:
@@ -83,14 +101,20 @@ def _open(raw: bytes | Path, compression: str | None) -> io.BufferedIOBase:
     return opener(fileobj=handle) if opener else handle
 
 
-def _read(fmt: str, compression: str | None, raw: bytes | Path, n_rows: int):
+def _read(fmt: str, compression: str | None, raw: bytes | Path, n_rows: int) -> tuple[list[str], list[list[Any]]]:
+    """The column names and each column's first values, as ``core.source_table`` reads them: Parquet and JSON
+    values as Python values (``to_pylist``, ``json``: ints stay ints, a null is None), CSV/TSV cells as text
+    (None for an empty cell) with the header names stripped."""
     import pandas as pd
 
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        batch = next(pq.ParquetFile(io.BytesIO(raw)).iter_batches(batch_size=n_rows), None)
-        return batch.to_pandas() if batch is not None else pd.DataFrame()
+        table = pq.ParquetFile(io.BytesIO(raw))
+        batch = next(table.iter_batches(batch_size=n_rows), None)
+        if batch is None:
+            return list(table.schema_arrow.names), [[] for _ in table.schema_arrow.names]
+        return list(batch.schema.names), [batch.column(i).to_pylist() for i in range(batch.num_columns)]
     with _open(raw, compression) as binary:
         head = binary.read(2)
         encoding = "utf-16" if head in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
@@ -99,8 +123,12 @@ def _read(fmt: str, compression: str | None, raw: bytes | Path, n_rows: int):
             import csv
 
             dialect = {"sep": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"sep": ","}
-            return pd.read_csv(text, nrows=n_rows, dtype=str, keep_default_na=False, na_values=[""], **dialect)
-        return pd.DataFrame(_json_rows(text, fmt, n_rows))
+            frame = pd.read_csv(text, nrows=n_rows, dtype=str, keep_default_na=False, na_values=[""], **dialect)
+            columns = [str(c).strip() for c in frame.columns]
+            return columns, [frame.iloc[:, i].tolist() for i in range(len(columns))]
+        rows = _json_rows(text, fmt, n_rows)
+        columns = list(dict.fromkeys(name for row in rows for name in row))
+        return columns, [[row.get(c) for row in rows] for c in columns]
 
 
 class _Prefixed(io.RawIOBase):
@@ -145,8 +173,11 @@ def _json_rows(text: io.TextIOBase, fmt: str, n_rows: int) -> list[dict[str, Any
 
 
 def _cell(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and value != value):
+    value = null_to_none(value)
+    if value is None:
         return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
     return value if isinstance(value, str) else str(value)
 
 

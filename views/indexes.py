@@ -10,6 +10,8 @@ import streamlit as st
 
 from app.index_form import embedder_form, name_input, source_form
 from app.index_jobs import my_job, others_running, result_banner, running_panel, start_or_explain
+from app.items import plain
+from app.safe_text import choices
 from app.sidebar import render_sidebar
 from app.state import get_store
 from app.tables import index_rows
@@ -47,8 +49,9 @@ if not infos:
 else:
     st.dataframe(index_rows(infos), hide_index=True, width="stretch")
     with st.expander("Delete an index"):
-        victim = st.selectbox("Index", [i.name for i in infos], key="index_delete_name")
-        confirm = st.checkbox(f"Yes, delete '{victim}', its vectors and every concept taught on it",
+        names = [i.name for i in infos]
+        victim = st.selectbox("Index", names, key="index_delete_name", format_func=choices(names))
+        confirm = st.checkbox(plain(f"Yes, delete '{victim}', its vectors and every concept taught on it"),
                               key="index_delete_confirm")
         if st.button("Delete index", disabled=not confirm, key="index_delete"):
             from core.teach_store import TeachStore

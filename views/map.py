@@ -7,7 +7,7 @@ import streamlit as st
 from app.items import plain
 from app.map_drift import render_drift
 from app.map_tab import render_map_tab
-from app.map_view import flash
+from app.map_view import flash, ground_truth, ground_truth_caption
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
 from core.config import workspace_uri
@@ -33,14 +33,14 @@ if n < 3:
     st.info("This index has fewer than 3 items: nothing to map yet.")
     st.stop()
 flash()
-# The Validate page keeps its threshold and target label in plain keys (its widget keys are dropped
-# once that page is left), so the map shows the same predictions as Validate.
+# The Validate page keeps its threshold in a plain key (its widget keys are dropped once that page is left),
+# so the validation overlay predicts as Validate does.
 threshold = float(st.session_state.get("threshold", 0.0))
-target = session.concept.target_label if session is not None else None
-column = session.concept.target_column if session is not None else None  # the ground-truth label column
-if session is not None and st.session_state.get("validate_target_for") == f"{index}/{concept}":
-    target = st.session_state.get("target_label", target)
-    column = st.session_state.get("target_column", column)
+# One ground truth for the whole page: the concept's own label column and target label, which its AP by round
+# was measured against (core stores it per round). Colours, the overlay and the AP all follow it; a column or
+# label picked on the Validate page stays that page's own.
+column, target = ground_truth(session)
+st.caption(ground_truth_caption(view, session, column, target))
 
 # Lazy tabs: only the open one runs, so a lasso on the map does not recompute the drift tables.
 map_tab, drift_tab = st.tabs(["Map", "Drift"], key="map_tab", on_change="rerun")

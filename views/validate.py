@@ -28,8 +28,11 @@ from core.errors import FewshotError
 from core.session import TeachSession
 
 TARGET_KEY, TARGET_OWNER_KEY, THRESHOLD_KEY = "validate_target", "validate_target_for", "validate_threshold"
-SHARED_THRESHOLD_KEY, SHARED_TARGET_KEY = "threshold", "target_label"
-COLUMN_KEY, SHARED_COLUMN_KEY = "validate_target_column", "target_column"
+# Plain copies of the widgets (whose state Streamlit drops once another page runs). Only the threshold is
+# shared (the Map's validation overlay uses it); the column and target label chosen here are this page's
+# own: the Map measures and colours by the concept's own ground truth, so its AP and colours agree.
+SHARED_THRESHOLD_KEY, KEPT_TARGET_KEY = "threshold", "validate_target_kept"
+COLUMN_KEY, KEPT_COLUMN_KEY = "validate_target_column", "validate_column_kept"
 
 render_sidebar()
 st.title("Validate")
@@ -48,13 +51,16 @@ try:
     columns = session.info.label_columns
     own_column = session.concept.target_column or (columns[0] if columns else None)
     column = session.concept.target_column
+    owner = f"{index}/{concept}"
+    fresh = st.session_state.get(TARGET_OWNER_KEY) != owner  # another concept (or the first visit)
     if len(columns) > 1:  # the ground-truth column; the concept's own by default
-        if st.session_state.get(TARGET_OWNER_KEY) != f"{index}/{concept}" or \
-                st.session_state.get(COLUMN_KEY) not in columns:
-            st.session_state[COLUMN_KEY] = own_column if own_column in columns else columns[0]
-        column = st.selectbox("Ground-truth column", columns, key=COLUMN_KEY,
+        if fresh or st.session_state.get(COLUMN_KEY) not in columns:  # new concept, or widget state dropped
+            kept = None if fresh else st.session_state.get(KEPT_COLUMN_KEY)
+            st.session_state[COLUMN_KEY] = kept if kept in columns else \
+                own_column if own_column in columns else columns[0]
+        column = st.selectbox("Ground-truth column", columns, key=COLUMN_KEY, format_func=safe_text.choices(columns),
                               help="The index's label column the metrics compare against.")
-    st.session_state[SHARED_COLUMN_KEY] = column
+    st.session_state[KEPT_COLUMN_KEY] = column
     labels = label_options(root, index, version, column)
 except FewshotError as exc:
     st.error(plain(str(exc)))
@@ -66,20 +72,20 @@ c1, c2, c3 = st.columns([1, 1, 2], gap="medium")
 split_name = c1.segmented_control("Split", list(SPLIT_CHOICES), default="validation", required=True,
                                   key="validate_split") or "validation"
 target = None
+if fresh:
+    default = session.concept.target_label if (column or own_column) == own_column else None
+    st.session_state[KEPT_TARGET_KEY] = default if default in labels else None
+    st.session_state[TARGET_OWNER_KEY] = owner
+    st.session_state.pop(TARGET_KEY, None)
 if labels:
-    owner = f"{index}/{concept}"
-    if st.session_state.get(TARGET_OWNER_KEY) != owner:
-        default = session.concept.target_label if (column or own_column) == own_column else None
-        st.session_state[SHARED_TARGET_KEY] = default if default in labels else None
-        st.session_state[TARGET_OWNER_KEY] = owner
-        st.session_state.pop(TARGET_KEY, None)
     if st.session_state.get(TARGET_KEY, 0) not in [None, *labels]:  # widget state dropped on another page
-        shared = st.session_state.get(SHARED_TARGET_KEY)
-        st.session_state[TARGET_KEY] = shared if shared in labels else None
-    target = c2.selectbox("Target label", [None, *labels], key=TARGET_KEY,
-                          format_func=lambda v: "(none)" if v is None else safe_text.text(v),
+        kept = st.session_state.get(KEPT_TARGET_KEY)
+        st.session_state[TARGET_KEY] = kept if kept in labels else None
+    # None ("no target") is its own option, shown "(none)"; a real label "(none)" stays choosable as itself.
+    options = [None, *labels]
+    target = c2.selectbox("Target label", options, key=TARGET_KEY, format_func=safe_text.choices(options),
                           help="The ground-truth label this concept means; metrics compare against it.")
-    st.session_state[SHARED_TARGET_KEY] = target
+    st.session_state[KEPT_TARGET_KEY] = target
 
 try:
     scored = score_split(root, index, version, session.head.w, float(session.head.b), SPLIT_CHOICES[split_name],

@@ -24,6 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What an interrupted command leaves behind, by command (None: the rest, which write as they go).
+INTERRUPTED = {
+    "index": "what was embedded is kept; run the same command again to resume",
+    "simulate": "the replay's throwaway concept was removed; run the command again to start over",
+    None: "what was written is kept",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user errors print a one-line message and exit 2, never a traceback."""
     parser = build_parser()
@@ -40,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: what was written is kept; run the same command again to resume", file=sys.stderr)
+        print(f"interrupted: {INTERRUPTED.get(args.command, INTERRUPTED[None])}", file=sys.stderr)
         return 130
     except Exception as exc:
         from core.os_errors import explain_storage

@@ -48,7 +48,9 @@ def run_index(args: argparse.Namespace) -> int:
     from core.embedders import load_embedder
     from core.indexing import build_index
     from core.sources import parse_source
+    from core.store import validate_index_name
 
+    validate_index_name(args.name)  # before the model loads and the progress bar starts
     options = {
         k: v
         for k, v in {

@@ -4,9 +4,14 @@ split), so the ``index`` command's column options can be chosen from the command
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import SourceError
+
+if TYPE_CHECKING:
+    from core.table_preview import TablePreview
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -30,10 +35,27 @@ def run_preview(args: argparse.Namespace) -> int:
     print(f"split column: {table.split_column or '(hash of the id)'}")
     for row in table.rows[: max(args.rows, 0)]:
         print(" | ".join(repr(row[c])[:60] for c in table.columns))
-    options = [f"--text-column {table.text_column}"] if table.text_column else []
-    options += [f"--label-column {c}" for c in table.label_columns]
-    options += [f"--id-column {table.id_column}"] if table.id_column else []
-    options += [f"--split-column {table.split_column}"] if table.split_column else []
-    print("index with: python -m core index --name NAME --source file:" + str(path.resolve()) + " "
-          + " ".join(options) + " --embedder st:minilm@onnx-int8")
+    print("index with: " + index_command(path.resolve(), table))
     return 0
+
+
+def index_command(path: Path, table: TablePreview) -> str:
+    """The ``index`` command for the detected roles, each value shell-quoted (``shlex.quote``), so it can be
+    pasted into a POSIX shell as it is: column names with spaces, quotes, ``*`` or ``<`` and the file's
+    path arrive in ``sys.argv`` exactly as written."""
+    words = ["python", "-m", "core", "index", "--name", "NAME", "--source", f"file:{path}"]
+    if table.text_column:
+        words += _option("--text-column", table.text_column)
+    for column in table.label_columns:
+        words += _option("--label-column", column)
+    if table.id_column:
+        words += _option("--id-column", table.id_column)
+    if table.split_column:
+        words += _option("--split-column", table.split_column)
+    words += ["--embedder", "st:minilm@onnx-int8"]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _option(name: str, value: str) -> list[str]:
+    """``--name value``; ``--name=value`` for a value starting with ``-``, which argparse would take for an option."""
+    return [f"{name}={value}"] if value.startswith("-") else [name, value]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import FewshotError, InvalidRating
+from core.text_safety import neutral
 
 STRATEGY_CHOICES = ("auto", "nearest", "boundary", "mixed", "random", "diverse")
 SKIP_WORDS = {"", "skip", "none", "null", "-"}
@@ -164,6 +165,12 @@ def run_concept_create(args: argparse.Namespace) -> int:
 
     if args.batch < 1:
         raise FewshotError(f"--batch must be at least 1, got {args.batch}")
+    if args.target_column is not None and args.target_label is None:
+        from core.ground_truth import describe_labels, label_set
+
+        labels = label_set(_store(args.index).vectors(args.index), args.target_column)
+        raise FewshotError(f"--target-column needs --target-label, the value that counts as positive; "
+                           f"column {neutral(repr(args.target_column))} has labels: {neutral(describe_labels(labels))}")
     examples = [e.strip() for e in args.examples.split(",") if e.strip()] if args.examples else None
     session = TeachSession.create(
         args.index, args.concept, store=_store(args.index), prompt=args.prompt, examples=examples,
@@ -197,8 +204,8 @@ def run_concept_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'concept':<24} {'init':<9} {'strategy':<9} {'round':>5} {'ratings':>7} {'ap':>6}  target")
     for r in rows:
-        print(f"{r['name']:<24} {r['init']:<9} {r['strategy']:<9} {r['round']:>5} {r['n_ratings']:>7} "
-              f"{_fmt(r['ap']):>6}  {_target(r)}")
+        print(f"{neutral(r['name']):<24} {r['init']:<9} {r['strategy']:<9} {r['round']:>5} {r['n_ratings']:>7} "
+              f"{_fmt(r['ap']):>6}  {neutral(_target(r))}")
     return 0
 
 
@@ -230,7 +237,8 @@ def run_teach_next(args: argparse.Namespace) -> int:
         return 0
     print(f"{'item_id':<24} {'score':>8} {'prob':>6}  label")
     for c in batch:
-        print(f"{c.item_id:<24} {c.score:>8.3f} {c.probability:>6.3f}  {c.label if c.label is not None else '-'}")
+        print(f"{neutral(c.item_id):<24} {c.score:>8.3f} {c.probability:>6.3f}  "
+              f"{neutral(c.label) if c.label is not None else '-'}")
     return 0
 
 
@@ -333,6 +341,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
     split = None if args.split == "all" else args.split
     table = predict(args.classifier, args.index, split=split, store=_store(args.index), out=args.out)
+    if table.attrs.get("note"):
+        print(f"note: {neutral(table.attrs['note'])}")
     print(f"wrote {len(table)} predictions ({int(table['predicted'].sum())} positive) to {args.out}")
     return 0
 
@@ -364,7 +374,16 @@ def run_simulate(args: argparse.Namespace) -> int:
     rows = sim.compare(args.index, args.positive, strategies, args.rounds, args.batch, prompt=args.prompt,
                        store=store, train=_train_settings(args), seed=args.seed, on_round=show,
                        label_column=args.label_column)
-    probe = None if args.no_probe else sim.linear_probe_ap(store, args.index, args.positive, args.label_column)
+    probe = None
+    if not args.no_probe:
+        try:
+            probe = sim.linear_probe_ap(store, args.index, args.positive, args.label_column)
+        except FewshotError as exc:  # the rounds ran: keep them, say why there is no ceiling
+            print(f"linear probe skipped: {exc}")
+    for strategy in strategies:
+        ran = max((r["round"] for r in rows if r["strategy"] == strategy), default=0)
+        if ran < args.rounds:
+            print(f"note: {strategy} stopped after round {ran} of {args.rounds}: every train item had been rated")
     for s in sim.summarize(rows, ap_target=args.target_ap):
         reached = f"{s['ratings_to_target']} ratings" if s["ratings_to_target"] is not None else "not reached"
         ratio = f" ({s['final_ap'] / probe:.0%} of probe)" if probe and s["final_ap"] is not None else ""

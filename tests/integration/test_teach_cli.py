@@ -126,7 +126,7 @@ def test_the_background_settings_are_kept_with_the_concept(digits, capsys):
         (["teach", "submit", "--index", "digits", "--concept", "c0", "--ratings", "nope=1"], "not in index"),
         (["teach", "undo", "--index", "digits", "--concept", "c0"], "nothing to undo"),
         (["predict", "--classifier", "missing.safetensors", "--index", "digits", "--out", "x.csv"], "no such"),
-        (["simulate", "--index", "digits", "--positive", "cat", "--rounds", "1"], "has labels: 0, 1"),
+        (["simulate", "--index", "digits", "--positive", "cat", "--rounds", "1"], "has labels: '0', '1'"),
         (["simulate", "--index", "digits", "--positive", "3", "--strategy", "best"], "unknown strategy"),
     ],
 )

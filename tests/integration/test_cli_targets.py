@@ -1,0 +1,161 @@
+"""What an outside tester found at the command line: ground truths checked where they are set, replays kept
+when the ceiling cannot be computed, messages that name labels unambiguously, names refused early."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.cli import main
+from core.embedders import load_embedder
+from core.errors import FewshotError
+from core.ground_truth import describe_labels
+from core.indexing import build_index
+from core.session import TeachSession
+from core.sources import parse_source
+from core.store import Store
+from core.teach_store import TeachStore
+
+TOPICS = ["a pytest plugin for fixtures", "a flask extension for login", "sphinx theme for documentation",
+          "a library to parse json"]
+RLO = "\u202e"
+
+
+def _table(path: Path, n: int = 32) -> Path:
+    """Text, split and label columns: ``flask`` (0/1, positives only in train), ``kind`` (odd values)."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "split", "flask", "kind"])
+        for i in range(n):
+            topic = i % len(TOPICS)
+            split = "validation" if i % 4 == 3 else "train"  # topic 3 only: no flask positive in validation
+            kind = {0: "a,b", 1: "line1\nline2", 2: "x" * 100, 3: f"left{RLO}right"}[topic]
+            writer.writerow([f"pkg-{i}", f"{TOPICS[topic]} number {i}", split, int(topic == 1), kind])
+    return path
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return load_embedder("st:minilm")
+
+
+@pytest.fixture
+def pkgs(tmp_path, minilm) -> Store:
+    source = parse_source(f"file:{_table(tmp_path / 'pkgs.csv')}", split_column="split",
+                          label_columns=["flask", "kind"])
+    store = Store()
+    build_index("pkgs", source, minilm, store=store)
+    return store
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_concept_create_refuses_a_target_the_column_does_not_hold(pkgs, capsys):
+    code, _, err = run(capsys, "concept", "create", "--index", "pkgs", "--concept", "c", "--target-column", "flask",
+                       "--target-label", "2")
+    assert code == 2 and "'2' is not in it" in err and "'0', '1'" in err
+    code, _, err = run(capsys, "concept", "create", "--index", "pkgs", "--concept", "c", "--target-column", "flask",
+                       "--target-label", "1.0")
+    assert code == 2 and "is not in it" in err
+    code, _, err = run(capsys, "concept", "create", "--index", "pkgs", "--concept", "c", "--target-column", "flask")
+    assert code == 2 and "--target-label" in err and "'0', '1'" in err
+    assert TeachStore(pkgs).concept("pkgs", "c") is None  # nothing half-made
+    code, _, _ = run(capsys, "concept", "create", "--index", "pkgs", "--concept", "c", "--target-column", "flask",
+                     "--target-label", "1")
+    assert code == 0
+
+
+def test_update_settings_refuses_a_value_the_column_does_not_hold(pkgs):
+    session = TeachSession.create("pkgs", "c", store=pkgs, target_column="flask", target_label="1")
+    with pytest.raises(FewshotError, match="is not in it"):
+        session.update_settings(target_label="yes")
+    with pytest.raises(FewshotError, match="is not in it"):
+        session.update_settings(target_column="kind")  # '1' is no kind
+    session.update_settings(target_column="kind", target_label="a,b")  # both at once: checked together
+    stored = TeachStore(pkgs).concept("pkgs", "c")
+    assert (stored.target_column, stored.target_label) == ("kind", "a,b")
+
+
+def test_label_lists_are_one_line_quoted_and_short(pkgs, capsys):
+    code, _, err = run(capsys, "simulate", "--index", "pkgs", "--label-column", "kind", "--positive", "zz")
+    line = err.strip()
+    assert code == 2 and "\n" not in line
+    assert "'a,b'" in line and "'line1\\nline2'" in line and "'" + "x" * 40 + "…'" in line
+    assert RLO not in line and "left\\u202eright" in line  # repr shows the control, never applies it
+    labels = [f"v{i:03d}" for i in range(100)]
+    assert describe_labels(labels).endswith("'v029', ... (100 in all)")
+
+
+def test_simulate_keeps_the_run_when_the_probe_cannot_be_computed(pkgs, capsys, tmp_path):
+    out_csv = tmp_path / "rounds.csv"
+    code, out, err = run(capsys, "simulate", "--index", "pkgs", "--label-column", "flask", "--positive", "1",
+                         "--strategy", "nearest", "--rounds", "2", "--batch", "3", "--prompt", "flask extension",
+                         "--out", str(out_csv))
+    assert code == 0, err
+    assert "linear probe skipped" in out and "summary nearest" in out
+    assert len(pd.read_csv(out_csv)) == 3  # rounds 0, 1, 2
+
+
+def test_simulate_says_when_the_pool_ran_out(pkgs, capsys):
+    code, out, _ = run(capsys, "simulate", "--index", "pkgs", "--label-column", "flask", "--positive", "1",
+                       "--strategy", "nearest", "--rounds", "30", "--batch", "5", "--no-probe")
+    assert code == 0 and "stopped after round 5 of 30" in out  # 24 train items, 5 per round
+
+
+def test_interrupted_simulate_does_not_promise_a_resume(pkgs, capsys, monkeypatch):
+    import core.simulate
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(core.simulate, "compare", interrupt)
+    code, _, err = run(capsys, "simulate", "--index", "pkgs", "--label-column", "flask", "--positive", "1")
+    assert code == 130 and "resume" not in err and "start over" in err
+
+
+def test_predict_says_when_label_is_not_the_classifiers_column(pkgs, capsys, tmp_path, minilm):
+    assert main(["concept", "create", "--index", "pkgs", "--concept", "fl", "--target-column", "kind",
+                 "--target-label", "a,b"]) == 0
+    classifier = tmp_path / "fl.safetensors"
+    assert main(["export", "--index", "pkgs", "--concept", "fl", "--out", str(classifier)]) == 0
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"id": ["o1", "o2"], "text": ["flask login", "json parser"], "topic": ["t1", "t2"]}).to_csv(other,
+                                                                                                          index=False)
+    build_index("other", parse_source(f"file:{other}", label_columns=["topic"]), minilm, store=pkgs)
+    capsys.readouterr()
+    code, out, _ = run(capsys, "predict", "--classifier", str(classifier), "--index", "other", "--split", "all",
+                       "--out", str(tmp_path / "p.csv"))
+    assert code == 0 and "note: the classifier's ground-truth column 'kind' is not in index 'other'" in out
+    assert "'topic'" in out
+    code, out, _ = run(capsys, "predict", "--classifier", str(classifier), "--index", "pkgs", "--out",
+                       str(tmp_path / "q.csv"))
+    assert code == 0 and "note:" not in out
+
+
+def test_names_are_refused_with_their_own_word_and_before_the_model_loads(pkgs, capsys, monkeypatch, tmp_path):
+    code, _, err = run(capsys, "concept", "create", "--index", "pkgs", "--concept", "../x")
+    assert code == 2 and "invalid concept name '../x'" in err
+    import core.embedders
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model loaded before the name was checked")
+
+    monkeypatch.setattr(core.embedders, "load_embedder", no_model)
+    for bad in ("x\n", "y ", "../evil"):
+        code, _, err = run(capsys, "index", "--name", bad, "--source", f"file:{tmp_path / 'pkgs.csv'}",
+                           "--embedder", "st:minilm")
+        assert code == 2 and "invalid index name" in err
+
+
+def test_concept_list_shows_bidi_controls_visibly(pkgs, capsys):
+    assert main(["concept", "create", "--index", "pkgs", "--concept", "k", "--target-column", "kind",
+                 "--target-label", f"left{RLO}right"]) == 0
+    code, out, _ = run(capsys, "concept", "list", "--index", "pkgs")
+    assert code == 0 and RLO not in out and "kind=left[U+202E]right" in out

@@ -1,0 +1,41 @@
+"""The same ground truth indexed from CSV, JSON Lines and Parquet is the same stored labels, so a replay can
+name its positive label the same way whatever the file format (pandas writes an int column with gaps as 1.0)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from core.embedders import load_embedder
+from core.indexing import build_index
+from core.simulate import check_label
+from core.sources import parse_source
+from core.store import Store
+
+FL = [1, 0, None, 1, 0, 0, None, 1, 0, 1]
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return load_embedder("st:minilm")
+
+
+def test_csv_jsonl_and_parquet_store_the_same_labels(tmp_path, minilm):
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(len(FL))],
+                          "text": [f"a sentence about topic {i}" for i in range(len(FL))],
+                          "fl": pd.array(FL, dtype="Int64"), "kind": ["a", "b"] * (len(FL) // 2)})
+    paths = {"csv": tmp_path / "t.csv", "jsonl": tmp_path / "t.jsonl", "parquet": tmp_path / "t.parquet"}
+    frame.astype({"fl": "float64"}).to_csv(paths["csv"], index=False)  # fl as 1.0, 0.0 and empty cells
+    frame.to_json(paths["jsonl"], orient="records", lines=True)  # fl as 1, 0 and null
+    frame.to_parquet(paths["parquet"], index=False)  # fl as nullable int64
+    assert "1.0" in paths["csv"].read_text()
+    store = Store()
+    stored = {}
+    for name, path in paths.items():
+        build_index(name, parse_source(f"file:{path}", label_columns=["fl", "kind"]), minilm, store=store)
+        rows = store.items_table(name).to_arrow().select(["id", "labels"]).to_pylist()
+        stored[name] = {r["id"]: r["labels"] for r in rows}
+    expected = {f"r{i}": [None if v is None else str(v), "ab"[i % 2]] for i, v in enumerate(FL)}
+    assert stored["csv"] == stored["jsonl"] == stored["parquet"] == expected
+    for name in paths:  # ``simulate --label-column fl --positive 1`` is accepted for every format
+        assert check_label(store, name, "1", "fl") == ["0", "1"]
