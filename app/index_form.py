@@ -160,10 +160,11 @@ def column_pickers(preview: TablePreview, identity: str) -> dict:
     st.dataframe(shown_rows, hide_index=True, width="stretch", height=min(320, 38 + 35 * 8))
     if st.session_state.get("index_columns_for") != identity:
         st.session_state["index_columns_for"] = identity
-        st.session_state["index_col_text"] = preview.text_column or columns[0]
+        # "is not None": a column may be named "" (an empty header), and that is a choice like any other
+        st.session_state["index_col_text"] = preview.text_column if preview.text_column is not None else columns[0]
         st.session_state["index_col_labels"] = list(preview.label_columns)
-        st.session_state["index_col_id"] = preview.id_column or None
-        st.session_state["index_col_split"] = preview.split_column or None
+        st.session_state["index_col_id"] = preview.id_column
+        st.session_state["index_col_split"] = preview.split_column
     c1, c2 = st.columns([1, 2])
     text = c1.selectbox("Text column", columns, key="index_col_text", format_func=header,
                         help="The text that gets embedded.")
@@ -178,6 +179,9 @@ def column_pickers(preview: TablePreview, identity: str) -> dict:
     split = c4.selectbox("Split column", [None, *columns], key="index_col_split",
                          format_func=safe_text.choices([None, *columns], none=NO_SPLIT),
                          help="train / validation per row; without one, 20% go to validation by a hash of the id.")
+    if preview.whole_numbers_from_rows is not None:
+        st.caption(safe_text.md(f"Whole-number labels (1.0 stored as 1) were judged from the first "
+                                f"{preview.whole_numbers_from_rows:,} rows; indexing checks every row."))
     return {
         "text_column": text,
         "label_columns": [c for c in labels if c != text],

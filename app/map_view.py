@@ -364,15 +364,18 @@ def shown_column(view: Any, column: str | None) -> str | None:
 
 
 def ground_truth_caption(view: Any, session: Any, column: str | None, target: str | None) -> str:
-    """One line (Markdown-safe) naming the ground truth the page uses: column and target label."""
+    """One line (Markdown-safe) naming the ground truth the page uses: column and target label, each quoted
+    and bounded (``core.text_safety.quoted``) so a long or odd name cannot hide the rest of the sentence."""
+    from core.text_safety import quoted
+
     name = shown_column(view, column)
     if name is None:
         return "This index has no ground-truth labels."
     if session is None:
-        return plain(f"Ground truth: label column {name} (the Label colours).")
+        return plain(f"Ground truth: label column {quoted(name)} (the Label colours).")
     if target is None:
-        return plain(f"Ground truth: label column {name}, the concept's own; the concept names no target label, "
-                     "so there is no AP by round.")
-    return plain(f"Ground truth: label column {name}, target label {target} (the concept's own): the Label "
-                 "colours, the validation overlay and the AP all use it. A column or label chosen on the Validate "
-                 "page applies there only.")
+        return plain(f"Ground truth: label column {quoted(name)}, the concept's own; the concept names no target "
+                     "label, so there is no AP by round.")
+    return plain(f"Ground truth: label column {quoted(name)}, target label {quoted(target)} (the concept's own): "
+                 "the Label colours, the validation overlay and the AP all use it. A column or label chosen on the "
+                 "Validate page applies there only.")

@@ -22,12 +22,13 @@ RTL override shows ``gpj.exe`` for ``exe.jpg``); they are shown as a visible ``[
 
 from __future__ import annotations
 
+import hashlib
 import html as _html
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from core.text_safety import BIDI_CONTROLS, neutral  # noqa: F401  (one rule, shared with core's own HTML)
+from core.text_safety import BIDI_CONTROLS, neutral, one_line  # noqa: F401  (one rule, shared with core's own HTML)
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _UNSAFE_FILE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -54,21 +55,25 @@ def choices(options: Iterable[Any], none: str = "(none)", limit: int = MAX_SHOWN
     """A ``format_func`` for widget options from data: ``text`` of each option, ``none`` for ``None``, one to one.
 
     Streamlit identifies a selectbox, radio or multiselect choice by its shown text (of two options shown
-    alike, the last one wins), so options must never be shown alike. ``None`` (the "no choice" option) is
-    named first and keeps ``none``; a later option whose shown text is taken gets `` (2)``, `` (3)``…
-    (a real label ``(none)`` shows as ``(none) (2)``). The option values themselves are never changed.
+    alike, the last one wins), so options must never be shown alike. Each is shown as ``text``, on one line
+    (controls escaped); where that is ambiguous (shown like another option, blank-looking, or with spaces
+    at its ends) it is shown quoted instead (``repr``: the real label ``(none)`` shows as ``'(none)'``
+    beside the no-choice ``(none)``; a name holding U+202E as ``'c\\u202ed'`` beside ``c[U+202E]d``), with a
+    short hash when even the quoted forms are cut alike. The option values themselves are never changed.
     """
-    shown: dict[Any, str] = {}
-    taken: set[str] = set()
-    for value in sorted(options, key=lambda v: v is not None):  # None first: it keeps its plain name
-        if value in shown:
-            continue
-        base = none if value is None else text(value, limit)
-        label, n = base, 2
-        while label in taken:
-            label, n = f"{base} ({n})", n + 1
-        shown[value] = label
-        taken.add(label)
+    values = list(dict.fromkeys(options))
+    shown = {v: none if v is None else _one_line(v, limit) for v in values}
+    quoted = {v for v in values if v is not None and _looks_ambiguous(str(v))}
+    while True:  # quote every option whose shown text another option also has, until none do
+        for v in quoted:
+            shown[v] = _quoted_option(v, limit)
+        counts: dict[str, int] = {}
+        for label in shown.values():
+            counts[label] = counts.get(label, 0) + 1
+        clash = {v for v in values if counts[shown[v]] > 1 and v is not None and v not in quoted}
+        if not clash:
+            break
+        quoted |= clash
 
     def format_option(value: Any) -> str:
         try:
@@ -77,6 +82,24 @@ def choices(options: Iterable[Any], none: str = "(none)", limit: int = MAX_SHOWN
             return none if value is None else text(value, limit)
 
     return format_option
+
+
+def _one_line(value: Any, limit: int) -> str:
+    return shorten(one_line(value), limit)
+
+
+def _looks_ambiguous(value: str) -> bool:
+    """Blank-looking, or with spaces at its ends: shown plain, a person could not tell it from another."""
+    return not value.strip() or value != value.strip() or not one_line(value).strip("\u200b\u200c\u200d\ufeff")
+
+
+def _quoted_option(value: Any, limit: int) -> str:
+    """``repr`` (injective on strings), bidi neutral; when too long, cut with a short hash of the whole value."""
+    shown = neutral(repr(str(value)))
+    if len(shown) <= limit:
+        return shown
+    digest = hashlib.sha256(str(value).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{shown[:limit - 20]}… #{digest}"
 
 
 #: The name the pages have used so far (``app.items.plain``).

@@ -89,8 +89,11 @@ def predict(
     note = None
     if column not in columns:
         if column is not None:  # scoring another index: its first label column, and say so
-            note = (f"the classifier's ground-truth column {column!r} is not in index {index!r}; 'label' is "
-                    + (f"its first label column {columns[0]!r}" if columns else "empty (the index has no labels)"))
+            from core.text_safety import quoted
+
+            used = f"its first label column {quoted(columns[0])}" if columns else "empty (the index has no labels)"
+            note = (f"the classifier's ground-truth column {quoted(column)} is not in index {quoted(index)}; "
+                    f"'label' is {used}")
         column = None
     evaluation = evaluate_split(store, index, head, split=split, threshold=threshold, target_column=column)
     table = predictions_table(evaluation)

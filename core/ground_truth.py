@@ -54,10 +54,17 @@ SHOWN_CHARS = 40
 def describe_labels(labels: list[str]) -> str:
     """One line naming ``labels``: each quoted (repr, so a comma, a space or a newline inside one is
     visible), long ones shortened, at most ``SHOWN_LABELS`` of them, then how many in all."""
-    shown = [repr(label if len(label) <= SHOWN_CHARS else label[:SHOWN_CHARS] + "…")
-             for label in labels[:SHOWN_LABELS]]
+    from core.text_safety import quoted
+
     more = f", ... ({len(labels)} in all)" if len(labels) > SHOWN_LABELS else ""
-    return ", ".join(shown) + more
+    return ", ".join(quoted(label, SHOWN_CHARS) for label in labels[:SHOWN_LABELS]) + more
+
+
+def column_place(index: str, column: str | None) -> str:
+    """Where a ground truth lives, for messages: "label column 'c' of index 'i'" (names quoted and bounded)."""
+    from core.text_safety import quoted
+
+    return f"label column {quoted(column)} of index {quoted(index)}" if column else f"index {quoted(index)}"
 
 
 def check_target(view: VectorView, column: str | None, value: str | None, where: str) -> list[str]:
@@ -68,12 +75,12 @@ def check_target(view: VectorView, column: str | None, value: str | None, where:
     the column in the message (e.g. "label column 'x' of index 'y'").
     """
     from core.errors import FewshotError
-    from core.text_safety import neutral
+    from core.text_safety import one_line, quoted
 
     labels = label_set(view, column)
     if not labels:
-        raise FewshotError(f"{neutral(where)} has no ground-truth labels")
+        raise FewshotError(f"{one_line(where)} has no ground-truth labels")
     if value is None or str(value) not in labels:
-        given = "no positive label given" if value is None else f"label {neutral(repr(str(value)))} is not in it"
-        raise FewshotError(f"{given}; {neutral(where)} has labels: {neutral(describe_labels(labels))}")
+        given = "no positive label given" if value is None else f"label {quoted(value)} is not in it"
+        raise FewshotError(f"{given}; {one_line(where)} has labels: {describe_labels(labels)}")
     return labels

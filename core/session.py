@@ -19,7 +19,7 @@ import numpy as np
 from core.background import Background
 from core.classifier import LinearHead, TrainConfig
 from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, StaleBatch
-from core.ground_truth import check_target
+from core.ground_truth import check_target, column_place
 from core.policy import NAME as NAME_AUTO
 from core.policy import Evidence, Plan, plan_batch
 from core.records import TRAIN, VALIDATION
@@ -120,6 +120,7 @@ class TeachSession:
         if strategy not in STRATEGIES:
             raise FewshotError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
         view = backend_for(store, index)[1]
+        target_label = None if target_label is None else str(target_label)  # labels are text: 1 is '1'
         _check_target(view, index, target_column, target_label)  # before anything is written
         config = _train_config(train or {})
         vector, init = None, "diverse"
@@ -214,6 +215,8 @@ class TeachSession:
 
     def update_settings(self, **settings: Any) -> None:
         """Change strategy, batch size or training settings between rounds."""
+        if settings.get("target_label") is not None:
+            settings = {**settings, "target_label": str(settings["target_label"])}  # labels are text: 1 is '1'
         target = {k: settings.get(k, getattr(self.concept, k)) for k in ("target_column", "target_label")}
         if any(k in settings for k in target):
             _check_target(self.view, self.index, target["target_column"], target["target_label"])
@@ -505,8 +508,7 @@ def _check_target(view: VectorView, index: str, column: str | None, label: str |
     if column is not None:
         view.label_values(column)  # an unknown column: its own message, naming the index's columns
     if label is not None:
-        check_target(view, column, label, f"label column {column!r} of index {index!r}" if column
-                     else f"index {index!r}")
+        check_target(view, column, label, column_place(index, column))
 
 
 def validation_metrics(view: VectorView, target_label: str | None, logits: np.ndarray,

@@ -33,14 +33,13 @@ def _store(store: Any) -> Any:
 def check_label(store: Any, index: str, positive_label: str | None, label_column: str | None = None) -> list[str]:
     """The labels of one label column (None = the first), sorted; raises when the index has no such
     column, the column has no labels, or ``positive_label`` is not one of them."""
-    from core.ground_truth import check_target, label_set
-    from core.text_safety import neutral
+    from core.ground_truth import check_target, column_place, label_set
 
     view = store.vectors(index)
-    where = f"label column {label_column!r} of index {index!r}" if label_column else f"index {index!r}"
+    where = column_place(index, label_column)
     if not label_set(view, label_column):
         raise FewshotError(
-            f"{neutral(where)} has no ground-truth labels, so there is no oracle to replay; "
+            f"{where} has no ground-truth labels, so there is no oracle to replay; "
             "index a source with labels (e.g. demo:digits, or a folder with class subfolders)"
         )
     return check_target(view, label_column, positive_label, where)
@@ -237,7 +236,8 @@ def plot_label_efficiency(
         if r.get("ap") is not None:
             series.setdefault(str(r["strategy"]), []).append((float(r["n_ratings"]), float(r["ap"])))
     if not series:
-        raise FewshotError("nothing to plot: no round has an AP (does the index have labels?)")
+        raise FewshotError("nothing to plot: no round has a validation AP (the validation split needs positives "
+                           "and negatives of the target label)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _line_chart(series, path, probe_ap, title or "label efficiency")

@@ -85,12 +85,7 @@ class TextTable:
         except _BROKEN_STREAM as exc:
             raise SourceError(_broken(self.path, exc)) from exc
         self.columns = self._read_columns()
-        duplicates = sorted({c for c in self.columns if self.columns.count(c) > 1})
-        if duplicates:
-            raise SourceError(
-                f"{self.path.name} has duplicate column names: {columns_hint(duplicates)}; "
-                "rename them so each column has one name"
-            )
+        check_unique_columns(self.path.name, self.columns)
         self.text_column = self._pick("text", text_column, TEXT_COLUMNS, required=True)
         asked = label_column_list(label_column, label_columns)
         if asked:
@@ -229,13 +224,8 @@ class TextTable:
         if self.format == "parquet":
             return list(_parquet_file(self.path).schema_arrow.names)
         if self.format in ("csv", "tsv"):
-            import csv
-
             with self._text() as fh:
-                header = next(csv.reader(fh, **self._csv_dialect()), None)
-            if not header:
-                raise EmptySourceError(f"{self.path.name} has no header row")
-            return [h.strip() for h in header]
+                return csv_header(fh, self.format, self.path.name)
         names: list[str] = []
         for i, obj in enumerate(self._json_objects()):
             names.extend(k for k in obj if k not in names)
@@ -286,12 +276,7 @@ class TextTable:
                 ) from exc
 
     def _csv_dialect(self) -> dict[str, Any]:
-        """CSV quotes fields; TSV has no quoting convention, so a stray quote must not swallow lines."""
-        import csv
-
-        if self.format == "tsv":
-            return {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
-        return {"delimiter": ","}
+        return csv_dialect(self.format)
 
     def _json_objects(self) -> Iterator[dict[str, Any]]:
         """Objects of a JSON Lines file, or of a ``.json`` file holding one array of objects."""
@@ -352,6 +337,38 @@ class TextTable:
             return None
         except _BROKEN_STREAM as exc:
             raise SourceError(_broken(self.path, exc)) from exc
+
+
+def csv_dialect(fmt: str) -> dict[str, Any]:
+    """How a CSV or TSV is split (for ``csv.reader`` and ``pandas.read_csv``): CSV quotes fields; TSV has no
+    quoting convention, so a stray quote must not swallow lines."""
+    import csv
+
+    if fmt == "tsv":
+        return {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+    return {"delimiter": ","}
+
+
+def csv_header(text: IO[str], fmt: str, name: str) -> list[str]:
+    """The column names of a CSV/TSV as indexing uses them: its first row, split by ``csv`` with the
+    format's dialect, each name stripped (an empty name stays ``''``; a repeated one stays repeated, for
+    ``check_unique_columns`` to refuse). ``core.table_preview`` reads its header with this too, so the
+    preview shows the names indexing takes."""
+    import csv
+
+    header = next(csv.reader(text, **csv_dialect(fmt)), None)
+    if not header:
+        raise EmptySourceError(f"{name} has no header row")
+    return [h.strip() for h in header]
+
+
+def check_unique_columns(name: str, columns: list[str]) -> None:
+    """Refuse a table with two columns of one name: which one a name means would be a guess."""
+    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicates:
+        raise SourceError(
+            f"{name} has duplicate column names: {columns_hint(duplicates)}; rename them so each column has one name"
+        )
 
 
 def _format_of(path: Path) -> tuple[str, Any]:

@@ -127,10 +127,11 @@ class VectorView:
             return self.labels
         if column in self.other_labels:
             return self.other_labels[column]
-        from core.text_safety import neutral
+        from core.ground_truth import describe_labels
+        from core.text_safety import quoted
 
-        known = ", ".join(map(repr, self.label_columns)) or "none"
-        raise FewshotError(neutral(f"the index has no label column {column!r} (label columns: {known})"))
+        known = describe_labels(list(self.label_columns)) or "none"
+        raise FewshotError(f"the index has no label column {quoted(column)} (label columns: {known})")
 
     def rows(self, split: str | None) -> np.ndarray:
         """Row positions of one split (all rows when split is None)."""

@@ -6,12 +6,17 @@ the first rows are read (decompressing and decoding as little as possible), so a
 upload is instant. Reading uses the same format and encoding rules as ``core.source_table``, and the
 cells of the id and label columns are shown as indexing stores them (``core.source_base.stored_labels``):
 a Parquet or JSON null is None and the number 1 (or 1.0) is ``'1'``. For a CSV/TSV label column, whether its
-whole numbers written ``1.0`` become ``'1'`` is decided from the rows read here, while indexing decides it
-from the whole file (a non-number further down keeps the column's text as it is).
+whole numbers written ``1.0`` become ``'1'`` is decided from the whole file, as indexing decides it (a
+non-number further down keeps the column's text as it is): the rest of the file is read for that one
+question, only for label columns whose first rows are all whole numbers, and up to ``WHOLE_CHECK_ROWS``
+rows (``TablePreview.whole_numbers_from_rows`` says when fewer rows decided it). The header is read by
+indexing's own reader (``core.source_table.csv_header``), so the preview shows the names indexing takes and
+refuses the tables indexing refuses (a repeated column name).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -19,12 +24,26 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import SourceError
-from core.source_base import label_str, null_to_none, stored_labels
-from core.source_table import FORMATS, ID_COLUMNS, LABEL_COLUMNS, TEXT_COLUMNS
+from core.source_base import columns_hint, label_str, null_to_none, stored_label, whole_number_cell, whole_number_column
+from core.source_table import (
+    COMPRESSIONS,
+    FORMATS,
+    ID_COLUMNS,
+    LABEL_COLUMNS,
+    TEXT_COLUMNS,
+    check_unique_columns,
+    csv_dialect,
+    csv_header,
+)
+from core.text_safety import one_line
 
 PREVIEW_ROWS = 200  # read for the guesses; the page shows the first few
 SPLIT_NAMES = {"train", "training", "val", "valid", "validation", "test", "dev", "eval"}
 MAX_LABEL_VALUES = 50  # more distinct values than this in the preview: not a label column
+#: Rows of a CSV/TSV read at most to decide whether a label column holds whole numbers only (about 1.5 s a
+#: million rows); a longer file is decided from these rows and the preview says so.
+WHOLE_CHECK_ROWS = 1_000_000
+_CHECK_CHUNK = 20_000
 
 
 @dataclass
@@ -32,7 +51,10 @@ class TablePreview:
     """``columns`` in file order, ``rows`` (dicts of cell text), and the guessed role of each column.
 
     The cells of ``label_columns`` and ``id_column`` are the values indexing stores for them; the other
-    cells are the values' text (None for a null).
+    cells are the values' text (None for a null). ``whole_number_columns``: the CSV/TSV label columns whose
+    whole numbers are shown as integer text (``1.0`` as ``'1'``); ``whole_numbers_from_rows``: None when that
+    was decided over the whole file, as indexing decides it, else the number of first rows it was decided
+    from (a longer file, or one whose later rows could not be read), where indexing may still keep ``'1.0'``.
     """
 
     columns: list[str]
@@ -41,6 +63,8 @@ class TablePreview:
     label_columns: list[str] = field(default_factory=list)
     id_column: str | None = None
     split_column: str | None = None
+    whole_number_columns: list[str] = field(default_factory=list)
+    whole_numbers_from_rows: int | None = None
 
 
 def preview_table(filename: str, data: bytes | Path, n_rows: int = PREVIEW_ROWS) -> TablePreview:
@@ -51,60 +75,108 @@ def preview_table(filename: str, data: bytes | Path, n_rows: int = PREVIEW_ROWS)
     """
     fmt, compression = _format(filename)
     raw = data.read_bytes() if isinstance(data, Path) and fmt == "parquet" else data
-    try:
-        columns, values = _read(fmt, compression, raw, n_rows)
-    except SourceError:
-        raise
-    except UnicodeDecodeError:
-        raise SourceError(
-            f"{Path(filename).name} is not UTF-8 text. Save it as UTF-8 and upload it again "
-            "(in Excel choose 'CSV UTF-8')."
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - parser errors of pandas/pyarrow, shown as one line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SourceError(f"cannot read {Path(filename).name} as {fmt.upper()}: {first}") from None
-    rows = [{c: _cell(v) for c, v in zip(columns, row, strict=True)} for row in zip(*values, strict=True)]
-    preview = TablePreview(columns=columns, rows=rows)
-    _guess(preview)
-    _as_stored(preview, dict(zip(columns, values, strict=True)), text_cells=fmt in ("csv", "tsv"))
+    shown = one_line(Path(filename).name)
+    with contextlib.ExitStack() as files:
+        try:
+            columns, values, rest = _read(fmt, compression, raw, n_rows, shown, files)
+            check_unique_columns(shown, columns)  # as indexing refuses them
+        except SourceError:
+            raise
+        except UnicodeDecodeError:
+            raise SourceError(
+                f"{shown} is not UTF-8 text. Save it as UTF-8 and upload it again (in Excel choose 'CSV UTF-8')."
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - parser errors of pandas/pyarrow, shown as one line
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SourceError(f"cannot read {shown} as {fmt.upper()}: {one_line(first)}") from None
+        rows = [{c: _cell(v) for c, v in zip(columns, row, strict=True)} for row in zip(*values, strict=True)]
+        preview = TablePreview(columns=columns, rows=rows)
+        _guess(preview)
+        by_column = dict(zip(columns, values, strict=True))
+        if fmt in ("csv", "tsv"):
+            _whole_numbers(preview, by_column, rest)
+        _as_stored(preview, by_column)
     return preview
 
 
-def _as_stored(preview: TablePreview, values: dict[str, list[Any]], text_cells: bool) -> None:
+def _whole_numbers(preview: TablePreview, values: dict[str, list[Any]], rest: Any) -> None:
+    """Which label columns of a CSV/TSV are whole numbers only, over the whole file as indexing decides it
+    (``TextTable.whole_number_labels``, with the same per-cell rule): a column is one when its first rows are
+    (``whole_number_column``) and no later cell writes anything else. Only those columns' later cells are
+    looked at (their distinct values, chunk by chunk), and reading stops once none is left."""
+    candidates = [c for c in preview.label_columns if whole_number_column(values[c])]
+    read = len(preview.rows)
+    if candidates and rest is not None:
+        positions = {c: preview.columns.index(c) for c in candidates}
+        try:
+            while candidates and read < WHOLE_CHECK_ROWS:
+                try:
+                    chunk = rest.get_chunk(min(_CHECK_CHUNK, WHOLE_CHECK_ROWS - read))
+                except StopIteration:
+                    rest = None
+                    break
+                read += len(chunk)
+                candidates = [c for c in candidates if all(
+                    whole_number_cell(v) is not False for v in chunk.iloc[:, positions[c]].dropna().unique())]
+            else:
+                if candidates:  # stopped at WHOLE_CHECK_ROWS: is there more?
+                    try:
+                        rest = None if rest.get_chunk(1).empty else rest
+                    except StopIteration:
+                        rest = None
+        except Exception:  # noqa: BLE001 - a later row indexing would refuse; the preview shows what it read
+            pass
+    preview.whole_number_columns = candidates
+    preview.whole_numbers_from_rows = read if candidates and rest is not None else None
+
+
+def _as_stored(preview: TablePreview, values: dict[str, list[Any]]) -> None:
     """Put the label and id cells in the form indexing stores them, with indexing's own functions."""
+    whole = set(preview.whole_number_columns)
     for column in preview.label_columns:
-        for row, label in zip(preview.rows, stored_labels(values[column], text_cells=text_cells), strict=True):
-            row[column] = label
+        for row, value in zip(preview.rows, values[column], strict=True):
+            row[column] = stored_label(value, column in whole)
     if preview.id_column is not None and preview.id_column not in preview.label_columns:
         for row, value in zip(preview.rows, values[preview.id_column], strict=True):
             row[preview.id_column] = label_str(value)  # as ``TextTable`` makes an item id
 
 
 def _format(filename: str) -> tuple[str, str | None]:
+    """The table format and the compression suffix (``.gz``, ``.bz2``, ``.xz`` or None), as ``core.source_table``
+    tells them."""
     suffixes = [s.lower() for s in Path(filename).suffixes]
-    compression = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}.get(suffixes[-1]) if suffixes else None
-    if compression:
-        suffixes.pop()
+    compression = suffixes.pop() if suffixes and suffixes[-1] in COMPRESSIONS else None
     fmt = FORMATS.get(suffixes[-1]) if suffixes else None
     if fmt is None or (fmt == "parquet" and compression):
-        raise SourceError(f"cannot tell the format of {Path(filename).name}: expected one of {', '.join(FORMATS)}")
+        shown = one_line(Path(filename).name)
+        raise SourceError(f"cannot tell the format of {shown}: expected one of {', '.join(FORMATS)}")
     return fmt, compression
 
 
-def _open(raw: bytes | Path, compression: str | None) -> io.BufferedIOBase:
-    import bz2
-    import gzip
-    import lzma
-
-    handle = raw.open("rb") if isinstance(raw, Path) else io.BytesIO(raw)
-    opener = {"gzip": gzip.GzipFile, "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}.get(compression or "")
-    return opener(fileobj=handle) if opener else handle
+def _open(raw: bytes | Path, compression: str | None, files: contextlib.ExitStack) -> io.BufferedIOBase:
+    """The file's decompressed bytes, opened as indexing opens them (``core.source_table.COMPRESSIONS``:
+    ``gzip.open``, ``bz2.open``, ``lzma.open``, each given the path or, for an upload, the bytes in memory)."""
+    if compression is None:
+        return files.enter_context(raw.open("rb") if isinstance(raw, Path) else io.BytesIO(raw))
+    return files.enter_context(COMPRESSIONS[compression](raw if isinstance(raw, Path) else io.BytesIO(raw), "rb"))
 
 
-def _read(fmt: str, compression: str | None, raw: bytes | Path, n_rows: int) -> tuple[list[str], list[list[Any]]]:
-    """The column names and each column's first values, as ``core.source_table`` reads them: Parquet and JSON
-    values as Python values (``to_pylist``, ``json``: ints stay ints, a null is None), CSV/TSV cells as text
-    (None for an empty cell) with the header names stripped."""
+def _text(raw: bytes | Path, compression: str | None, files: contextlib.ExitStack) -> io.TextIOWrapper:
+    """The file as text: UTF-16 for a UTF-16 byte-order mark, else UTF-8 (a BOM dropped)."""
+    binary = _open(raw, compression, files)
+    head = binary.read(2)
+    encoding = "utf-16" if head in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    return files.enter_context(
+        io.TextIOWrapper(io.BufferedReader(_Prefixed(head, binary)), encoding=encoding, newline=""))
+
+
+def _read(fmt: str, compression: str | None, raw: bytes | Path, n_rows: int, shown: str,
+          files: contextlib.ExitStack) -> tuple[list[str], list[list[Any]], Any]:
+    """The column names, each column's first values, and for a CSV/TSV the pandas reader of the rows after
+    them (None for the other formats), as ``core.source_table`` reads them: Parquet and JSON values as
+    Python values (``to_pylist``, ``json``: ints stay ints, a null is None), CSV/TSV cells as text (None
+    for an empty cell) under the names of indexing's header reader (``csv_header``: stripped, an empty name
+    ``''``, a repeated name repeated). Files opened are closed with ``files``."""
     import pandas as pd
 
     if fmt == "parquet":
@@ -113,22 +185,25 @@ def _read(fmt: str, compression: str | None, raw: bytes | Path, n_rows: int) -> 
         table = pq.ParquetFile(io.BytesIO(raw))
         batch = next(table.iter_batches(batch_size=n_rows), None)
         if batch is None:
-            return list(table.schema_arrow.names), [[] for _ in table.schema_arrow.names]
-        return list(batch.schema.names), [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-    with _open(raw, compression) as binary:
-        head = binary.read(2)
-        encoding = "utf-16" if head in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
-        text = io.TextIOWrapper(io.BufferedReader(_Prefixed(head, binary)), encoding=encoding, newline="")
-        if fmt in ("csv", "tsv"):
-            import csv
-
-            dialect = {"sep": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"sep": ","}
-            frame = pd.read_csv(text, nrows=n_rows, dtype=str, keep_default_na=False, na_values=[""], **dialect)
-            columns = [str(c).strip() for c in frame.columns]
-            return columns, [frame.iloc[:, i].tolist() for i in range(len(columns))]
-        rows = _json_rows(text, fmt, n_rows)
-        columns = list(dict.fromkeys(name for row in rows for name in row))
-        return columns, [[row.get(c) for row in rows] for c in columns]
+            return list(table.schema_arrow.names), [[] for _ in table.schema_arrow.names], None
+        return list(batch.schema.names), [batch.column(i).to_pylist() for i in range(batch.num_columns)], None
+    if fmt in ("csv", "tsv"):
+        with contextlib.ExitStack() as header_file:
+            columns = csv_header(_text(raw, compression, header_file), fmt, shown)
+        # The cells as indexing reads them (``TextTable._csv_rows``): pandas with the same options, the
+        # columns taken by position under the header's names.
+        reader = pd.read_csv(_text(raw, compression, files), chunksize=max(n_rows, 1), dtype=str,
+                             keep_default_na=False, na_values=[""], **csv_dialect(fmt))
+        try:
+            frame = reader.get_chunk(n_rows) if n_rows > 0 else None
+        except StopIteration:
+            frame = None
+        if frame is None or frame.empty:
+            return columns, [[] for _ in columns], None
+        return columns, [frame.iloc[:, i].tolist() for i in range(len(columns))], reader
+    rows = _json_rows(_text(raw, compression, files), fmt, n_rows, shown)
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    return columns, [[row.get(c) for row in rows] for c in columns], None
 
 
 class _Prefixed(io.RawIOBase):
@@ -151,11 +226,18 @@ class _Prefixed(io.RawIOBase):
         return len(chunk)
 
 
-def _json_rows(text: io.TextIOBase, fmt: str, n_rows: int) -> list[dict[str, Any]]:
+def _json_rows(text: io.TextIOBase, fmt: str, n_rows: int, shown: str) -> list[dict[str, Any]]:
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:  # as ``TextTable._unique_keys`` refuses
+        keys = [k for k, _ in pairs]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise SourceError(f"{shown} has duplicate field names: {columns_hint(duplicates)}")
+        return dict(pairs)
+
     if fmt == "json":
         start = text.read()
         if start.lstrip().startswith("["):
-            data = json.loads(start)
+            data = json.loads(start, object_pairs_hook=unique_keys)
             return [row for row in data[:n_rows] if isinstance(row, dict)]
         lines = start.splitlines()
     else:
@@ -163,7 +245,7 @@ def _json_rows(text: io.TextIOBase, fmt: str, n_rows: int) -> list[dict[str, Any
     rows = []
     for line in lines:
         if line.strip():
-            obj = json.loads(line)
+            obj = json.loads(line, object_pairs_hook=unique_keys)
             if not isinstance(obj, dict):
                 raise SourceError("expected JSON Lines: one object with named fields per line")
             rows.append(obj)
@@ -208,8 +290,8 @@ def _guess(preview: TablePreview) -> None:
     labels = [c for c in columns if c.lower() in LABEL_COLUMNS and c not in taken]
     for column in columns:
         found = values(column)
-        if column in taken or column in labels or not found:
-            continue
+        if column in taken or column in labels or not found or not column:
+            continue  # an empty name ('' in the header) cannot be a label column: indexing refuses ``''``
         distinct = set(found)
         repeats = len(distinct) <= len(found) // 2 or (len(distinct) <= 10 and len(distinct) < len(found))
         if len(distinct) <= MAX_LABEL_VALUES and repeats and max(map(len, distinct)) <= 40:

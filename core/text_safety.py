@@ -20,3 +20,27 @@ def neutral(value: Any) -> str:
 def escape(value: Any) -> str:
     """``value`` for HTML text or an attribute: bidi controls neutralised, then html-escaped (quotes too)."""
     return html.escape(neutral(value), quote=True)
+
+
+#: Longest quoted name or label a one-line message shows (the rest is cut, its length said).
+QUOTED_CHARS = 60
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(value: Any) -> str:
+    """``value`` for a terminal or any one-line place: bidi controls as ``[U+XXXX]`` and every other control
+    character (newline, carriage return, tab, ESC of an ANSI colour code) as its escape (``\\n``, ``\\x1b``),
+    so a label can neither break a row in two nor recolour the terminal."""
+    def escape(match: re.Match) -> str:
+        return repr(match.group())[1:-1]
+
+    return _CONTROL.sub(escape, neutral(value))
+
+
+def quoted(value: Any, limit: int = QUOTED_CHARS) -> str:
+    """``value`` quoted for a message: ``repr`` (so ``a,b``, a leading space, an empty string or a newline
+    inside are all visible), bidi controls neutral, cut to ``limit`` characters with the full length said."""
+    text = "" if value is None else str(value)
+    if len(text) > limit:
+        return neutral(repr(text[:limit])[:-1] + f"…' ({len(text)} characters)")
+    return neutral(repr(text))

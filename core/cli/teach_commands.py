@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import FewshotError, InvalidRating
-from core.text_safety import neutral
+from core.text_safety import one_line, quoted
 
 STRATEGY_CHOICES = ("auto", "nearest", "boundary", "mixed", "random", "diverse")
 SKIP_WORDS = {"", "skip", "none", "null", "-"}
@@ -170,7 +170,7 @@ def run_concept_create(args: argparse.Namespace) -> int:
 
         labels = label_set(_store(args.index).vectors(args.index), args.target_column)
         raise FewshotError(f"--target-column needs --target-label, the value that counts as positive; "
-                           f"column {neutral(repr(args.target_column))} has labels: {neutral(describe_labels(labels))}")
+                           f"column {quoted(args.target_column)} has labels: {describe_labels(labels)}")
     examples = [e.strip() for e in args.examples.split(",") if e.strip()] if args.examples else None
     session = TeachSession.create(
         args.index, args.concept, store=_store(args.index), prompt=args.prompt, examples=examples,
@@ -204,15 +204,22 @@ def run_concept_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'concept':<24} {'init':<9} {'strategy':<9} {'round':>5} {'ratings':>7} {'ap':>6}  target")
     for r in rows:
-        print(f"{neutral(r['name']):<24} {r['init']:<9} {r['strategy']:<9} {r['round']:>5} {r['n_ratings']:>7} "
-              f"{_fmt(r['ap']):>6}  {neutral(_target(r))}")
+        print(f"{one_line(r['name']):<24} {r['init']:<9} {r['strategy']:<9} {r['round']:>5} {r['n_ratings']:>7} "
+              f"{_fmt(r['ap']):>6}  {_target(r)}")
     return 0
 
 
 def _target(row: dict[str, Any]) -> str:
     if row.get("target_label") is None:
         return "-"
-    return f"{row['target_column']}={row['target_label']}" if row.get("target_column") else str(row["target_label"])
+    label = _cell(row["target_label"])
+    return f"{_cell(row['target_column'])}={label}" if row.get("target_column") else label
+
+
+def _cell(value: Any, limit: int = 80) -> str:
+    """A name or label in a table row: one line (controls escaped, bidi neutral), at most ``limit`` characters."""
+    text = one_line(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def run_concept_delete(args: argparse.Namespace) -> int:
@@ -237,8 +244,8 @@ def run_teach_next(args: argparse.Namespace) -> int:
         return 0
     print(f"{'item_id':<24} {'score':>8} {'prob':>6}  label")
     for c in batch:
-        print(f"{neutral(c.item_id):<24} {c.score:>8.3f} {c.probability:>6.3f}  "
-              f"{neutral(c.label) if c.label is not None else '-'}")
+        print(f"{_cell(c.item_id):<24} {c.score:>8.3f} {c.probability:>6.3f}  "
+              f"{_cell(c.label) if c.label is not None else '-'}")
     return 0
 
 
@@ -342,7 +349,7 @@ def run_predict(args: argparse.Namespace) -> int:
     split = None if args.split == "all" else args.split
     table = predict(args.classifier, args.index, split=split, store=_store(args.index), out=args.out)
     if table.attrs.get("note"):
-        print(f"note: {neutral(table.attrs['note'])}")
+        print(f"note: {table.attrs['note']}")
     print(f"wrote {len(table)} predictions ({int(table['predicted'].sum())} positive) to {args.out}")
     return 0
 
@@ -395,7 +402,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(f"linear probe (every train label) ap {probe:.3f}")
     if args.out:
         print(f"wrote {sim.write_rows(rows, args.out)}")
-    if args.plot:
+    if args.plot and not any(r["ap"] is not None for r in rows):  # the rounds ran: keep the exit code
+        print("plot skipped: no round has a validation AP (the validation split needs positives and negatives "
+              "of the target label)")
+    elif args.plot:
         column = f"{args.label_column}=" if args.label_column else "label "
         title = f"{args.index}: {column}{args.positive!r}"
         print(f"wrote {sim.plot_label_efficiency(rows, args.plot, probe_ap=probe, title=title)}")

@@ -270,6 +270,24 @@ def test_choices_is_neutral_one_to_one_and_keeps_none_plain():
     assert labels[0] == "(none)" and labels[-1] == "plain"
     assert len(set(labels)) == len(labels)  # Streamlit tells choices apart by their shown text
     assert not _raw(labels)
-    assert labels[1] == "(none) (2)" and labels[2] == "a[U+202E]b" and labels[3] == "a[U+202E]b (2)"
+    # what clashes is shown quoted (repr): a person can tell which is the real label, and which name held the control
+    assert labels[1] == "'(none)'" and labels[2] == "'a\\u202eb'" and labels[3] == "'a[U+202E]b'"
+
+
+def test_choices_never_shows_two_options_alike_nor_a_raw_control():
+    """An outside tester's set: suffixes that real labels also have, blank-looking labels, controls, long names
+    cut alike at the shown limit."""
+    from app.safe_text import MAX_SHOWN, choices
+
+    long = "x" * (MAX_SHOWN + 100)
+    options = [None, "(none)", "(none) (2)", "'(none)'", " ", "\t", "\u200b", "", "a\nb", "a\\nb", "\x1b[31mred",
+               long, long + "y", long + "z", " lead", "plain"]
+    shown = choices(options)
+    labels = [shown(o) for o in options]
+    assert len(set(labels)) == len(labels)
+    assert all(len(label) <= MAX_SHOWN for label in labels)
+    assert not any(c in label for label in labels for c in "\n\r\t\x1b") and not _raw(labels)
+    assert labels[0] == "(none)" and labels[2] == "(none) (2)" and labels[-1] == "plain"  # unambiguous: plain
+    assert labels[4] == "' '" and labels[6] == "'\\u200b'" and labels[7] == "''" and labels[14] == "' lead'"
     assert shown("not an option") == "not an option" and shown(f"x{RLO}") == "x[U+202E]"
     assert choices([None, "x"], none="(row number)")(None) == "(row number)"

@@ -159,3 +159,34 @@ def test_concept_list_shows_bidi_controls_visibly(pkgs, capsys):
                  "--target-label", f"left{RLO}right"]) == 0
     code, out, _ = run(capsys, "concept", "list", "--index", "pkgs")
     assert code == 0 and RLO not in out and "kind=left[U+202E]right" in out
+
+
+def test_rows_and_messages_stay_one_line_and_short(pkgs, capsys):
+    """Labels with a newline, an ANSI colour code or 3,000 characters can neither break a row nor flood a message."""
+    assert run(capsys, "concept", "create", "--index", "pkgs", "--concept", "nl", "--target-column", "kind",
+               "--target-label", "line1\nline2")[0] == 0
+    code, out, _ = run(capsys, "concept", "list", "--index", "pkgs")
+    assert code == 0 and len(out.strip().splitlines()) == 2 and "kind=line1\\nline2" in out
+    code, out, _ = run(capsys, "teach", "next", "--index", "pkgs", "--concept", "nl", "--k", "8")
+    rows = out.strip().splitlines()
+    assert code == 0 and len(rows) == 9 and "\x1b" not in out and "\u202e" not in out
+    assert all(len(row) < 140 for row in rows)  # the 100-character label is cut
+    code, _, err = run(capsys, "simulate", "--index", "pkgs", "--label-column", "z" * 3000, "--positive", "1")
+    assert code == 2 and len(err) < 400 and "(3000 characters)" in err
+    code, _, err = run(capsys, "simulate", "--index", "pkgs", "--label-column", "kind", "--positive", "L" * 3000)
+    assert code == 2 and len(err) < 600 and "\n" not in err.strip()
+
+
+def test_a_number_as_target_label_is_stored_as_its_text(pkgs):
+    session = TeachSession.create("pkgs", "n", store=pkgs, target_column="flask", target_label=1)
+    assert TeachStore(pkgs).concept("pkgs", "n").target_label == "1"
+    session.update_settings(target_label=0)
+    assert TeachStore(pkgs).concept("pkgs", "n").target_label == "0"
+
+
+def test_simulate_without_a_validation_ap_skips_the_plot_and_keeps_the_run(pkgs, capsys, tmp_path):
+    code, out, err = run(capsys, "simulate", "--index", "pkgs", "--label-column", "flask", "--positive", "1",
+                         "--strategy", "nearest", "--rounds", "1", "--batch", "3", "--no-probe",
+                         "--out", str(tmp_path / "r.csv"), "--plot", str(tmp_path / "r.png"))
+    assert code == 0, err
+    assert "plot skipped: no round has a validation AP" in out and (tmp_path / "r.csv").exists()

@@ -135,3 +135,50 @@ def test_the_whole_csv_decides_not_just_the_first_chunk(tmp_path, monkeypatch):
     assert labels[:2] == ["0.0", "1.0"] and labels[-1] == "maybe"
     path = _csv(tmp_path / "u.csv", ["text", "label"], rows[:-1])
     assert [r.label for r in TextTable(path)][:2] == ["0", "1"]
+
+
+@pytest.mark.parametrize("upload", [False, True])
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".csv.gz"])
+def test_the_preview_decides_whole_numbers_over_the_whole_file_like_indexing(tmp_path, suffix, upload):
+    import gzip
+
+    from core.table_preview import PREVIEW_ROWS
+
+    sep = "\t" if suffix == ".tsv" else ","
+    lines = [f"text {i}{sep}{i % 2}.0{sep}{i % 3}.0" for i in range(PREVIEW_ROWS + 300)]
+    for tail, whole in ((["last" + sep + "maybe" + sep + "2"], {"b"}), ([], {"a", "b"})):
+        data = "\n".join([f"text{sep}a{sep}b", *lines, *tail]).encode() + b"\n"
+        path = tmp_path / f"t{suffix}"
+        path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+        source = TextTable(path, label_columns=["a", "b"])
+        assert source.whole_number_labels() == whole
+        stored = [r.labels for r in source][:PREVIEW_ROWS]
+        preview = preview_table(path.name, path.read_bytes() if upload else path)
+        assert preview.label_columns == ["a", "b"]
+        assert [(row["a"], row["b"]) for row in preview.rows] == stored  # '0.0' kept when a later row says 'maybe'
+        assert set(preview.whole_number_columns) == whole and preview.whole_numbers_from_rows is None
+
+
+def test_a_long_file_is_decided_from_its_first_rows_and_says_so(tmp_path, monkeypatch):
+    from core import table_preview
+
+    monkeypatch.setattr(table_preview, "WHOLE_CHECK_ROWS", 250)
+    monkeypatch.setattr(table_preview, "_CHECK_CHUNK", 20)
+    rows = [[f"text {i}", f"{i % 2}.0", "x"] for i in range(400)]
+    path = _csv(tmp_path / "t.csv", ["text", "label", "word"], rows)
+    preview = preview_table(path.name, path, n_rows=50)
+    assert preview.whole_number_columns == ["label"] and preview.whole_numbers_from_rows == 250
+    assert preview.rows[0]["label"] == "0"
+    rows[220][1] = "maybe"  # within the rows checked: decided, and nothing to say
+    path = _csv(tmp_path / "u.csv", ["text", "label", "word"], rows)
+    preview = preview_table(path.name, path, n_rows=50)
+    assert preview.whole_number_columns == [] and preview.whole_numbers_from_rows is None
+    assert preview.rows[0]["label"] == "0.0"
+
+
+def test_a_later_row_the_preview_cannot_read_leaves_the_decision_to_the_first_rows(tmp_path):
+    rows = [[f"text {i}", f"{i % 2}.0"] for i in range(300)] + [["a", "1.0", "extra", "fields"]]
+    path = _csv(tmp_path / "t.csv", ["text", "label"], rows)
+    preview = preview_table(path.name, path)
+    assert len(preview.rows) == 200 and preview.rows[0]["label"] == "0"
+    assert preview.whole_number_columns == ["label"] and 200 <= preview.whole_numbers_from_rows < 300

@@ -101,6 +101,39 @@ def test_the_preview_command_prints_the_roles_and_the_index_command(tmp_path, ca
     path.write_bytes(gzip.compress(PYPI_LIKE.encode()))
     assert main(["preview", str(path), "--rows", "2"]) == 0
     out = capsys.readouterr().out
-    assert "label columns: pytest, flask, docs_plugin" in out and "'pkg-1'" in out
+    assert "label columns: 'pytest', 'flask', 'docs_plugin'" in out and "'pkg-1'" in out
     assert "--label-column pytest --label-column flask" in out and "--split-column split" in out
     assert main(["preview", str(tmp_path / "missing.csv")]) == 2
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.bz2", ".csv.xz", ".tsv.bz2", ".jsonl.xz"])
+def test_compressed_tables_preview_as_indexing_reads_them(tmp_path, suffix):
+    import bz2
+    import lzma
+
+    from core.source_table import TextTable
+
+    compress = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix[suffix.rindex("."):]]
+    if ".jsonl" in suffix:
+        plain = "".join(json.dumps({"text": f"review {i} of a film", "label": i % 2}) + "\n" for i in range(10))
+    else:
+        sep = "\t" if ".tsv" in suffix else ","
+        plain = f"text{sep}label\n" + "".join(f"review {i} of a film{sep}{i % 2}\n" for i in range(10))
+    path = tmp_path / f"t{suffix}"
+    path.write_bytes(compress(plain.encode()))
+    for data in (path, path.read_bytes()):  # a file on the server, an upload
+        preview = preview_table(path.name, data)
+        assert preview.columns == ["text", "label"] and preview.label_columns == ["label"]
+        assert [row["label"] for row in preview.rows] == [r.label for r in TextTable(path)]
+
+
+def test_the_preview_reads_the_header_as_indexing_does(tmp_path):
+    from core.source_table import TextTable
+
+    path = tmp_path / "t.csv"
+    path.write_text('text, padded ,"a,b",\n' + "".join(f"sentence {i} of some length,{i % 2},x{i % 2},{i % 3}\n"
+                                                          for i in range(8)))
+    preview = preview_table(path.name, path)
+    assert preview.columns == TextTable(path).columns == ["text", "padded", "a,b", ""]
+    assert "" not in preview.label_columns  # indexing refuses --label-column ''
+    assert preview.rows[1] == {"text": "sentence 1 of some length", "padded": "1", "a,b": "x1", "": "1"}
