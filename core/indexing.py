@@ -19,6 +19,7 @@ from itertools import islice
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.config import THUMBNAIL_SIZE
 from core.embedders import Embedder
@@ -272,6 +273,31 @@ def reconcile_label_columns(info: IndexInfo, source: Source, fresh_index: bool,
     return label_columns, had_labels
 
 
+def keep_resumed_label_spelling(store: Store, name: str, source: Source, label_columns: list[str],
+                                fresh_index: bool, has_labels_column: bool) -> list[str]:
+    """On a resume, the label columns whose stored labels write a whole number otherwise than as integer text
+    (``'1.0'``: rows indexed before CSV whole numbers were stored as ``'1'``); the source then keeps those
+    columns' cells as written, so one column never holds both ``'1.0'`` and ``'1'``. Both engines call this.
+    Returns the columns kept as written."""
+    keep = getattr(source, "keep_label_text", None)
+    if fresh_index or keep is None or not label_columns:
+        return []
+    from core.source_base import whole_number_text
+
+    table = store.read_columns(name, ["labels"] if has_labels_column else ["label"])
+    if has_labels_column:
+        lists = table.column("labels")
+        columns = [pc.list_element(pc.fill_null(lists, pa.scalar([None] * len(label_columns), lists.type)), j)
+                   for j in range(len(label_columns))]
+    else:
+        columns = [table.column("label")]
+    written = [column for column, values in zip(label_columns, columns, strict=False)
+               if any((whole := whole_number_text(v)) is not None and whole != v
+                      for v in pc.unique(values).to_pylist() if v is not None)]
+    keep(written)
+    return written
+
+
 def build_index(
     name: str,
     source: Source,
@@ -330,6 +356,7 @@ def _build_index(
         )
     has_labels_column = "labels" in store.items_table(name, dim=embedder.dim).schema.names
     label_columns, had_labels = reconcile_label_columns(info, source, fresh_index, has_labels_column)
+    keep_resumed_label_spelling(store, name, source, label_columns, fresh_index, has_labels_column)
     info.status = "building"
     store.save_index_info(info)
     store.items_table(name, dim=embedder.dim)

@@ -15,7 +15,7 @@ import io
 import json
 import lzma
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -175,6 +175,11 @@ class TextTable:
                 candidates &= seen
             self._whole_number_labels = candidates
         return self._whole_number_labels
+
+    def keep_label_text(self, columns: Iterable[str]) -> None:
+        """Store these label columns' cells as written, whole numbers or not: a resumed index whose earlier rows
+        have them so (``core.indexing.keep_resumed_label_spelling``) must not get ``'1'`` beside ``'1.0'``."""
+        self._whole_number_labels = self.whole_number_labels() - set(columns)
 
     def count(self) -> int | None:
         """Rows in the file: from metadata for Parquet, one fast pass for the other formats."""

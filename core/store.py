@@ -344,6 +344,10 @@ class Store:
     def _column(self, name: str, columns: list[str]) -> pa.Table:
         return self.items_table(name).search().select(columns).limit(None).to_arrow()
 
+    def read_columns(self, name: str, columns: list[str]) -> pa.Table:
+        """Some columns of every item, without the vectors (ids, labels): a cheap read."""
+        return self._column(name, columns)
+
     def item_ids(self, name: str) -> set[str]:
         if f"items_{validate_index_name(name)}" not in self.table_names():
             return set()

@@ -31,6 +31,7 @@ from core.indexing import (
     _check_compatible,
     _labels_of,
     _prepare,
+    keep_resumed_label_spelling,
     reconcile_label_columns,
 )
 from core.scale.ray_shards import connect_ray
@@ -142,6 +143,7 @@ def build_index_ray(
                          dim=probe.dim, modality=source.modality, source=source.describe())
     table = store.items_table(name, dim=probe.dim)
     label_columns, had_labels = reconcile_label_columns(info, source, fresh_index, "labels" in table.schema.names)
+    keep_resumed_label_spelling(store, name, source, label_columns, fresh_index, "labels" in table.schema.names)
     info.status = "building"
     store.save_index_info(info)
     dataset_uri, table_schema = table.to_lance().uri, table.schema  # an older index may lack ``labels``

@@ -39,3 +39,25 @@ def test_csv_jsonl_and_parquet_store_the_same_labels(tmp_path, minilm):
     assert stored["csv"] == stored["jsonl"] == stored["parquet"] == expected
     for name in paths:  # ``simulate --label-column fl --positive 1`` is accepted for every format
         assert check_label(store, name, "1", "fl") == ["0", "1"]
+
+
+def test_a_resumed_index_keeps_the_spelling_its_first_rows_have(tmp_path, minilm):
+    """An index begun before whole numbers were stored as integer text holds '1.0'; resuming it must not add '1'
+    beside it (one label column, two spellings of one value, half the positives lost to ``--positive``)."""
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(len(FL))],
+                          "text": [f"a sentence about topic {i}" for i in range(len(FL))],
+                          "fl": pd.array(FL, dtype="Int64").astype("float64"), "kind": ["a", "b"] * (len(FL) // 2)})
+    whole, first = tmp_path / "all.csv", tmp_path / "first.csv"
+    frame.to_csv(whole, index=False)
+    frame.iloc[:4].to_csv(first, index=False)
+    store = Store()
+    old = parse_source(f"file:{first}", label_columns=["fl", "kind"])
+    old.keep_label_text(["fl"])  # what indexing stored before: the cells as written
+    build_index("resumed", old, minilm, store=store)
+    report = build_index("resumed", parse_source(f"file:{whole}", label_columns=["fl", "kind"]), minilm, store=store)
+    assert report.added == len(FL) - 4 and report.already_present == 4
+    labels = {lab[0] for lab in store.read_columns("resumed", ["labels"]).column("labels").to_pylist()}
+    assert labels == {"1.0", "0.0", None}
+    build_index("fresh", parse_source(f"file:{whole}", label_columns=["fl", "kind"]), minilm, store=store)
+    fresh = {lab[0] for lab in store.read_columns("fresh", ["labels"]).column("labels").to_pylist()}
+    assert fresh == {"1", "0", None}
