@@ -67,19 +67,21 @@ def column_place(index: str, column: str | None) -> str:
     return f"label column {quoted(column)} of index {quoted(index)}" if column else f"index {quoted(index)}"
 
 
-def check_target(view: VectorView, column: str | None, value: str | None, where: str) -> list[str]:
+def check_target(view: VectorView, column: str | None, value: str | None, where: str,
+                 no_labels: str = "") -> list[str]:
     """The labels of ``column`` (None = the first), after checking ``value`` is one of them.
 
     Raises ``FewshotError`` when the column is unknown, holds no labels, or ``value`` is missing or
     not among them: a concept or replay with such a target could never show an AP. ``where`` names
-    the column in the message (e.g. "label column 'x' of index 'y'").
+    the column in the message (e.g. "label column 'x' of index 'y'"); ``no_labels`` is added to the
+    message for a column without labels (what to do about it).
     """
     from core.errors import FewshotError
     from core.text_safety import one_line, quoted
 
     labels = label_set(view, column)
     if not labels:
-        raise FewshotError(f"{one_line(where)} has no ground-truth labels")
+        raise FewshotError(f"{one_line(where)} has no ground-truth labels{no_labels}")
     if value is None or str(value) not in labels:
         given = "no positive label given" if value is None else f"label {quoted(value)} is not in it"
         raise FewshotError(f"{given}; {one_line(where)} has labels: {describe_labels(labels)}")

@@ -35,7 +35,7 @@ from core.images import make_thumbnail
 from core.os_errors import explain_storage
 from core.records import Record
 from core.sources import Source
-from core.store import IndexInfo, Store, items_schema, validate_index_name
+from core.store import IndexInfo, Store, items_schema, label_list_element, validate_index_name
 
 
 @dataclass
@@ -286,9 +286,7 @@ def keep_resumed_label_spelling(store: Store, name: str, source: Source, label_c
 
     table = store.read_columns(name, ["labels"] if has_labels_column else ["label"])
     if has_labels_column:
-        lists = table.column("labels")
-        columns = [pc.list_element(pc.fill_null(lists, pa.scalar([None] * len(label_columns), lists.type)), j)
-                   for j in range(len(label_columns))]
+        columns = [label_list_element(table.column("labels"), j, len(label_columns)) for j in range(len(label_columns))]
     else:
         columns = [table.column("label")]
     written = [column for column, values in zip(label_columns, columns, strict=False)

@@ -33,16 +33,11 @@ def _store(store: Any) -> Any:
 def check_label(store: Any, index: str, positive_label: str | None, label_column: str | None = None) -> list[str]:
     """The labels of one label column (None = the first), sorted; raises when the index has no such
     column, the column has no labels, or ``positive_label`` is not one of them."""
-    from core.ground_truth import check_target, column_place, label_set
+    from core.ground_truth import check_target, column_place
 
-    view = store.vectors(index)
-    where = column_place(index, label_column)
-    if not label_set(view, label_column):
-        raise FewshotError(
-            f"{where} has no ground-truth labels, so there is no oracle to replay; "
-            "index a source with labels (e.g. demo:digits, or a folder with class subfolders)"
-        )
-    return check_target(view, label_column, positive_label, where)
+    return check_target(store.vectors(index), label_column, positive_label, column_place(index, label_column),
+                        no_labels=", so there is no oracle to replay; index a source with labels (e.g. demo:digits, "
+                                  "or a folder with class subfolders)")
 
 
 def _row(strategy: str, round_: int, metrics: dict[str, Any], new_positive: int = 0,

@@ -172,13 +172,6 @@ def stored_label(value: object, whole_numbers: bool = False) -> str | None:
     return label
 
 
-def stored_labels(values: list[object], text_cells: bool = False) -> list[str | None]:
-    """A whole label column as stored; ``text_cells`` for a column read as text (CSV/TSV), where
-    ``whole_number_column`` decides whether its whole numbers become integer text."""
-    whole = text_cells and whole_number_column(values)
-    return [stored_label(v, whole) for v in values]
-
-
 def null_to_none(value: Any) -> Any:
     """None for a null cell: None, NaN, or pandas' ``NA`` (recognised without importing pandas)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -55,6 +55,11 @@ def items_schema(dim: int) -> pa.Schema:
     )
 
 
+def label_list_element(lists: pa.ChunkedArray | pa.Array, j: int, n_columns: int) -> pa.Array:
+    """The ``j``-th label column out of the items' ``labels`` lists (a row whose list is null: None)."""
+    return pc.list_element(pc.fill_null(lists, pa.scalar([None] * n_columns, lists.type)), j)
+
+
 def validate_index_name(name: str, what: str = "index") -> str:
     """``name`` when it is a safe index (or, ``what``, concept) name: it becomes a folder and a table name."""
     if not isinstance(name, str) or not INDEX_NAME_PATTERN.fullmatch(name):
@@ -210,8 +215,7 @@ def _read_vectors(table, version: int, batch_rows: int = 16_384, label_columns: 
         if extra:
             lists = batch.column("labels")
             for j, column in enumerate(extra, start=1):
-                values = pc.list_element(pc.fill_null(lists, pa.scalar([None] * len(label_columns),
-                                                                       lists.type)), j)
+                values = label_list_element(lists, j, len(label_columns))
                 others[column][filled : filled + m] = _strings(values, interned)
         filled += m
     if filled < capacity:
@@ -341,20 +345,17 @@ class Store:
             return []
         return self.db.open_table(table_name).to_arrow().to_pylist()
 
-    def _column(self, name: str, columns: list[str]) -> pa.Table:
-        return self.items_table(name).search().select(columns).limit(None).to_arrow()
-
     def read_columns(self, name: str, columns: list[str]) -> pa.Table:
         """Some columns of every item, without the vectors (ids, labels): a cheap read."""
-        return self._column(name, columns)
+        return self.items_table(name).search().select(columns).limit(None).to_arrow()
 
     def item_ids(self, name: str) -> set[str]:
         if f"items_{validate_index_name(name)}" not in self.table_names():
             return set()
-        return set(self._column(name, ["id"]).column("id").to_pylist())
+        return set(self.read_columns(name, ["id"]).column("id").to_pylist())
 
     def split_counts(self, name: str) -> dict[str, int]:
-        table = self._column(name, ["split"])
+        table = self.read_columns(name, ["split"])
         values, counts = np.unique(np.asarray(table.column("split").to_pylist(), dtype=object), return_counts=True)
         return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
 

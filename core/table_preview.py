@@ -4,7 +4,7 @@ The Index page shows these before anything is indexed, so a person sees their da
 text, label, id and split columns from lists filled with the guesses instead of typing names. Only
 the first rows are read (decompressing and decoding as little as possible), so a preview of a large
 upload is instant. Reading uses the same format and encoding rules as ``core.source_table``, and the
-cells of the id and label columns are shown as indexing stores them (``core.source_base.stored_labels``):
+cells of the id and label columns are shown as indexing stores them (``core.source_base.stored_label``):
 a Parquet or JSON null is None and the number 1 (or 1.0) is ``'1'``. For a CSV/TSV label column, whether its
 whole numbers written ``1.0`` become ``'1'`` is decided from the whole file, as indexing decides it (a
 non-number further down keeps the column's text as it is): the rest of the file is read for that one

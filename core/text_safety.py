@@ -42,5 +42,6 @@ def quoted(value: Any, limit: int = QUOTED_CHARS) -> str:
     inside are all visible), bidi controls neutral, cut to ``limit`` characters with the full length said."""
     text = "" if value is None else str(value)
     if len(text) > limit:
-        return neutral(repr(text[:limit])[:-1] + f"…' ({len(text)} characters)")
+        cut = repr(text[:limit])  # closed again with the quote repr chose (" when the text holds a ')
+        return neutral(f"{cut[:-1]}…{cut[-1]} ({len(text)} characters)")
     return neutral(repr(text))

@@ -1,4 +1,4 @@
-"""Shared fixtures: no network, a private workspace per test, one tiny CLIP per test session."""
+"""Shared fixtures: no network, a private workspace per test, one tiny CLIP and one MiniLM per test session."""
 
 from __future__ import annotations
 
@@ -38,6 +38,14 @@ def workspace_dir(tmp_path, monkeypatch):
     home = tmp_path / "workspace"
     monkeypatch.setenv("FEWSHOT_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The bundled offline text model (``st:minilm``), loaded once for every test that indexes real text."""
+    from core.embedders import load_embedder
+
+    return load_embedder("st:minilm")
 
 
 @pytest.fixture(scope="session")

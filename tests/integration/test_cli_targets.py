@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from core.cli import main
-from core.embedders import load_embedder
 from core.errors import FewshotError
 from core.ground_truth import describe_labels
 from core.indexing import build_index
@@ -35,11 +34,6 @@ def _table(path: Path, n: int = 32) -> Path:
             kind = {0: "a,b", 1: "line1\nline2", 2: "x" * 100, 3: f"left{RLO}right"}[topic]
             writer.writerow([f"pkg-{i}", f"{TOPICS[topic]} number {i}", split, int(topic == 1), kind])
     return path
-
-
-@pytest.fixture(scope="module")
-def minilm():
-    return load_embedder("st:minilm")
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pyarrow as pa
 import pytest
 
 from core.cli import main
-from core.embedders import load_embedder
 from core.errors import FewshotError
 from core.evaluate import evaluate_split
 from core.ground_truth import known_mask, label_set, truth
@@ -36,11 +35,6 @@ def _table(path: Path, n: int = 36) -> Path:
             writer.writerow([f"pkg-{i}", f"{TOPICS[topic]} number {i}", "validation" if i % 5 == 0 else "train",
                              int(topic == 0), int(topic == 1), "" if i == 5 else f"k{topic % 3}"])
     return path
-
-
-@pytest.fixture(scope="module")
-def minilm():
-    return load_embedder("st:minilm")
 
 
 @pytest.fixture

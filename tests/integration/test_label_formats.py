@@ -4,20 +4,13 @@ name its positive label the same way whatever the file format (pandas writes an 
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
-from core.embedders import load_embedder
 from core.indexing import build_index
 from core.simulate import check_label
 from core.sources import parse_source
 from core.store import Store
 
 FL = [1, 0, None, 1, 0, 0, None, 1, 0, 1]
-
-
-@pytest.fixture(scope="module")
-def minilm():
-    return load_embedder("st:minilm")
 
 
 def test_csv_jsonl_and_parquet_store_the_same_labels(tmp_path, minilm):

@@ -19,15 +19,21 @@ from core.text_safety import BIDI_CONTROLS
 ODD_NAMES = ["label with space", "ünï 名", "**x**", "<b>bold</b>", "col\"q'", "-dash", "$HOME;rm"]
 
 
-def _table(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    path = folder / "my table's *copy*.csv"
+def _write(path: Path, names: list[str], text: str, cell: str) -> Path:
+    """A 12-row CSV at ``path``: a text column, then ``names`` (each row's cells: ``text`` and ``cell``
+    formatted with the row number ``i``)."""
+    path.parent.mkdir(parents=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["text", *ODD_NAMES])
+        writer.writerow(["text", *names])
         for i in range(12):
-            writer.writerow([f"a long enough sentence number {i} about things", *[f"v{i % 2}"] * len(ODD_NAMES)])
+            writer.writerow([text.format(i=i), *[cell.format(i=i % 2)] * len(names)])
     return path
+
+
+def _table(folder: Path) -> Path:
+    return _write(folder / "my table's *copy*.csv", ODD_NAMES, "a long enough sentence number {i} about things",
+                  "v{i}")
 
 
 def _suggested(out: str) -> str:
@@ -85,14 +91,8 @@ _RAW = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
 
 
 def _control_table(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    path = folder / "t\u202egpj.csv"
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", *CONTROL_NAMES])
-        for i in range(12):
-            writer.writerow([f"a long enough sentence\nnumber {i} about \u202ethings", *[f"v\t{i % 2}\x1b"] * 9])
-    return path
+    return _write(folder / "t\u202egpj.csv", CONTROL_NAMES, "a long enough sentence\nnumber {i} about \u202ethings",
+                  "v\t{i}\x1b")
 
 
 def test_names_and_cells_are_printed_on_one_line_each_without_raw_controls(tmp_path, capsys):

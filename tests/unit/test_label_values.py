@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from core import source_table
-from core.source_base import stored_label, stored_labels, whole_number_column, whole_number_text
+from core.source_base import stored_label, whole_number_column, whole_number_text
 from core.source_table import TextTable
 from core.table_preview import preview_table
 
@@ -40,6 +40,10 @@ def test_a_text_column_is_whole_numbers_only_when_every_non_empty_cell_is_one():
     assert not whole_number_column(["1.0", "a"])
     assert not whole_number_column(["1.0", " 1 "])
     assert not whole_number_column([None, ""])  # no value at all: nothing to normalise
+    def stored_labels(values, text_cells=False):  # a whole column, as indexing stores it
+        whole = text_cells and whole_number_column(values)
+        return [stored_label(v, whole) for v in values]
+
     assert stored_labels(["1.0", None, "0.0"], text_cells=True) == ["1", None, "0"]
     assert stored_labels(["1.0", "1.5", "x"], text_cells=True) == ["1.0", "1.5", "x"]
     assert stored_labels(["1.0", "0.0"]) == ["1.0", "0.0"]  # values that are not cells of a text table: as is
