@@ -36,6 +36,17 @@ def _table(folder: Path) -> Path:
                   "v{i}")
 
 
+needs_bash = pytest.mark.skipif(not Path("/bin/bash").exists(), reason="no bash")
+
+
+def _argv_in_bash(command: str, cwd: Path, env: dict[str, str] | None = None) -> list[str]:
+    """The words bash hands the suggested ``python ...`` command, with a printer of ``sys.argv`` as python."""
+    printer = f"{shlex.quote(sys.executable)} -c 'import json, sys; print(json.dumps(sys.argv[1:]))'"
+    done = subprocess.run(["/bin/bash", "-c", printer + command.removeprefix("python")], cwd=cwd, env=env,
+                          capture_output=True, text=True, encoding="utf-8", check=True, timeout=60)
+    return json.loads(done.stdout)
+
+
 def _suggested(out: str) -> str:
     line = next(line for line in out.splitlines() if line.startswith("index with: "))
     return line.removeprefix("index with: ")
@@ -54,18 +65,13 @@ def test_the_suggested_index_command_is_shell_quoted(tmp_path, capsys):
     assert args.embedder == "st:minilm@onnx-int8" and args.name == "NAME"
 
 
+@needs_bash
 def test_a_real_shell_gives_back_the_exact_names(tmp_path, capsys):
-    bash = "/bin/bash"
-    if not Path(bash).exists():
-        pytest.skip("no bash")
     path = _table(tmp_path / "d")
     assert main(["preview", str(path)]) == 0
     command = _suggested(capsys.readouterr().out)
     assert command.startswith("python ")
-    printer = f"{shlex.quote(sys.executable)} -c 'import json, sys; print(json.dumps(sys.argv[1:]))'"
-    done = subprocess.run([bash, "-c", printer + command.removeprefix("python")], cwd=tmp_path,
-                          capture_output=True, text=True, check=True, timeout=60)
-    words = json.loads(done.stdout)
+    words = _argv_in_bash(command, tmp_path)
     assert words[words.index("--source") + 1] == f"file:{path.resolve()}"
     labels = [words[i + 1] for i, w in enumerate(words) if w == "--label-column"]
     labels += [w.removeprefix("--label-column=") for w in words if w.startswith("--label-column=")]
@@ -107,30 +113,23 @@ def test_names_and_cells_are_printed_on_one_line_each_without_raw_controls(tmp_p
     assert columns == "columns: " + ", ".join(repr(c) for c in ["text", *CONTROL_NAMES])
 
 
+@needs_bash
 @pytest.mark.parametrize("locale", ["C.UTF-8", "C"])
 def test_a_real_shell_gives_back_names_with_controls_and_bidi_characters(tmp_path, capsys, locale):
-    bash = "/bin/bash"
-    if not Path(bash).exists():
-        pytest.skip("no bash")
     path = _control_table(tmp_path / "dir\nwith\tcontrols \u202e")
     assert main(["preview", str(path)]) == 0
     command = _suggested(capsys.readouterr().out)
     assert command.isprintable() and not _RAW.search(command)
-    printer = f"{shlex.quote(sys.executable)} -c 'import json, sys; print(json.dumps(sys.argv[1:]))'"
-    env = {"PATH": "/usr/bin:/bin", "LC_ALL": locale, "PYTHONUTF8": "1"}
-    done = subprocess.run([bash, "-c", printer + command.removeprefix("python")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, encoding="utf-8", check=True, timeout=60)
-    words = json.loads(done.stdout)
+    words = _argv_in_bash(command, tmp_path, {"PATH": "/usr/bin:/bin", "LC_ALL": locale, "PYTHONUTF8": "1"})
     assert words[words.index("--source") + 1] == f"file:{path.resolve()}"
     assert [words[i + 1] for i, w in enumerate(words) if w == "--label-column"] == CONTROL_NAMES
     assert words[words.index("--text-column") + 1] == "text"
 
 
+@needs_bash
 def test_shell_words_round_trip_through_bash():
     from core.cli.preview_commands import shell_word
 
-    if not Path("/bin/bash").exists():
-        pytest.skip("no bash")
     words = [*CONTROL_NAMES, *ODD_NAMES, "", "'", "\\", "\\'", "x\x1bab", "\x7f", "\u2066iso\u2069", "a\rb",
              "\u200f", "😀 ok", "$'x'", "\\x41"]
     script = "printf '%s\\0' " + " ".join(shell_word(w) for w in words)
