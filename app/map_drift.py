@@ -13,7 +13,7 @@ import streamlit as st
 
 from app.items import item_grid, plain
 from app.map_figure import NEGATIVE, POSITIVE, TRAJECTORY
-from app.map_view import _label_values
+from app.map_view import shown_labels
 from core.drift import Comparison, compare_rounds, drift_by_round, round_scores, score_quantiles, weights
 from core.records import VALIDATION
 
@@ -115,7 +115,7 @@ def render_comparison(session: Any, view: Any, val_rows: np.ndarray, comparison:
     st.caption(f"{len(flipped)} items flipped; the {len(shown)} whose score moved most:")
     ids = [str(view.ids[val_rows[i]]) for i in shown]
     rows = {r["id"]: r for r in session.store.fetch_items(session.index, ids)}
-    labels = _label_values(view, session.concept.target_column)  # the page's one ground truth: the concept's
+    labels = shown_labels(view, session.concept.target_column)  # the page's one ground truth: the concept's
     captions = [
         f"{scores_a[i]:+.2f} → {scores_b[i]:+.2f}"
         + (f" · label {labels[val_rows[i]]}" if labels[val_rows[i]] is not None else "")

@@ -27,7 +27,6 @@ from app.map_report import render_report_panel
 from app.map_settings import remember, remember_round, restore, restore_round
 from app.map_view import (
     SELECTED_KEY,
-    _label_values,
     cached_projection,
     item_texts,
     pca_positions,
@@ -36,6 +35,7 @@ from app.map_view import (
     render_rating_panel,
     row_lookup,
     selected_ids,
+    shown_labels,
     validation_overlay,
 )
 from core.replay import Replay, build_replay
@@ -58,7 +58,7 @@ def _hover(root: str, index: str, version: int, n: int, column: str | None = Non
     if n > MAX_HOVER_POINTS:
         return None
     view = get_store().vectors(index)
-    return hover_texts(np.arange(n), view.ids, _label_values(view, column), None, item_texts(root, index, version),
+    return hover_texts(np.arange(n), view.ids, shown_labels(view, column), None, item_texts(root, index, version),
                        chars=60 if n > SHORT_HOVER_ABOVE else 120)
 
 
@@ -135,7 +135,7 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
                    column: str | None = None) -> None:
     """The map with its controls, then the selected items' rating panel (ground truth from label ``column``)."""
     n = len(view.ids)
-    labels = _label_values(view, column)
+    labels = shown_labels(view, column)
     projection = cached_projection(root, index, view)
     render_fit_panel(root, index, view, projection)
     xy = projection.xy if projection is not None else pca_positions(root, index, view.version)

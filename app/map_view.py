@@ -193,7 +193,7 @@ def validation_overlay(view: Any, rows: np.ndarray, scores: np.ndarray, threshol
     predicted = scores[val] > threshold
     if target is None:
         return ValidationOverlay(val, predicted, threshold)
-    labels = _label_values(view, column)[val]
+    labels = shown_labels(view, column)[val]
     known = np.asarray([lab is not None for lab in labels], dtype=bool)
     actual = np.asarray([lab is not None and str(lab) == str(target) for lab in labels], dtype=bool)
     return ValidationOverlay(val, predicted, threshold, actual, known)
@@ -337,7 +337,7 @@ def flash() -> None:
         st.success(plain(message))
 
 
-def _label_values(view: Any, column: str | None) -> np.ndarray:
+def shown_labels(view: Any, column: str | None) -> np.ndarray:
     """One label column's values (the first when ``column`` is None or the index lacks it)."""
     try:
         return view.label_values(column)
@@ -354,7 +354,7 @@ def ground_truth(session: Any) -> tuple[str | None, str | None]:
 
 
 def shown_column(view: Any, column: str | None) -> str | None:
-    """The name of the label column ``_label_values(view, column)`` reads; None when the index has no labels."""
+    """The name of the label column ``shown_labels(view, column)`` reads; None when the index has no labels."""
     names = list(getattr(view, "label_columns", None) or [])
     if column is not None and column in names:
         return column

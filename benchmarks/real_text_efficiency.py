@@ -359,6 +359,9 @@ def report(results, probes, arms, seeds) -> None:
             ci = paired_bootstrap_gap([results[(c, "auto", s)][-1] for s in seeds],
                                       [results[(c, "lr_peer", s)][-1] for s in seeds])
             shown = f" gap={ci[0]:+.3f} gap_ci95=[{ci[1]:+.3f},{ci[2]:+.3f}]" if ci else ""
+            last = results[(c, "auto", seeds[0])][-1]
+            if "valid_y" in last:  # how many positives the AP rests on: one moving a few ranks moves it by ~0.01-0.05
+                shown += f" valid_positives={int(np.sum(last['valid_y']))}"
             print(f"concept={c} auto_ap_mean={auto_ap:.3f} lr_peer_ap_mean={peer_ap:.3f}{shown}")
     for name in arms:
         finals = [rows[-1]["ap"] for (c, a, s), rows in results.items() if a == name]

@@ -104,6 +104,20 @@ class IndexReport:
     def rate(self) -> float:
         return self.added / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
+    def keep_new(self, records: Iterable[Record], known: set[str], seen_ids: set[str]) -> list[Record]:
+        """The records to embed: an id already indexed counts as present, one repeated in the source is
+        skipped with its reason (both engines, so a resume and a Ray build agree on what is new)."""
+        out = []
+        for record in records:
+            if record.id in known:
+                self.already_present += 1
+            elif record.id in seen_ids:
+                self.skipped.append(SkippedItem(record.id, record.uri, "duplicate id in source"))
+            else:
+                seen_ids.add(record.id)
+                out.append(record)
+        return out
+
 
 ProgressCallback = Callable[[Progress], None]
 TEXT_CHUNK = 256  # texts per model call inside a batch: progress every ~1 s on 2 cores, padding as low as 1,024
@@ -380,18 +394,6 @@ def _build_index(
     report_progress()
     pool = _decode_pool(source, workers or min(32, (os.cpu_count() or 2)))
 
-    def fresh(records: list[Record]) -> list[Record]:
-        out = []
-        for record in records:
-            if record.id in known:
-                report.already_present += 1
-            elif record.id in seen_ids:
-                report.skipped.append(SkippedItem(record.id, record.uri, "duplicate id in source"))
-            else:
-                seen_ids.add(record.id)
-                out.append(record)
-        return out
-
     # JPEGs decode at reduced scale when the model and the thumbnail need fewer pixels (2-4x faster).
     image_size = getattr(embedder, "image_size", None)
     draft_size = max(image_size, THUMBNAIL_SIZE) if image_size else None
@@ -411,7 +413,7 @@ def _build_index(
 
     try:
         try:
-            batches = (b for b in (fresh(raw) for raw in _batched(source, batch_size)) if b)
+            batches = (b for b in (report.keep_new(raw, known, seen_ids) for raw in _batched(source, batch_size)) if b)
             pending = submit(next(batches, []))
             while pending:
                 prepared = results(pending)

@@ -150,16 +150,7 @@ def build_index_ray(
     known = store.item_ids(name) | {row["id"] for row in store.skipped(name)}
 
     report = IndexReport(name=name, added=0, already_present=0)
-    seen_ids: set[str] = set()
-    todo = []
-    for record in source:
-        if record.id in known:
-            report.already_present += 1
-        elif record.id in seen_ids:
-            report.skipped.append(SkippedItem(record.id, record.uri, "duplicate id in source"))
-        else:
-            seen_ids.add(record.id)
-            todo.append(record)
+    todo = report.keep_new(source, known, set())
     store.add_skipped(name, [{"id": s.id, "uri": s.uri, "reason": s.reason} for s in report.skipped])
 
     ray = connect_ray(ray_address)

@@ -223,3 +223,19 @@ def test_a_host_where_worker_processes_fail_falls_back_to_threads(tmp_path, monk
     folder = _image_folder(tmp_path / "imgs")
     report = build_index("x", parse_source(f"folder:{folder}"), load_embedder("pixels"), store=Store(), workers=2)
     assert report.added == 9
+
+
+def test_a_repeated_id_is_skipped_once_and_a_resume_counts_it_present(tmp_path, minilm):
+    """The first row with an id is indexed, a later row with the same id is skipped with its reason (not a
+    second item), and a rerun of the same file adds nothing: every id counts as already present."""
+    path = tmp_path / "dup.csv"
+    path.write_text("id,text,kind\nr0,first text,a\nr1,second text,b\nr0,the same id again,b\nr2,third text,a\n")
+    store = Store()
+    report = build_index("dup", parse_source(f"file:{path}", label_columns=["kind"]), minilm, store=store)
+    assert report.added == 3 and report.already_present == 0
+    assert [(s.id, s.reason) for s in report.skipped] == [("r0", "duplicate id in source")]
+    rows = store.items_table("dup").to_arrow().select(["id", "text"]).to_pylist()
+    assert {r["id"]: r["text"] for r in rows} == {"r0": "first text", "r1": "second text", "r2": "third text"}
+    again = build_index("dup", parse_source(f"file:{path}", label_columns=["kind"]), minilm, store=store)
+    assert again.added == 0 and again.already_present == 4  # r0's repeat is a known id now too
+    assert len(store.item_ids("dup")) == 3
