@@ -117,18 +117,21 @@ def render_side_actions(session: TeachSession) -> None:
         st.rerun()
     with st.expander("Export classifier"):
         threshold = st.number_input("Threshold (logit; 0 = p 0.5)", value=0.0, key="teach_export_threshold")
+        owner = (session.index, session.concept.name)
         if st.button("Export", key="teach_export"):
-            from core.export import export_session
+            from core.export import app_export_path, export_session
 
-            path = workspace() / "exports" / f"{session.index}-{session.concept.name}.safetensors"
+            path = app_export_path(workspace(), *owner)
             try:
-                st.session_state["teach_export_path"] = str(export_session(session, path, threshold))
+                st.session_state["teach_export_path"] = (*owner, str(export_session(session, path, threshold)))
             except FewshotError as exc:
                 st.error(plain(str(exc)))
-        exported = st.session_state.get("teach_export_path")
+        kept = st.session_state.get("teach_export_path")
+        exported = kept[2] if isinstance(kept, tuple) and kept[:2] == owner else None  # this concept's file only
         if exported:
             from pathlib import Path
 
             st.caption(f"Saved to `{exported}`")
             st.download_button("Download classifier", Path(exported).read_bytes(),
-                               file_name=Path(exported).name, key="teach_export_download")
+                               file_name=f"{session.index}-{session.concept.name}.safetensors",
+                               key="teach_export_download")

@@ -24,6 +24,16 @@ def _table_format(path: str | Path) -> str:
     return TABLE_FORMATS[suffix]
 
 
+def app_export_path(workspace: str | Path, index: str, concept: str) -> Path:
+    """Where the app saves a concept's classifier: ``exports/<index>/<concept>.safetensors``. One folder per
+    index, since names hold ``-``: ``<index>-<concept>`` would give index ``a-b`` with concept ``c`` and index
+    ``a`` with concept ``b-c`` one file, each export overwriting the other's."""
+    from core.store import validate_index_name
+
+    folder = Path(workspace) / "exports" / validate_index_name(index)
+    return folder / f"{validate_index_name(concept, 'concept')}.safetensors"
+
+
 def export_session(session: Any, path: str | Path, threshold: float = 0.0) -> Path:
     """Save ``session``'s current head (a ``TeachSession``) with what is needed to use it later.
 

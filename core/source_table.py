@@ -39,7 +39,73 @@ TEXT_COLUMNS = ("text", "sentence", "content", "review", "document")
 LABEL_COLUMNS = ("label", "labels", "class")
 ID_COLUMNS = ("id",)
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
-COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+#: A compressed table whose decompressed bytes pass ``BOMB_CHECK_ABOVE`` at more than ``MAX_EXPANSION`` times the
+#: compressed bytes read so far is a decompression bomb (the limits of ``core.uploads`` for zips): a few MB of
+#: ``.gz`` would otherwise become tens of GB in memory (one huge line, one huge JSON array) before any row is kept.
+MAX_EXPANSION = 200
+BOMB_CHECK_ABOVE = 50 * 2**20
+
+
+class _Bounded(io.RawIOBase):
+    """The decompressed bytes of a ``.gz``/``.bz2``/``.xz`` file (a path, or an upload's bytes in memory), refused
+    with a ``SourceError`` as they come once they expand past ``MAX_EXPANSION`` (see above); seekable like the
+    decompressor it wraps, so a table is read the same with it as without."""
+
+    def __init__(self, opener: Any, file: Any) -> None:
+        self._owned, self._packed, self._inner = not hasattr(file, "read"), None, None
+        self._packed = open(file, "rb") if self._owned else file  # noqa: SIM115 - closed by close()
+        self._name = Path(file).name if self._owned else "the uploaded table"
+        try:
+            self._inner = opener(self._packed, "rb")
+        except BaseException:
+            self.close()
+            raise
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._inner.readinto(buffer)
+        unpacked = self._inner.tell()
+        if unpacked > BOMB_CHECK_ABOVE and unpacked > MAX_EXPANSION * max(self._packed.tell(), 1):
+            raise SourceError(
+                f"{self._name} was refused: it expands more than {MAX_EXPANSION}:1 when decompressed (a decompression "
+                "bomb, or data so repetitive that it is not a table of texts); decompress it and load the plain file"
+            )
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                if self._inner is not None:
+                    self._inner.close()
+            finally:
+                if self._owned and self._packed is not None:
+                    self._packed.close()
+        super().close()
+
+
+def _bounded(opener: Any) -> Any:
+    """``opener`` (``gzip.open``, ...) made to refuse decompression bombs (``_Bounded``), buffered as it was."""
+
+    def open_bounded(file: Any, mode: str = "rb") -> io.BufferedReader:
+        if mode != "rb":
+            raise ValueError(f"compressed tables are only read (mode 'rb'), not {mode!r}")
+        return io.BufferedReader(_Bounded(opener, file))
+
+    return open_bounded
+
+
+COMPRESSIONS = {".gz": _bounded(gzip.open), ".bz2": _bounded(bz2.open), ".xz": _bounded(lzma.open)}
 CHUNK_ROWS = 20_000
 
 

@@ -74,11 +74,10 @@ def preview_table(filename: str, data: bytes | Path, n_rows: int = PREVIEW_ROWS)
     can act on when the table cannot be read.
     """
     fmt, compression = _format(filename)
-    raw = data.read_bytes() if isinstance(data, Path) and fmt == "parquet" else data
     shown = one_line(Path(filename).name)
     with contextlib.ExitStack() as files:
         try:
-            columns, values, rest = _read(fmt, compression, raw, n_rows, shown, files)
+            columns, values, rest = _read(fmt, compression, data, n_rows, shown, files)
             check_unique_columns(shown, columns)  # as indexing refuses them
         except SourceError:
             raise
@@ -182,7 +181,8 @@ def _read(fmt: str, compression: str | None, raw: bytes | Path, n_rows: int, sho
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        table = pq.ParquetFile(io.BytesIO(raw))
+        # a path is read where it lies: only the footer and the first row group come into memory, not the file
+        table = files.enter_context(pq.ParquetFile(str(raw) if isinstance(raw, Path) else io.BytesIO(raw)))
         batch = next(table.iter_batches(batch_size=n_rows), None)
         if batch is None:
             return list(table.schema_arrow.names), [[] for _ in table.schema_arrow.names], None

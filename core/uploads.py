@@ -33,6 +33,7 @@ MAX_ZIP_RATIO = 200  # larger compression ratios are zip bombs, not photos
 RATIO_CHECK_ABOVE = 50 * 2**20  # small archives may compress well (blank scans, text); harmless
 MAX_ZIP_MEMBERS = 200_000
 TABLE_SUFFIXES = {".csv", ".tsv", ".parquet", ".jsonl", ".ndjson", ".json"}
+COMPRESSED_SUFFIXES = {".gz", ".bz2", ".xz"}
 
 
 def _megabytes(env: str, default: int) -> int:
@@ -84,9 +85,12 @@ def uploads_dir(index_name: str) -> Path:
 
 def save_table_upload(index_name: str, filename: str, data: bytes) -> Path:
     """Store an uploaded CSV/Parquet/JSONL under the workspace and return its path."""
-    suffix = Path(filename).suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise SourceError(f"{filename!r} is not a table: upload a .csv, .tsv, .parquet or .jsonl file")
+    suffixes = [s.lower() for s in Path(filename).suffixes]
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:  # reports.csv.gz: a compressed table, as the preview reads it
+        suffixes.pop()
+    if not suffixes or suffixes[-1] not in TABLE_SUFFIXES:
+        raise SourceError(f"{filename!r} is not a table: upload a .csv, .tsv, .parquet or .jsonl file "
+                          "(optionally .gz, .bz2 or .xz)")
     if len(data) > max_upload_bytes():
         raise _too_large(filename, len(data))
     if not data:

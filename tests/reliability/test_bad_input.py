@@ -231,6 +231,36 @@ def test_zip_bomb_by_compression_ratio(tmp_path):
     record("bad_inputs_tried")
 
 
+@pytest.mark.parametrize("suffix", [".jsonl.gz", ".json.bz2", ".csv.xz"])
+def test_compressed_table_bomb_is_refused_as_it_is_read(tmp_path, suffix):
+    """A few hundred KB of .gz/.bz2/.xz holding one 60 MB line: refused before it is held in memory, in the
+    preview (the upload's bytes), as a source (a path) and as an upload, which leaves nothing behind."""
+    import bz2
+    import gzip
+    import lzma
+
+    from core.table_preview import preview_table
+    from core.uploads import table_source_from_upload
+
+    pack = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix[suffix.rindex("."):]]
+    huge = b"a" * (60 * 2**20)
+    body = (b'[{"text": "' + huge + b'"}]' if ".json." in suffix else
+            b'{"text": "' + huge + b'"}\n' if ".jsonl." in suffix else b"text\n" + huge + b"\n")
+    data = pack(body)
+    del huge, body
+    assert len(data) < 2**20
+    path = tmp_path / f"bomb{suffix}"
+    path.write_bytes(data)
+    with pytest.raises(SourceError, match="decompression bomb"):
+        preview_table(path.name, data)
+    with pytest.raises(SourceError, match=f"bomb{suffix}.*decompression bomb"):
+        parse_source(f"file:{path}").count()
+    with pytest.raises(SourceError, match="decompression bomb"):
+        table_source_from_upload("photos", path.name, data)
+    assert _uploads_left() == []
+    record("bad_inputs_tried")
+
+
 def test_zip_expanding_past_the_limit(tmp_path, monkeypatch):
     monkeypatch.setenv("FEWSHOT_MAX_EXTRACTED_MB", "1")
     path = _zip(tmp_path / "big.zip", {f"{i}.png": os.urandom(400_000) for i in range(3)}, zipfile.ZIP_STORED)

@@ -61,6 +61,27 @@ def test_only_the_first_rows_are_read():
     assert len(preview_table("big.csv", big.encode(), n_rows=50).rows) == 50
 
 
+def test_a_parquet_file_on_the_server_is_previewed_without_reading_it_whole(tmp_path):
+    """Typing a path on the Index page must not pull a large Parquet file into memory: only its footer and first
+    row group are read (Python allocations stay far below the file's size)."""
+    import os
+    import tracemalloc
+
+    path = tmp_path / "big.parquet"
+    texts = [os.urandom(600).hex() for _ in range(20_000)]  # incompressible: ~24 MB on disk
+    pq.write_table(pa.table({"text": texts, "label": ["a", "b"] * 10_000}), path, row_group_size=1_000,
+                   compression="none")
+    assert path.stat().st_size > 20 * 2**20
+    tracemalloc.start()
+    try:
+        preview = preview_table("big.parquet", path, n_rows=5)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [r["text"] for r in preview.rows] == texts[:5]
+    assert peak < 4 * 2**20, f"{peak / 2**20:.1f} MB of Python memory for a 5-row preview"
+
+
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [

@@ -1,0 +1,66 @@
+"""The Teach page's *Export*: one file per index and concept, and only that concept's file offered for download.
+
+Names hold ``-``, so index ``a-b`` with concept ``c`` and index ``a`` with concept ``b-c`` must not share a file,
+and a classifier exported for one concept must not be offered on another concept's page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.classifier import load_classifier
+from core.embedders import load_embedder
+from core.indexing import build_index
+from core.session import TeachSession
+from core.sources import parse_source
+from core.store import Store
+
+TEACH = str(Path(__file__).resolve().parents[2] / "views" / "teach.py")
+PAIRS = [("a-b", "c"), ("a", "b-c")]
+
+
+@pytest.fixture
+def two_indexes(workspace_dir) -> Store:
+    store = Store()
+    for index, concept in PAIRS:
+        build_index(index, parse_source("demo:digits"), load_embedder("pixels:4"), store=store)
+        TeachSession.create(index, concept, store=store, target_label="3")
+    return store
+
+
+def _export(index: str, concept: str, state: dict | None = None) -> AppTest:
+    at = AppTest.from_file(TEACH, default_timeout=60)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    at.session_state["selected_index"], at.session_state["selected_concept"] = index, concept
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="teach_export").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_exports_of_names_joined_alike_are_two_files_and_each_page_offers_its_own(two_indexes):
+    first = _export(*PAIRS[0])
+    second = _export(*PAIRS[1])
+    paths = [Path(at.session_state["teach_export_path"][2]) for at in (first, second)]
+    assert paths[0] != paths[1] and all(p.is_file() for p in paths)
+    for path, (index, concept) in zip(paths, PAIRS, strict=True):
+        _, meta = load_classifier(path)
+        assert (meta["index"], meta["concept"]) == (index, concept)
+
+    # the same browser session moves to the other concept: the first concept's file is not offered there
+    at = AppTest.from_file(TEACH, default_timeout=60)
+    at.session_state["teach_export_path"] = first.session_state["teach_export_path"]
+    at.session_state["selected_index"], at.session_state["selected_concept"] = PAIRS[1]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [b for b in at.get("download_button") if b.proto.id and "teach_export_download" in b.proto.id]
+
+
+def test_the_exported_file_is_offered_on_its_own_page(two_indexes):
+    at = _export(*PAIRS[0])
+    assert [b for b in at.get("download_button") if "teach_export_download" in b.proto.id]
