@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from core.errors import EmbedderMismatch, FewshotError, IndexNotFound
 from core.storage import Location, as_location, workspace_location
+from core.text_safety import quoted
 
 SCHEMA_VERSION = 1
 INDEX_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # fullmatch: "$" would let "x\n" in
@@ -64,7 +65,7 @@ def validate_index_name(name: str, what: str = "index") -> str:
     """``name`` when it is a safe index (or, ``what``, concept) name: it becomes a folder and a table name."""
     if not isinstance(name, str) or not INDEX_NAME_PATTERN.fullmatch(name):
         raise FewshotError(
-            f"invalid {what} name {name!r}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
+            f"invalid {what} name {quoted(name)}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
         )
     return name
 

@@ -1,6 +1,10 @@
 """core's own HTML (offline report, figure specs) follows the app's one rule for data strings."""
 
+import pytest
+
 from app import safe_text
+from core.errors import FewshotError
+from core.store import validate_index_name
 from core.text_safety import escape, neutral, one_line, quoted
 
 
@@ -22,3 +26,13 @@ def test_one_line_and_quoted_show_controls_and_stay_bounded():
     assert quoted("x" * 100) == "'" + "x" * 60 + "…' (100 characters)"
     # a text holding ' is quoted with " by repr, and closed with " when cut
     assert quoted("it's " * 30) == '"' + ("it's " * 30)[:60] + '…" (150 characters)'
+
+
+def test_an_invalid_name_is_quoted_and_cut_in_its_message():
+    """A 5,000-character or multi-line name is shown one line and bounded, as every other message shows names."""
+    for bad, what in (("x" * 5000, "index"), ("a\nb\x1b[31m", "concept")):
+        with pytest.raises(FewshotError) as info:
+            validate_index_name(bad, what)
+        message = str(info.value)
+        assert message.startswith(f"invalid {what} name '") and "\n" not in message and "\x1b" not in message
+        assert len(message) < 200
