@@ -8,6 +8,9 @@ const NAV = ["arrowleft", "arrowright", "arrowup", "arrowdown"];
 const COLUMNS = 5;
 const SUBMIT_TIMEOUT_MS = 20000;
 const MAX_DRAFTS = 40;
+// An Enter this soon after a batch arrived, with nothing rated in it, is the second press of a double Enter
+// (the first one's batch came back that fast): it is not taken as "submit these items untouched".
+const FRESH_ENTER_MS = 1000;
 
 // Write only what changed: a key press then costs the browser one or two small text and class updates.
 function setText(node, text) {
@@ -94,7 +97,8 @@ function appliedNonce(nonce) {
 // ---------------------------------------------------------------------------------------------------
 function freshState(data) {
   const n = data.items.length;
-  const state = {token: data.token, values: new Array(n).fill(undefined), order: [], pos: 0, submitting: false};
+  const state = {token: data.token, values: new Array(n).fill(undefined), order: [], pos: 0, submitting: false,
+                 arrived: Date.now()};
   const index = {};
   data.items.forEach((item, pos) => { index[item.id] = pos; });
   let draft = null, fromServer = false;
@@ -215,7 +219,14 @@ function handle(ctl, name, repeat) {
   } else if (name === "arrowup" || name === "arrowdown") {
     move(ctl, (name === "arrowup" ? -1 : 1) * (ctl.view === "grid" ? COLUMNS : 1));
   } else if (name === "enter") {
-    if (!repeat) submit(ctl);
+    if (repeat) return true;
+    if (!state.order.length && Date.now() - state.arrived < FRESH_ENTER_MS) {
+      ctl.notice = "A new batch: nothing rated in it yet. Press Enter again to submit it untouched.";
+      paintBar(ctl);
+      state.arrived = 0;  // the next Enter is taken
+      return true;
+    }
+    submit(ctl);
   }
   return true;
 }
@@ -280,7 +291,7 @@ function submit(ctl) {
     if (ctl.state === state && state.submitting) {
       state.submitting = false;
       ctl.queue = [];
-      ctl.notice = "No answer from the server yet: press Enter to send the batch again.";
+      ctl.notice = "No answer from the server yet: press Enter to send the batch again; if it stays silent (the server restarted), reload the page: your ratings are kept.";
       paintBar(ctl);
     }
   }, SUBMIT_TIMEOUT_MS);

@@ -30,9 +30,11 @@ GRID_TEXT = 600  # characters of an item's text sent to the page (the grid clamp
 PIXEL_ART_BELOW = 96  # thumbnails smaller than this (the 32 px digits) are drawn with crisp pixels
 
 
-def batch_token(round_: int, item_ids: list[str]) -> str:
-    """The batch's identity: the round it was proposed at (``submit``'s ``expected_round``) and its items."""
-    digest = zlib.crc32("\0".join(item_ids).encode("utf-8", "surrogatepass")) & 0xFFFFFFFF
+def batch_token(round_: int, item_ids: list[str], scope: str = "") -> str:
+    """The batch's identity: the round it was proposed at (``submit``'s ``expected_round``) and its items,
+    within ``scope`` (the index and concept): two concepts proposing the same items at the same round get
+    different tokens, so the browser never carries one concept's ratings over to the other."""
+    digest = zlib.crc32("\0".join([scope, *item_ids]).encode("utf-8", "surrogatepass")) & 0xFFFFFFFF
     return f"r{int(round_)}-{digest:08x}"
 
 
@@ -42,13 +44,6 @@ def token_round(token: str) -> int:
     if not head.startswith("r") or not head[1:].isdigit():
         raise InvalidRating(f"not a batch token: {str(token)[:40]!r}")
     return int(head[1:])
-
-
-def batch_seed(index: str, concept: str, round_: int, seen_after: int, strategy: str, size: int) -> int:
-    """A seed for ``next_batch`` so a reload (or a restarted server) proposes the same batch at the same
-    round: the draft kept in the browser then still matches the items on screen."""
-    text = f"{index}\0{concept}\0{round_}\0{seen_after}\0{strategy}\0{size}"
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:4], "little")
 
 
 def store_key(workspace: str, index: str, concept: str) -> str:

@@ -23,7 +23,6 @@ import streamlit as st
 from app.state import get_store, selected_concept, selected_index
 from app.teach_component import (
     COMPONENT_KEY,
-    batch_seed,
     batch_token,
     component_data,
     item_payload,
@@ -33,7 +32,7 @@ from app.teach_component import (
 )
 from core.config import workspace_uri
 from core.errors import FewshotError, StaleBatch
-from core.session import Candidate, TeachSession
+from core.session import Candidate, TeachSession, batch_seed
 
 _SESSION = "teach_session_object"
 _FRESH = "teach_session_fresh"  # set by a successful submit: the next run's get_session needs no check
@@ -77,10 +76,14 @@ def start_batch(session: TeachSession, batch: list[Candidate]) -> None:
     """Make ``batch`` the one on screen, with a token that carries the round it was proposed at."""
     rows = {r["id"]: r for r in get_store().fetch_items(session.index, [c.item_id for c in batch])}
     candidates = [{**asdict(c), "row": rows.get(c.item_id, {"id": c.item_id})} for c in batch]
+    token = batch_token(session.round, [c.item_id for c in batch], scope=f"{session.index}\0{session.concept.name}")
+    # A batch on screen again (an undone round) is no longer committed: the browser must keep its draft.
+    committed = [t for t in st.session_state.get("teach_committed") or [] if t != token]
     st.session_state.update(
         teach_batch_key=batch_key(session.index, session.concept.name),
         teach_batch=candidates,
-        teach_token=batch_token(session.round, [c.item_id for c in batch]),
+        teach_token=token,
+        teach_committed=committed,
         teach_items=[item_payload(c, c["row"], show_label=True) for c in candidates],
         teach_draft=st.session_state.pop("teach_pending_draft", None),
         teach_reason=st.session_state.pop("teach_pending_reason", None),

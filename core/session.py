@@ -7,6 +7,7 @@ written but whose checkpoint was not.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import threading
 from collections.abc import Mapping
@@ -56,6 +57,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
+def batch_seed(index: str, concept: str, round_: int, seen_after: int, strategy: str, size: int) -> int:
+    """The seed of a round's batch when the caller gives none: the same round proposes the same items, in the
+    app (a reload, a restarted server: the draft kept in the browser still matches) and from the CLI
+    (``teach next`` twice), until a rating, an undo or a reset of seen items moves the round on."""
+    text = f"{index}\0{concept}\0{round_}\0{seen_after}\0{strategy}\0{size}"
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:4], "little")
+
+
 class TeachSession:
     """Create with ``TeachSession.create`` or resume with ``TeachSession.open``."""
 
@@ -74,7 +83,6 @@ class TeachSession:
         self._row_of: dict[str, int] | None = None
         self._row_version: int | None = None
         self._background_sample: tuple[tuple[int, int], Background] | None = None  # ((version, size), sample)
-        self._rng = np.random.default_rng()
         self.last_policy_reason: str | None = None  # why the last batch was chosen (shown by the Teach page)
         history = self.teach.checkpoints(self.index, concept.name)
         if not history:
@@ -256,7 +264,9 @@ class TeachSession:
         self._rows([])  # refresh the id -> row map if the index changed
         seen_all = np.zeros(len(view.ids), dtype=bool)
         seen_all[self._rows([i for i in self.seen_ids() if i in self._row_of])] = True
-        rng = np.random.default_rng(seed) if seed is not None else self._rng
+        if seed is None:
+            seed = batch_seed(self.index, self.concept.name, self.round, self.concept.seen_after_round, name, k)
+        rng = np.random.default_rng(seed)
         query = Query(backend, self.head.w, self.head.b, rows, SPLIT_CODES.get(split, 254) if split else None,
                       seen_all[rows], rng)
         if name == NAME_AUTO:

@@ -98,8 +98,11 @@ if len(scored.evaluation.scores) == 0:
     st.stop()
 
 lo, hi = threshold_range(scored.evaluation.scores)
-if THRESHOLD_KEY not in st.session_state:  # widget state is dropped on other pages: restore the plain copy
-    st.session_state[THRESHOLD_KEY] = float(st.session_state.get(SHARED_THRESHOLD_KEY, 0.0))
+# Written every run, not only when the widget state was dropped (on other pages): the bounds follow the scores
+# (another split, another round), and Streamlit makes a slider with new bounds a new widget that starts at its
+# minimum (every item predicted positive) unless its value is set here.
+st.session_state[THRESHOLD_KEY] = float(st.session_state.get(THRESHOLD_KEY,
+                                                             st.session_state.get(SHARED_THRESHOLD_KEY, 0.0)))
 clamp_state(THRESHOLD_KEY, lo, hi)
 with c3:
     threshold = st.slider("Threshold (logit)", lo, hi, step=0.05, key=THRESHOLD_KEY,

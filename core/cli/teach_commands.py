@@ -239,13 +239,17 @@ def run_teach_next(args: argparse.Namespace) -> int:
         raise FewshotError(f"--k must be at least 1, got {args.k}")
     session = _open(args)
     batch = session.next_batch(args.k, strategy=args.strategy, seed=args.seed)
+    # What the rater judges: the item's text (a text index) or its file (images), not only its id.
+    shown = {r["id"]: r.get("text") or r.get("uri") for r in
+             session.store.fetch_items(args.index, [c.item_id for c in batch])}
     if args.json:
-        print(json.dumps([asdict(c) for c in batch], indent=2))
+        print(json.dumps([{**asdict(c), "text": shown.get(c.item_id)} for c in batch], indent=2))
         return 0
-    print(f"{'item_id':<24} {'score':>8} {'prob':>6}  label")
+    print(f"{'item_id':<24} {'score':>8} {'prob':>6}  {'label':<12} text")
     for c in batch:
-        print(f"{_cell(c.item_id):<24} {c.score:>8.3f} {c.probability:>6.3f}  "
-              f"{_cell(c.label) if c.label is not None else '-'}")
+        label = _cell(c.label, 12) if c.label is not None else "-"
+        print(f"{_cell(c.item_id):<24} {c.score:>8.3f} {c.probability:>6.3f}  {label:<12} "
+              f"{_cell(shown.get(c.item_id) or '-', 70)}")
     return 0
 
 

@@ -127,6 +127,27 @@ def test_split_selector_and_target_none(digits):
     assert _metrics(at)["Average precision"] == f"{_core(digits, split='train', target='8').ap:.3f}"
 
 
+def test_threshold_survives_a_split_with_other_slider_bounds(digits, monkeypatch):
+    """Streamlit makes a slider with other bounds a new widget that starts at its minimum: switching the split
+    (whose scores set the bounds) reset a chosen threshold to the minimum, every item predicted positive."""
+    import app.validate_view
+
+    real = app.validate_view.threshold_range
+    monkeypatch.setattr(app.validate_view, "threshold_range",  # bounds that differ by split, whatever the scores
+                        lambda scores: (lambda lo, hi: (lo - len(scores) // 500, hi))(*real(scores)))
+    at = _page()
+    at.slider(key="validate_threshold").set_value(0.5).run()
+    mins = {at.slider(key="validate_threshold").min}
+    for split in ("train", "all", "validation"):
+        at.segmented_control(key="validate_split").set_value(split).run()
+        _no_errors(at)
+        mins.add(at.slider(key="validate_threshold").min)
+        assert at.slider(key="validate_threshold").value == 0.5, split
+        expected = _core(digits, split=None if split == "all" else split, threshold=0.5)
+        assert _metrics(at)["Predicted positive"] == f"{int(expected.predicted.sum())} / {len(expected.ids)}"
+    assert len(mins) == 3  # the slider's bounds did change with the split
+
+
 def test_top_positives_are_sorted_above_threshold_and_paged(digits):
     at = _page()
     threshold = round(float(np.quantile(_core(digits).scores, 0.8)) / 0.05) * 0.05

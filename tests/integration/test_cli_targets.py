@@ -4,6 +4,7 @@ when the ceiling cannot be computed, messages that name labels unambiguously, na
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -169,6 +170,22 @@ def test_rows_and_messages_stay_one_line_and_short(pkgs, capsys):
     assert code == 2 and len(err) < 400 and "(3000 characters)" in err
     code, _, err = run(capsys, "simulate", "--index", "pkgs", "--label-column", "kind", "--positive", "L" * 3000)
     assert code == 2 and len(err) < 600 and "\n" not in err.strip()
+
+
+def test_teach_next_shows_what_to_rate(pkgs, capsys):
+    """A rater at the command line sees each item's text, not only its id (the Teach page shows it too)."""
+    assert main(["concept", "create", "--index", "pkgs", "--concept", "t", "--target-column", "flask",
+                 "--target-label", "1", "--batch", "4"]) == 0
+    capsys.readouterr()
+    code, out, _ = run(capsys, "teach", "next", "--index", "pkgs", "--concept", "t", "--json", "--seed", "0")
+    texts = {c["item_id"]: c["text"] for c in json.loads(out)}
+    assert code == 0 and len(texts) == 4
+    assert all(text == f"{TOPICS[int(i.split('-')[1]) % len(TOPICS)]} number {i.split('-')[1]}"
+               for i, text in texts.items())
+    code, out, _ = run(capsys, "teach", "next", "--index", "pkgs", "--concept", "t", "--seed", "0")
+    rows = out.strip().splitlines()
+    assert code == 0 and rows[0].split()[-1] == "text" and len(rows) == 5
+    assert all(row.endswith(texts[row.split()[0]]) for row in rows[1:])
 
 
 def test_a_number_as_target_label_is_stored_as_its_text(pkgs):

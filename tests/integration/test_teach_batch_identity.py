@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.teach_component import batch_seed, batch_token
-from core.session import TeachSession
+from app.teach_component import batch_token
+from core.session import TeachSession, batch_seed
 from core.store import Store
 from tests.helpers.workspaces import indexed_digits, oracle_rounds
 

@@ -43,7 +43,7 @@ def test_teaching_flow_from_the_command_line(digits, capsys, tmp_path):
     code, out, _ = run(capsys, "teach", "next", *ix, "--json", "--seed", "0")
     batch = json.loads(out)
     assert code == 0 and len(batch) == 8
-    assert set(batch[0]) == {"item_id", "score", "probability", "label"}
+    assert set(batch[0]) == {"item_id", "score", "probability", "label", "text"}
     pairs = [f"{c['item_id']}={1 if c['label'] == '3' else -1}" for c in batch[:-1]] + [f"{batch[-1]['item_id']}=skip"]
     code, out, _ = run(capsys, "teach", "submit", *ix, "--ratings", ",".join(pairs))
     assert code == 0 and out.startswith("round 1: 8 new") and "validation AP" in out
@@ -136,3 +136,21 @@ def test_user_errors_exit_2_without_traceback(digits, capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2, (out, err)
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_teach_next_proposes_the_same_batch_until_the_round_moves_on(digits, capsys):
+    """A start with nothing samples its batch; without ``--seed`` two ``teach next`` calls must still agree (as the
+    app's reload does), and the app's seed is the one the CLI uses, so both show the same items."""
+    from core.session import TeachSession, batch_seed
+
+    ix = ("--index", "digits", "--concept", "spread")
+    assert run(capsys, "concept", "create", *ix, "--batch", "6")[0] == 0
+    batches = [[c["item_id"] for c in json.loads(run(capsys, "teach", "next", *ix, "--json")[1])] for _ in range(2)]
+    assert batches[0] == batches[1] and len(batches[0]) == 6
+    session = TeachSession.open("digits", "spread")
+    seed = batch_seed("digits", "spread", session.round, session.concept.seen_after_round,
+                      session.effective_strategy(), 6)
+    assert [c.item_id for c in session.next_batch(seed=seed)] == batches[0]
+    assert run(capsys, "teach", "submit", *ix, "--ratings", f"{batches[0][0]}=1")[0] == 0
+    after = [c["item_id"] for c in json.loads(run(capsys, "teach", "next", *ix, "--json")[1])]
+    assert batches[0][0] not in after

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from app.teach_component import (
-    batch_seed,
     batch_token,
     component_data,
     item_payload,
@@ -14,6 +13,7 @@ from app.teach_component import (
     token_round,
 )
 from core.errors import InvalidRating, StaleBatch
+from core.session import batch_seed
 
 IDS = ["a-1", "a-2", "a-3"]
 TOKEN = batch_token(4, IDS)
@@ -23,6 +23,9 @@ def test_the_token_carries_the_round_and_the_items():
     assert token_round(TOKEN) == 4
     assert batch_token(4, IDS) == TOKEN
     assert batch_token(5, IDS) != TOKEN and batch_token(4, IDS[::-1]) != TOKEN
+    # another concept proposing the same items at the same round has another batch
+    assert batch_token(4, IDS, scope="digits\0c1") != batch_token(4, IDS, scope="digits\0c2")
+    assert token_round(batch_token(4, IDS, scope="digits\0c1")) == 4
     for bad in ("", "4-abc", "rx-1", "r-1", "../../etc"):
         with pytest.raises(InvalidRating):
             token_round(bad)

@@ -1,0 +1,105 @@
+"""The Teach page against a hurried labeller's slips: a double Enter that lands on the next batch, switching
+concepts mid-batch, and an undone round's draft across a rerun and a reload. Nothing may be written that the
+person did not rate, and no draft may be lost."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from core.session import TeachSession
+from core.store import Store
+from tests.e2e.helpers import SIDEBAR, assert_no_exception, button, choose_option, set_toggle, wait_for_app
+from tests.e2e.test_teach_flow import BOX, _ids, _open_teach, _round_rows, _statuses, _token, _wait_new_batch
+from tests.helpers.workspaces import indexed_digits
+
+pytestmark = pytest.mark.e2e
+
+
+def _blur(page) -> None:
+    """A person clicks the page after picking something in the sidebar (its selectbox keeps the focus)."""
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+
+
+def test_a_double_enter_does_not_submit_the_next_batch_untouched(app_server, page):
+    indexed_digits(app_server.workspace)
+    store = Store(app_server.workspace)
+    TeachSession.create("digits", "three", store=store, target_label="3", strategy="random")
+    _open_teach(page, app_server.url)
+    first = _ids(page)
+    page.keyboard.press("a")
+    old = _token(page)
+    page.keyboard.press("Enter")
+    _wait_new_batch(page, old)
+    page.keyboard.press("Enter")  # the second press of a double Enter, right after the next batch came
+    expect(page.locator(f"{BOX} .progress")).to_contain_text("Press Enter again")
+    page.wait_for_timeout(1500)
+    wait_for_app(page)
+    assert _round_rows(store, "three") == {1: {i: (1.0 if k == 0 else None) for k, i in enumerate(first)}}
+    # A deliberate Enter on an untouched batch still submits it (its items skipped).
+    second, old = _ids(page), _token(page)
+    page.keyboard.press("Enter")
+    _wait_new_batch(page, old)
+    assert _round_rows(store, "three")[2] == dict.fromkeys(second)
+    assert_no_exception(page)
+
+
+def test_switching_concepts_mid_batch_keeps_each_concepts_ratings_apart(app_server, page):
+    indexed_digits(app_server.workspace)
+    store = Store(app_server.workspace)
+    for name in ("c1", "c2"):  # the same start and strategy: both propose the same first batch
+        TeachSession.create("digits", name, store=store, examples=["digits-3", "digits-13"], strategy="nearest")
+    _open_teach(page, app_server.url)
+    choose_option(page, "Concept", "c1", scope=SIDEBAR)
+    _blur(page)
+    ids = _ids(page)
+    for key in ("a", "x", "a"):
+        page.keyboard.press(key)
+    typed = _statuses(page)
+    assert typed[:3] == ["rated +1", "rated −1", "rated +1"]
+
+    choose_option(page, "Concept", "c2", scope=SIDEBAR)
+    _blur(page)
+    assert _ids(page) == ids  # the same items, but another concept's batch: none of c1's ratings
+    assert set(_statuses(page)) == {"not rated"}
+    page.keyboard.press("x")
+    old = _token(page)
+    page.keyboard.press("Enter")
+    _wait_new_batch(page, old)
+    wait_for_app(page)
+    assert _round_rows(store, "c2") == {1: {i: (-1.0 if k == 0 else None) for k, i in enumerate(ids)}}
+
+    choose_option(page, "Concept", "c1", scope=SIDEBAR)  # c1's draft is still there, nothing of it written
+    _blur(page)
+    assert _ids(page) == ids and _statuses(page) == typed
+    assert _round_rows(store, "c1") == {}
+    assert_no_exception(page)
+
+
+def test_an_undone_rounds_draft_survives_a_rerun_and_a_reload(app_server, page):
+    indexed_digits(app_server.workspace)
+    store = Store(app_server.workspace)
+    TeachSession.create("digits", "seven", store=store, target_label="7", strategy="random")
+    _open_teach(page, app_server.url)
+    ids = _ids(page)
+    for key in ("a", "x", "4"):
+        page.keyboard.press(key)
+    old = _token(page)
+    page.keyboard.press("Enter")
+    _wait_new_batch(page, old)
+    wait_for_app(page)
+    old = _token(page)
+    button(page, "Undo last round").click()
+    _wait_new_batch(page, old)
+    wait_for_app(page)
+    assert _ids(page) == ids and _statuses(page)[:3] == ["rated +1", "rated −1", "rated +½"]
+    set_toggle(page, "Show ground-truth labels", True)  # reruns the batch's fragment
+    undone = _statuses(page)
+    page.reload()
+    page.locator(f"{BOX} .card").first.wait_for(timeout=60_000)
+    wait_for_app(page)
+    assert _ids(page) == ids and _statuses(page) == undone
+    old = _token(page)
+    page.keyboard.press("Enter")
+    _wait_new_batch(page, old)
+    assert _round_rows(store, "seven") == {1: {i: {0: 1.0, 1: -1.0, 2: 0.5}.get(k) for k, i in enumerate(ids)}}
