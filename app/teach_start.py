@@ -76,6 +76,8 @@ def render_start_form(info: IndexInfo) -> None:
         choices = [None, *labels]
         target = c3.selectbox("Ground-truth label it means (for AP by round)", choices, key="teach_new_target",
                               format_func=safe_text.choices(choices))
+        if target is None and column is not None:  # a column picked, no label: AP would silently not be tracked
+            c3.caption("Pick the label that means *yes* to track AP by round; with (none) no AP is measured.")
     if st.button("Start teaching", type="primary", key="teach_new_start"):
         try:
             if not name:

@@ -105,12 +105,28 @@ def predict(
             note = (f"the classifier's ground-truth column {quoted(column)} is not in index {quoted(index)}; "
                     f"'label' is {used}")
         column = None
-    evaluation = evaluate_split(store, index, head, split=split, threshold=threshold, target_column=column)
+    # the concept's own ground truth, where this index has its column: the same AP the Teach page reported
+    own_column = column is not None or (meta.get("target_column") is None and bool(columns))
+    target = meta.get("target_label") if own_column else None
+    evaluation = evaluate_split(store, index, head, split=split, threshold=threshold, target_column=column,
+                                target_label=None if target is None else str(target))
     table = predictions_table(evaluation)
     table.attrs["note"] = note
+    table.attrs["metrics"] = _metrics_of(evaluation, column or columns[0]) if target is not None else None
     if out is not None:
         write_table(table, out, fmt)
     return table
+
+
+def _metrics_of(evaluation: Any, column: str) -> dict[str, Any] | None:
+    """What ``predict`` reports beside the table: AP and the threshold's precision/recall, with what they rest on
+    (None when no scored item has a label)."""
+    if not evaluation.n_labelled:
+        return None
+    return {"target_column": column, "target_label": evaluation.target_label,
+            "n_labelled": evaluation.n_labelled, "n_positive": evaluation.n_positive, "ap": evaluation.ap,
+            "auc": evaluation.auc, "precision": evaluation.precision, "recall": evaluation.recall,
+            "threshold": evaluation.threshold}
 
 
 def write_table(table: Any, path: str | Path, fmt: str | None = None) -> Path:

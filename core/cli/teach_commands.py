@@ -28,7 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     create = concept_sub.add_parser("create", help="start a concept from a prompt, example items or a diverse sample")
     _index_concept(create)
     start = create.add_mutually_exclusive_group()
-    start.add_argument("--prompt", help="text describing the concept (embedders with a text side: clip)")
+    start.add_argument("--prompt", help="text describing the concept (embedders with a text side: clip, st)")
     start.add_argument("--examples", help="comma-separated item ids of positive examples")
     create.add_argument("--strategy", choices=STRATEGY_CHOICES, default="auto",
                         help="auto (default): the start's top items first, exploring only when they run dry")
@@ -245,10 +245,15 @@ def run_teach_next(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{**asdict(c), "text": shown.get(c.item_id)} for c in batch], indent=2))
         return 0
-    print(f"{'item_id':<24} {'score':>8} {'prob':>6}  {'label':<12} text")
-    for c in batch:
+    if session.last_policy_reason:  # why these items (the Teach page shows the same line)
+        print(f"why: {one_line(session.last_policy_reason)}")
+    ids = [_cell(c.item_id) for c in batch]  # whole (up to 80): they are what `teach submit --ratings` takes
+    width = max([24, *(len(i) for i in ids)])
+    print(f"{'item_id':<{width}} {'score':>8} {'prob':>6}  {'label':<12} text")
+    for c, item_id in zip(batch, ids, strict=True):
         label = _cell(c.label, 12) if c.label is not None else "-"
-        print(f"{_cell(c.item_id):<24} {c.score:>8.3f} {c.probability:>6.3f}  {label:<12} "
+        score = round(float(c.score), 3) + 0.0  # never "-0.000"
+        print(f"{item_id:<{width}} {score:>8.3f} {c.probability:>6.3f}  {label:<12} "
               f"{_cell(shown.get(c.item_id) or '-', 70)}")
     return 0
 
@@ -299,12 +304,21 @@ def run_teach_submit(args: argparse.Namespace) -> int:
     m = result.metrics
     parts = [f"round {result.round}: {result.n_new} new",
              f"ratings {m.get('n_ratings')} (+{m.get('n_positive')}/-{m.get('n_negative')})",
-             f"loss {_fmt(m.get('loss'))}", f"cosine to previous w {_fmt(m.get('cosine_to_previous'))}",
+             f"loss {_fmt(m.get('loss'))}", f"w moved {_degrees(m.get('cosine_to_previous'))}",
              f"predicted positive {m.get('predicted_positive')}"]
     if "ap" in m:
-        parts.append(f"validation AP {_fmt(m['ap'])} AUC {_fmt(m.get('auc'))}")
+        rests = f" (on {m['valid_positives']} positives)" if m.get("valid_positives") is not None else ""
+        parts.append(f"validation AP {_fmt(m['ap'])}{rests} AUC {_fmt(m.get('auc'))}")
     print(", ".join(parts))
     return 0
+
+
+def _degrees(cosine: Any) -> str:
+    """How far ``w`` turned this round, as the Teach page says it (degrees), with the cosine it comes from."""
+    if cosine is None or cosine != cosine:
+        return "-"
+    angle = math.degrees(math.acos(max(-1.0, min(1.0, float(cosine)))))
+    return f"{angle:.1f} degrees (cosine {_fmt(cosine)})"
 
 
 def run_teach_undo(args: argparse.Namespace) -> int:
@@ -355,6 +369,12 @@ def run_predict(args: argparse.Namespace) -> int:
     if table.attrs.get("note"):
         print(f"note: {table.attrs['note']}")
     print(f"wrote {len(table)} predictions ({int(table['predicted'].sum())} positive) to {args.out}")
+    m = table.attrs.get("metrics")
+    if m:  # the concept's ground truth is in this index: how the classifier does on it
+        target = f"{one_line(str(m['target_column']))}={one_line(str(m['target_label']))}"
+        print(f"against {_cell(target, 60)}: AP {_fmt(m['ap'])} (on {m['n_positive']} positives of "
+              f"{m['n_labelled']} labelled), at threshold {m['threshold']:g}: precision {_fmt(m['precision'])} "
+              f"recall {_fmt(m['recall'])}")
     return 0
 
 
@@ -401,7 +421,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         starving = "  NO POSITIVE FOUND" if s["n_positive"] == 0 else ""
         print(f"summary {s['strategy']:<9} final ap {_fmt(s['final_ap'])}{ratio} after {s['n_ratings']} ratings; "
               f"positives found {s['n_positive']} (per round {' '.join(map(str, s['positives_per_round']))}); "
-              f"AP {args.target_ap:g}: {reached}; largest drop {s['max_drop']:.3f}{starving}")
+              f"ratings to reach AP {args.target_ap:g}: {reached}; largest AP drop between rounds "
+              f"{s['max_drop']:.3f}{starving}")
     if probe is not None:
         print(f"linear probe (every train label) ap {probe:.3f}")
     if args.out:

@@ -182,6 +182,10 @@ def test_teach_start_no_target_is_still_no_target(pkgs):
     at.selectbox(key="teach_new_target").set_value(None).run()
     _no_errors(at)
     assert at.selectbox(key="teach_new_target").value is None
+    assert any("no AP is measured" in c.value for c in at.caption)  # said, not silently untracked
+    at.selectbox(key="teach_new_target").set_value("(none)").run()
+    assert not any("no AP is measured" in c.value for c in at.caption)
+    at.selectbox(key="teach_new_target").set_value(None).run()
     at.radio(key="teach_new_how").set_value("diverse")
     at.text_input(key="teach_new_name").set_value("untargeted")
     at.button(key="teach_new_start").click().run()

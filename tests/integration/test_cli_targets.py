@@ -164,7 +164,8 @@ def test_rows_and_messages_stay_one_line_and_short(pkgs, capsys):
     assert code == 0 and len(out.strip().splitlines()) == 2 and "kind=line1\\nline2" in out
     code, out, _ = run(capsys, "teach", "next", "--index", "pkgs", "--concept", "nl", "--k", "8")
     rows = out.strip().splitlines()
-    assert code == 0 and len(rows) == 9 and "\x1b" not in out and "\u202e" not in out
+    assert code == 0 and rows[0].startswith("why: ") and len(rows) == 10  # why, header, 8 items
+    assert "\x1b" not in out and "\u202e" not in out
     assert all(len(row) < 140 for row in rows)  # the 100-character label is cut
     code, _, err = run(capsys, "simulate", "--index", "pkgs", "--label-column", "z" * 3000, "--positive", "1")
     assert code == 2 and len(err) < 400 and "(3000 characters)" in err
@@ -184,8 +185,8 @@ def test_teach_next_shows_what_to_rate(pkgs, capsys):
                for i, text in texts.items())
     code, out, _ = run(capsys, "teach", "next", "--index", "pkgs", "--concept", "t", "--seed", "0")
     rows = out.strip().splitlines()
-    assert code == 0 and rows[0].split()[-1] == "text" and len(rows) == 5
-    assert all(row.endswith(texts[row.split()[0]]) for row in rows[1:])
+    assert code == 0 and rows[0].startswith("why: ") and rows[1].split()[-1] == "text" and len(rows) == 6
+    assert all(row.endswith(texts[row.split()[0]]) for row in rows[2:])
 
 
 def test_a_number_as_target_label_is_stored_as_its_text(pkgs):
@@ -201,3 +202,21 @@ def test_simulate_without_a_validation_ap_skips_the_plot_and_keeps_the_run(pkgs,
                          "--out", str(tmp_path / "r.csv"), "--plot", str(tmp_path / "r.png"))
     assert code == 0, err
     assert "plot skipped: no round has a validation AP" in out and (tmp_path / "r.csv").exists()
+
+
+def test_predict_reports_the_concepts_ap_on_the_scored_split(pkgs, capsys, tmp_path):
+    """``predict`` knows the concept's ground truth: it prints the AP (and what it rests on) that the CSV gives."""
+    from sklearn.metrics import average_precision_score
+
+    assert main(["concept", "create", "--index", "pkgs", "--concept", "fa", "--target-column", "flask",
+                 "--target-label", "1", "--prompt", "a Flask extension"]) == 0
+    classifier, out_csv = tmp_path / "fa.safetensors", tmp_path / "fa.csv"
+    assert main(["export", "--index", "pkgs", "--concept", "fa", "--out", str(classifier)]) == 0
+    capsys.readouterr()
+    code, out, _ = run(capsys, "predict", "--classifier", str(classifier), "--index", "pkgs", "--split", "all",
+                       "--out", str(out_csv))
+    table = pd.read_csv(out_csv, dtype={"label": str, "label_flask": str})
+    y = table["label_flask"] == "1"
+    ap = average_precision_score(y, table["score"])
+    assert code == 0 and f"against flask=1: AP {ap:.3f} (on {int(y.sum())} positives of {len(table)} labelled)" in out
+    assert "precision" in out and "recall" in out

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -47,6 +49,10 @@ def test_teaching_flow_from_the_command_line(digits, capsys, tmp_path):
     pairs = [f"{c['item_id']}={1 if c['label'] == '3' else -1}" for c in batch[:-1]] + [f"{batch[-1]['item_id']}=skip"]
     code, out, _ = run(capsys, "teach", "submit", *ix, "--ratings", ",".join(pairs))
     assert code == 0 and out.startswith("round 1: 8 new") and "validation AP" in out
+    view = Store().vectors("digits")
+    n_threes = int((np.asarray(view.labels)[view.rows("validation")] == "3").sum())
+    assert f"validation AP {json.loads(run(capsys, 'teach', 'history', *ix, '--json')[1])[-1]['ap']:.3f}" in out
+    assert f"(on {n_threes} positives)" in out  # what the AP rests on
 
     code, out, _ = run(capsys, "teach", "next", *ix, "--json", "--k", "5")
     second = json.loads(out)
@@ -57,7 +63,7 @@ def test_teaching_flow_from_the_command_line(digits, capsys, tmp_path):
         writer.writerow(["item_id", "rating"])
         writer.writerows([c["item_id"], 1.0 if c["label"] == "3" else -1.0] for c in second)
     code, out, _ = run(capsys, "teach", "submit", *ix, "--file", str(ratings_file))
-    assert code == 0 and out.startswith("round 2: 5 new")
+    assert code == 0 and out.startswith("round 2: 5 new") and re.search(r"w moved \d+\.\d degrees \(cosine ", out)
 
     code, out, _ = run(capsys, "teach", "history", *ix, "--json")
     history = json.loads(out)
