@@ -22,8 +22,9 @@ def render_sidebar() -> None:
             st.session_state[CONCEPT_KEY] = None
             return
         names = [i.name for i in infos]
+        linked = _from_link()
         if st.session_state.get(INDEX_KEY) not in names:
-            st.session_state[INDEX_KEY] = names[-1]
+            st.session_state[INDEX_KEY] = linked[0] if linked[0] in names else names[-1]
         counts = {i.name: i.n_items for i in infos}
         shown = choices(names)  # names come from the workspace: shown through the one rule
         index = _mirrored_selectbox("Index", names, INDEX_KEY,
@@ -36,14 +37,39 @@ def render_sidebar() -> None:
             st.session_state[CONCEPT_KEY] = None
             return
         if st.session_state.get(CONCEPT_KEY) not in concepts:
-            st.session_state[CONCEPT_KEY] = concepts[-1] if concepts else None
+            wanted = linked[1] if linked[0] == index else None
+            st.session_state[CONCEPT_KEY] = wanted if wanted in concepts else (concepts[-1] if concepts else None)
         if concepts:
             _mirrored_selectbox("Concept", concepts, CONCEPT_KEY, format_func=choices(concepts))
         else:
             st.caption("No concept on this index yet: start one on the Teach page.")
         concept = st.session_state.get(CONCEPT_KEY)
+        _to_link(index, concept)
         if concept:
             _manage_concept(teach, index, concept)
+
+
+def _from_link() -> tuple[str | None, str | None]:
+    """The index and concept named in the page's address (``?index=...&concept=...``), once per browser session:
+    a reload (which starts a new session) comes back to the concept it was on. Only names the workspace holds
+    are used; anything else in the address is ignored."""
+    if st.session_state.get("sidebar_link_read"):
+        return None, None
+    st.session_state["sidebar_link_read"] = True
+    params = st.query_params
+    return params.get("index"), params.get("concept")
+
+
+def _to_link(index: str, concept: str | None) -> None:
+    """Keep the selection in the address, so a reload or a shared link opens the same index and concept."""
+    params = st.query_params
+    if params.get("index") != index:
+        params["index"] = index
+    if concept is None:
+        if "concept" in params:
+            del params["concept"]
+    elif params.get("concept") != concept:
+        params["concept"] = concept
 
 
 def _mirrored_selectbox(label: str, options: list[str], state_key: str, **kwargs) -> str:

@@ -7,6 +7,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from core.session import TeachSession
@@ -72,7 +73,10 @@ def test_upload_preview_progress_and_teach_this_index(app_server, page, screensh
         if main.locator(SUCCESS).filter(has_text="pypi_slice holds").count():
             break
         if progress.count():
-            text = progress.first.inner_text()
+            try:
+                text = progress.first.inner_text(timeout=1_000)
+            except PlaywrightTimeoutError:  # the bar went away between count() and reading it: the build ended
+                continue
             if re.search(r"\d+ (s|min \d+ s) left", text) and "%" in text and not seen_rate:
                 assert _in_view(page, progress.first), "the progress bar is below the fold at 1280x720"
                 screenshot(page, screenshot_dir, "02-progress")
