@@ -45,7 +45,8 @@ The first 30 ratings are exactly ``nearest``'s (a start is followed for 30 ratin
 flask +0.053 [-0.012, +0.116], docs_plugin +0.129 [+0.023, +0.251], napari -0.001 [-0.077, +0.119],
 hardware_driver +0.001 [-0.046, +0.057], robotframework +0.010 [-0.078, +0.079]. Done-when verdicts:
 first 30 >= nearest True, never 0 where nearest finds some True, AP >= peer False (napari, -0.001),
-no drop > 0.05 False (hardware_driver 0.43 -> 0.35 in round 5; the peer and nearest drop there too).
+no drop > 0.05 False (hardware_driver 0.43 -> 0.35 in round 5; the peer and nearest drop there too; the
+fall's 95% interval over resampled validation items is [-0.062, +0.210], printed as ``auto_worst_drop``).
 Six concepts with 16-82 validation positives cannot separate these learners: which one "fails"
 moves with the background sample (10,000 items: pytest 0.601 fails instead) and the peer's solver
 tolerance. ``benchmarks/real_text_breadth.py`` judges on 39 runs (13 concepts x 3 prompts); its
@@ -188,7 +189,8 @@ def fast_replay(split: Split, prompt_vector: np.ndarray, strategy: str, rounds: 
     def ap() -> float | None:
         return ranking_metrics(yv, XV @ head.w + head.b).get("ap")
 
-    out = [{"round": 0, "n_ratings": 0, "n_positive": 0, "new_positive": 0, "ap": ap()}]
+    out = [{"round": 0, "n_ratings": 0, "n_positive": 0, "new_positive": 0, "ap": ap(),
+            "round_scores": (XV @ head.w + head.b).astype(np.float32)}]
     for r in range(1, rounds + 1):
         rng = np.random.default_rng(seed * 1_000_003 + r)
         scores = (X @ head.w + np.float32(head.b)).astype(np.float32)
@@ -202,9 +204,20 @@ def fast_replay(split: Split, prompt_vector: np.ndarray, strategy: str, rounds: 
         rating_rounds += [r] * len(picked)
         head.fit(X[rated], oracle[rated], background=background.excluding(rated))
         out.append({"round": r, "n_ratings": len(rated), "n_positive": int((oracle[rated] > 0).sum()),
-                    "new_positive": int((oracle[picked] > 0).sum()), "ap": ap()})
+                    "new_positive": int((oracle[picked] > 0).sum()), "ap": ap(),
+                    "round_scores": (XV @ head.w + head.b).astype(np.float32)})
     out[-1]["valid_scores"], out[-1]["valid_y"] = XV @ head.w + head.b, yv
     return out
+
+
+def bootstrap_interval(y: np.ndarray, stat, n_boot: int = 300, seed: int = 0) -> tuple[float, float, float]:
+    """``stat(items)`` on every validation item, and its 95% interval from resampling the items (positives and
+    negatives apart, so each draw keeps the concept's count of positives)."""
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    rng = np.random.default_rng(seed)
+    draws = [stat(np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])) for _ in range(n_boot)]
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return float(stat(np.arange(len(y)))), float(low), float(high)
 
 
 def paired_bootstrap_gap(runs_a: list[dict], runs_b: list[dict], n_boot: int = 300,
@@ -219,18 +232,30 @@ def paired_bootstrap_gap(runs_a: list[dict], runs_b: list[dict], n_boot: int = 3
     if not all("valid_scores" in r for r in runs_a + runs_b):
         return None
     y = runs_a[0]["valid_y"]
-    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
-    rng = np.random.default_rng(seed)
 
     def gap(idx: np.ndarray) -> float:
         ap = [np.mean([average_precision_score(y[idx], r["valid_scores"][idx]) for r in runs]) for runs in
               (runs_a, runs_b)]
         return float(ap[0] - ap[1])
 
-    point = gap(np.arange(len(y)))
-    draws = [gap(np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])) for _ in range(n_boot)]
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return point, float(low), float(high)
+    return bootstrap_interval(y, gap, n_boot, seed)
+
+
+def worst_drop_interval(rows: list[dict], n_boot: int = 300) -> tuple[int, float, float, float] | None:
+    """The round whose AP fell most to the next, the fall, and its 95% interval over resampled validation items:
+    whether a fall above 0.05 is the classifier getting worse or a few of ~20 positives changing places."""
+    from sklearn.metrics import average_precision_score
+
+    if not all("round_scores" in r for r in rows) or "valid_y" not in rows[-1]:
+        return None
+    aps = [r["ap"] for r in rows]
+    r = int(np.argmax([a - b for a, b in zip(aps, aps[1:], strict=False)]))
+    y, before, after = rows[-1]["valid_y"], rows[r]["round_scores"], rows[r + 1]["round_scores"]
+
+    def fall(idx: np.ndarray) -> float:
+        return float(average_precision_score(y[idx], before[idx]) - average_precision_score(y[idx], after[idx]))
+
+    return (r, *bootstrap_interval(y, fall, n_boot))
 
 
 def run_arm(store, index: str, column: str, prompt_vector: np.ndarray, arm: str, rounds: int, batch: int,
@@ -363,6 +388,10 @@ def report(results, probes, arms, seeds) -> None:
             if "valid_y" in last:  # how many positives the AP rests on: one moving a few ranks moves it by ~0.01-0.05
                 shown += f" valid_positives={int(np.sum(last['valid_y']))}"
             print(f"concept={c} auto_ap_mean={auto_ap:.3f} lr_peer_ap_mean={peer_ap:.3f}{shown}")
+        drop = worst_drop_interval(results[(c, "auto", seeds[0])])
+        if drop is not None and drop[1] > 0.05:
+            print(f"concept={c} auto_worst_drop={drop[1]:.3f} rounds={drop[0]}->{drop[0] + 1} "
+                  f"drop_ci95=[{drop[2]:+.3f},{drop[3]:+.3f}]")
     for name in arms:
         finals = [rows[-1]["ap"] for (c, a, s), rows in results.items() if a == name]
         zero = sum(1 for (c, a, s), rows in results.items() if a == name and rows[-1]["n_positive"] == 0)
