@@ -32,7 +32,7 @@ from app.teach_component import (
 )
 from core.config import workspace_uri
 from core.errors import FewshotError, StaleBatch
-from core.session import Candidate, TeachSession, batch_seed
+from core.session import Candidate, TeachSession
 
 _SESSION = "teach_session_object"
 _FRESH = "teach_session_fresh"  # set by a successful submit: the next run's get_session needs no check
@@ -64,10 +64,7 @@ def propose(session: TeachSession) -> list[Candidate]:
         if batch:
             st.session_state["teach_pending_draft"] = {"nonce": uuid.uuid4().hex, "ratings": undone["ratings"]}
             return batch
-    concept = session.concept
-    seed = batch_seed(session.index, concept.name, session.round, concept.seen_after_round,
-                      session.effective_strategy(), int(concept.batch_size))
-    batch = session.next_batch(seed=seed)
+    batch = session.next_batch()  # seeded by the round (``core.session.batch_seed``), as the CLI's
     st.session_state["teach_pending_reason"] = session.last_policy_reason
     return batch
 

@@ -5,8 +5,6 @@ reset seen, export: drawn on full runs only)."""
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
 from app.items import item_grid, plain
@@ -14,6 +12,7 @@ from app.safe_text import text
 from app.state import get_store
 from app.teach_rating import new_batch, round_metrics, undo_round
 from core.config import workspace
+from core.drift import turn_degrees
 from core.errors import FewshotError
 from core.session import STRATEGIES, TeachSession
 
@@ -23,13 +22,6 @@ __all__ = ["counters", "counters_line", "new_batch", "render_settings", "render_
 
 def _fmt(value, pattern: str = "{:.3f}") -> str:
     return "–" if value is None or value != value else pattern.format(value)
-
-
-def _angle(cosine) -> float | None:
-    """Degrees between ``w`` and the previous round's ``w`` (None before the first round)."""
-    if cosine is None or cosine != cosine:
-        return None
-    return math.degrees(math.acos(max(-1.0, min(1.0, float(cosine)))))
 
 
 def counters(session: TeachSession) -> dict:
@@ -45,7 +37,7 @@ def counters(session: TeachSession) -> dict:
         "n_positive": int(metrics.get("n_positive", 0)),
         "n_negative": int(metrics.get("n_negative", 0)),
         "loss": _number(metrics.get("loss")),
-        "w_moved": _angle(metrics.get("cosine_to_previous")),
+        "w_moved": turn_degrees(metrics.get("cosine_to_previous")),
         "ap": _number(ap),
         "ap_delta": points[-1] - points[-2] if ap is not None and len(points) >= 2 else None,
         "ap_points": points,

@@ -186,11 +186,12 @@ def fast_replay(split: Split, prompt_vector: np.ndarray, strategy: str, rounds: 
     rating_rounds: list[int] = []
     oracle = np.where(split.y, 1.0, -1.0)
 
-    def ap() -> float | None:
-        return ranking_metrics(yv, XV @ head.w + head.b).get("ap")
+    def scored() -> dict:
+        """This round's validation scores (kept for the drop's interval) and their AP, scored once."""
+        valid = XV @ head.w + head.b
+        return {"ap": ranking_metrics(yv, valid).get("ap"), "round_scores": valid}
 
-    out = [{"round": 0, "n_ratings": 0, "n_positive": 0, "new_positive": 0, "ap": ap(),
-            "round_scores": (XV @ head.w + head.b).astype(np.float32)}]
+    out = [{"round": 0, "n_ratings": 0, "n_positive": 0, "new_positive": 0, **scored()}]
     for r in range(1, rounds + 1):
         rng = np.random.default_rng(seed * 1_000_003 + r)
         scores = (X @ head.w + np.float32(head.b)).astype(np.float32)
@@ -204,9 +205,8 @@ def fast_replay(split: Split, prompt_vector: np.ndarray, strategy: str, rounds: 
         rating_rounds += [r] * len(picked)
         head.fit(X[rated], oracle[rated], background=background.excluding(rated))
         out.append({"round": r, "n_ratings": len(rated), "n_positive": int((oracle[rated] > 0).sum()),
-                    "new_positive": int((oracle[picked] > 0).sum()), "ap": ap(),
-                    "round_scores": (XV @ head.w + head.b).astype(np.float32)})
-    out[-1]["valid_scores"], out[-1]["valid_y"] = XV @ head.w + head.b, yv
+                    "new_positive": int((oracle[picked] > 0).sum()), **scored()})
+    out[-1]["valid_scores"], out[-1]["valid_y"] = out[-1]["round_scores"], yv
     return out
 
 

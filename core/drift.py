@@ -8,11 +8,20 @@ round at once); a prediction is ``score > threshold``, as in ``core.evaluate``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+
+def turn_degrees(cosine: float | None) -> float | None:
+    """Degrees ``w`` turned from the previous round's, from their cosine (None before the first round or when
+    undefined): what the Teach page and ``teach submit`` say as "w moved"."""
+    if cosine is None or cosine != cosine:
+        return None
+    return math.degrees(math.acos(max(-1.0, min(1.0, float(cosine)))))
 
 
 @dataclass

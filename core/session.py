@@ -539,9 +539,10 @@ def validation_metrics(view: VectorView, target_label: str | None, logits: np.nd
     known = known_mask(view, target_column)[rows]
     if not known.any():
         return {}
-    metrics: dict[str, float] = ranking_metrics(y[rows][known], logits[rows][known])
+    truth_known = y[rows][known]
+    metrics: dict[str, float] = ranking_metrics(truth_known, logits[rows][known])
     if metrics:  # what the AP rests on: with ~20 positives one of them moving a few ranks moves it by ~0.02-0.05
-        metrics["valid_positives"] = int(y[rows][known].sum())
+        metrics["valid_positives"] = int(truth_known.sum())
     return metrics
 
 

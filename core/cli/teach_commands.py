@@ -315,10 +315,10 @@ def run_teach_submit(args: argparse.Namespace) -> int:
 
 def _degrees(cosine: Any) -> str:
     """How far ``w`` turned this round, as the Teach page says it (degrees), with the cosine it comes from."""
-    if cosine is None or cosine != cosine:
-        return "-"
-    angle = math.degrees(math.acos(max(-1.0, min(1.0, float(cosine)))))
-    return f"{angle:.1f} degrees (cosine {_fmt(cosine)})"
+    from core.drift import turn_degrees
+
+    angle = turn_degrees(cosine)
+    return "-" if angle is None else f"{angle:.1f} degrees (cosine {_fmt(cosine)})"
 
 
 def run_teach_undo(args: argparse.Namespace) -> int:

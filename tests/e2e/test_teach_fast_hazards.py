@@ -21,12 +21,17 @@ def _blur(page) -> None:
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
 
 
-def test_a_double_enter_does_not_submit_the_next_batch_untouched(app_server, page):
+def _teach_random(app_server, page, concept: str, target: str) -> tuple[Store, list[str]]:
+    """A digits concept with a random start, open on the Teach page: its store and the first batch's ids."""
     indexed_digits(app_server.workspace)
     store = Store(app_server.workspace)
-    TeachSession.create("digits", "three", store=store, target_label="3", strategy="random")
+    TeachSession.create("digits", concept, store=store, target_label=target, strategy="random")
     _open_teach(page, app_server.url)
-    first = _ids(page)
+    return store, _ids(page)
+
+
+def test_a_double_enter_does_not_submit_the_next_batch_untouched(app_server, page):
+    store, first = _teach_random(app_server, page, "three", "3")
     page.keyboard.press("a")
     old = _token(page)
     page.keyboard.press("Enter")
@@ -77,11 +82,7 @@ def test_switching_concepts_mid_batch_keeps_each_concepts_ratings_apart(app_serv
 
 
 def test_an_undone_rounds_draft_survives_a_rerun_and_a_reload(app_server, page):
-    indexed_digits(app_server.workspace)
-    store = Store(app_server.workspace)
-    TeachSession.create("digits", "seven", store=store, target_label="7", strategy="random")
-    _open_teach(page, app_server.url)
-    ids = _ids(page)
+    store, ids = _teach_random(app_server, page, "seven", "7")
     for key in ("a", "x", "4"):
         page.keyboard.press(key)
     old = _token(page)
