@@ -111,6 +111,7 @@ def result_banner(job: Job) -> None:
         st.success(plain(
             f"{verb}: {name} holds {n_items} items; added {report.added} in {report.elapsed_s:.1f}s "
             f"({report.rate:.0f}/s), {report.already_present} already present, {len(report.skipped)} skipped."
+            + (f" Items {note}." if (note := _split_note(report)) else "")
             + (" Run it again to resume." if cancelled else "")
         ))
         if report.skipped:
@@ -158,3 +159,9 @@ def start_or_explain(name: str, choice: SourceChoice | None, embedder_spec: str,
             where.error(plain(str(exc)))  # shown as typed: a column or file name must not render as Markdown
             return
         st.rerun()
+
+
+def _split_note(report) -> str:
+    from core.source_base import split_note
+
+    return split_note(report.info.source) if report.info else ""

@@ -144,7 +144,7 @@ def submit_value(value: Any) -> bool:
         kept = st.session_state.get(_METRICS)
         result = session.submit(submission.ratings, expected_round=submission.expected_round)
     except StaleBatch as exc:
-        _refused(str(exc), nonce)
+        _refused(f"{exc} The page now shows the current batch.", nonce)
         st.session_state.pop(_SESSION, None)  # another writer moved on: reopen (settings, seen mark) next run
         new_batch()  # show the current batch
         return False

@@ -80,6 +80,9 @@ def predict(
 ) -> Any:
     """Score every item of ``split`` (None = all) of ``index`` with a saved classifier.
 
+    ``table.attrs["metrics"]``: AP and the threshold's precision/recall against the concept's ground truth,
+    on the validation items when every item is scored (train items may have been rated).
+
     Returns a DataFrame (id, split, score, probability, predicted, label: the concept's label column when
     the index has it, and ``label_<column>`` for each label column of an index with several); writes it to ``out``
     (``.csv`` or ``.parquet``) when given. ``table.attrs["note"]`` says when ``label`` is not the classifier's
@@ -112,7 +115,14 @@ def predict(
                                 target_label=None if target is None else str(target))
     table = predictions_table(evaluation)
     table.attrs["note"] = note
-    table.attrs["metrics"] = _metrics_of(evaluation, column or columns[0]) if target is not None else None
+    measured = evaluation
+    if target is not None and split is None and info.counts.get("validation"):
+        # every item scored, but AP only where no rating was given: the held-out split
+        measured = evaluate_split(store, index, head, split="validation", threshold=threshold, target_column=column,
+                                  target_label=str(target))
+    table.attrs["metrics"] = _metrics_of(measured, column or columns[0]) if target is not None else None
+    if table.attrs["metrics"]:
+        table.attrs["metrics"]["split"] = "validation" if measured is not evaluation else (split or "all")
     if out is not None:
         write_table(table, out, fmt)
     return table

@@ -131,6 +131,9 @@ class TeachSession:
         target_label = None if target_label is None else str(target_label)  # labels are text: 1 is '1'
         _check_target(view, index, target_column, target_label)  # before anything is written
         config = _train_config(train or {})
+        if prompt is not None and not str(prompt).strip():
+            raise FewshotError("the prompt is empty: type what the concept is (e.g. 'dogs at a dog show'), "
+                               "or start from example items or a diverse sample")
         vector, init = None, "diverse"
         if prompt:
             vector, init = _embed_prompt(info, prompt, embedder), "prompt"
@@ -184,7 +187,7 @@ class TeachSession:
             raise StaleBatch(
                 f"this batch belongs to round {int(expected_round)}, but concept {self.concept.name!r} is now at "
                 f"round {self.round} (another tab, another process or a second Enter got there first): {action} "
-                "nothing; every rating committed so far is kept. The page now shows the current batch."
+                "nothing; every rating committed so far is kept."
             )
 
     # ----- state --------------------------------------------------------------------------------
@@ -508,6 +511,11 @@ def _mean_of_examples(store: Store, index: str, examples: list[str]) -> np.ndarr
     missing = [e for e in examples if e not in row_of]
     if missing:
         raise InvalidRating(f"example item(s) not in index {index!r}: {', '.join(map(repr, missing[:5]))}")
+    held_out = {view.ids[i] for i in view.rows(VALIDATION)} & set(examples)
+    if held_out:  # the start vector would have seen the items that measure the classifier
+        shown = ", ".join(repr(e) for e in sorted(held_out)[:5])
+        raise InvalidRating(f"example item(s) {shown} are in the validation split, which is held out to measure "
+                            "the classifier; pick train items as examples")
     mean = view.matrix[[row_of[e] for e in examples]].mean(axis=0)
     return mean / max(float(np.linalg.norm(mean)), 1e-12)
 

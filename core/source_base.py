@@ -90,6 +90,20 @@ def check_fraction(validation_fraction: float) -> float:
     return value
 
 
+def split_note(described: dict[str, Any]) -> str:
+    """How a source's items were split into train and validation, from its ``describe()`` (one phrase,
+    or "" when it does not say): a person sees at once whether their ``train/``/``val/`` folders counted."""
+    if described.get("layout") == "split folders":
+        folders = ", ".join(f"{name}/" for name in sorted(described.get("split_folders") or {}))
+        return f"split by the folders {folders}"
+    if described.get("split_column"):
+        return f"split by the column {described['split_column']!r}"
+    fraction = described.get("validation_fraction")
+    if isinstance(fraction, int | float):
+        return f"split at random by id, {fraction:.0%} validation"
+    return ""
+
+
 def label_str(value: object) -> str | None:
     """A ground-truth label as text: None for null/NaN, ``3`` (not ``3.0``) for whole floats."""
     if value is None:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from core.config import VALIDATION_FRACTION, check_data_path
+from core.config import VALIDATION_FRACTION, check_data_path, data_roots
 from core.errors import SourceError
 from core.records import TRAIN, VALIDATION, Record
 from core.source_base import Source, hash_split, map_split_name
@@ -138,7 +138,8 @@ def parse_source(spec: str, *, confine: bool = False, **options: Any) -> Source:
         return DigitsDemo(**given)
     if kind == "folder":
         _only(given, spec, {"validation_fraction"})
-        return ImageFolder(_local_path(rest, confine), **given)
+        # Links may lead into the data folders in the app; the command line follows them anywhere.
+        return ImageFolder(_local_path(rest, confine), link_roots=tuple(data_roots()) if confine else None, **given)
     if kind == "file":
         _only(given, spec, {"text_column", "label_column", "label_columns", "id_column", "split_column",
                             "validation_fraction"})

@@ -129,10 +129,32 @@ def extract_zip_upload(index_name: str, filename: str, zip_path: Path | str) -> 
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         target.replace(old)
-    staging.replace(target)
+    content = _content_root(staging)
+    content.replace(target)
+    if content != staging:
+        shutil.rmtree(staging, ignore_errors=True)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def _content_root(folder: Path) -> Path:
+    """The folder a zip's images hang from: OS "Compress" tools wrap everything in one folder
+    (``photos/train/...``), which would otherwise hide ``train/``/``val/`` and become a label.
+
+    Descends while a folder holds a single visible entry, a folder, and no image directly; a lone
+    folder of images (``cats/*.jpg``) is kept, its name being their label.
+    """
+    from core.source_folder import IMAGE_EXTENSIONS
+
+    while True:
+        entries = [e for e in folder.iterdir() if not e.name.startswith(".")]
+        if len(entries) != 1 or not entries[0].is_dir() or entries[0].is_symlink():
+            return folder
+        inner = entries[0]
+        if any(f.is_file() and f.name.lower().endswith(IMAGE_EXTENSIONS) for f in inner.iterdir()):
+            return folder
+        folder = inner
 
 
 def _extract(filename: str, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], staging: Path) -> None:
@@ -141,7 +163,7 @@ def _extract(filename: str, archive: zipfile.ZipFile, members: list[zipfile.ZipI
     written = 0
     root = staging.resolve()
     for member in members:
-        if member.is_dir():
+        if member.is_dir() or _macos_metadata(member.filename):
             continue
         destination = staging / member.filename
         if not destination.resolve().is_relative_to(root):  # defence in depth; _check_members refused it
@@ -168,6 +190,11 @@ def _extract(filename: str, archive: zipfile.ZipFile, members: list[zipfile.ZipI
             raise SourceError(
                 f"{filename!r} could not be extracted at {member.filename!r}: {exc.strerror or exc}"
             ) from None
+
+
+def _macos_metadata(name: str) -> bool:
+    """``__MACOSX/...``: resource forks macOS adds to the zips it makes, never pictures."""
+    return name.replace("\\", "/").split("/", 1)[0] == "__MACOSX"
 
 
 def _check_members(filename: str, members: list[zipfile.ZipInfo]) -> None:
@@ -214,6 +241,12 @@ def discard_upload(path: Path | str) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+    parent = path.parent
+    if parent.resolve() != uploads and parent.resolve().is_relative_to(uploads):
+        try:
+            parent.rmdir()  # uploads/<index>/ once nothing of it is left
+        except OSError:
+            pass
 
 
 def table_source_from_upload(index_name: str, filename: str, data: bytes, **options):
@@ -221,7 +254,11 @@ def table_source_from_upload(index_name: str, filename: str, data: bytes, **opti
     so a refused upload leaves nothing behind."""
     from core.sources import parse_source
 
-    path = save_table_upload(index_name, filename, data)
+    try:
+        path = save_table_upload(index_name, filename, data)
+    except BaseException:
+        _drop_if_empty(index_name)
+        raise
     try:
         return parse_source(f"file:{path}", **options)
     except BaseException:
@@ -231,11 +268,23 @@ def table_source_from_upload(index_name: str, filename: str, data: bytes, **opti
 
 def folder_source_from_upload(index_name: str, filename: str, zip_path: Path | str):
     """Extract an uploaded zip of images and open it as a source; removed again when refused."""
-    from core.sources import parse_source
+    from core.source_folder import ImageFolder
 
-    folder = extract_zip_upload(index_name, filename, zip_path)
     try:
-        return parse_source(f"folder:{folder}")
+        folder = extract_zip_upload(index_name, filename, zip_path)
+    except BaseException:
+        _drop_if_empty(index_name)
+        raise
+    try:
+        return ImageFolder(folder)  # links are refused in zips; none to follow
     except BaseException:
         discard_upload(folder)
         raise
+
+
+def _drop_if_empty(index_name: str) -> None:
+    """Remove ``uploads/<index>/`` when a refused upload left it empty."""
+    try:
+        (workspace() / "uploads" / _safe_name(index_name)).rmdir()
+    except OSError:
+        pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from core.errors import FewshotError
 
@@ -47,6 +48,7 @@ def run_index(args: argparse.Namespace) -> int:
 
     from core.embedders import load_embedder
     from core.indexing import build_index
+    from core.source_base import split_note
     from core.sources import parse_source
     from core.store import validate_index_name
 
@@ -64,7 +66,7 @@ def run_index(args: argparse.Namespace) -> int:
         }.items()
         if v is not None
     }
-    source = parse_source(args.source, **options)
+    source = _zip_on_disk(args) or parse_source(args.source, **options)
     if args.engine == "local" and (args.ray_address or args.actors):
         raise FewshotError("--ray-address and --actors need --engine ray")
     embedder = None if args.engine == "ray" else load_embedder(args.embedder, device=args.device,
@@ -97,6 +99,7 @@ def run_index(args: argparse.Namespace) -> int:
         f"index {info.name}: {info.n_items} items ({counts}), {info.dim}-d {info.embedder}; "
         f"added {report.added} in {report.elapsed_s:.1f}s ({report.rate:.0f}/s), "
         f"{report.already_present} already present, {len(report.skipped)} skipped"
+        + (f"; {note}" if (note := split_note(source.describe())) else "")
     )
     for item in report.skipped[:10]:
         print(f"  skipped {item.id}: {item.reason}")
@@ -140,3 +143,14 @@ def run_list(args: argparse.Namespace) -> int:
             f"{i.dim:>5}  {i.status:<9} {i.embedder}"
         )
     return 0
+
+
+def _zip_on_disk(args: argparse.Namespace):
+    """``folder:photos.zip``: extracted safely under the workspace (as an upload in the app), then indexed."""
+    kind, _, rest = str(args.source).partition(":")
+    path = Path(rest.strip()).expanduser()
+    if kind.strip().lower() != "folder" or path.suffix.lower() != ".zip" or not path.is_file():
+        return None
+    from core.uploads import folder_source_from_upload
+
+    return folder_source_from_upload(args.name, path.name, path)

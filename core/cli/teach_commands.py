@@ -14,7 +14,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from core.errors import FewshotError, InvalidRating
+from core.errors import FewshotError, InvalidRating, StaleBatch
 from core.text_safety import one_line, quoted
 
 STRATEGY_CHOICES = ("auto", "nearest", "boundary", "mixed", "random", "diverse")
@@ -83,7 +83,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     predict = commands.add_parser("predict", help="score an index with an exported classifier")
     predict.add_argument("--classifier", required=True)
     predict.add_argument("--index", required=True)
-    predict.add_argument("--split", choices=("train", "validation", "all"), default="validation")
+    predict.add_argument("--split", choices=("train", "validation", "all"), default="all",
+                         help="which items to score (default: all; the AP line then uses the validation items)")
     predict.add_argument("--out", required=True, help="scores.csv or scores.parquet")
     predict.set_defaults(run=run_predict)
 
@@ -297,7 +298,10 @@ def read_ratings_file(path: str) -> dict[str, float | None | str]:
 def run_teach_submit(args: argparse.Namespace) -> int:
     ratings = parse_ratings(args.ratings) if args.ratings is not None else read_ratings_file(args.file)
     session = _open(args)
-    result = session.submit(ratings, expected_round=getattr(args, "expected_round", None))
+    try:
+        result = session.submit(ratings, expected_round=getattr(args, "expected_round", None))
+    except StaleBatch as exc:
+        raise StaleBatch(f"{exc} Run `teach next` to see the current batch.") from None
     if args.json:
         print(json.dumps({"round": result.round, "n_new": result.n_new, "metrics": result.metrics}, indent=2))
         return 0
@@ -372,9 +376,10 @@ def run_predict(args: argparse.Namespace) -> int:
     m = table.attrs.get("metrics")
     if m:  # the concept's ground truth is in this index: how the classifier does on it
         target = f"{one_line(str(m['target_column']))}={one_line(str(m['target_label']))}"
+        which = "" if m["split"] == "all" else f"{m['split']} "
         print(f"against {_cell(target, 60)}: AP {_fmt(m['ap'])} (on {m['n_positive']} positives of "
-              f"{m['n_labelled']} labelled), at threshold {m['threshold']:g}: precision {_fmt(m['precision'])} "
-              f"recall {_fmt(m['recall'])}")
+              f"{m['n_labelled']} labelled {which}items), at threshold {m['threshold']:g}: "
+              f"precision {_fmt(m['precision'])} recall {_fmt(m['recall'])}")
     return 0
 
 

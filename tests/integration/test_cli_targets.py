@@ -205,7 +205,8 @@ def test_simulate_without_a_validation_ap_skips_the_plot_and_keeps_the_run(pkgs,
 
 
 def test_predict_reports_the_concepts_ap_on_the_scored_split(pkgs, capsys, tmp_path):
-    """``predict`` knows the concept's ground truth: it prints the AP (and what it rests on) that the CSV gives."""
+    """``predict`` knows the concept's ground truth: it prints the AP (and what it rests on) that the CSV gives.
+    By default every item is scored, and the AP line uses the held-out items only (train items may be rated)."""
     from sklearn.metrics import average_precision_score
 
     assert main(["concept", "create", "--index", "pkgs", "--concept", "fa", "--target-column", "flask",
@@ -213,10 +214,16 @@ def test_predict_reports_the_concepts_ap_on_the_scored_split(pkgs, capsys, tmp_p
     classifier, out_csv = tmp_path / "fa.safetensors", tmp_path / "fa.csv"
     assert main(["export", "--index", "pkgs", "--concept", "fa", "--out", str(classifier)]) == 0
     capsys.readouterr()
-    code, out, _ = run(capsys, "predict", "--classifier", str(classifier), "--index", "pkgs", "--split", "all",
+    code, out, _ = run(capsys, "predict", "--classifier", str(classifier), "--index", "pkgs", "--out", str(out_csv))
+    table = pd.read_csv(out_csv, dtype={"label": str, "label_flask": str})
+    assert code == 0 and set(table["split"]) == {"train", "validation"} and len(table) == 32
+    # the fixture's flask positives are all in train: on the held-out items there is no AP to give
+    assert "against flask=1: AP - (on 0 positives of 8 labelled validation items)" in out
+    code, out, _ = run(capsys, "predict", "--classifier", str(classifier), "--index", "pkgs", "--split", "train",
                        "--out", str(out_csv))
     table = pd.read_csv(out_csv, dtype={"label": str, "label_flask": str})
     y = table["label_flask"] == "1"
     ap = average_precision_score(y, table["score"])
-    assert code == 0 and f"against flask=1: AP {ap:.3f} (on {int(y.sum())} positives of {len(table)} labelled)" in out
+    assert code == 0 and (f"against flask=1: AP {ap:.3f} (on {int(y.sum())} positives of {len(table)} labelled "
+                          "train items)") in out
     assert "precision" in out and "recall" in out

@@ -63,6 +63,18 @@ def test_create_from_examples_points_w_at_them(store):
     assert sum(c.label == "3" for c in batch) >= 7
 
 
+def test_a_start_refuses_held_out_examples_and_a_blank_prompt(store):
+    """Examples from the validation split would let the start vector see what measures the classifier; a prompt
+    of spaces embeds to noise. Both are refused before anything is written."""
+    view = store.vectors("digits")
+    held_out = str(view.ids[view.rows("validation")][0])
+    with pytest.raises(InvalidRating, match="validation split, which is held out"):
+        TeachSession.create("digits", "peek", store=store, examples=[*_train_ids(store, "3", 1), held_out])
+    with pytest.raises(FewshotError, match="the prompt is empty"):
+        TeachSession.create("digits", "blank", store=store, prompt="  \t ")
+    assert TeachStore(store).concept("digits", "peek") is None and TeachStore(store).concept("digits", "blank") is None
+
+
 def test_create_without_prompt_starts_with_a_diverse_batch(store):
     session = TeachSession.create("digits", "anything", store=store)
     assert session.concept.init == "diverse"

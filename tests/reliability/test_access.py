@@ -96,8 +96,13 @@ def test_image_folders_do_not_follow_links_out_of_their_root(workspace_dir, tmp_
     root = _images(workspace_dir / "data" / "pics")
     (root / "out").symlink_to(outside)
     (root / "one.png").symlink_to(outside / "0.png")
-    ids = [r.id for r in parse_source(f"folder:{root}", confine=True)]
-    assert ids == ["0.png", "1.png", "2.png"]
+    shared = _images(workspace_dir / "data" / "shared", n=1) / "0.png"
+    (root / "inside.png").symlink_to(shared)  # elsewhere inside the data folders: followed
+    source = parse_source(f"folder:{root}", confine=True)
+    usable = [r.id for r in source if r.id not in dict(source.left_out)]
+    assert usable == ["0.png", "1.png", "2.png", "inside.png"]
+    assert [rel for rel, _ in source.left_out] == ["one.png", "out/"]  # listed as skipped, never read
+    assert all("outside the allowed data folders" in why for _, why in source.left_out)
 
 
 def _index_page() -> AppTest:

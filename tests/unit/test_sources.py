@@ -82,8 +82,14 @@ def test_folder_with_train_and_val_folders(tmp_path):
     _img(tmp_path / "test" / "dog" / "4.jpg")
     _img(tmp_path / "train" / "loose.jpg")
     _img(tmp_path / "other" / "ignored.jpg")
-    records = {r.id: r for r in ImageFolder(tmp_path)}
+    source = ImageFolder(tmp_path)
+    records = {r.id: r for r in source}
+    # what sits beside the split folders is not indexed, but listed (skipped on load, with why)
+    assert source.left_out == [("other/", "a folder beside the train and validation folders: only those are indexed")]
+    with pytest.raises(UnreadableItem, match="beside the train and validation folders"):
+        records.pop("other/").load_image()
     assert set(records) == {"train/cat/1.jpg", "train/dog/2.jpg", "Val/cat/3.jpg", "test/dog/4.jpg", "train/loose.jpg"}
+    assert source.count() == 6
     assert records["train/cat/1.jpg"].split == TRAIN and records["train/cat/1.jpg"].label == "cat"
     assert records["Val/cat/3.jpg"].split == VALIDATION and records["test/dog/4.jpg"].split == VALIDATION
     assert records["train/loose.jpg"].label is None
@@ -131,8 +137,35 @@ def test_symlinks_leaving_the_root_are_not_followed(tmp_path):
     os.symlink(root, root / "a" / "loop")  # a loop: must terminate
     (root / "c").mkdir()
     os.symlink(tmp_path / "root" / "a" / "in.jpg", root / "c" / "same.jpg")  # a file link inside: kept
-    ids = [r.id for r in ImageFolder(root)]
-    assert ids == ["a/in.jpg", "c/same.jpg"]
+    os.symlink(tmp_path / "gone.jpg", root / "c" / "broken.jpg")
+    os.symlink(outside / "notes.txt", root / "c" / "notes.txt")  # not a picture: not worth a line
+    source = ImageFolder(root)
+    records = list(source)
+    usable = [r.id for r in records if r.id not in dict(source.left_out)]
+    assert usable == ["a/in.jpg", "c/same.jpg"]
+    # what was not followed is listed, so the index report counts it as skipped and says why
+    assert source.left_out == [
+        ("a/file_out.jpg", "a link to somewhere outside the chosen folder: not followed"),
+        ("c/broken.jpg", "a broken link (its target does not exist)"),
+        ("link_out/", "a link to somewhere outside the chosen folder: not followed"),
+    ]
+    assert source.count() == len(records) == 5
+    assert str(outside) not in " ".join(why for _, why in source.left_out)  # the target is not shown
+    # the command line (link_roots=None) follows links anywhere; loops still end
+    anywhere = [r.id for r in ImageFolder(root, link_roots=None)]
+    assert anywhere == ["a/file_out.jpg", "a/in.jpg", "c/same.jpg", "link_out/secret.jpg", "c/broken.jpg"]
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_a_folder_of_links_only_says_why_nothing_was_found(tmp_path):
+    outside = tmp_path / "outside"
+    _img(outside / "1.png")
+    root = tmp_path / "farm"
+    root.mkdir()
+    os.symlink(outside / "1.png", root / "1.png")
+    with pytest.raises(EmptySourceError, match="1 entries left out, e.g. '1.png': a link to somewhere outside"):
+        ImageFolder(root)
+    assert [r.id for r in ImageFolder(root, link_roots=(outside,))] == ["1.png"]
 
 
 def test_unreadable_image_in_folder_surfaces_on_load(tmp_path):
