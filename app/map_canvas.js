@@ -93,7 +93,7 @@ function paint(ctl) {
   const codes = arrays.codes.subarray(at * m, (at + 1) * m);
   const pal = ctl.palette, s = Math.max(1, Math.round(header.size * dpr)), half = s >> 1;
   const v = ctl.view, k = v.scale * dpr, ox = W / 2 - v.cx * k, oy = H / 2 + v.cy * k;
-  const thr = header.threshold_code;
+  const thr = header.threshold_codes[r];  // each round's codes are over its own span
   for (let pass = 0; pass < 2; pass++) {  // predicted negatives first, positives on top
     for (let i = 0; i < m; i++) {
       const c = codes[i];
@@ -121,6 +121,7 @@ function paint(ctl) {
   }
   ctl.ctx.putImageData(ctl.image, 0, 0);
   overlay(ctl);
+  paintLegend(ctl);
   ctl.caption.textContent = (header.captions[r] || "No rounds yet")
     + (header.codes_from > 0 ? " · loading the other rounds…" : "");
   ctl.slider.value = String(r);
@@ -274,7 +275,7 @@ function hover(ctl, sx, sy) {
     if (d <= bestD) { bestD = d; best = i; }
   }
   if (best < 0) { ctl.tip.style.display = "none"; return; }
-  const span = ctl.header.span, score = ((codes[off + best] / 127.5) - 1) * span;
+  const span = ctl.header.spans[ctl.round], score = ((codes[off + best] / 127.5) - 1) * span;
   const parts = [itemId(ctl, best) || ("point " + best)];
   if (lc && lc[best] !== 255) parts.push("label " + ctl.header.labels[lc[best]]);
   parts.push("score ≈ " + (score >= 0 ? "+" : "") + score.toFixed(2));
@@ -404,11 +405,23 @@ function legend(ctl) {
   box.replaceChildren();
   const bar = el("span", "fsmap-scale");
   bar.style.background = `linear-gradient(to right, ${h.stops[0]}, ${h.stops[1]}, ${h.stops[2]})`;
-  const fmt = (v) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(1);
-  box.append(el("span", "fsmap-key", "score (logit) " + fmt(-h.span)), bar, el("span", "fsmap-key", fmt(h.span)),
+  ctl.legendLo = el("span", "fsmap-key fsmap-lo");
+  ctl.legendHi = el("span", "fsmap-key fsmap-hi");
+  ctl.legendShown = null;
+  box.append(ctl.legendLo, bar, ctl.legendHi,
              el("span", "fsmap-key fsmap-w", "w by round (★ this round)"),
              el("span", "fsmap-key fsmap-flip", "flipped since the round before"),
              el("span", "fsmap-key", h.m.toLocaleString("en-US") + " points"));
+}
+
+// The colour scale's ends for the round shown: each round's colours span its own scores (``Replay.span``).
+function paintLegend(ctl) {
+  const span = ctl.header.spans[ctl.round];
+  if (!ctl.legendLo || span === undefined || ctl.legendShown === span) return;
+  const fmt = (v) => (v >= 0 ? "+" : "−") + (Math.abs(v) >= 0.01 ? Math.abs(v).toFixed(2) : Math.abs(v).toPrecision(1));
+  ctl.legendLo.textContent = "score (logit) " + fmt(-span);
+  ctl.legendHi.textContent = fmt(span) + " (this round's scores)";
+  ctl.legendShown = span;
 }
 
 export default function (component) {

@@ -392,7 +392,7 @@ function sparkline(points) {
 function content(item, big) {
   if (item.img) {
     const img = el("img", "thumb" + (big ? " big" : ""));
-    img.alt = "";
+    img.alt = itemName(item);
     img.setAttribute("src", item.img);
     if (item.pixelated) img.classList.add("pixelated");
     return img;
@@ -400,6 +400,33 @@ function content(item, big) {
   const text = el("div", "text" + (big ? " big" : ""), item.text !== null && item.text !== undefined ? item.text : item.id);
   text.setAttribute("title", item.text || "");
   return text;
+}
+
+// The item's id as shown (``item.name``: one line, controls made visible), whole in its tooltip: ids are data,
+// so they go in through textContent and the title attribute only.
+function itemName(item) {
+  return item.name !== null && item.name !== undefined ? String(item.name) : String(item.id);
+}
+
+// On a card: the folders part ("train/blue/") gives way first, so a long path still shows its file name.
+function nameLine(node, item, split) {
+  const name = itemName(item);
+  setAttr(node, "title", name);
+  if (!split) {
+    setText(node, name);
+  } else if (node.textContent !== name) {
+    const cut = name.lastIndexOf("/", name.length - 2);
+    node.replaceChildren(...(cut < 0 ? [] : [el("span", "dir", name.slice(0, cut + 1))]),
+                         el("span", "base", name.slice(cut + 1)));
+  }
+  return node;
+}
+
+// The meta line with its whole text as a tooltip (a narrow card cuts it with an ellipsis).
+function metaLine(node, text) {
+  setText(node, text);
+  setAttr(node, "title", text);
+  return node;
 }
 
 function meta(item, showLabel) {
@@ -453,7 +480,8 @@ function buildCard(ctl, item, pos) {
   const frame = el("div", "frame");
   frame.appendChild(content(item, false));
   card.appendChild(frame);
-  card.appendChild(el("div", "meta", meta(item, ctl.data.show_label)));
+  card.appendChild(nameLine(el("div", "name"), item, true));
+  card.appendChild(metaLine(el("div", "meta"), meta(item, ctl.data.show_label)));
   card.appendChild(ratingButtons(ctl, () => pos, true));
   const status = el("div", "status");
   const input = slider(ctl, () => pos, () => status);
@@ -477,11 +505,13 @@ function buildFocus(ctl) {
   wrap.appendChild(strip);
   const card = el("div", "card focus");
   const status = el("div", "status");
-  ctl.focus = {card, frame: el("div", "frame big"), position: el("div", "position"), meta: el("div", "meta"),
-               label: el("div", "label"), status, input: slider(ctl, () => ctl.state.pos, () => status)};
+  ctl.focus = {card, frame: el("div", "frame big"), position: el("div", "position"), name: el("div", "name big"),
+               meta: el("div", "meta"), label: el("div", "label"), status,
+               input: slider(ctl, () => ctl.state.pos, () => status)};
   const side = el("div", "side");
   card.appendChild(ctl.focus.frame);
-  [ctl.focus.position, ctl.focus.meta, ctl.focus.label, ctl.focus.status].forEach((x) => side.appendChild(x));
+  [ctl.focus.position, ctl.focus.name, ctl.focus.meta, ctl.focus.label, ctl.focus.status]
+    .forEach((x) => side.appendChild(x));
   side.appendChild(ctl.focus.input);
   side.appendChild(ratingButtons(ctl, () => ctl.state.pos, false));
   const moves = el("div", "buttons");
@@ -520,7 +550,8 @@ function paintItem(ctl, pos) {
     const f = ctl.focus, item = data.items[pos];
     if (ctl.focusPos !== pos) {
       f.frame.replaceChildren(content(item, true));
-      f.meta.textContent = meta(item, false);
+      nameLine(f.name, item, false);
+      metaLine(f.meta, meta(item, false));
       f.label.textContent = data.show_label && item.label !== null && item.label !== undefined
         ? "Ground truth: " + item.label : "";
       ctl.focusPos = pos;

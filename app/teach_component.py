@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.inline_component import inline_component
-from app.safe_text import neutral
+from app.safe_text import neutral, one_line
 from core.errors import InvalidRating, StaleBatch
 
 COMPONENT_NAME = "fewshot_teach_batch"
 COMPONENT_KEY = "teach_batch_component"
 ALLOWED = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)  # the keys' values and the slider's steps
 GRID_TEXT = 600  # characters of an item's text sent to the page (the grid clamps it further with CSS)
+NAME_CHARS = 300  # characters of an item's id shown on its card (whole in its tooltip up to this)
 PIXEL_ART_BELOW = 96  # thumbnails smaller than this (the 32 px digits) are drawn with crisp pixels
 
 
@@ -73,8 +74,21 @@ def _data_url(thumbnail: bytes) -> tuple[str | None, bool]:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}", side < PIXEL_ART_BELOW
 
 
+def item_name(item_id: Any) -> str:
+    """An item's id as its card shows it (for images, the file's path relative to the indexed folder): on one
+    line, bidi and other control characters made visible, at most ``NAME_CHARS``. Ids are data: the page puts
+    this into the DOM through ``textContent`` and ``title`` only, never as HTML. A longer one loses its middle,
+    not its end (a path's file name)."""
+    name = one_line(item_id)
+    if len(name) <= NAME_CHARS:
+        return name
+    head = NAME_CHARS // 3
+    return name[:head] + "…" + name[len(name) - (NAME_CHARS - head - 1):]
+
+
 def item_payload(candidate: dict, row: dict, show_label: bool) -> dict[str, Any]:
-    """One item for the component: id, thumbnail (data URL) or text (shortened), score, p, label."""
+    """One item for the component: id (as sent back with its rating), name (the id as shown), thumbnail (data
+    URL) or text (shortened), score, p, label."""
     img, pixelated = (None, False)
     if row.get("thumbnail"):
         img, pixelated = _data_url(row["thumbnail"])
@@ -90,6 +104,7 @@ def item_payload(candidate: dict, row: dict, show_label: bool) -> dict[str, Any]
     probability = float(candidate["probability"])
     return {
         "id": str(candidate["item_id"]),
+        "name": item_name(candidate["item_id"]),
         "img": img,
         "pixelated": pixelated,
         "text": None if img is not None else text,

@@ -11,6 +11,7 @@ from app.items import item_grid, plain
 from app.safe_text import text
 from app.state import get_store
 from app.teach_rating import new_batch, round_metrics, undo_round
+from app.thresholds import export_threshold_input
 from core.config import workspace
 from core.drift import turn_degrees
 from core.errors import FewshotError
@@ -108,8 +109,8 @@ def render_side_actions(session: TeachSession) -> None:
         new_batch()
         st.rerun()
     with st.expander("Export classifier"):
-        threshold = st.number_input("Threshold (logit; 0 = p 0.5)", value=0.0, key="teach_export_threshold")
         owner = (session.index, session.concept.name)
+        threshold = export_threshold_input(*owner)  # the Validate page's for this concept, unless typed here
         if st.button("Export", key="teach_export"):
             from core.export import app_export_path, export_session
 

@@ -11,6 +11,7 @@ from app.items import item_grid, plain
 from app.state import get_embedder, get_store, select
 from core.errors import FewshotError
 from core.ground_truth import label_set
+from core.records import TRAIN
 from core.session import DEFAULT_STRATEGY, STRATEGIES, TeachSession
 from core.store import IndexInfo
 from core.teach_store import TeachStore
@@ -28,14 +29,17 @@ def _start_options(info: IndexInfo) -> dict[str, str]:
 
 
 def _example_candidates(info: IndexInfo, query: str) -> list[str]:
-    """Items to pick examples from: nearest to the query text when the embedder has a text side."""
+    """Items to pick examples from, from the train split only (validation is held out: an example moves the
+    start vector, so a validation item there would be measured on what it taught): nearest to the query
+    text when the embedder has a text side, else a random sample."""
     store = get_store()
     view = store.vectors(info.name)
     if query and info.embedder_kind in ("clip", "st"):
         vector = get_embedder(info.embedder).embed_texts([query])[0]
-        return [hit["id"] for hit in store.search(info.name, vector, k=30, embedder=info.embedder)]
+        return [hit["id"] for hit in store.search(info.name, vector, k=30, split=TRAIN, embedder=info.embedder)]
+    train = view.rows(TRAIN)
     rng = np.random.default_rng(int(st.session_state.get("teach_examples_seed", 0)))
-    rows = rng.choice(len(view.ids), size=min(30, len(view.ids)), replace=False)
+    rows = rng.choice(train, size=min(30, len(train)), replace=False) if len(train) else train
     return [str(view.ids[r]) for r in rows]
 
 
@@ -58,7 +62,12 @@ def render_start_form(info: IndexInfo) -> None:
         elif st.button("Show other items", key="teach_examples_shuffle"):
             st.session_state["teach_examples_seed"] = int(st.session_state.get("teach_examples_seed", 0)) + 1
         ids = _example_candidates(info, query)
+        if not ids:
+            st.info("This index has no train items to pick examples from (validation items are held out): "
+                    "start from a prompt or a diverse sample.")
         rows = get_store().fetch_items(info.name, ids)
+        if ids:
+            st.caption("Train items only: the validation split is held out to measure the classifier.")
         item_grid(rows, [f"{r['id']}" for r in rows], columns=6)
         examples = st.multiselect("Examples of the concept", ids, key="teach_new_examples",
                                   format_func=safe_text.choices(ids))

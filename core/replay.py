@@ -21,6 +21,7 @@ from core.projection import place_directions
 
 BESIDE = 0.05  # how far (fraction of the map's extent) ``w`` sits beside its nearest items
 COLOR_LEVELS = 255  # scores travel as uint8 colour codes: 1 byte per point and round
+MIN_SPAN = 1e-3  # the narrowest colour span (logits): all-equal scores still map to a scale, never 0 wide
 
 
 @dataclass
@@ -49,18 +50,33 @@ class Replay:
         """Position of ``round_`` in ``rounds`` (the latest round when it is gone, e.g. after undo)."""
         return self.rounds.index(round_) if round_ in self.rounds else len(self.rounds) - 1
 
-    def span(self) -> float:
-        """The logit range the colour scale covers (99th percentile of |score| over every round)."""
+    def span(self, i: int) -> float:
+        """The logit range ``[-span, +span]`` the colours of round position ``i`` cover: the 99th percentile of
+        |score| over that round's drawn rows (a few extreme items do not wash out the rest), never below
+        ``MIN_SPAN``. Per round, symmetric about 0 (orange below, blue above, grey at 0 keep their meaning):
+        one span over every round let the most extreme round set it, and a calmer later round showed as
+        one flat colour."""
         if self.scores.size == 0:
             return 1.0
-        sample = self.scores[:, :: max(1, self.scores.shape[1] // 50_000)]
-        return float(max(np.quantile(np.abs(sample), 0.99), 1e-3))
+        row = self.scores[i, :: max(1, self.scores.shape[1] // 50_000)]
+        finite = np.abs(row[np.isfinite(row)])
+        return float(max(np.quantile(finite, 0.99), MIN_SPAN)) if finite.size else 1.0
+
+    def spans(self) -> list[float]:
+        """``span(i)`` of every round position."""
+        return [self.span(i) for i in range(len(self.rounds))]
 
     def color_codes(self, i: int, span: float | None = None) -> np.ndarray:
-        """Round ``i``'s scores as uint8 codes 0..255 over [-span, +span] (127.5 is a score of 0)."""
-        span = span or self.span()
+        """Round ``i``'s scores as uint8 codes 0..255 over [-span, +span] (127.5 is a score of 0; ``span``
+        defaults to that round's own, ``span(i)``)."""
+        span = span or self.span(i)
         z = (np.clip(self.scores[i] / span, -1.0, 1.0) + 1.0) * (COLOR_LEVELS / 2)
         return np.rint(z).astype(np.uint8)
+
+    def threshold_code(self, i: int, span: float | None = None) -> float:
+        """The threshold on round ``i``'s colour-code scale: codes above it are predicted positive."""
+        span = span or self.span(i)
+        return float((np.clip(self.threshold / span, -1.0, 1.0) + 1.0) * (COLOR_LEVELS / 2))
 
 
 def draw_rows(n: int, keep: np.ndarray | None = None, max_points: int = 200_000, seed: int = 0) -> np.ndarray:
@@ -115,8 +131,14 @@ def build_replay(matrix: np.ndarray, xy: np.ndarray, history: Sequence[Any], row
     )
 
 
+def span_text(span: float) -> str:
+    """A colour span as the legend and captions say it: ``±1.80`` (``±0.0004`` for a tiny one, never ``±0.00``)."""
+    return f"±{span:.2f}" if span >= 0.01 else f"±{span:.1g}"
+
+
 def round_caption(replay: Replay, i: int) -> str:
-    """"Round 3 of 9 · 30 ratings · AP 0.812 · 42 predicted positive · 5 flipped" for round position ``i``."""
+    """"Round 3 of 9 · 30 ratings · AP 0.812 · 42 predicted positive · 5 flipped · colours ±1.80 logit" for
+    round position ``i`` (the colours' span is that round's own: ``Replay.span``)."""
     parts = [f"Round {replay.rounds[i]} of {replay.rounds[-1]}"]
     if replay.n_ratings[i] is not None:
         parts.append(f"{replay.n_ratings[i]} ratings")
@@ -125,4 +147,5 @@ def round_caption(replay: Replay, i: int) -> str:
     parts.append(f"{len(replay.positive[i]):,} predicted positive")
     if i > 0:
         parts.append(f"{len(replay.flipped[i]):,} flipped since round {replay.rounds[i - 1]}")
+    parts.append(f"colours {span_text(replay.span(i))} logit")
     return " · ".join(parts)

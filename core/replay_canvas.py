@@ -12,7 +12,8 @@ then the arrays the header's ``arrays`` names as ``[offset, count, dtype]`` (off
 - ``x``, ``y``: uint16 (m,) positions of the drawn rows on a 65,535-step grid over ``header["extent"]``
   (``[x0, y0, x1, y1]``): half the bytes of float32, and still 1/65,535 of the map (finer than a pixel even
   zoomed in 30x)
-- ``codes``: uint8 (r - codes_from, m) each round's score as a colour code 0..255 (``Replay.color_codes``),
+- ``codes``: uint8 (r - codes_from, m) each round's score as a colour code 0..255 (``Replay.color_codes``) over
+  that round's own span ``header["spans"][i]`` (logits; its threshold's code: ``header["threshold_codes"][i]``),
   from round position ``header["codes_from"]`` on (0: every round; see ``latest_only``)
 - ``flip_at``: uint32 (r + 1,) offsets into ``flips``; ``flips``: uint32 positions flipped at each round (capped)
 - ``label_codes``: uint8 (m,) index into ``header["labels"]`` (255: no label), for hover
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from core.replay import COLOR_LEVELS, Replay, round_caption
+from core.replay import Replay, round_caption
 from core.text_safety import neutral
 
 MAGIC = b"FSM1"
@@ -107,8 +108,8 @@ def replay_parts(replay: Replay, ids: np.ndarray | None = None, labels: np.ndarr
     ``ids``/``labels``: (m,) aligned with ``replay.rows`` (hover); ids are sent only up to ``MAX_IDS`` points.
     """
     m, r = len(replay.rows), len(replay.rounds)
-    span = replay.span()
-    codes = np.stack([replay.color_codes(i, span) for i in range(r)]) if r else np.zeros((0, m), np.uint8)
+    spans = replay.spans()  # each round's own colour span (a calm round is not washed out by a wild one)
+    codes = np.stack([replay.color_codes(i, spans[i]) for i in range(r)]) if r else np.zeros((0, m), np.uint8)
     flip_at, flips = _flips(replay) if r else (np.zeros(1, np.uint32), np.zeros(0, np.uint32))
     names, label_codes = _labels(labels)
     extent, qx, qy = quantize(replay.xy)
@@ -123,10 +124,10 @@ def replay_parts(replay: Replay, ids: np.ndarray | None = None, labels: np.ndarr
         arrays += [("id_at", id_at, "u4"), ("id_bytes", id_bytes, "u1")]
     texts = [f"w, round {replay.rounds[j]}" + (f" · AP {replay.ap[j]:.3f}" if replay.ap[j] is not None else "")
              + (f" · {replay.n_ratings[j]} ratings" if replay.n_ratings[j] is not None else "") for j in range(r)]
-    threshold_code = (np.clip(replay.threshold / span, -1.0, 1.0) + 1.0) * (COLOR_LEVELS / 2)
     header: dict[str, Any] = {
         "m": m, "rounds": [int(x) for x in replay.rounds], "captions": [round_caption(replay, i) for i in range(r)],
-        "w_xy": _finite(replay.w_xy), "w_text": texts, "span": span, "threshold_code": float(threshold_code),
+        "w_xy": _finite(replay.w_xy), "w_text": texts, "spans": spans,
+        "threshold_codes": [replay.threshold_code(i, spans[i]) for i in range(r)],
         "stops": list(STOPS), "size": point_size(m), "height": int(height), "labels": names,
         "extent": extent, "uid": _uid(arrays, height), "codes_from": 0,
     }

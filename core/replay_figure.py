@@ -80,8 +80,15 @@ def _capped(replay: Replay, picks: np.ndarray, i: int, cap: int) -> np.ndarray:
     return np.sort(picks[top])
 
 
-def _round_traces(replay: Replay, i: int, size: int, span: float, hover: np.ndarray | None) -> list[dict[str, Any]]:
-    """The five traces of round position ``i`` (the first only updates the colours)."""
+def _ticks(span: float) -> list[str]:
+    """The colour bar's labels for a span (at the codes 0, 1/4, 1/2, 3/4 and 1 of the scale)."""
+    return [f"{v:+.2f}" if span >= 0.01 else f"{v:+.1g}" for v in (-span, -span / 2, 0.0, span / 2, span)]
+
+
+def _round_traces(replay: Replay, i: int, size: int, hover: np.ndarray | None) -> list[dict[str, Any]]:
+    """The five traces of round position ``i`` (the first only updates the colours and the colour bar's labels:
+    each round's colours span its own scores, ``Replay.span``)."""
+    span = replay.span(i)
     pos = _capped(replay, replay.positive[i], i, MAX_POSITIVES_DRAWN)
     flip = _capped(replay, replay.flipped[i], i, MAX_FLIPS_DRAWN)
     path = np.arange(i + 1)
@@ -100,7 +107,7 @@ def _round_traces(replay: Replay, i: int, size: int, span: float, hover: np.ndar
         return [float(v) for v in values]
 
     return [
-        {"marker": {"color": typed(replay.color_codes(i, span))}},
+        {"marker": {"color": typed(replay.color_codes(i, span)), "colorbar": {"ticktext": _ticks(span)}}},
         {**sub(pos), "marker": {"size": size + 2, "color": POSITIVE, "line": {"width": 0.5, "color": "white"}}},
         {**sub(flip)},
         {"x": xs(replay.w_xy[path, 0]), "y": xs(replay.w_xy[path, 1]), "text": [str(replay.rounds[j]) for j in path],
@@ -118,7 +125,7 @@ def replay_figure(replay: Replay, start: int | None = None, hover: np.ndarray | 
     """
     n_rounds = len(replay.rounds)
     start = n_rounds - 1 if start is None else int(np.clip(start, 0, max(n_rounds - 1, 0)))
-    size, span = marker_size(len(replay.rows)), replay.span()
+    size = marker_size(len(replay.rows))
     item_hover = "%{text}<extra></extra>" if hover is not None else "row %{customdata}<extra></extra>"
     ticks = [0, COLOR_LEVELS / 4, COLOR_LEVELS / 2, 3 * COLOR_LEVELS / 4, COLOR_LEVELS]
     items: dict[str, Any] = {
@@ -128,7 +135,7 @@ def replay_figure(replay: Replay, start: int | None = None, hover: np.ndarray | 
                    "colorbar": {"title": {"text": "score (logit)", "side": "top"}, "orientation": "v",
                                 "thickness": 12, "len": 0.4, "x": 1.02, "xanchor": "left", "y": 0.0,
                                 "yanchor": "bottom", "tickvals": ticks,
-                                "ticktext": [f"{v:+.1f}" for v in (-span, -span / 2, 0, span / 2, span)]}},
+                                "ticktext": _ticks(1.0)}},  # the shown round's, merged below
     }
     if len(replay.rows) <= COMPACT_ABOVE:
         items["customdata"] = typed(replay.rows)
@@ -150,7 +157,7 @@ def replay_figure(replay: Replay, start: int | None = None, hover: np.ndarray | 
          "marker": {"symbol": "star", "size": 15, "color": W_COLOR, "line": {"width": 2, "color": "#000000"}}},
     ]
     if n_rounds:
-        for trace, update in zip(data, _round_traces(replay, start, size, span, hover), strict=True):
+        for trace, update in zip(data, _round_traces(replay, start, size, hover), strict=True):
             _merge(trace, update)
     axis = {"showgrid": False, "zeroline": False, "showticklabels": False, "title": {"text": ""}}
     layout: dict[str, Any] = {
@@ -165,7 +172,7 @@ def replay_figure(replay: Replay, start: int | None = None, hover: np.ndarray | 
     }
     spec: dict[str, Any] = {"data": data, "layout": layout}
     if frames and n_rounds > 1:
-        _add_frames(spec, replay, start, size, span, hover)
+        _add_frames(spec, replay, start, size, hover)
     return _prebuilt(spec)
 
 
@@ -185,11 +192,10 @@ def _range(values: np.ndarray, extra: np.ndarray) -> list[float]:
     return [lo - pad, hi + pad]
 
 
-def _add_frames(spec: dict[str, Any], replay: Replay, start: int, size: int, span: float,
-                hover: np.ndarray | None) -> None:
+def _add_frames(spec: dict[str, Any], replay: Replay, start: int, size: int, hover: np.ndarray | None) -> None:
     step_args = {"frame": {"duration": 0, "redraw": True}, "mode": "immediate", "transition": {"duration": 0}}
     spec["frames"] = [
-        {"name": str(r), "data": _round_traces(replay, i, size, span, hover), "traces": [0, 1, 2, 3, 4],
+        {"name": str(r), "data": _round_traces(replay, i, size, hover), "traces": [0, 1, 2, 3, 4],
          "layout": {"title": {"text": escape(round_caption(replay, i))}}}
         for i, r in enumerate(replay.rounds)
     ]

@@ -8,6 +8,7 @@ from app import safe_text
 from app.items import plain
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
+from app.thresholds import remember_validate_threshold, validate_threshold
 from app.validate_view import (
     SPLIT_CHOICES,
     at_threshold,
@@ -29,9 +30,10 @@ from core.session import TeachSession
 
 TARGET_KEY, TARGET_OWNER_KEY, THRESHOLD_KEY = "validate_target", "validate_target_for", "validate_threshold"
 # Plain copies of the widgets (whose state Streamlit drops once another page runs). Only the threshold is
-# shared (the Map's validation overlay uses it); the column and target label chosen here are this page's
-# own: the Map measures and colours by the concept's own ground truth, so its AP and colours agree.
-SHARED_THRESHOLD_KEY, KEPT_TARGET_KEY = "threshold", "validate_target_kept"
+# shared, per concept (``app.thresholds``: the Map's overlay and the Teach page's export follow it); the column
+# and target label chosen here are this page's own: the Map measures and colours by the concept's own ground
+# truth, so its AP and colours agree.
+THRESHOLD_OWNER_KEY, KEPT_TARGET_KEY = "validate_threshold_for", "validate_target_kept"
 COLUMN_KEY, KEPT_COLUMN_KEY = "validate_target_column", "validate_column_kept"
 
 render_sidebar()
@@ -101,14 +103,19 @@ lo, hi = threshold_range(scored.evaluation.scores)
 # Written every run, not only when the widget state was dropped (on other pages): the bounds follow the scores
 # (another split, another round), and Streamlit makes a slider with new bounds a new widget that starts at its
 # minimum (every item predicted positive) unless its value is set here.
-st.session_state[THRESHOLD_KEY] = float(st.session_state.get(THRESHOLD_KEY,
-                                                             st.session_state.get(SHARED_THRESHOLD_KEY, 0.0)))
+# Another concept starts at its own threshold (the one chosen for it earlier, else 0), never the last one's.
+kept_threshold = validate_threshold(index, concept)
+kept_threshold = 0.0 if kept_threshold is None else kept_threshold
+if st.session_state.get(THRESHOLD_OWNER_KEY) != (index, concept):
+    st.session_state[THRESHOLD_KEY] = kept_threshold
+    st.session_state[THRESHOLD_OWNER_KEY] = (index, concept)
+st.session_state[THRESHOLD_KEY] = float(st.session_state.get(THRESHOLD_KEY, kept_threshold))
 clamp_state(THRESHOLD_KEY, lo, hi)
 with c3:
     threshold = st.slider("Threshold (logit)", lo, hi, step=0.05, key=THRESHOLD_KEY,
                           help="Items scoring above it are predicted positive; 0 is probability 0.5.")
     st.caption(f"Logit {threshold:+.2f} = probability {sigmoid(threshold):.3f}")
-st.session_state[SHARED_THRESHOLD_KEY] = float(threshold)  # read by the Map page, survives page changes
+remember_validate_threshold(index, concept, threshold)  # this concept's: the Map's overlay and the Teach export
 ev = at_threshold(scored, threshold)
 
 if ev.has_metrics:

@@ -50,7 +50,7 @@ def test_every_round_travels_once_as_colour_codes(digits):
     codes = arrays["codes"].reshape(4, 1797)
     ckpt = session.history()[2]
     scores = view.matrix @ ckpt.w + ckpt.bias
-    assert np.corrcoef(codes[2].astype(float), np.clip(scores, -header["span"], header["span"]))[0, 1] > 0.99
+    assert np.corrcoef(codes[2].astype(float), np.clip(scores, -header["spans"][2], header["spans"][2]))[0, 1] > 0.99
     assert (codes[1] != codes[3]).mean() > 0.1
     ids = [bytes(arrays["id_bytes"][arrays["id_at"][i]: arrays["id_at"][i + 1]]).decode() for i in range(3)]
     assert ids == [str(i) for i in view.ids[:3]]

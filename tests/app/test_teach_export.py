@@ -1,4 +1,5 @@
-"""The Teach page's *Export*: one file per index and concept, and only that concept's file offered for download.
+"""The Teach page's *Export*: one file per index and concept, and only that concept's file offered for download;
+its threshold is the Validate page's for that concept unless one was typed into the export field.
 
 Names hold ``-``, so index ``a-b`` with concept ``c`` and index ``a`` with concept ``b-c`` must not share a file,
 and a classifier exported for one concept must not be offered on another concept's page.
@@ -19,6 +20,7 @@ from core.sources import parse_source
 from core.store import Store
 
 TEACH = str(Path(__file__).resolve().parents[2] / "views" / "teach.py")
+ROUTER = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 PAIRS = [("a-b", "c"), ("a", "b-c")]
 
 
@@ -64,3 +66,53 @@ def test_exports_of_names_joined_alike_are_two_files_and_each_page_offers_its_ow
 def test_the_exported_file_is_offered_on_its_own_page(two_indexes):
     at = _export(*PAIRS[0])
     assert [b for b in at.get("download_button") if "teach_export_download" in b.proto.id]
+
+
+def _side_caption(at: AppTest) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def test_export_threshold_follows_the_validate_page_for_that_concept_and_a_typed_one_wins(two_indexes):
+    from tests.helpers.workspaces import oracle_rounds
+
+    index, concept = PAIRS[0]
+    TeachSession.create(index, "other", store=two_indexes, target_label="5")
+    for name, positive in ((concept, "3"), ("other", "5")):
+        oracle_rounds(TeachSession.open(index, name, store=two_indexes), positive, 1)
+    at = AppTest.from_file(ROUTER, default_timeout=60)
+    at.session_state["selected_index"], at.session_state["selected_concept"] = index, concept
+    at.run()
+    at.switch_page("views/validate.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    slider = at.slider(key="validate_threshold")
+    chosen = round(slider.min + 0.25 * (slider.max - slider.min), 1)
+    assert abs(chosen) >= 0.1
+    slider.set_value(chosen).run()
+
+    at.switch_page("views/teach.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="teach_export_threshold").value == pytest.approx(chosen)
+    assert "From the Validate page" in _side_caption(at)
+    at.button(key="teach_export").click().run()
+    assert load_classifier(Path(at.session_state["teach_export_path"][2]))[1]["threshold"] == pytest.approx(chosen)
+
+    # another concept never takes this one's threshold
+    at.session_state["selected_concept"] = "other"
+    at.run()
+    assert at.number_input(key="teach_export_threshold").value == 0.0
+    assert "From the Validate page" not in _side_caption(at)
+
+    # typed into the export field: kept, even after the Validate page moves its threshold
+    at.session_state["selected_concept"] = concept
+    at.run()
+    at.number_input(key="teach_export_threshold").set_value(0.75).run()
+    at.switch_page("views/validate.py").run()
+    at.slider(key="validate_threshold").set_value(round(chosen + 0.2, 1)).run()
+    at.switch_page("views/teach.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="teach_export_threshold").value == pytest.approx(0.75)
+    assert "Typed here" in _side_caption(at) and f"{chosen + 0.2:+.2f}" in _side_caption(at)
+    at.button(key="teach_export").click().run()
+    assert load_classifier(Path(at.session_state["teach_export_path"][2]))[1]["threshold"] == pytest.approx(0.75)
+    at.button(key="teach_export_follow").click().run()  # back to following the Validate page
+    assert at.number_input(key="teach_export_threshold").value == pytest.approx(chosen + 0.2)

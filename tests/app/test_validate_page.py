@@ -148,6 +148,24 @@ def test_threshold_survives_a_split_with_other_slider_bounds(digits, monkeypatch
     assert len(mins) == 3  # the slider's bounds did change with the split
 
 
+def test_each_concept_keeps_its_own_threshold(digits):
+    """Switching concept on the Validate page used to carry the last concept's threshold over (and the Map
+    overlay then predicted with it): each concept starts at the one chosen for it, else 0."""
+    from core.session import TeachSession
+
+    TeachSession.create("digits", "other", store=digits, target_label="4")
+    at = _page()
+    at.slider(key="validate_threshold").set_value(0.5).run()
+    at.session_state["selected_concept"] = "other"
+    at.run()
+    _no_errors(at)
+    assert at.slider(key="validate_threshold").value == 0.0
+    at.session_state["selected_concept"] = "three"
+    at.run()
+    assert at.slider(key="validate_threshold").value == 0.5
+    assert at.session_state["validate_threshold_by_concept"] == {("digits", "three"): 0.5, ("digits", "other"): 0.0}
+
+
 def test_top_positives_are_sorted_above_threshold_and_paged(digits):
     at = _page()
     threshold = round(float(np.quantile(_core(digits).scores, 0.8)) / 0.05) * 0.05

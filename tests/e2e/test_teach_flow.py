@@ -267,3 +267,55 @@ def test_item_text_is_shown_as_typed(app_server, page, screenshot_dir):
     page.keyboard.press("a")
     screenshot(page, screenshot_dir, "01-hostile-text")
     assert dialogs == []
+
+
+def test_cards_name_their_files_and_the_cut_meta_line_has_a_tooltip(app_server, page, screenshot_dir, tmp_path):
+    """Each card shows its item's id (an image's path in the folder) and the meta line's whole text as a tooltip
+    (a long ground-truth label is cut); hostile file names stay text; the keys still rate."""
+    from PIL import Image
+
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.sources import parse_source
+
+    label = "a_rather_long_ground_truth_label_for_red_things"
+    root = tmp_path / "photos"
+    for split in ("train", "val"):
+        for name, colour in ((label, (220, 30, 30)), ("blue", (30, 30, 220))):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(8):
+                stem = f"<b>x<i> &amp; {i}" if i == 0 else f"{name[:3]}_{i:03d}"
+                Image.new("RGB", (24, 24), (colour[0], colour[1] + 9 * i, colour[2])).save(folder / f"{stem}.png")
+    store = Store(app_server.workspace)
+    build_index("photos", parse_source(f"folder:{root}"), load_embedder("pixels:4"), store=store)
+    TeachSession.create("photos", "reds", store=store, target_label=label, batch_size=16, strategy="random")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    _open_teach(page, app_server.url)
+    page.locator(MAIN).get_by_text("Show ground-truth labels").click()
+    expect(page.locator(f"{BOX} .card .meta").first).to_contain_text("label", timeout=15_000)
+
+    cards = page.locator(f"{BOX} .card[data-id]").evaluate_all(
+        """cards => cards.map(c => { const n = c.querySelector('.name'), m = c.querySelector('.meta');
+             return {id: c.dataset.id, name: n && n.textContent, nameTitle: n && n.getAttribute('title'),
+                     base: n && n.querySelector('.base') && n.querySelector('.base').textContent,
+                     markup: n ? n.querySelectorAll('b, i').length : -1, alt: c.querySelector('img').alt,
+                     meta: m.textContent, metaTitle: m.getAttribute('title'),
+                     cut: m.scrollWidth > m.clientWidth}; })""")
+    assert len(cards) == 16 and any("<b>x<i> &amp; 0.png" in c["id"] for c in cards)  # every train item
+    for card in cards:
+        assert card["name"] == card["nameTitle"] == card["alt"] == card["id"], card
+        assert card["id"].startswith("train/") and card["base"] == card["id"].rsplit("/", 1)[1]
+        assert card["markup"] == 0 and card["metaTitle"] == card["meta"]
+        assert re.fullmatch(r"score [+-]\d\.\d\d · p \d\.\d\d · label (blue|" + label + ")", card["meta"]), card
+    assert any(c["cut"] for c in cards if c["meta"].endswith(label)), "the long label fits: nothing to test"
+    screenshot(page, screenshot_dir, "01-card-names")
+
+    # Focus view: the whole name beside the big item; the keys rate as before.
+    page.locator(f"{BOX} button.view[data-view=focus]").click()
+    expect(page.locator(f"{BOX} .card.focus .name")).to_have_text(cards[0]["id"])
+    page.keyboard.press("a")
+    expect(page.locator(f"{BOX} .position")).to_contain_text("Item 2 of 16 · 1 rated")
+    expect(page.locator(f"{BOX} .card.focus .name")).to_have_text(cards[1]["id"])
+    expect(page.locator(f"{BOX} .card.focus .meta")).to_have_attribute("title", cards[1]["meta"].split(" · label")[0])
+    screenshot(page, screenshot_dir, "02-focus-name")

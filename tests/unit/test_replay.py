@@ -49,6 +49,31 @@ def test_replay_scores_positives_and_flips_per_round():
     assert codes.dtype == np.uint8 and codes[np.argmax(replay.scores[1])] >= 250
 
 
+def test_each_round_is_coloured_over_its_own_span_so_a_calm_round_is_not_one_flat_colour():
+    """An extreme early round (scores near -6.5) must not set the colours of a later one (-1.8..-0.5): the
+    span follows the round shown, in the payload, the Plotly frames and the captions that say it."""
+    from core.replay_canvas import replay_parts
+    from core.replay_figure import replay_figure
+
+    X = _unit(400)
+    xy = np.random.default_rng(1).standard_normal((400, 2)).astype(np.float32)
+    w = X[0] * 0.65  # scores x . w within about ±0.65
+    replay = build_replay(X, xy, _checkpoints(np.stack([0 * w, w, w]), [0.0, -6.3, -1.1]), np.arange(400))
+    assert replay.scores[1].max() < -5 and -2 < replay.scores[2].min() and replay.scores[2].max() < 0
+    wild, calm = replay.span(1), replay.span(2)
+    assert wild > 5 and 0.5 < calm < 2.0 and replay.span(0) > 0  # all-zero scores: never 0 wide
+    codes = replay.color_codes(2)
+    assert int(codes.max()) - int(codes.min()) >= 60, "the calm round is a single flat colour"
+    assert (codes < 127).all()  # still all on the negative (orange) side: 0 keeps its colour
+    header, arrays = replay_parts(replay)
+    assert header["spans"] == pytest.approx([replay.span(i) for i in range(3)])
+    np.testing.assert_array_equal(arrays[2][1].reshape(3, 400)[2], codes)
+    assert header["captions"][2].endswith(f"colours ±{calm:.2f} logit")
+    frames = replay_figure(replay).to_dict()["frames"]
+    ticks = [f["data"][0]["marker"]["colorbar"]["ticktext"] for f in frames]
+    assert ticks[2][-1] == f"{calm:+.2f}" and ticks[1][-1] == f"{wild:+.2f}"
+
+
 def test_w_sits_beside_its_items_not_on_them():
     xy = np.random.default_rng(0).standard_normal((500, 2)).astype(np.float32)
     anchor = np.array([[2.0, 0.0], [0.0, -2.0]], np.float32)

@@ -37,7 +37,7 @@ def test_payload_carries_every_round_as_the_replay_computes_it():
         np.testing.assert_array_equal(flips, replay.flipped[i])
     # what the browser draws on top (code above the threshold's code) is what the replay predicts positive
     for i in range(r):
-        on_top = np.flatnonzero(codes[i] > header["threshold_code"])
+        on_top = np.flatnonzero(codes[i] > header["threshold_codes"][i])
         assert abs(len(on_top) - len(replay.positive[i])) <= 0.02 * m
     assert header["captions"][2].startswith("Round 2 of 3")
 

@@ -100,3 +100,19 @@ def test_the_component_never_parses_data_as_html():
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert sink not in js, f"app/teach_batch.js uses {sink}"
     assert "textContent" in js
+
+
+def test_each_card_names_its_item_as_plain_one_line_text():
+    """The card shows the item's id (for images, the relative file name); ids are data: bidi and control
+    characters are made visible, markup stays text (the page sets it with textContent / title only)."""
+    image = item_payload({"item_id": "val/blue/blue_012.png", "score": -0.9, "probability": 0.29, "label": "blue"},
+                         {"id": "val/blue/blue_012.png", "thumbnail": None, "text": None}, show_label=True)
+    assert image["name"] == "val/blue/blue_012.png" and image["id"] == "val/blue/blue_012.png"
+    hostile = "photos/<b>x</b>\n\u202egpj.exe"
+    item = item_payload({"item_id": hostile, "score": 0.1, "probability": 0.5}, {"id": hostile, "text": "t"},
+                        show_label=False)
+    assert item["id"] == hostile  # sent back with the rating exactly as stored
+    assert item["name"] == "photos/<b>x</b>\\n[U+202E]gpj.exe"
+    long = item_payload({"item_id": "d/" * 400 + "f.png", "score": 0.0, "probability": 0.5}, {"text": "t"}, False)
+    assert len(long["name"]) == 300 and long["name"].startswith("d/d/") and long["name"].endswith("/d/f.png")
+    assert "…" in long["name"]  # the middle of a long path goes, not its file name

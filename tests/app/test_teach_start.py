@@ -1,0 +1,79 @@
+"""The Teach start form's "Example items I pick": candidates come from the train split only (validation is
+held out to measure the classifier), whether they are found by a text search or drawn at random."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core.embedders import load_embedder
+from core.indexing import build_index
+from core.session import TeachSession
+from core.sources import parse_source
+from core.store import Store
+
+TEACH = str(Path(__file__).resolve().parents[2] / "views" / "teach.py")
+
+
+def _no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _examples_form(index: str, query: str | None = None) -> AppTest:
+    at = AppTest.from_file(TEACH, default_timeout=60)
+    at.session_state["selected_index"], at.session_state["selected_concept"] = index, None
+    at.run()
+    _no_errors(at)
+    at.radio(key="teach_new_how").set_value("examples").run()
+    if query is not None:
+        at.text_input(key="teach_examples_query").set_value(query).run()
+    _no_errors(at)
+    return at
+
+
+def _splits(store: Store, index: str) -> dict[str, str]:
+    view = store.vectors(index)
+    return {str(i): str(s) for i, s in zip(view.ids, view.split, strict=True)}
+
+
+def test_random_example_candidates_are_train_items_only():
+    store = Store()
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=store)
+    split_of = _splits(store, "digits")
+    assert "validation" in split_of.values()
+    at = _examples_form("digits")
+    for _ in range(3):  # "Show other items" draws another sample: still train only
+        options = at.multiselect(key="teach_new_examples").options
+        assert len(options) == 30
+        held_out = [o for o in options if split_of[o] != "train"]
+        assert not held_out, f"validation items offered as examples: {held_out}"
+        at.button(key="teach_examples_shuffle").click().run()
+        _no_errors(at)
+    assert any("Train items only" in c.value for c in at.caption)
+
+
+def test_searched_example_candidates_are_train_items_only_and_start_the_concept(tmp_path):
+    path = tmp_path / "pkgs.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "text", "split"])
+        for i in range(60):  # every other item is a validation item, all alike for the query
+            writer.writerow([f"pkg-{i}", f"a web framework for python number {i}", "validation" if i % 2 else "train"])
+    store = Store()
+    build_index("pkgs", parse_source(f"file:{path}", text_column="text", id_column="id", split_column="split"),
+                load_embedder("st:minilm"), store=store)
+    split_of = _splits(store, "pkgs")
+    at = _examples_form("pkgs", query="web framework")
+    options = at.multiselect(key="teach_new_examples").options
+    assert options and len(options) <= 30
+    assert all(split_of[o] == "train" for o in options), [o for o in options if split_of[o] != "train"]
+
+    at.text_input(key="teach_new_name").set_value("web").run()
+    at.multiselect(key="teach_new_examples").set_value(options[:2]).run()
+    at.button(key="teach_new_start").click().run()
+    _no_errors(at)
+    concept = TeachSession.open("pkgs", "web", store=store).concept
+    assert concept.init == "examples" and concept.examples == options[:2]
