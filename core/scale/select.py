@@ -67,6 +67,18 @@ class Query:
         """The k scores closest to 0 among what is not taken, closest first."""
         return self._top(k, "margin")
 
+    def boundary_spread(self, k: int, band_factor: int) -> np.ndarray:
+        """k items near the boundary and unlike each other: ``core.policy.spread_out`` over the
+        ``band_factor * k`` untaken items nearest it (reads only their vectors from the backend)."""
+        from core.policy import spread_out
+
+        if k <= 0:
+            return np.empty(0, dtype=np.int64)
+        band = self._top(min(band_factor * k, self.n_left), "margin", take=False)
+        logits = np.array([self.scores[int(p)] for p in band], dtype=np.float64)
+        vectors = self.backend.vectors_at(self.split_rows[band])
+        return self._take(band[spread_out(logits, vectors, k)])
+
     def random(self, k: int) -> np.ndarray:
         """k untaken items uniformly at random, in the order drawn."""
         if k <= 0:
@@ -107,7 +119,7 @@ def run_strategy(name: str, query: Query, k: int) -> np.ndarray:
 def run_plan(plan, query: Query) -> np.ndarray:
     """Positions picked by a ``core.policy.Plan``: each part among what earlier parts left, in plan order,
     the same as ``core.policy.select_plan`` on exact scores."""
-    from core.policy import DEEP_FACTOR
+    from core.policy import BOUNDARY_BAND, DEEP_FACTOR
 
     k = sum(plan.counts.values())
     _check(None, max(k, 1), query.taken)
@@ -118,6 +130,8 @@ def run_plan(plan, query: Query) -> np.ndarray:
             continue
         if part == "deep":
             picked.append(query.deep(want, DEEP_FACTOR))
+        elif part == "boundary":
+            picked.append(query.boundary_spread(want, BOUNDARY_BAND))
         else:
-            picked.append({"nearest": query.nearest, "boundary": query.boundary, "diverse": query.diverse}[part](want))
+            picked.append({"nearest": query.nearest, "diverse": query.diverse}[part](want))
     return np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)

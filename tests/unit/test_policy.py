@@ -86,3 +86,25 @@ def test_select_plan_never_repeats_or_reuses_seen_items_and_reports_exhaustion()
     assert len(batch) == 15 == len(set(batch.tolist())) and not seen[batch].any()
     with pytest.raises(PoolExhausted):
         select_plan(plan, scores, np.ones(40, dtype=bool))
+
+
+def test_the_boundary_half_is_spread_out_over_near_identical_families():
+    """Five items nearest the boundary that are one family (near-identical texts) teach what one of them would:
+    the boundary part takes one of them and other items still near the boundary."""
+    rng = np.random.default_rng(3)
+    dim = 32
+    family = rng.standard_normal(dim)
+    X = rng.standard_normal((400, dim))
+    X[:10] = family + rng.standard_normal((10, dim)) * 0.02  # ten near-duplicates...
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    scores = np.empty(400, dtype=np.float32)
+    scores[:10] = np.linspace(-0.01, 0.01, 10)  # ...all nearest the boundary
+    scores[10:] = np.linspace(0.05, 3.0, 390) * np.where(np.arange(390) % 2, 1, -1)  # the rest further out
+    plan = Plan({"boundary": 5}, "test")
+    plain = select_plan(plan, scores, np.zeros(400, dtype=bool), rng=np.random.default_rng(0))  # no vectors
+    assert sorted(plain.tolist()) == [2, 3, 4, 5, 6]  # the five nearest: one family
+    spread = select_plan(plan, scores, np.zeros(400, dtype=bool), rng=np.random.default_rng(0), vectors=X)
+    assert int((spread < 10).sum()) == 1 and spread[0] < 10  # the nearest one, then other items
+    assert np.abs(scores[spread]).max() < np.sort(np.abs(scores))[5 * 20]  # still within the band near it
+    assert (X[spread] @ X[spread].T)[~np.eye(5, dtype=bool)].max() < 0.9
+    assert "spread out" in plan_batch(Evidence(True, [3, 4, 2, 5], [10, 10, 10, 10]), 10).reason
