@@ -328,8 +328,18 @@ def build_index(
     when the workspace cannot be written (disk full, read-only): a new index is then removed again, a
     resumed one keeps what it had.
     """
+    from core.build_lock import build_lock
+
     validate_index_name(name)
     store = store or Store()
+    with build_lock(store.root, name):  # a second build of this index at once is refused, not run twice
+        return _build_index_guarded(name, source, embedder, store, batch_size, progress, should_cancel,
+                                    flush_every, workers)
+
+
+def _build_index_guarded(name, source, embedder, store, batch_size, progress, should_cancel, flush_every,
+                         workers) -> IndexReport:
+    """``_build_index``, with storage failures explained and a new index that could not be written removed."""
     existed = store.has_index(name)
     try:
         return _build_index(name, source, embedder, store, batch_size, progress, should_cancel, flush_every, workers)

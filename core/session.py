@@ -48,9 +48,13 @@ class Candidate:
 
 @dataclass
 class RoundResult:
+    """What a submit did. n_new: items rated (or skipped) for the first time; n_rerated: items that already
+    had a rating, now replaced (resubmitting a batch is not new work)."""
+
     round: int
     n_new: int
     metrics: dict[str, Any] = field(default_factory=dict)
+    n_rerated: int = 0
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -392,8 +396,11 @@ class TeachSession:
             self._sync()
             self._check_round(expected_round, "submitted")
             round_ = self.round + 1
+            rerated = len(set(self.ratings().item_ids) & set(clean))
             self.teach.add_ratings(self.index, self.concept.name, clean, round_)
-            return self._train_and_checkpoint(round_, n_new=len(clean))
+            result = self._train_and_checkpoint(round_, n_new=len(clean) - rerated)
+            result.n_rerated = rerated
+            return result
 
     def _train_and_checkpoint(self, round_: int, n_new: int) -> RoundResult:
         rated = self.ratings()

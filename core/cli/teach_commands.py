@@ -303,10 +303,12 @@ def run_teach_submit(args: argparse.Namespace) -> int:
     except StaleBatch as exc:
         raise StaleBatch(f"{exc} Run `teach next` to see the current batch.") from None
     if args.json:
-        print(json.dumps({"round": result.round, "n_new": result.n_new, "metrics": result.metrics}, indent=2))
+        print(json.dumps({"round": result.round, "n_new": result.n_new, "n_rerated": result.n_rerated,
+                          "metrics": result.metrics}, indent=2))
         return 0
     m = result.metrics
-    parts = [f"round {result.round}: {result.n_new} new",
+    rerated = f" ({result.n_rerated} re-rated)" if result.n_rerated else ""
+    parts = [f"round {result.round}: {result.n_new} new{rerated}",
              f"ratings {m.get('n_ratings')} (+{m.get('n_positive')}/-{m.get('n_negative')})",
              f"loss {_fmt(m.get('loss'))}", f"w moved {_degrees(m.get('cosine_to_previous'))}",
              f"predicted positive {m.get('predicted_positive')}"]

@@ -131,10 +131,22 @@ def build_index_ray(
     """Embed ``source`` into index ``name`` on Ray (``ray_address``: ``"auto"``, ``ray://...`` or None for
     a local Ray); resumes like ``core.indexing.build_index``. ``actors``: embedding actors (default: one
     per GPU, else one per CPU less one, at least 1)."""
-    from core.embedders import load_embedder
+    from core.build_lock import build_lock
 
     validate_index_name(name)
     store = store or Store()
+    with build_lock(store.root, name):  # a second build of this index at once is refused, not run twice
+        return _build_index_ray(name, source, embedder_spec, store, ray_address=ray_address, actors=actors,
+                                batch_size=batch_size, device=device, chunk_size=chunk_size, progress=progress,
+                                should_cancel=should_cancel)
+
+
+def _build_index_ray(name: str, source: Any, embedder_spec: str, store: Store, *, ray_address: str | None,
+                     actors: int | None, batch_size: int | None, device: str | None, chunk_size: int,
+                     progress: Callable[[Progress], None] | None,
+                     should_cancel: Callable[[], bool] | None) -> IndexReport:
+    from core.embedders import load_embedder
+
     probe = load_embedder(embedder_spec, device="cpu")  # name, dimension, modalities; the actors embed
     info = _check_compatible(store, name, probe, source)
     fresh_index = info is None

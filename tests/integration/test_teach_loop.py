@@ -85,6 +85,21 @@ def test_create_without_prompt_starts_with_a_diverse_batch(store):
     assert {view.split[list(view.ids).index(c.item_id)] for c in batch} == {"train"}
 
 
+def test_resubmitting_a_batch_counts_its_items_as_re_rated_not_new(store, capsys):
+    from core.cli import main
+
+    session = TeachSession.create("digits", "again", store=store, examples=_train_ids(store, "3", 2))
+    batch = session.next_batch(10)
+    assert session.submit(_oracle(batch)).n_new == 10
+    flipped = {k: -v for k, v in _oracle(batch[:4]).items()}
+    result = session.submit(flipped)  # four of them rated again, the other way
+    assert result.n_new == 0 and result.n_rerated == 4 and result.metrics["n_ratings"] == 10
+    capsys.readouterr()
+    ratings = ",".join(f"{k}={v:g}" for k, v in flipped.items())
+    assert main(["teach", "submit", "--index", "digits", "--concept", "again", "--ratings", ratings]) == 0
+    assert "round 3: 0 new (4 re-rated)" in capsys.readouterr().out
+
+
 def test_next_batch_excludes_seen_and_reopen_restores_state(store):
     session = TeachSession.create("digits", "threes", store=store, examples=_train_ids(store, "3", 2),
                                   target_label="3")
