@@ -130,7 +130,7 @@ def backend_for(store, index: str, kind: str | None = None) -> tuple[ScoringBack
     key = (id(store), str(store.location), index, kind)
     with _lock:
         cached = _cache.get(key)
-        if cached is not None and cached[0] == version:
+        if cached is not None and cached[0] == version and not getattr(cached[1], "broken", False):
             return cached[1], cached[2]
         if cached is not None:
             cached[1].close()

@@ -11,6 +11,7 @@ Ray is imported here only; nothing on the local path imports this module.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -219,6 +220,22 @@ class RayShardBackend(ScoringBackend):
                            split_codes=split_codes) for o, c in plan_shards(n, n_shards)]
         return cls(specs, num_cpus=num_cpus)
 
+    #: set once a shard's actor died: ``core.scale.backend_for`` then starts a new backend on the next request
+    broken = False
+
+    def _get(self, refs, what: str):
+        """``_get``, and a dead actor (killed, its node gone) turned into one message; the backend is then
+        marked broken so the next request builds fresh shards instead of failing on the dead one forever."""
+        ray = _ray()
+        try:
+            return _get(refs, what)
+        except ray.exceptions.RayActorError as exc:
+            self.broken = True
+            from core.errors import FewshotError
+
+            raise FewshotError(f"a Ray scoring shard died ({type(exc).__name__}); it is started again on the next "
+                               "request: try again") from None
+
     def _shard_of(self, rows: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.offsets, rows, side="right") - 1
 
@@ -228,7 +245,7 @@ class RayShardBackend(ScoringBackend):
         owner = self._shard_of(excluded)
         refs = [a.candidates.remote(w, float(b), int(k), by, split_code, excluded[owner == i])
                 for i, a in enumerate(self.actors)]
-        parts = _get(refs, "answer a query")
+        parts = self._get(refs, "answer a query")
         rows = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
         vectors = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, self.dim), np.float32)
         return exact_top(rows, vectors, w, b, k, by)
@@ -239,17 +256,19 @@ class RayShardBackend(ScoringBackend):
         owner = self._shard_of(rows)
         asked = [(i, np.flatnonzero(owner == i)) for i in range(len(self.actors))]
         asked = [(i, where) for i, where in asked if where.size]
-        blocks = _get([self.actors[i].vectors_at.remote(rows[where]) for i, where in asked], "return vectors")
+        blocks = self._get([self.actors[i].vectors_at.remote(rows[where]) for i, where in asked], "return vectors")
         for (_, where), block in zip(asked, blocks, strict=True):
             out[where] = block
         return out
 
     def scores(self, w, b):
-        parts = _get([a.scores.remote(np.asarray(w, dtype=np.float32), float(b)) for a in self.actors], "score")
+        parts = self._get([a.scores.remote(np.asarray(w, dtype=np.float32), float(b)) for a in self.actors],
+                          "score")
         return np.concatenate(parts) if parts else np.empty(0, np.float32)
 
     def close(self) -> None:
         ray = _ray()
         for actor in self.actors:
-            ray.kill(actor)
+            with contextlib.suppress(Exception):  # already dead
+                ray.kill(actor)
         self.actors = []

@@ -186,3 +186,23 @@ def test_ray_indexing_stopped_after_a_chunk_resumes_to_the_same_rows(s3_workspac
     os.environ["FEWSHOT_HOME"] = s3_workspace
     assert _rows(Store(), "resumed").equals(_rows(Store(tmp_path / "local"), "resumed"))
     assert Store().get_index("resumed").status == "complete"
+
+
+def test_a_dead_scoring_shard_is_one_message_and_the_next_request_starts_fresh_shards(digits_bucket):
+    """One killed shard actor used to break every later requery of the process (the dead backend stayed cached)."""
+    import ray
+
+    from core.errors import FewshotError
+    from core.scale import backend_for
+
+    store = Store()
+    session = TeachSession.create("digits", "shardkill", store=store, target_label="3")
+    session.scoring = "ray"
+    before = [c.item_id for c in session.next_batch(10, seed=1)]
+    backend, _ = backend_for(store, "digits", "ray")
+    ray.kill(backend.actors[0])
+    with pytest.raises(FewshotError, match="a Ray scoring shard died"):
+        session.next_batch(10, seed=1)
+    assert backend.broken
+    assert [c.item_id for c in session.next_batch(10, seed=1)] == before  # fresh shards, same answer
+    assert backend_for(store, "digits", "ray")[0] is not backend
