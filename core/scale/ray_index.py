@@ -148,6 +148,7 @@ def _build_index_ray(name: str, source: Any, embedder_spec: str, store: Store, *
     from core.embedders import load_embedder
 
     probe = load_embedder(embedder_spec, device="cpu")  # name, dimension, modalities; the actors embed
+    ray = _connect(ray_address)  # before anything is written: a wrong address leaves no empty index behind
     info = _check_compatible(store, name, probe, source)
     fresh_index = info is None
     if info is None:
@@ -165,7 +166,6 @@ def _build_index_ray(name: str, source: Any, embedder_spec: str, store: Store, *
     todo = report.keep_new(source, known, set())
     store.add_skipped(name, [{"id": s.id, "uri": s.uri, "reason": s.reason} for s in report.skipped])
 
-    ray = connect_ray(ray_address)
     import lance_ray
     from ray.data import ActorPoolStrategy, DataContext
 
@@ -246,3 +246,17 @@ def _build_index_ray(name: str, source: Any, embedder_spec: str, store: Store, *
         store.compact(name)
     report.info = info
     return report
+
+
+def _connect(address: str | None):
+    """``connect_ray``, with a cluster that cannot be reached said in one line (no Ray traceback)."""
+    try:
+        return connect_ray(address)
+    except Exception as exc:  # noqa: BLE001 - ray.init raises ValueError, ConnectionError, RuntimeError, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        hint = ""
+        if str(address or "").startswith("ray://") and "ray[client]" in str(exc):
+            hint = "; a ray:// address needs the Ray client: pip install 'ray[client]'"
+        elif address == "auto":
+            hint = "; 'auto' joins a Ray already running on this machine (ray start --head), or give its address"
+        raise FewshotError(f"cannot connect to Ray at {address or 'a new local Ray'!r}: {first}{hint}") from None

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -38,3 +40,19 @@ def test_ray_options_without_the_ray_engine_are_refused(capsys):
 
     assert main(["index", "--name", "x", "--source", "demo:digits", "--embedder", "pixels", "--actors", "2"]) == 2
     assert "--engine ray" in capsys.readouterr().err
+
+
+def test_a_ray_address_that_cannot_be_reached_is_one_line_and_leaves_no_index(workspace_dir, capsys):
+    """``--ray-address auto`` with no Ray running used to end in a Ray traceback and leave an empty index
+    listed as "building"; the connection is now made before anything is written."""
+    ray = pytest.importorskip("ray", reason="pip install -r requirements-scale.txt")
+    if ray.is_initialized():
+        pytest.skip("a Ray is already running in this process")
+    from core.cli import main
+    from core.store import Store
+
+    code = main(["index", "--name", "nowhere", "--source", "demo:digits", "--embedder", "pixels", "--engine", "ray",
+                 "--ray-address", "auto"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot connect to Ray at 'auto'" in err and "Traceback" not in err
+    assert not Store().has_index("nowhere") and Store().list_indexes() == []
