@@ -48,17 +48,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"interrupted: {INTERRUPTED.get(args.command, INTERRUPTED[None])}", file=sys.stderr)
+        kept = INTERRUPTED.get(args.command, INTERRUPTED[None])
+        if args.command == "index" and getattr(args, "engine", None) == "ray":  # Ray commits whole chunks only
+            kept = "finished chunks of 50,000 items are kept (a smaller run keeps nothing); run the same command again"
+        print(f"interrupted: {kept}", file=sys.stderr)
         return 130
     except Exception as exc:
         from core.os_errors import explain_storage
 
         doing = " ".join(filter(None, [args.command, getattr(args, f"{args.command}_command", None)]))
-        storage = explain_storage(exc, doing)
+        storage = explain_storage(exc, doing) or _explain_remote(exc, doing)
         if storage is None:
             raise
         print(f"error: {storage}", file=sys.stderr)
         return 2
+
+
+def _explain_remote(exc: BaseException, doing: str) -> FewshotError | None:
+    """One line for a failure of the bucket holding the workspace (``core.os_errors.explain_remote``)."""
+    from core.os_errors import explain_remote
+    from core.storage import workspace_location
+
+    try:
+        where = workspace_location()
+    except FewshotError:
+        return None
+    return explain_remote(exc, where, doing)
 
 
 def _silence_stdout() -> None:

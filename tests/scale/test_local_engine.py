@@ -56,3 +56,17 @@ def test_a_ray_address_that_cannot_be_reached_is_one_line_and_leaves_no_index(wo
     err = capsys.readouterr().err
     assert code == 2 and "cannot connect to Ray at 'auto'" in err and "Traceback" not in err
     assert not Store().has_index("nowhere") and Store().list_indexes() == []
+
+
+def test_an_interrupted_ray_build_says_only_finished_chunks_are_kept(workspace_dir, capsys, monkeypatch):
+    """Ray commits chunks of 50,000: "what was embedded is kept" promised work that a smaller run loses."""
+    pytest.importorskip("ray", reason="pip install -r requirements-scale.txt")
+    import core.scale.ray_index as ray_index
+    from core.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray_index, "build_index_ray", interrupted)
+    code = main(["index", "--name", "x", "--source", "demo:digits", "--embedder", "pixels", "--engine", "ray"])
+    assert code == 130 and "finished chunks of 50,000 items are kept" in capsys.readouterr().err
