@@ -46,16 +46,29 @@ class LanceDatabase:
         return {n[: -len(SUFFIX)] for n in self.location.list_names() if n.endswith(SUFFIX)}
 
     def open_table(self, name: str) -> LanceTable:
-        """The table at its latest version; ``ValueError`` when there is none (as LanceDB raises)."""
+        """The table at its latest version; ``ValueError`` when there is none (as LanceDB raises).
+
+        A bucket that cannot be used (credentials, a missing bucket, the network) raises
+        ``core.os_errors.RemoteStorageError`` instead: that is not a missing table.
+        """
         import lance
 
         try:
             dataset = lance.dataset(self.uri(name), storage_options=self._options)
         except (ValueError, OSError) as exc:
-            if isinstance(exc, OSError) and "not found" not in str(exc).lower():
+            self._raise_remote(exc)
+            missing = "not found" in str(exc).lower()
+            if (isinstance(exc, OSError) or not self.location.is_local) and not missing:
                 raise
             raise ValueError(f"Table {name!r} was not found") from exc
         return LanceTable(name, dataset, self._options)
+
+    def _raise_remote(self, exc: BaseException) -> None:
+        from core.os_errors import explain_remote
+
+        remote = explain_remote(exc, self.location)
+        if remote is not None:
+            raise remote from exc
 
     def create_table(
         self, name: str, data: pa.Table | None = None, schema: pa.Schema | None = None,
@@ -77,9 +90,10 @@ class LanceDatabase:
         try:
             dataset = lance.write_dataset(data, self.uri(name), schema=schema, mode=mode,
                                           storage_options=self._options)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             if mode == "create" and exist_ok and "already exists" in str(exc).lower():
                 return self.open_table(name)
+            self._raise_remote(exc)
             raise
         return LanceTable(name, dataset, self._options)
 

@@ -65,3 +65,74 @@ def explain_storage(exc: BaseException, doing: str) -> StorageError | None:
     return StorageError(
         f"{doing} failed: {what}. {advice}; what was saved before is kept, and nothing half-written is used."
     )
+
+
+# ----- object storage (a workspace in a bucket) ---------------------------------------------------
+#: Words in a Lance / pyarrow / object_store error, and what they mean; checked in this order (a missing
+#: credential's text can carry a "Forbidden" from the metadata service, so credentials come first).
+_REMOTE_CAUSES = (
+    (("failed to get aws credentials", "no credentials", "unable to load credentials", "missing credentials",
+      "credential provider", "credentials not found"),
+     "no credentials were found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or FEWSHOT_STORAGE_OPTIONS)"),
+    (("nosuchbucket", "bucket does not exist", "specified bucket is not valid", "invalidbucketname"),
+     "the bucket {bucket!r} does not exist; create it, or fix FEWSHOT_HOME"),
+    (("invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied", "access denied", "403 forbidden"),
+     "access was refused; check the credentials and the bucket's permissions"),
+    (("error sending request", "could not connect", "connection refused", "network_connection", "dns error",
+      "failed to connect", "connection reset", "timed out", "broken pipe", "unexpected eof"),
+     "the storage endpoint {endpoint} could not be reached; is it running, and are AWS_ENDPOINT / "
+     "FEWSHOT_STORAGE_OPTIONS right?"),
+)
+_REMOTE_GENERIC = ("lanceerror(io)", "generic s3 error", "generic gcs error", "generic azure error",
+                   "aws error", "object_store", "http error")
+
+
+class RemoteStorageError(StorageError):
+    """The bucket holding the workspace could not be used: credentials, a missing bucket, the network."""
+
+
+def _chain_text(exc: BaseException) -> str:
+    parts, seen, current = [], set(), exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append(str(current))
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """The first line of a storage message, without raw XML, source paths or retry details."""
+    text = text.split("<?xml", 1)[0].split("<Error>", 1)[0]
+    text = " ".join(text.split())
+    for cut in (", /home/", ", /rust/", " /home/runner/"):
+        text = text.split(cut, 1)[0]
+    text = text.rstrip(" :,")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def explain_remote(exc: BaseException, where, doing: str | None = None) -> RemoteStorageError | None:
+    """One line for an object-storage failure while using ``where`` (a ``core.storage.Location``), else None.
+
+    Names the workspace URI and the cause (credentials, missing bucket, refused access, unreachable
+    endpoint, or the store's own first line without its XML); None for a local folder or an error that
+    does not come from the store (the caller keeps its own handling: a missing table is "not found").
+    """
+    if isinstance(exc, FewshotError) or getattr(where, "is_local", True):
+        return None
+    text = _chain_text(exc)
+    lower = text.lower()
+    uri = str(getattr(where, "uri", where))
+    bucket = uri.split("://", 1)[-1].split("/", 1)[0]
+    options = getattr(where, "storage_options", None) or {}
+    endpoint = options.get("aws_endpoint") or options.get("endpoint") or "of the bucket"
+    what = None
+    for words, cause in _REMOTE_CAUSES:
+        if any(w in lower for w in words):
+            what = cause.format(bucket=bucket, endpoint=endpoint)
+            break
+    if what is None:
+        if not any(w in lower for w in _REMOTE_GENERIC):
+            return None
+        what = f"the storage failed: {_short(text)}"
+    prefix = f"{doing} failed: " if doing else ""
+    return RemoteStorageError(f"{prefix}{uri}: {what}")

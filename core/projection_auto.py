@@ -6,6 +6,11 @@ must see its progress. The child (``python -m core.projection_fit --status-file 
 ``<workspace>/projections/<index>/fit.json`` as it goes: state, pid, stage, fraction, and the
 fingerprint of the content it fits, so a rebuilt index starts a new fit by itself.
 
+The status file, its lock and the fit's log name a local process and use a file lock, so they stay on
+this machine: beside the map cache for a local workspace, and under ``FEWSHOT_LOCAL_DIR`` (``map-fits/
+<hash of the workspace URI>/<index>``) for a workspace in a bucket. The map itself (``v<N>.npz``) is
+written to the workspace in both cases (``core.projection.save_projection``).
+
 ``FEWSHOT_AUTO_MAP=0`` turns the automatic start off (the test suite does, so that it does not spawn
 fits on 2 shared cores; the tests of this feature turn it back on).
 """
@@ -13,6 +18,7 @@ fits on 2 shared cores; the tests of this feature turn it back on).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import subprocess
@@ -21,8 +27,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.errors import FewshotError
 from core.files import write_atomic
 from core.projection import DEFAULT_SAMPLE_THRESHOLD, fingerprint, load_projection, projection_dir
+from core.storage import as_location
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
@@ -72,8 +80,20 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
+def fit_dir(index: str, root: Path | str) -> Path:
+    """The local folder of ``index``'s background fit (status, lock, log): see the module docstring."""
+    location = as_location(root)
+    if location.is_local:
+        return projection_dir(index, location)
+    from core.config import workspace
+    from core.store import validate_index_name
+
+    key = hashlib.blake2b(location.uri.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return workspace() / "map-fits" / key / validate_index_name(index)
+
+
 def status_path(index: str, root: Path | str) -> Path:
-    return projection_dir(index, root) / "fit.json"
+    return fit_dir(index, root) / "fit.json"
 
 
 def read_status(index: str, root: Path | str) -> FitStatus | None:
@@ -107,7 +127,7 @@ def start_background_fit(root: Path | str, index: str, view=None, *, sample_thre
     view = view if view is not None else Store(root).vectors(index)
     if len(view.ids) < 3:
         return None
-    folder = projection_dir(index, root)
+    folder = fit_dir(index, root)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".fit.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -165,5 +185,7 @@ def after_index_built(root: Path | str, index: str) -> FitStatus | None:
         return None
     try:
         return start_background_fit(root, index)
-    except OSError:
-        return None  # a map is a convenience: never fail an index build for it
+    except (OSError, FewshotError) as exc:  # a map is a convenience: never fail an index build for it
+        print(f"note: the map of {index!r} was not started ({' '.join(str(exc).split())}); "
+              "the Map page computes it when opened", file=sys.stderr)
+        return None

@@ -28,7 +28,6 @@ from core.projection import (
     FitProgress,
     Projection,
     load_projection,
-    projection_dir,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -145,11 +144,11 @@ class _StatusWriter:
     def update(self, stage: str, fraction: float, force: bool = False) -> None:
         import time
 
-        from core.projection_auto import write_status
+        from core.projection_auto import fit_dir, write_status
 
         if self.status is None or (not force and time.time() - self.last < 0.5):
             return
-        if not projection_dir(self.index, self.root).is_dir():
+        if not fit_dir(self.index, self.root).is_dir():
             raise SystemExit("the workspace of this fit was deleted: nothing to fit for")
         self.status.stage, self.status.fraction, self.last = stage, fraction, time.time()
         write_status(self.index, self.root, self.status)

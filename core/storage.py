@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -77,17 +78,52 @@ def storage_options_from_env(scheme: str | None) -> dict[str, str]:
     return options
 
 
+_URI_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# Loose on purpose: legacy S3 buckets may hold capitals and underscores; what no store accepts is refused here,
+# and a name the store does not know gets its own one-line "no such bucket" later.
+_BUCKET_NAME = {"s3": re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$"),
+                "gs": re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")}
+_USE = "use a local folder, file://PATH, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX"
+
+
+def check_local_uri(uri: str) -> None:
+    """Refuse ``http://...`` and other schemes Lance cannot hold a workspace in (they used to become a
+    local folder named ``http:``)."""
+    found = _URI_SCHEME.match(uri)
+    if found and found.group(1).lower() != "file":
+        raise FewshotError(f"{uri!r}: {found.group(1)}:// cannot hold a workspace; {_USE}")
+
+
+def check_remote_uri(uri: str, scheme: str) -> str:
+    """``uri`` without a trailing ``/``, after refusing what would write elsewhere or fail later: no
+    bucket, an invalid bucket name, empty, ``.`` or ``..`` parts, a query or a fragment."""
+    prefix, rest = uri.split("://", 1)
+    rest = rest.rstrip("/")
+    text = f"{prefix}://{rest}"
+    if "?" in rest or "#" in rest:
+        raise FewshotError(f"{uri!r}: a workspace URI takes no query or fragment (? or #); {_USE}")
+    parts = rest.split("/")
+    if not parts[0]:
+        raise FewshotError(f"{uri!r} names no bucket; {_USE}")
+    pattern = _BUCKET_NAME.get(scheme)
+    if pattern is not None and not pattern.match(parts[0]):
+        raise FewshotError(f"{uri!r}: {parts[0]!r} is not a valid bucket name (letters, digits, dots, hyphens "
+                           "and underscores, at least 3 characters, starting and ending with a letter or digit)")
+    if any(part in ("", ".", "..") for part in parts[1:]):
+        raise FewshotError(f"{uri!r}: empty, '.' and '..' path parts are not allowed; {_USE}")
+    return text
+
+
 class Location:
     """A folder, local or in a bucket. ``str(location)`` is its path or URI (safe to show, holds no secret)."""
 
     def __init__(self, uri: str | os.PathLike, storage_options: dict[str, str] | None = None) -> None:
         self.scheme = scheme_of(uri)
         if self.scheme is None:
+            check_local_uri(str(uri))
             self.uri = str(Path(str(uri).removeprefix("file://")).expanduser().resolve())
         else:
-            self.uri = str(uri).rstrip("/")
-            if not self.uri.split("://", 1)[1]:
-                raise FewshotError(f"{uri!r} names no bucket")
+            self.uri = check_remote_uri(str(uri), self.scheme)
         base = storage_options_from_env(self.scheme) if self.scheme else {}
         self.storage_options: dict[str, str] = {**base, **(storage_options or {})}
         self._fs = None
@@ -211,8 +247,18 @@ class Location:
         fs, path = self._filesystem()
         try:
             infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+            if not infos and not self.is_local and fs.get_file_info(path.split("/", 1)[0]).type == \
+                    pafs.FileType.NotFound:  # a missing bucket lists as empty: say so, not "no indexes"
+                raise OSError(f"NoSuchBucket: {path.split('/', 1)[0]}")
         except (FileNotFoundError, NotADirectoryError):
             return []
+        except (OSError, ValueError) as exc:
+            from core.os_errors import explain_remote
+
+            remote = explain_remote(exc, self)
+            if remote is not None:
+                raise remote from exc
+            raise
         return sorted(info.base_name for info in infos)
 
     def delete(self) -> None:

@@ -166,6 +166,16 @@ class TeachStore:
             if table in names:
                 self.db.open_table(table).delete(_where(index, name))
 
+    def delete_index(self, index: str) -> list[str]:
+        """Delete ``index`` with its vectors and every concept taught on it (the Index page and
+        ``python -m core delete-index``). Returns the deleted concepts' names."""
+        self.store.get_index(index)  # IndexNotFound, naming the indexes there are
+        deleted = [concept.name for concept in self.concepts(index)]
+        for name in deleted:
+            self.delete_concept(index, name)
+        self.store.delete_index(index)
+        return deleted
+
     def rename_concept(self, index: str, old: str, new: str) -> None:
         validate_index_name(new)  # the same rule as at creation: no markup, no newline
         info = self.concept(index, old)

@@ -56,9 +56,6 @@ else:
         if st.button("Delete index", disabled=not confirm, key="index_delete"):
             from core.teach_store import TeachStore
 
-            teach = TeachStore(get_store())
-            for concept in teach.concepts(victim):
-                teach.delete_concept(victim, concept.name)
-            get_store().delete_index(victim)
+            TeachStore(get_store()).delete_index(victim)
             st.session_state.pop("index_delete_confirm", None)
             st.rerun()

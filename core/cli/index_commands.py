@@ -42,6 +42,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(run=run_list)
 
+    delete = commands.add_parser("delete-index", help="delete an index, its vectors and every concept taught on it")
+    delete.add_argument("name", help="the index to delete")
+    delete.add_argument("--yes", action="store_true", help="really delete (required: nothing can be undone)")
+    delete.set_defaults(run=run_delete_index)
+
 
 def run_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
@@ -122,6 +127,23 @@ def _write_skipped(path: str, skipped) -> None:
             writer.writerows(csv_safe.row([s.id, s.uri, s.reason]) for s in skipped)
     except OSError as exc:
         raise FewshotError(f"could not write the skipped report to {path}: {exc}") from exc
+
+
+def run_delete_index(args: argparse.Namespace) -> int:
+    from core.store import Store, validate_index_name
+    from core.teach_store import TeachStore
+
+    validate_index_name(args.name)
+    teach = TeachStore(Store())
+    info = teach.store.get_index(args.name)
+    if not args.yes:
+        concepts = len(teach.concepts(args.name))
+        raise FewshotError(f"this deletes index {args.name!r} ({info.n_items:,} items, {concepts} concept(s)) "
+                           f"for good: run again with --yes to delete it")
+    deleted = teach.delete_index(args.name)
+    print(f"deleted index {args.name!r} and {len(deleted)} concept(s)"
+          + (f": {', '.join(deleted)}" if deleted else ""))
+    return 0
 
 
 def run_list(args: argparse.Namespace) -> int:

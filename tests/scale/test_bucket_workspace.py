@@ -1,0 +1,172 @@
+"""A workspace in a bucket, end to end: the map, clear storage failures, deleting an index, bad URIs."""
+
+from __future__ import annotations
+
+import subprocess
+import types
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def no_fit_process(monkeypatch):
+    """Record the background map fits started instead of running UMAP (its own tests run it)."""
+    import core.projection_auto as auto
+
+    started: list[list[str]] = []
+
+    def fake_popen(command, **kwargs):
+        started.append(command)
+        return types.SimpleNamespace(pid=2**22 + 7, poll=lambda: 0)
+
+    monkeypatch.setattr(auto, "subprocess", types.SimpleNamespace(Popen=fake_popen, DEVNULL=subprocess.DEVNULL))
+    monkeypatch.setenv("FEWSHOT_AUTO_MAP", "1")
+    return started
+
+
+def test_local_engine_build_into_a_bucket_starts_its_map_and_succeeds(s3_workspace, tmp_path, monkeypatch,
+                                                                      no_fit_process, capsys):
+    from core.cli import main
+    from core.projection_auto import read_status, status_path
+
+    monkeypatch.setenv("FEWSHOT_LOCAL_DIR", str(tmp_path / "local"))
+    assert main(["index", "--name", "digits", "--source", "demo:digits", "--embedder", "pixels"]) == 0
+    assert "object storage" not in capsys.readouterr().err
+    assert len(no_fit_process) == 1 and s3_workspace in no_fit_process[0]
+    status = read_status("digits", s3_workspace)  # the fit's status file is on this machine
+    assert status is not None and status.n_items == 1797
+    assert status_path("digits", s3_workspace).is_relative_to(tmp_path / "local")
+
+
+def test_map_page_works_on_a_bucket_workspace(s3_workspace, tmp_path, monkeypatch):
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.session import TeachSession
+    from core.sources import parse_source
+    from core.store import Store
+
+    monkeypatch.setenv("FEWSHOT_LOCAL_DIR", str(tmp_path / "local"))
+    store = Store()
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"), store=store)
+    session = TeachSession.create("digits", "three", store=store, target_label="3")
+    batch = session.next_batch(10, seed=0)
+    session.submit({c.item_id: 1.0 if c.label == "3" else -1.0 for c in batch})
+    at = AppTest.from_file(str(ROOT / "views" / "map.py"), default_timeout=60)
+    at.session_state["selected_index"] = "digits"
+    at.session_state["selected_concept"] = "three"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_storage_failures_are_one_line_naming_the_uri_and_the_cause(s3_env, monkeypatch, capsys):
+    from core.cli import main
+    from core.lance_db import LanceDatabase
+    from core.os_errors import RemoteStorageError
+    from core.storage import Location
+
+    monkeypatch.setenv("FEWSHOT_HOME", "s3://no-such-bucket-here/ws")
+    for argv in (["list"], ["index", "--name", "d", "--source", "demo:digits", "--embedder", "pixels"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith("error: ") and "s3://no-such-bucket-here/ws" in err, err
+        assert "does not exist" in err and "<?xml" not in err and "not found" not in err, err
+    gone = f"http://127.0.0.1:{_closed_port()}"  # the endpoint died (e.g. mid-build): not a missing table
+    monkeypatch.setenv("AWS_ENDPOINT", gone)
+    monkeypatch.setenv("FEWSHOT_HOME", "s3://some-bucket/ws")
+    with pytest.raises(RemoteStorageError, match="could not be reached") as caught:
+        LanceDatabase(Location("s3://some-bucket/ws/lancedb")).open_table("items_digits")
+    assert gone in str(caught.value) and "not found" not in str(caught.value)
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and gone in err and "s3://some-bucket/ws" in err, err
+
+
+def test_missing_credentials_message_is_recognised():
+    from core.os_errors import explain_remote
+    from core.storage import Location
+
+    lance_text = ("LanceError(IO): Generic N/A error: LanceError(IO): Failed to get AWS credentials: ProviderError("
+                  "ProviderError { source: FailedToLoadToken ... StatusCode(403) ... Forbidden")
+    error = explain_remote(ValueError(lance_text), Location("s3://bkt/ws"))
+    assert error is not None and "no credentials" in str(error) and "s3://bkt/ws" in str(error)
+    assert explain_remote(ValueError("Dataset at path x was not found"), Location("s3://bkt/ws")) is None
+
+
+def test_delete_index_from_the_command_line_needs_yes(s3_workspace, capsys):
+    from core.cli import main
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.sources import parse_source
+    from core.store import Store
+    from core.teach_store import TeachStore
+
+    store = Store()
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=store)
+    build_index("other", parse_source("demo:digits"), load_embedder("pixels:4"), store=store)
+    from core.session import TeachSession
+
+    TeachSession.create("digits", "three", store=store, target_label="3")
+    capsys.readouterr()
+    assert main(["delete-index", "digits"]) == 2
+    assert "--yes" in capsys.readouterr().err and "digits" in {i.name for i in Store().list_indexes()}
+    assert main(["delete-index", "digits", "--yes"]) == 0
+    assert "deleted index 'digits' and 1 concept(s): three" in capsys.readouterr().out
+    fresh = Store()
+    assert {i.name for i in fresh.list_indexes()} == {"other"}
+    assert TeachStore(fresh).concepts("digits") == [] and "items_digits" not in fresh.table_names()
+    assert main(["delete-index", "digits", "--yes"]) == 2
+    assert "no index named 'digits'" in capsys.readouterr().err
+
+
+def test_index_page_deletes_an_index_in_a_bucket(s3_workspace):
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.session import TeachSession
+    from core.sources import parse_source
+    from core.store import Store
+    from core.teach_store import TeachStore
+
+    store = Store()
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=store)
+    TeachSession.create("digits", "three", store=store, target_label="3")
+    at = AppTest.from_file(str(ROOT / "views" / "indexes.py"), default_timeout=60).run()
+    at.checkbox(key="index_delete_confirm").check().run()
+    at.button(key="index_delete").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert Store().list_indexes() == [] and TeachStore(Store()).concepts("digits") == []
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:9/bkt/ws", "ftp://host/ws", "s3://", "s3:///ws", "s3://bkt//ws",
+                                 "s3://bkt/../etc", "s3://bkt/a/./b", "s3://-bad-/ws", "s3://bkt/ws?x=1#y"])
+def test_hostile_workspace_uris_are_refused_in_one_line(uri, tmp_path, monkeypatch, capsys):
+    from core.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FEWSHOT_HOME", uri)
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and repr(uri) in err, err
+    assert list(tmp_path.iterdir()) == []  # no local folder named "http:"
+
+
+def test_ordinary_workspace_uris_are_accepted(tmp_path):
+    from core.storage import Location
+
+    assert Location("s3://bkt/ws/").uri == "s3://bkt/ws"
+    assert Location("s3://Legacy_Bucket/ws").uri == "s3://Legacy_Bucket/ws"  # pre-2018 S3 names are still valid
+    assert Location("s3://my.bucket-1/with space/ünïcode").uri == "s3://my.bucket-1/with space/ünïcode"
+    assert Location(f"file://{tmp_path}/ws").uri == str(tmp_path / "ws")
+    assert Location("gs://bkt/ws").uri == "gs://bkt/ws" and Location("az://container/ws").uri == "az://container/ws"
