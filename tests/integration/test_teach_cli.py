@@ -85,7 +85,7 @@ def test_teaching_flow_from_the_command_line(digits, capsys, tmp_path):
                            str(tmp_path / name))
         assert code == 0 and "predictions" in out
     table = pd.read_parquet(tmp_path / "scores.parquet")
-    assert len(table) == len(pd.read_csv(tmp_path / "scores.csv")) == Store().get_index("digits").counts["validation"]
+    assert len(table) == len(pd.read_csv(tmp_path / "scores.csv")) == Store().get_index("digits").n_items  # all
     assert (table["predicted"] == (table["score"] > 0.25)).all()
 
     code, out, _ = run(capsys, "concept", "delete", *ix)
