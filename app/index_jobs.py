@@ -55,12 +55,14 @@ def resolve_source(choice: SourceChoice, name: str):
 
 def start(name: str, choice: SourceChoice, embedder_spec: str) -> None:
     """Check the inputs here (errors show next to the button), then load the model and index in a job."""
+    from core.build_lock import refuse_if_building
     from core.embedders import confine_embedder_spec
     from core.errors import FewshotError
     from core.index_job import build_index_from_spec
     from core.store import validate_index_name
 
     validate_index_name(name)
+    refuse_if_building(get_store().root, name)  # another tab or the CLI is building it: say so at the button
     embedder_spec = confine_embedder_spec(embedder_spec)  # a model folder inside the data folders, or a hub id
     source = resolve_source(choice, name)
     store = get_store()

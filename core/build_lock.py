@@ -70,3 +70,9 @@ def build_lock(root: Path | str, name: str) -> Iterator[None]:
     finally:
         with _GUARD:
             _HELD.discard(key)
+
+
+def refuse_if_building(root: Path | str, name: str) -> None:
+    """``BuildInProgress`` now, before a model loads for a build that the lock would refuse anyway."""
+    with build_lock(root, name):
+        pass

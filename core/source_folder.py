@@ -149,6 +149,14 @@ class ImageFolder:
         }
 
 
+def has_split_folders(root: Path) -> bool:
+    """Whether ``root`` holds both a train and a validation folder (what makes the split)."""
+    try:
+        return bool(_split_folders(root))
+    except SourceError:
+        return False
+
+
 def _split_folders(root: Path) -> dict[str, str]:
     """Top-level folder name -> split, when the root has both a train and a validation folder."""
     folders: dict[str, str] = {}

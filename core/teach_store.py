@@ -7,6 +7,7 @@ append-only except for undo, which deletes the undone round's rows. Every table 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -168,12 +169,20 @@ class TeachStore:
 
     def delete_index(self, index: str) -> list[str]:
         """Delete ``index`` with its vectors and every concept taught on it (the Index page and
-        ``python -m core delete-index``). Returns the deleted concepts' names."""
+        ``python -m core delete-index``). Returns the deleted concepts' names.
+
+        Refused (``BuildInProgress``) while the index is being built: the build would run on and end in
+        "no items yet", its work lost. Its uploads and map files go too (exports are the person's files).
+        """
+        from core.build_lock import build_lock
+
         self.store.get_index(index)  # IndexNotFound, naming the indexes there are
-        deleted = [concept.name for concept in self.concepts(index)]
-        for name in deleted:
-            self.delete_concept(index, name)
-        self.store.delete_index(index)
+        with build_lock(self.store.root, index):
+            deleted = [concept.name for concept in self.concepts(index)]
+            for name in deleted:
+                self.delete_concept(index, name)
+            self.store.delete_index(index)
+        _forget_files(self.store.root, index)
         return deleted
 
     def rename_concept(self, index: str, old: str, new: str) -> None:
@@ -356,3 +365,17 @@ def compact_every() -> int:
         return max(0, int(raw)) if raw else DEFAULT_COMPACT_EVERY
     except ValueError:
         return DEFAULT_COMPACT_EVERY
+
+
+def _forget_files(root, index: str) -> None:
+    """Best effort: the extracted uploads and the map cache of a deleted index (local workspaces)."""
+    import shutil
+
+    from core.uploads import discard_index_uploads
+
+    discard_index_uploads(index)
+    if "://" not in str(root):
+        from core.projection import projection_dir
+
+        with contextlib.suppress(Exception):
+            shutil.rmtree(projection_dir(index, root), ignore_errors=True)

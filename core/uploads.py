@@ -114,7 +114,7 @@ def extract_zip_upload(index_name: str, filename: str, zip_path: Path | str) -> 
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise SourceError(
-            f"{filename!r} is not a readable zip file ({exc}); zip the images again and upload it"
+            f"{filename!r} is not a readable zip file ({exc}); zip the images again"
         ) from None
     with archive:
         members = archive.infolist()
@@ -145,14 +145,15 @@ def _content_root(folder: Path) -> Path:
     Descends while a folder holds a single visible entry, a folder, and no image directly; a lone
     folder of images (``cats/*.jpg``) is kept, its name being their label.
     """
-    from core.source_folder import IMAGE_EXTENSIONS
+    from core.source_folder import IMAGE_EXTENSIONS, has_split_folders
 
     while True:
         entries = [e for e in folder.iterdir() if not e.name.startswith(".")]
         if len(entries) != 1 or not entries[0].is_dir() or entries[0].is_symlink():
             return folder
         inner = entries[0]
-        if any(f.is_file() and f.name.lower().endswith(IMAGE_EXTENSIONS) for f in inner.iterdir()):
+        holds_images = any(f.is_file() and f.name.lower().endswith(IMAGE_EXTENSIONS) for f in inner.iterdir())
+        if holds_images and not has_split_folders(inner):  # photos/train, photos/val and a stray photos/x.png
             return folder
         folder = inner
 
@@ -280,6 +281,11 @@ def folder_source_from_upload(index_name: str, filename: str, zip_path: Path | s
     except BaseException:
         discard_upload(folder)
         raise
+
+
+def discard_index_uploads(index_name: str) -> None:
+    """Remove every upload kept for an index (it was deleted)."""
+    shutil.rmtree(workspace() / "uploads" / _safe_name(index_name), ignore_errors=True)
 
 
 def _drop_if_empty(index_name: str) -> None:

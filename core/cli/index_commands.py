@@ -58,6 +58,10 @@ def run_index(args: argparse.Namespace) -> int:
     from core.store import validate_index_name
 
     validate_index_name(args.name)  # before the model loads and the progress bar starts
+    from core.build_lock import refuse_if_building
+    from core.store import Store
+
+    refuse_if_building(Store().root, args.name)  # a build of it is running: say so before loading a model
     options = {
         k: v
         for k, v in {

@@ -278,8 +278,15 @@ def parse_ratings(text: str) -> dict[str, float | None | str]:
         item_id, sep, value = pair.rpartition("=")
         if not sep or not item_id.strip():
             raise InvalidRating(f"cannot read {pair!r}: write ratings as item_id=rating (e.g. digits-12=1, or =skip)")
-        ratings[item_id.strip()] = _rating(value)
+        _once(ratings, item_id.strip(), _rating(value))
     return ratings
+
+
+def _once(ratings: dict[str, float | None | str], item_id: str, value: float | None | str) -> None:
+    """Add one rating; the same item twice with different ratings is refused (which one was meant?)."""
+    if item_id in ratings and ratings[item_id] != value:
+        raise InvalidRating(f"{item_id!r} is rated twice ({ratings[item_id]!r} and {value!r}); give each item once")
+    ratings[item_id] = value
 
 
 def read_ratings_file(path: str) -> dict[str, float | None | str]:
@@ -290,7 +297,11 @@ def read_ratings_file(path: str) -> dict[str, float | None | str]:
             missing = {"item_id", "rating"} - set(reader.fieldnames or [])
             if missing:
                 raise InvalidRating(f"{path} needs columns item_id and rating; missing {', '.join(sorted(missing))}")
-            return {row["item_id"].strip(): _rating(row["rating"] or "") for row in reader if row["item_id"]}
+            ratings: dict[str, float | None | str] = {}
+            for row in reader:
+                if row["item_id"]:
+                    _once(ratings, row["item_id"].strip(), _rating(row["rating"] or ""))
+            return ratings
     except OSError as exc:
         raise FewshotError(f"cannot read {path}: {exc}") from None
 
@@ -382,6 +393,9 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"against {_cell(target, 60)}: AP {_fmt(m['ap'])} (on {m['n_positive']} positives of "
               f"{m['n_labelled']} labelled {which}items), at threshold {m['threshold']:g}: "
               f"precision {_fmt(m['precision'])} recall {_fmt(m['recall'])}")
+        if m["split"] != "validation":
+            print("note: these items may include the ones rated while teaching, which flatters the AP; "
+                  "the validation items are held out")
     return 0
 
 

@@ -41,3 +41,17 @@ def test_the_command_line_refuses_a_stale_round(workspace_dir, capsys):
     err = capsys.readouterr().err
     assert "round 0" in err and "Run `teach next` to see the current batch." in err and "page" not in err
     assert [r["item_id"] for r in TeachStore(Store()).label_rows("digits", "cli")] == [ids[0]]
+
+
+def test_the_command_line_refuses_an_item_rated_twice_with_different_ratings(workspace_dir, capsys, tmp_path):
+    from core.cli import main
+
+    indexed_digits(workspace_dir)
+    TeachSession.create("digits", "twice", store=Store(), strategy="random")
+    args = ["teach", "submit", "--index", "digits", "--concept", "twice"]
+    assert main([*args, "--ratings", "digits-1=1,digits-1=-1"]) == 2
+    assert "'digits-1' is rated twice" in capsys.readouterr().err
+    table = tmp_path / "r.csv"
+    table.write_text("item_id,rating\ndigits-2,1\ndigits-2,skip\n")
+    assert main([*args, "--file", str(table)]) == 2
+    assert main([*args, "--ratings", "digits-1=1,digits-1=1"]) == 0  # the same rating twice is just one

@@ -68,3 +68,20 @@ def test_the_command_line_indexes_a_zip_on_disk_and_says_how_it_split(workspace_
     assert "index photos: 4 items (train=2, validation=2)" in out and "split by the folders train/, val/" in out
     assert set(Store().vectors("photos").ids) == {"train/red/1.png", "train/blue/2.png", "val/red/3.png",
                                                   "val/blue/4.png"}
+
+
+def test_a_wrapped_zip_with_a_stray_image_beside_its_split_folders_is_still_unwrapped(workspace_dir, tmp_path):
+    names = [*WRAPPED, "photos/README_img.png"]
+    source = folder_source_from_upload("photos", "photos.zip", _zip(tmp_path / "photos.zip", names))
+    assert source.describe()["layout"] == "split folders"
+    assert source.left_out == [("README_img.png", "a file beside the train and validation folders: only those "
+                                                  "are indexed")]
+    assert {r.split for r in source if r.id.startswith("val/")} == {VALIDATION}
+
+
+def test_deleting_an_index_removes_its_extracted_uploads(workspace_dir, tmp_path):
+    archive = _zip(tmp_path / "photos.zip", WRAPPED)
+    assert main(["index", "--name", "photos", "--source", f"folder:{archive}", "--embedder", "pixels"]) == 0
+    assert (workspace() / "uploads" / "photos").is_dir()
+    assert main(["delete-index", "photos", "--yes"]) == 0
+    assert not (workspace() / "uploads" / "photos").exists()

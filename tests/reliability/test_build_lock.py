@@ -66,3 +66,25 @@ def test_a_build_in_another_process_holds_the_lock_until_that_process_dies(works
             assert time.monotonic() < deadline
             time.sleep(0.05)
     assert build_index("digits", parse_source("demo:digits"), load_embedder("pixels"), store=Store()).added == 1797
+
+
+def test_an_index_being_built_cannot_be_deleted_and_a_second_build_is_refused_before_its_model_loads(
+        workspace_dir, capsys, monkeypatch):
+    """``delete-index`` during a build used to succeed; the build then ran on and ended in "no items yet"."""
+    import core.embedders
+    from core.cli import main
+    from core.teach_store import TeachStore
+
+    store = Store()
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"), store=store)
+    loaded: list[str] = []
+    real_load = core.embedders.load_embedder
+    monkeypatch.setattr(core.embedders, "load_embedder", lambda *a, **k: loaded.append("model") or real_load(*a, **k))
+    with build_lock(workspace_dir, "digits"):  # a build running in this process
+        with pytest.raises(BuildInProgress):
+            TeachStore(store).delete_index("digits")
+        assert main(["delete-index", "digits", "--yes"]) == 2
+        assert main(["index", "--name", "digits", "--source", "demo:digits", "--embedder", "pixels"]) == 2
+        assert "being built by another process or tab" in capsys.readouterr().err and loaded == []
+    assert store.has_index("digits") and len(store.vectors("digits").ids) == 1797
+    assert main(["delete-index", "digits", "--yes"]) == 0 and not Store().has_index("digits")
