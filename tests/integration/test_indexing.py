@@ -239,3 +239,21 @@ def test_a_repeated_id_is_skipped_once_and_a_resume_counts_it_present(tmp_path, 
     again = build_index("dup", parse_source(f"file:{path}", label_columns=["kind"]), minilm, store=store)
     assert again.added == 0 and again.already_present == 4  # r0's repeat is a known id now too
     assert len(store.item_ids("dup")) == 3
+
+
+def test_list_shows_the_rows_an_interrupted_build_stored(workspace_dir, capsys):
+    """Counts are written when a build ends: one cut short (Ctrl-C) was listed with 0 items while its stored rows
+    were there for the resume to keep."""
+
+    def interrupt(p) -> None:
+        if p.added >= 512:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_index("digits", parse_source("demo:digits"), load_embedder("pixels"), flush_every=256,
+                    progress=interrupt)
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("digits "))
+    stored = int(row.split()[1])
+    assert stored >= 256 and "building" in row
