@@ -54,8 +54,13 @@ else:
         confirm = st.checkbox(plain(f"Yes, delete '{victim}', its vectors and every concept taught on it"),
                               key="index_delete_confirm")
         if st.button("Delete index", disabled=not confirm, key="index_delete"):
+            from core.errors import FewshotError
             from core.teach_store import TeachStore
 
-            TeachStore(get_store()).delete_index(victim)
-            st.session_state.pop("index_delete_confirm", None)
-            st.rerun()
+            try:
+                TeachStore(get_store()).delete_index(victim)
+            except FewshotError as exc:  # being built right now (here or elsewhere): nothing was deleted
+                st.error(plain(str(exc)))
+            else:
+                st.session_state.pop("index_delete_confirm", None)
+                st.rerun()

@@ -113,3 +113,21 @@ def test_upload_with_two_label_columns_then_teach_against_the_second(tmp_path):
     session = TeachSession.open("pypi_slice", "pytest", Store())
     assert session.concept.target_column == "pytest" and session.concept.target_label == "1"
     assert "ap" in session.history()[0].metrics  # measured against the second label column
+
+
+def test_deleting_an_index_while_it_is_built_is_an_error_message_and_deletes_nothing(workspace_dir):
+    """The delete takes the build lock; on the Index page a refusal is a message, not a traceback."""
+    from core.build_lock import build_lock
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.sources import parse_source
+
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=Store())
+    page = str(Path(ROUTER).parent / "views" / "indexes.py")
+    at = AppTest.from_file(page, default_timeout=60).run()
+    at.checkbox(key="index_delete_confirm").check().run()
+    with build_lock(Store().root, "digits"):  # a build of it is running (another tab, the CLI)
+        at.button(key="index_delete").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("being built by another process or tab" in shown(e.value) for e in at.error)
+    assert Store().has_index("digits")
