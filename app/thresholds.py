@@ -8,9 +8,9 @@ to another concept's. A threshold typed into the export field itself is kept per
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
+
+from app.validate_view import sigmoid
 
 #: {(index, concept): logit} as the Validate page last showed it for that concept.
 VALIDATE_BY_CONCEPT = "validate_threshold_by_concept"
@@ -37,10 +37,6 @@ def _follow_validate(owner: tuple[str, str]) -> None:
     st.session_state.get(EXPORT_TYPED, {}).pop(owner, None)
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
-
-
 def export_threshold_input(index: str, concept: str) -> float:
     """The export's threshold field: what was typed there for this concept, else the Validate page's threshold
     for it, else 0; a caption says which. Returns the threshold to export with."""
@@ -55,13 +51,13 @@ def export_threshold_input(index: str, concept: str) -> float:
                                       help="Items scoring above it are called positive by `predict`."))
     if typed is not None:
         other = chosen is not None and abs(chosen - threshold) > 1e-9
-        st.caption(f"Typed here (probability {_sigmoid(threshold):.2f})."
+        st.caption(f"Typed here (probability {sigmoid(threshold):.2f})."
                    + (f" The Validate page's is {chosen:+.2f}." if other else ""))
         if other:
             st.button("Use the Validate page's threshold", key="teach_export_follow", on_click=_follow_validate,
                       args=(owner,))
     elif chosen is not None:
-        st.caption(f"From the Validate page (probability {_sigmoid(threshold):.2f}).")
+        st.caption(f"From the Validate page (probability {sigmoid(threshold):.2f}).")
     else:
         st.caption("Probability 0.50. A threshold set on the Validate page for this concept is used here.")
     return threshold

@@ -11,12 +11,12 @@ guarded here (the README says so).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from core.errors import FewshotError
+from core.teach_lock import workspace_lock_path
 
 _HELD: set[str] = set()
 _GUARD = threading.Lock()
@@ -24,14 +24,6 @@ _GUARD = threading.Lock()
 
 class BuildInProgress(FewshotError):
     """Another build of the same index is running (this process or another)."""
-
-
-def _lock_file(root: Path | str, name: str) -> Path | None:
-    text = str(root)
-    if "://" in text:
-        return None
-    digest = hashlib.sha256(name.encode()).hexdigest()[:24]  # names are hostile: never a path
-    return Path(text) / "locks" / f"build-{digest}.lock"
 
 
 def _refusal(name: str) -> BuildInProgress:
@@ -42,7 +34,7 @@ def _refusal(name: str) -> BuildInProgress:
 @contextlib.contextmanager
 def build_lock(root: Path | str, name: str) -> Iterator[None]:
     """Hold index ``name``'s build lock for the block; ``BuildInProgress`` at once when it is held."""
-    path = _lock_file(root, name)
+    path = workspace_lock_path(root, "build", name)
     key = str(path) if path else f"{root}\0{name}"
     with _GUARD:
         if key in _HELD:  # another thread of this process (flock is per open file, not per thread)

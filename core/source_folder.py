@@ -206,10 +206,10 @@ def _inside(path: Path, roots: tuple[Path, ...] | None) -> bool:
 def _link_problem(path: Path, roots: tuple[Path, ...] | None) -> str | None:
     """Why the symlink ``path`` is not followed, or None when it may be."""
     try:
-        path.resolve(strict=True)
+        target = path.resolve(strict=True)
     except (OSError, RuntimeError):
         return "a broken link (its target does not exist)"
-    if _inside(path, roots):
+    if roots is None or any(target.is_relative_to(root) for root in roots):
         return None
     where = "the chosen folder" if roots is not None and len(roots) == 1 else "the allowed data folders"
     return f"a link to somewhere outside {where}: not followed"

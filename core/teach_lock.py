@@ -29,11 +29,16 @@ def _thread_lock(name: str) -> threading.Lock:
 
 def lock_path(root: Path | str, index: str, concept: str) -> Path | None:
     """The lock file for (index, concept) under a local workspace ``root``; None for object storage."""
+    return workspace_lock_path(root, "teach", f"{index}\0{concept}")
+
+
+def workspace_lock_path(root: Path | str, kind: str, key: str) -> Path | None:
+    """``<root>/locks/<kind>-<digest of key>.lock`` for a local workspace; None for object storage."""
     text = str(root)
     if "://" in text:
         return None
-    digest = hashlib.sha256(f"{index}\0{concept}".encode()).hexdigest()[:24]  # names are hostile: never a path
-    return Path(text) / "locks" / f"teach-{digest}.lock"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]  # names are hostile: never a path
+    return Path(text) / "locks" / f"{kind}-{digest}.lock"
 
 
 @contextmanager

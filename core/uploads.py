@@ -244,10 +244,7 @@ def discard_upload(path: Path | str) -> None:
         path.unlink(missing_ok=True)
     parent = path.parent
     if parent.resolve() != uploads and parent.resolve().is_relative_to(uploads):
-        try:
-            parent.rmdir()  # uploads/<index>/ once nothing of it is left
-        except OSError:
-            pass
+        _remove_if_empty(parent)  # uploads/<index>/ once nothing of it is left
 
 
 def table_source_from_upload(index_name: str, filename: str, data: bytes, **options):
@@ -290,7 +287,11 @@ def discard_index_uploads(index_name: str) -> None:
 
 def _drop_if_empty(index_name: str) -> None:
     """Remove ``uploads/<index>/`` when a refused upload left it empty."""
+    _remove_if_empty(workspace() / "uploads" / _safe_name(index_name))
+
+
+def _remove_if_empty(folder: Path) -> None:
     try:
-        (workspace() / "uploads" / _safe_name(index_name)).rmdir()
+        folder.rmdir()  # fails, and keeps it, unless it is empty
     except OSError:
         pass
