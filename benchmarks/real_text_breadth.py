@@ -11,7 +11,8 @@ to 1.5% positives (the regime of a 1-2% concept). Each run replays 10 rounds of 
 in memory, exactly as ``core.simulate`` would (``real_text_efficiency.fast_replay``), for:
 ``auto`` (the default policy and learner), ``auto+before`` (the learner before the unrated
 background and the pull toward zero), ``nearest`` (same learner) and the small-text peer
-(scikit-learn logistic regression C=1, least confidence). Prints one line per run, then per arm:
+(scikit-learn logistic regression C=1, least confidence); any ``STRATEGY+LEARNER`` of
+``real_text_efficiency.LEARNERS`` too (``auto+steady``: the pull toward the last round's ``w``). Prints one line per run, then per arm:
 mean AP after 100 ratings, mean gap to the peer over the 39 runs, concepts where the 3-prompt mean
 is >= the peer's, runs with a drop > 0.05 between rounds, runs whose first 30 ratings found fewer
 positives than ``nearest``::
@@ -34,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from real_text_efficiency import Split, fast_replay, max_drop, peer_replay  # noqa: E402
+from real_text_efficiency import LEARNERS, Split, fast_replay, max_drop, peer_replay  # noqa: E402
 
 #: concept -> (label column of the index, or a regular expression on the lower-cased id), three prompts
 CONCEPTS: dict[str, tuple[str, list[str]]] = {
@@ -62,7 +63,6 @@ CONCEPTS: dict[str, tuple[str, list[str]]] = {
                                     "linter plugin for flake8"]),
 }
 ARMS = ("auto", "auto+before", "nearest", "lr_peer")
-BEFORE = {"prior_zero": 0.0, "background_weight": 0.0}
 
 
 def concept_split(view, source: str, prevalence: float | None) -> Split:
@@ -80,7 +80,7 @@ def run(split: Split, vector: np.ndarray, arm: str) -> list[dict]:
     if arm == "lr_peer":
         return peer_replay(split, vector, 10, 10, 0)
     strategy, _, learner = arm.partition("+")
-    return fast_replay(split, vector, strategy, 10, 10, 0, BEFORE if learner == "before" else None)
+    return fast_replay(split, vector, strategy, 10, 10, 0, LEARNERS[learner] if learner else None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,7 +89,7 @@ LEARNERS = {"sgd": OLD_LEARNER, "before": BEFORE, "const1": {"prior_strength": 1
             "balanced": {"balance": True}, "bias1": {"bias_prior": 1.0}, "bias01": {"bias_prior": 0.1},
             "bg10": {"background_weight": 10.0}, "bg40": {"background_weight": 40.0},
             "bg20k": {"background_size": 20_000}, "zero0": {"prior_zero": 0.0}, "zero3": {"prior_zero": 3.0},
-            "nobg": {"background_weight": 0.0}}
+            "nobg": {"background_weight": 0.0}, "steady": {"prior_previous": 2.0}}
 
 
 class Split:

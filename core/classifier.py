@@ -84,12 +84,31 @@ and on ``learner_choice.py`` (auto): digits 0.932 -> 0.935, synthetic 0.827 -> 0
 the size of the noise: single concepts flip between AP 0.25 and 0.92 (``types``) on one round's
 luck, and the background sample alone moves the mean by ~0.02.
 
+Issue 10, round seven: a pull toward the last round's ``w`` (``prior_previous``, in pseudo-ratings) damps
+the round-to-round swings that a few noisy ratings cause (the last failing check: hardware_driver's AP
+0.47 -> 0.36 in one round, where the label is a name prefix and half the "CircuitPython driver for ..."
+summaries are not positives). It does what it says, and it costs AP, so it is opt-in (``--prior-previous``),
+not the default (``auto`` policy, prompt starts; six = ``real_text_efficiency.py``, seed 0; breadth =
+``real_text_breadth.py``, 39 runs; "drops" = runs with a drop > 0.05 between rounds):
+
+    prior_previous   six: mean AP, worst drop   breadth natural: AP, drops, >= peer   at 1.5%: AP, drops, >= peer
+    0 (DEFAULT)      0.566  0.112                0.547  2  11/13                       0.757  1  5/13
+    1                0.524  0.089                0.513  2  10/13                       0.732  0  5/13
+    2 ("steady")     0.577  0.048                0.530  0   9/13                       0.736  0  5/13
+    3                0.563  0.037                0.515  0   8/13                       0.737  0  4/13
+    10               0.543  0.007                -                                     -
+
+and on ``learner_choice.py`` (auto) 2 moves digits 0.937 -> 0.923 and docstrings 0.792 -> 0.780 (tasks meeting
+the targets 26 -> 24 of 29). The AP it gives up is in the runs that jump on one lucky round (``types`` at 1.5%
+0.94 -> 0.30, ``alibabacloud`` 0.95 -> 0.46): a damped ``w`` takes that jump later. Below 2 the six are chaotic
+(docs_plugin 0.27 at 1, 0.58 at 1.5), so one value passing every check there is luck, not a setting to trust.
+
 The model is logistic regression on unit-length embeddings: ``p(item) = sigmoid(x . w + b)``. A
 rating r in [-1, 1] becomes the soft target ``(r + 1) / 2`` of a binary cross-entropy, so +1 is
 positive, -1 negative and 0.5 means "mostly yes" (target 0.75). The objective is
 
     [ sum_i c_i * BCE(x_i . w + b, t_i)  +  (gamma / m) * sum_j BCE(u_j . w + b, 0)
-      +  prior / 2 * ||w - w0||^2  +  zero / 2 * ||w||^2 ] / n
+      +  prior / 2 * ||w - w0||^2  +  zero / 2 * ||w||^2  +  previous / 2 * ||w - w_last||^2 ] / n
 
 where ``c_i`` = 1 (or, with ``balance``, weights that give positive and negative target mass equal
 shares), ``w0`` is the initial vector: a prompt embedding, the mean of example items, or zeros,
@@ -98,11 +117,12 @@ items (``core.background``), negatives worth ``gamma = background_weight`` ratin
 is ``prior_strength`` pseudo-ratings, times ``prior_fade / n`` past ``prior_fade`` ratings, so it
 steadies the first rounds and then gets out of the way; ``zero = prior_zero`` keeps ``w``
 regularised like the peer's C=1 once it has (the two pulls are one Gaussian prior centred on
-``w0 * prior / (prior + zero)``). The default
+``w0 * prior / (prior + zero)``). ``previous = prior_previous`` (0 by default) pulls toward
+``w_last``, the ``w`` being replaced, once it is no longer the initial vector. The default
 solver minimises it exactly (times n, plus a weak prior on the bias) with Newton-CG in NumPy
 (``core.logreg``); ``solver="sgd"`` keeps the earlier full-batch SGD with Nesterov momentum in
 torch. The problem is convex, so a refit from ``w0`` lands on the same answer whatever order the
-ratings came in.
+ratings came in (with ``prior_previous`` on, ``w`` also depends on how they were split into rounds).
 """
 
 from __future__ import annotations
@@ -155,6 +175,10 @@ class TrainConfig:
         any negative is rated, and keeps the bias from absorbing an all-positive start.
     background_size: how many unrated items callers sample for ``background`` (a fixed sample of
         the pool; more only lowers its variance).
+    prior_previous: L2 pull of ``w`` toward the ``w`` this fit replaces (the last round's), in
+        pseudo-ratings, once ``w`` has left the initial vector: one round's ratings then move the
+        classifier a step instead of all the way, which damps round-to-round swings from a few
+        noisy ratings. Not fading: relative to the data it shrinks as 1/n.
     """
 
     lr: float = 1.0
@@ -169,6 +193,7 @@ class TrainConfig:
     prior_zero: float = 1.0
     background_weight: float = 20.0
     background_size: int = 4096
+    prior_previous: float = 0.0
 
     def __post_init__(self) -> None:
         if self.solver not in SOLVERS:
@@ -183,7 +208,7 @@ class TrainConfig:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if not (self.prior_strength >= 0 and math.isfinite(self.prior_strength)):
             raise ValueError(f"prior_strength must be >= 0, got {self.prior_strength}")
-        for name in ("prior_zero", "background_weight"):
+        for name in ("prior_zero", "background_weight", "prior_previous"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be >= 0, got {value}")
@@ -385,6 +410,12 @@ class LinearHead:
         lam = prior + cfg.prior_zero
         centre = (self.w0 * (prior / lam)).astype(np.float32) if lam > 0 else self.w0
         prev = self.w.copy()
+        step = cfg.prior_previous
+        if step > 0 and not np.array_equal(prev, self.w0):
+            # (lam/2)||w - centre||^2 + (step/2)||w - prev||^2 = ((lam + step)/2)||w - their weighted mean||^2 + const
+            mean = (lam * centre.astype(np.float64) + step * prev.astype(np.float64)) / (lam + step)
+            centre = mean.astype(np.float32)
+            lam += step
         if cfg.solver == "newton":
             # The optimum is unique, so Newton starts from the current head (the last round's fit, a
             # few steps away) whatever ``warm_start`` says: same answer (to 1e-6), fewer steps.

@@ -126,6 +126,9 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--background-weight", type=float,
                        help="unrated items count as negatives worth this many ratings in all (default 20; 0 = off)")
     group.add_argument("--background-size", type=int, help="how many unrated train items that sample holds (4096)")
+    group.add_argument("--prior-previous", type=float,
+                       help="pull of w toward the last round's w, in ratings (default 0; 2 damps round-to-round "
+                            "swings, at a cost in AP: see core.classifier)")
 
 
 def _train_settings(args: argparse.Namespace) -> dict[str, Any]:

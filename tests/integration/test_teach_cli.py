@@ -113,9 +113,11 @@ def test_simulate_two_strategies_writes_csv_and_png(digits, capsys, tmp_path):
 
 def test_the_background_settings_are_kept_with_the_concept(digits, capsys):
     ix = ("--index", "digits", "--concept", "bg")
-    code, _, err = run(capsys, "concept", "create", *ix, "--background-weight", "0", "--prior-zero", "0.5")
+    code, _, err = run(capsys, "concept", "create", *ix, "--background-weight", "0", "--prior-zero", "0.5",
+                        "--prior-previous", "2")
     assert code == 0, err
-    assert TeachStore(Store()).concept("digits", "bg").train == {"background_weight": 0.0, "prior_zero": 0.5}
+    assert TeachStore(Store()).concept("digits", "bg").train == {"background_weight": 0.0, "prior_zero": 0.5,
+                                                                   "prior_previous": 2.0}
 
 
 @pytest.mark.parametrize(

@@ -321,3 +321,24 @@ def test_a_background_sample_reads_its_vectors_once_and_leaves_rated_items_out()
     rest = sample.excluding(sample.rows[:7])
     np.testing.assert_array_equal(rest, matrix[sample.rows[7:]])
     assert Background.sample(TrainConfig(background_weight=0.0), np.arange(100, 1100), matrix).excluding([]) is None
+
+
+def test_prior_previous_damps_a_round_and_leaves_the_first_fit_alone():
+    """The pull toward the last round's w: a contradicting round moves w less, the first fit is unchanged."""
+    X, r = separable()
+    prompt = unit(X[r > 0].mean(axis=0))
+    free = LinearHead.init_from_vector(prompt, DIM, config=TrainConfig())
+    steady = LinearHead.init_from_vector(prompt, DIM, config=TrainConfig(prior_previous=5.0))
+    free.fit(X[:20], r[:20])
+    steady.fit(X[:20], r[:20])
+    np.testing.assert_allclose(steady.w, free.w, rtol=1e-5, atol=1e-6)  # w was still the start: no extra pull
+    flipped = np.concatenate([r[:20], -r[20:40]])  # a round that says the opposite
+    moved_free = free.fit(X[:40], flipped).cosine_to_previous
+    moved_steady = steady.fit(X[:40], flipped).cosine_to_previous
+    assert moved_steady > moved_free + 0.01
+    # the pull is a quadratic penalty: with the data alone it would be the free fit, exactly solved
+    refit = LinearHead.init_from_vector(prompt, DIM, config=TrainConfig())
+    refit.fit(X[:40], flipped)
+    np.testing.assert_allclose(refit.w, free.w, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError):
+        TrainConfig(prior_previous=-1.0)
