@@ -12,10 +12,10 @@ in memory, exactly as ``core.simulate`` would (``real_text_efficiency.fast_repla
 ``auto`` (the default policy and learner), ``auto+before`` (the learner before the unrated
 background and the pull toward zero), ``nearest`` (same learner) and the small-text peer
 (scikit-learn logistic regression C=1, least confidence); any ``STRATEGY+LEARNER`` of
-``real_text_efficiency.LEARNERS`` too (``auto+steady``: the pull toward the last round's ``w``). Prints one line per run, then per arm:
-mean AP after 100 ratings, mean gap to the peer over the 39 runs, concepts where the 3-prompt mean
-is >= the peer's, runs with a drop > 0.05 between rounds, runs whose first 30 ratings found fewer
-positives than ``nearest``::
+``real_text_efficiency.LEARNERS`` too (``auto+steady``: the pull toward the last round's ``w``).
+Prints one line per run, then per arm: mean AP after 100 ratings, mean gap to the peer over the 39
+runs, concepts where the 3-prompt mean is >= the peer's, runs with a drop > 0.05 between rounds, runs
+whose first 30 ratings found fewer positives than ``nearest``::
 
     FEWSHOT_HOME=... python benchmarks/real_text_breadth.py --index pypi [--prevalence 0.015]
 

@@ -45,6 +45,18 @@ def model_cache_root() -> Path:
     return workspace() / "models"
 
 
+def _inside(model_dir: Path, module_path: str) -> Path:
+    """A module folder named in ``modules.json``, if it lies inside the model folder (the file is the model's,
+    perhaps uploaded: an absolute or ``../`` path would read and probe the server's folders); else EmbedderError,
+    said the same whether or not anything exists there."""
+    root = model_dir.resolve()
+    target = (root / str(module_path)).resolve()
+    if Path(str(module_path)).is_absolute() or not (target == root or target.is_relative_to(root)):
+        raise EmbedderError(f"modules.json of {model_dir.name} names a module folder outside the model folder; "
+                            "a sentence-transformers folder keeps its modules inside it")
+    return target
+
+
 def check_exportable(model_dir: Path) -> int:
     """The max sequence length of a sentence-transformers folder whose stack this module reproduces.
 
@@ -55,8 +67,8 @@ def check_exportable(model_dir: Path) -> int:
         modules = json.loads((model_dir / "modules.json").read_text())
         types = [m["type"].rsplit(".", 1)[-1] for m in modules]
         pooling_dir = next(m["path"] for m in modules if m["type"].endswith("Pooling"))
-        pooling = json.loads((model_dir / pooling_dir / "config.json").read_text())
-    except (OSError, ValueError, KeyError, StopIteration) as exc:
+        pooling = json.loads((_inside(model_dir, pooling_dir) / "config.json").read_text())
+    except (OSError, ValueError, KeyError, StopIteration, TypeError) as exc:
         raise EmbedderError(
             f"the onnx-int8 backend needs a sentence-transformers folder with modules.json and a Pooling module "
             f"({model_dir}: {exc}); use the @torch backend for this model"

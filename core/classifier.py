@@ -563,6 +563,19 @@ def _upgrade_classifier_meta(meta: dict[str, Any], version: int) -> dict[str, An
     return dict(meta)
 
 
+def _check_meta_fields(name: str, meta: dict[str, Any]) -> None:
+    """The metadata fields ``predict`` acts on, checked: a file may come from anyone, and a threshold of
+    "abc" was a traceback while NaN silently called every item negative."""
+    threshold = meta.get("threshold", 0.0)
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)
+                                  or not math.isfinite(threshold)):
+        raise ClassifierFileError(f"{name} is damaged: its threshold {str(threshold)[:40]!r} is not a finite number")
+    for key in ("target_label", "target_column", "embedder"):
+        value = meta.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+            raise ClassifierFileError(f"{name} is damaged: its {key} is a {type(value).__name__}, not a name")
+
+
 def load_classifier(
     path: str | Path, expect_dim: int | None = None, expect_embedder: str | None = None
 ) -> tuple[LinearHead, dict[str, Any]]:
@@ -629,6 +642,7 @@ def load_classifier(
         raise EmbedderMismatch(
             f"{name} was trained with embedder {meta.get('embedder')!r} but this index uses {expect_embedder!r}"
         )
+    _check_meta_fields(name, meta)
     w0 = tensors.get("w0")
     if w0 is not None and (w0.shape != w.shape or not np.all(np.isfinite(w0))):
         w0 = None

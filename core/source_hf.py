@@ -9,6 +9,7 @@ decoded by ``open_image`` only when a record's ``load_image`` is called.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from functools import partial
 from typing import Any, Literal
@@ -339,7 +340,11 @@ def hub_unavailable(dataset_id: str) -> str:
 
 
 def _decode_image(value: Any, draft_size: int | None = None, confine: bool = False) -> Any:
-    """An image cell (bytes/path dict, path string or PIL image) -> RGB image via ``open_image``."""
+    """An image cell (bytes/path dict, path string or PIL image) -> RGB image via ``open_image``.
+
+    ``confine`` (the app): a path in a row is read only from inside the data folders or from the hub
+    (``hf://``); see ``_confined_image_path``.
+    """
     from core.errors import UnreadableItem
 
     if value is None:
@@ -354,15 +359,13 @@ def _decode_image(value: Any, draft_size: int | None = None, confine: bool = Fal
             raise UnreadableItem("no image in this row")
         import os
 
-        if confine and (os.path.isabs(path) or os.path.exists(path)):
-            from core.config import check_data_path
-
-            try:
-                path = str(check_data_path(path))  # a row of a hub dataset must not read the server's files
-            except SourceError:
-                raise UnreadableItem("image path outside the allowed data folders") from None
-        if os.path.isfile(path):
+        path = str(path)
+        if confine:
+            path = _confined_image_path(path)
+        if "://" not in path and "::" not in path and os.path.isfile(path):
             return open_image(path, draft_size=draft_size)
+        if confine and "://" not in path and "::" not in path:
+            raise UnreadableItem("no image file at this path in the data folders")
         from datasets import Image
 
         try:  # remote or archived path: let datasets fetch it, then normalise
@@ -372,6 +375,36 @@ def _decode_image(value: Any, draft_size: int | None = None, confine: bool = Fal
         except Exception as exc:  # noqa: BLE001
             raise UnreadableItem(f"could not fetch image {path}: {_first_line(exc)}") from exc
     return open_image(value)
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _confined_image_path(path: str) -> str:
+    """The path a row names, if the app may read it: a file inside the data folders (taken relative to
+    them, never to the server's working directory), an archive there (``zip://inner::archive``), or a
+    file on the hub (``hf://``). Anything else (``file://``, ``http(s)://``, other schemes, a path
+    outside the folders) is refused with one message that says nothing about what exists there, so a
+    dataset's rows can neither show the server's pictures nor probe its disk nor make it fetch URLs.
+    """
+    from core.config import check_data_path
+    from core.errors import UnreadableItem
+
+    refused = UnreadableItem("image path outside the allowed data folders (the app reads a row's image only "
+                             "from the data folders or the Hugging Face hub)")
+    *inner, outer = path.split("::")
+    if any((_SCHEME.match(part) or [None, ""])[1].lower() not in ("zip", "tar") for part in inner):
+        raise refused  # only a member of an archive may stand left of '::'
+    scheme = _SCHEME.match(outer)
+    if scheme:
+        if scheme.group(1).lower() != "hf":
+            raise refused
+        return path
+    try:
+        local = str(check_data_path(outer))
+    except SourceError:
+        raise refused from None
+    return "::".join([*inner, local])
 
 
 def _first_line(exc: BaseException) -> str:

@@ -292,21 +292,48 @@ def _once(ratings: dict[str, float | None | str], item_id: str, value: float | N
     ratings[item_id] = value
 
 
+#: A ratings file holds one short line per item: 64 MB is millions of ratings, and the cap keeps a wrong file
+#: (a video, /dev/zero, a file with no newline) from taking the machine's memory.
+RATINGS_FILE_LIMIT = 64 * 1024 * 1024
+
+
 def read_ratings_file(path: str) -> dict[str, float | None | str]:
-    """Ratings from a CSV with columns item_id and rating."""
+    """Ratings from a CSV with columns item_id and rating; a file that is not one gets a message, not a crash."""
+    import io
+
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            missing = {"item_id", "rating"} - set(reader.fieldnames or [])
-            if missing:
-                raise InvalidRating(f"{path} needs columns item_id and rating; missing {', '.join(sorted(missing))}")
-            ratings: dict[str, float | None | str] = {}
-            for row in reader:
-                if row["item_id"]:
-                    _once(ratings, row["item_id"].strip(), _rating(row["rating"] or ""))
-            return ratings
+            text = handle.read(RATINGS_FILE_LIMIT + 1)
+    except UnicodeDecodeError as exc:
+        raise InvalidRating(f"{quoted(path)} is not UTF-8 text (byte {exc.start}): save the ratings as a UTF-8 "
+                            "CSV with columns item_id and rating") from None
     except OSError as exc:
-        raise FewshotError(f"cannot read {path}: {exc}") from None
+        raise FewshotError(f"cannot read {quoted(path)}: {one_line(exc.strerror or exc)}") from None
+    if len(text) > RATINGS_FILE_LIMIT:
+        raise InvalidRating(f"{quoted(path)} is larger than {RATINGS_FILE_LIMIT // 2**20} MB: a ratings file "
+                            "holds one line per item (item_id,rating)")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        duplicated = sorted({h for h in header if header.count(h) > 1})
+        if duplicated:
+            raise InvalidRating(f"{quoted(path)} has the column {quoted(duplicated[0])} twice")
+        missing = {"item_id", "rating"} - set(header)
+        if missing:
+            raise InvalidRating(f"{quoted(path)} needs columns item_id and rating; missing "
+                                f"{', '.join(sorted(missing))}")
+        at_id, at_rating = header.index("item_id"), header.index("rating")
+        ratings: dict[str, float | None | str] = {}
+        for row in reader:
+            if len(row) > len(header):
+                raise InvalidRating(f"{quoted(path)} line {reader.line_num} has {len(row)} fields, the header "
+                                    f"{len(header)} (a comma inside an id needs quotes)")
+            item_id = row[at_id].strip() if at_id < len(row) else ""
+            if item_id:
+                _once(ratings, item_id, _rating(row[at_rating] if at_rating < len(row) else ""))
+        return ratings
+    except csv.Error as exc:
+        raise InvalidRating(f"{quoted(path)} line {reader.line_num} is not valid CSV: {one_line(exc)}") from None
 
 
 def run_teach_submit(args: argparse.Namespace) -> int:

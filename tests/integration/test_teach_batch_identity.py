@@ -55,3 +55,40 @@ def test_the_command_line_refuses_an_item_rated_twice_with_different_ratings(wor
     table.write_text("item_id,rating\ndigits-2,1\ndigits-2,skip\n")
     assert main([*args, "--file", str(table)]) == 2
     assert main([*args, "--ratings", "digits-1=1,digits-1=1"]) == 0  # the same rating twice is just one
+
+
+def test_a_ratings_file_that_is_not_one_gets_a_message_and_writes_nothing(workspace_dir, capsys, tmp_path,
+                                                                        monkeypatch):
+    """An outside tester: /dev/zero took 20 GB in a minute; a long field or a non-UTF-8 file was a traceback;
+    a duplicated item_id column or a row with an extra field was accepted silently."""
+    import core.cli.teach_commands as commands
+    from core.cli import main
+    from core.teach_store import TeachStore
+
+    indexed_digits(workspace_dir)
+    TeachSession.create("digits", "files", store=Store(), strategy="random")
+    args = ["teach", "submit", "--index", "digits", "--concept", "files", "--file"]
+    monkeypatch.setattr(commands, "RATINGS_FILE_LIMIT", 1000)
+    cases = {
+        "big.csv": ("item_id,rating\n" + "digits-1,1\n" * 200, "larger than"),
+        "nonewline.csv": ("\0" * 5000, "larger than"),
+        "field.csv": ("item_id,rating\n" + "x" * 200 + ",1\n", "not valid CSV"),
+        "twice.csv": ("item_id,rating,item_id\ndigits-1,1,digits-2\n", "column 'item_id' twice"),
+        "extra.csv": ("item_id,rating\ndigits-1,1,oops\n", "line 2 has 3 fields"),
+        "nul.csv": ("item_id,rating\ndigi\0ts-1,1\n", "not in index"),
+    }
+    for name, (text, _) in cases.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "latin1.csv").write_bytes(b"item_id,rating\ncaf\xe9,1\n")
+    cases["latin1.csv"] = ("", "not UTF-8 text")
+    import csv
+
+    previous = csv.field_size_limit(100)  # the 128 KiB default, scaled down with the size cap
+    try:
+        for name, (_, expected) in cases.items():
+            assert main([*args, str(tmp_path / name)]) == 2, name
+            err = capsys.readouterr().err
+            assert expected in err and "Traceback" not in err, (name, err)
+    finally:
+        csv.field_size_limit(previous)
+    assert TeachStore(Store()).label_rows("digits", "files") == []

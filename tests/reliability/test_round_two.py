@@ -99,6 +99,43 @@ def test_image_paths_in_dataset_rows_stay_inside_the_roots(workspace_dir, tmp_pa
     record("bad_inputs_tried")
 
 
+def test_url_forms_of_image_paths_in_rows_are_confined_too(workspace_dir, tmp_path, monkeypatch):
+    """``file://``, ``http://`` and chained forms went straight to ``datasets``, relative to the server's
+    working directory: a row could show any picture on the server and tell which files exist."""
+    import zipfile
+
+    from core.source_hf import _decode_image
+
+    outside = tmp_path / "outside" / "secret.png"
+    outside.parent.mkdir()
+    Image.new("RGB", (8, 8), (200, 0, 0)).save(outside)
+    workspace_dir.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8), (0, 200, 0)).save(workspace_dir / "ok.png")
+    with zipfile.ZipFile(workspace_dir / "pics.zip", "w") as archive:
+        archive.write(workspace_dir / "ok.png", "in/ok.png")
+    monkeypatch.chdir(tmp_path)  # what a relative path would have been read against
+    climb = "../" * 12
+    hostile = [f"file://{outside}", f"file:///{climb}{str(outside).lstrip('/')}", "file://outside/secret.png",
+               f"file:///{climb}nothing/here.png", f"{climb}{outside}",
+               "http://127.0.0.1:9/x.png", "https://example.com/x.png", "s3://bucket/x.png",
+               f"file://{outside}::{workspace_dir / 'pics.zip'}",
+               f"zip://in/ok.png::file://{workspace_dir / 'pics.zip'}"]
+    messages = set()
+    for path in hostile:
+        with pytest.raises(UnreadableItem) as caught:
+            _decode_image({"path": path, "bytes": None}, confine=True)
+        messages.add(str(caught.value))
+    assert len(messages) == 1 and "outside the allowed data folders" in messages.pop()  # the same, exists or not
+    # inside the folders, relative to them (not to the working directory), and inside an archive there
+    assert _decode_image("ok.png", confine=True).size == (8, 8)
+    assert _decode_image({"path": f"zip://in/ok.png::{workspace_dir / 'pics.zip'}", "bytes": None},
+                         confine=True).size == (8, 8)
+    for missing in ("missing.png", "outside/secret.png"):  # the second exists beside the working directory
+        with pytest.raises(UnreadableItem, match="no image file at this path"):
+            _decode_image(missing, confine=True)
+    record("bad_inputs_tried", len(hostile))
+
+
 def test_model_paths_are_confined_and_refusals_tell_nothing_about_files_outside(workspace_dir, monkeypatch,
                                                                                 tiny_clip_dir):
     from core.embedders import confine_embedder_spec, load_embedder

@@ -342,3 +342,17 @@ def test_prior_previous_damps_a_round_and_leaves_the_first_fit_alone():
     np.testing.assert_allclose(refit.w, free.w, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError):
         TrainConfig(prior_previous=-1.0)
+
+
+@pytest.mark.parametrize("field, value", [("threshold", "abc"), ("threshold", [1]), ("threshold", float("nan")),
+                                          ("threshold", float("inf")), ("threshold", True),
+                                          ("target_label", {"a": 1}), ("target_column", ["x"])])
+def test_load_refuses_metadata_predict_cannot_use(tmp_path, field, value):
+    """A crafted file: a threshold "abc" was a traceback in predict, NaN silently called every item negative."""
+    head = LinearHead.init_from_vector(np.ones(DIM), DIM)
+    path = tmp_path / "c.safetensors"
+    save_classifier(path, head, {**META, field: value})
+    with pytest.raises(ClassifierFileError, match=f"damaged: its {field}"):
+        load_classifier(path)
+    save_classifier(path, head, {**META, "threshold": -1.5, "target_label": 3, "target_column": None})
+    assert load_classifier(path)[1]["threshold"] == -1.5  # numbers and a missing column still load

@@ -135,3 +135,29 @@ def test_models_the_onnx_path_cannot_reproduce_are_refused(tmp_path, monkeypatch
     with pytest.raises(EmbedderError, match="hub id"):
         load_embedder(f"st:someone/some-model@{ONNX_INT8}")
     assert not (tmp_path / "cache").exists()  # nothing exported for a refused model
+
+
+def test_a_pooling_folder_outside_the_model_folder_is_neither_read_nor_probed(tmp_path, monkeypatch):
+    """``modules.json`` is the model's (an upload, maybe): its Pooling path was read as given, so an absolute or
+    ``../`` path showed keys of another folder's config.json and told a missing path from an existing one."""
+    monkeypatch.setenv("FEWSHOT_MODEL_CACHE", str(tmp_path / "cache"))
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True, "pooling_mode_KEY_x1": True}))
+    (tmp_path / "link-target").mkdir()
+    messages = []
+    for name, path in [("abs", str(secret)), ("missing", str(tmp_path / "nothere")), ("up", "../secret"),
+                       ("up-missing", "../nothere"), ("link", "linked")]:
+        model = tmp_path / name
+        model.mkdir()
+        (model / "config.json").write_text("{}")
+        (model / "linked").symlink_to(secret)
+        (model / "modules.json").write_text(json.dumps([
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": path, "type": "sentence_transformers.models.Pooling"},
+        ]))
+        with pytest.raises(EmbedderError) as caught:
+            load_embedder(f"st:{model}@{ONNX_INT8}")
+        messages.append(str(caught.value).replace(name, "NAME"))
+    assert len(set(messages)) == 1, messages
+    assert "outside the model folder" in messages[0] and "KEY" not in messages[0] and "Errno" not in messages[0]
