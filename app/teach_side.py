@@ -110,7 +110,7 @@ def render_side_actions(session: TeachSession) -> None:
         st.rerun()
     with st.expander("Export classifier"):
         owner = (session.index, session.concept.name)
-        threshold = export_threshold_input(*owner)  # the Validate page's for this concept, unless typed here
+        threshold = export_threshold_input(session)  # the Validate page's for this concept, unless typed here
         if st.button("Export", key="teach_export"):
             from core.export import app_export_path, export_session
 

@@ -1,22 +1,28 @@
 """The decision threshold a person chose on the Validate page, per concept, for the other pages to follow.
 
 The Validate slider's own state is a widget key, which Streamlit drops once another page runs; the Validate
-page copies it here (plain ``st.session_state``, kept for the browser session) under its index and concept, so
-the Teach page's *Export classifier* can default to the threshold that was chosen for that concept, and never
-to another concept's. A threshold typed into the export field itself is kept per concept too, and wins.
+page copies it here (plain ``st.session_state``) under its index and concept, and a move of the slider is kept
+with the concept itself (``TeachSession.set_threshold``), so a reload, another tab, the command line's export
+and report and the Map all follow the threshold chosen for that concept, never another concept's. A threshold
+typed into the Teach page's export field is kept per concept for the browser session, and wins there.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from app.validate_view import sigmoid
+from core.errors import FewshotError
 
 #: {(index, concept): logit} as the Validate page last showed it for that concept.
 VALIDATE_BY_CONCEPT = "validate_threshold_by_concept"
 #: {(index, concept): logit} typed into the Teach page's export field.
 EXPORT_TYPED = "teach_export_typed"
 EXPORT_KEY = "teach_export_threshold"
+#: Why the last slider move could not be stored (shown, then cleared, by the Validate page).
+KEEP_ERROR = "validate_threshold_keep_error"
 
 
 def remember_validate_threshold(index: str, concept: str, threshold: float) -> None:
@@ -24,9 +30,29 @@ def remember_validate_threshold(index: str, concept: str, threshold: float) -> N
     st.session_state.setdefault(VALIDATE_BY_CONCEPT, {})[(index, concept)] = float(threshold)
 
 
-def validate_threshold(index: str, concept: str) -> float | None:
-    """The threshold the Validate page used for this concept in this browser session (None: not visited)."""
-    return st.session_state.get(VALIDATE_BY_CONCEPT, {}).get((index, concept))
+def keep_with_concept(session: Any, key: str) -> None:
+    """The Validate slider's ``on_change``: the moved threshold is stored with the concept (kept across reloads,
+    tabs and processes). A failure (the concept deleted meanwhile) is said on the page, not raised."""
+    try:
+        session.set_threshold(float(st.session_state[key]))
+    except FewshotError as exc:
+        st.session_state[KEEP_ERROR] = str(exc)
+
+
+def stored_threshold(session: Any) -> float | None:
+    """The threshold stored with the session's concept now (another tab may have moved it since it opened)."""
+    try:
+        fresh = session.teach.concept(session.index, session.concept.name)
+    except FewshotError:
+        fresh = None
+    return (fresh or session.concept).threshold
+
+
+def validate_threshold(index: str, concept: str, stored: float | None = None) -> float | None:
+    """The threshold the Validate page used for this concept in this browser session, else ``stored`` (the one
+    kept with the concept: ``stored_threshold``); None when neither exists."""
+    shown = st.session_state.get(VALIDATE_BY_CONCEPT, {}).get((index, concept))
+    return stored if shown is None else shown
 
 
 def _keep_typed(owner: tuple[str, str]) -> None:
@@ -37,12 +63,14 @@ def _follow_validate(owner: tuple[str, str]) -> None:
     st.session_state.get(EXPORT_TYPED, {}).pop(owner, None)
 
 
-def export_threshold_input(index: str, concept: str) -> float:
+def export_threshold_input(session: Any) -> float:
     """The export's threshold field: what was typed there for this concept, else the Validate page's threshold
-    for it, else 0; a caption says which. Returns the threshold to export with."""
+    for it (this browser's, else the one kept with the concept), else 0; a caption says which. Returns the
+    threshold to export with."""
+    index, concept = session.index, session.concept.name
     owner = (index, concept)
     typed = st.session_state.get(EXPORT_TYPED, {}).get(owner)
-    chosen = validate_threshold(index, concept)
+    chosen = validate_threshold(index, concept, stored_threshold(session))
     # Set before the widget every run: the key is shared by every concept's page, and the Validate page may
     # have moved its threshold since; a value typed here was stored by ``_keep_typed`` and comes back as is.
     st.session_state[EXPORT_KEY] = typed if typed is not None else chosen if chosen is not None else 0.0

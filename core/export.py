@@ -34,12 +34,15 @@ def app_export_path(workspace: str | Path, index: str, concept: str) -> Path:
     return folder / f"{validate_index_name(concept, 'concept')}.safetensors"
 
 
-def export_session(session: Any, path: str | Path, threshold: float = 0.0) -> Path:
+def export_session(session: Any, path: str | Path, threshold: float | None = None) -> Path:
     """Save ``session``'s current head (a ``TeachSession``) with what is needed to use it later.
 
-    ``threshold`` is the logit above which ``predict`` calls an item positive (0.0 = p 0.5).
+    ``threshold`` is the logit above which ``predict`` calls an item positive (0.0 = p 0.5); None = the
+    concept's own (chosen on the Validate page or with ``concept set-threshold``; 0 until one is).
     Returns the path written.
     """
+    if threshold is None:
+        threshold = session.threshold
     from core.classifier import save_classifier
     from core.store import now_iso
 

@@ -53,16 +53,18 @@ def _figure_json(fig: Any) -> str:
 
 
 def write_report(store: Any, index: str, concept: str, out: Path | str, *, png: Path | str | None = None,
-                 threshold: float = 0.0, max_points: int = REPORT_MAX_POINTS, xy: np.ndarray | None = None,
+                 threshold: float | None = None, max_points: int = REPORT_MAX_POINTS, xy: np.ndarray | None = None,
                  root: Path | str | None = None) -> ReportResult:
     """Write the report of ``concept`` on ``index`` to ``out`` (HTML) and, when asked, ``png`` (the map).
 
+    threshold: None = the concept's own (``TeachSession.threshold``).
     xy: the map positions to use (default: the cached UMAP map, else the PCA view).
     """
     from core.evaluate import evaluate_split
     from core.session import TeachSession
 
     session = TeachSession.open(index, concept, store=store)
+    threshold = session.threshold if threshold is None else float(threshold)
     view = store.vectors(index)
     n = len(view.ids)
     positions, method = (xy, "given") if xy is not None else map_positions(index, view, root or store.root)

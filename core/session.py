@@ -8,6 +8,7 @@ written but whose checkpoint was not.
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 import threading
 from collections.abc import Mapping
@@ -238,12 +239,51 @@ class TeachSession:
         for key, value in settings.items():
             if key == "strategy" and value not in STRATEGIES:
                 raise FewshotError(f"unknown strategy {value!r}; choose one of {', '.join(STRATEGIES)}")
-            if key in ("strategy", "batch_size", "target_label", "target_column"):
-                setattr(self.concept, key, value)
-            else:
+            if key not in ("strategy", "batch_size", "target_label", "target_column"):
                 _train_config({**self.concept.train, key: value})  # validates before saving
-                self.concept.train[key] = value
-        self.teach.save_concept(self.concept)
+
+        def apply(concept: ConceptInfo) -> None:
+            for key, value in settings.items():
+                if key in ("strategy", "batch_size", "target_label", "target_column"):
+                    setattr(concept, key, value)
+                else:
+                    concept.train[key] = value
+
+        self._update_concept(apply)
+
+    @property
+    def threshold(self) -> float:
+        """The decision threshold (logit) chosen for this concept; 0 (probability 0.5) until one is."""
+        return 0.0 if self.concept.threshold is None else float(self.concept.threshold)
+
+    def set_threshold(self, threshold: float | None) -> None:
+        """Keep ``threshold`` (a logit; None forgets it) as this concept's: the Validate page sets it, and export,
+        the report and the Map follow it, after a reload or in another tab or process too."""
+        if threshold is not None:
+            try:
+                threshold = float(threshold)
+            except (TypeError, ValueError):
+                raise FewshotError(f"the threshold must be a number (a logit), got {threshold!r}") from None
+            if not math.isfinite(threshold):
+                raise FewshotError(f"the threshold must be a finite number (a logit), got {threshold}")
+
+        def apply(concept: ConceptInfo) -> None:
+            concept.threshold = threshold
+
+        self._update_concept(apply)
+
+    def _update_concept(self, apply) -> None:
+        """Change the stored concept under its lock, starting from what is stored now: a tab that opened this
+        concept earlier must not write back its old copy of a field another tab or process changed since."""
+        with self._lock():
+            self._change_concept(apply)
+
+    def _change_concept(self, apply) -> None:
+        """``_update_concept`` for a caller that already holds the concept's lock (it is not re-entrant)."""
+        concept = self.teach.concept(self.index, self.concept.name) or self.concept
+        apply(concept)
+        self.teach.save_concept(concept)
+        self.concept = concept
 
     # ----- the loop -----------------------------------------------------------------------------
     def scores(self, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -461,14 +501,14 @@ class TeachSession:
             self.head, self.round = self._head_from(previous), previous.round
             self.undone = undone
             if self.concept.seen_after_round > self.round:  # keep the next round's number above the reset mark
-                self.concept.seen_after_round = self.round
-                self.teach.save_concept(self.concept)
+                round_ = self.round
+                self._change_concept(lambda concept: setattr(concept, "seen_after_round", round_))
             return self.round
 
     def reset_seen(self) -> None:
         """Let every item be proposed again; the ratings stay and keep training the classifier."""
-        self.concept.seen_after_round = max(self.round, self.teach.max_label_round(self.index, self.concept.name))
-        self.teach.save_concept(self.concept)
+        mark = max(self.round, self.teach.max_label_round(self.index, self.concept.name))
+        self._update_concept(lambda concept: setattr(concept, "seen_after_round", mark))
 
 
 _THREADS = {"lock": threading.Lock(), "depth": 0, "saved": 1}

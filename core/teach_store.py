@@ -91,6 +91,9 @@ class ConceptInfo:
     target_column: str | None = None  # the index's label column holding it; None = the first
     embedder: str | None = None  # the index's embedder when the concept was created
     seen_after_round: int = 0  # ratings from rounds <= this are not "seen" (reset_seen)
+    #: the decision threshold (logit) chosen on the Validate page or with ``concept set-threshold``; export,
+    #: report and the Map's overlay follow it. None = never chosen (0, probability 0.5).
+    threshold: float | None = None
     created: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)
 

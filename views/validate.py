@@ -8,7 +8,13 @@ from app import safe_text
 from app.items import plain
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
-from app.thresholds import remember_validate_threshold, validate_threshold
+from app.thresholds import (
+    KEEP_ERROR,
+    keep_with_concept,
+    remember_validate_threshold,
+    stored_threshold,
+    validate_threshold,
+)
 from app.validate_view import (
     SPLIT_CHOICES,
     at_threshold,
@@ -104,7 +110,7 @@ lo, hi = threshold_range(scored.evaluation.scores)
 # (another split, another round), and Streamlit makes a slider with new bounds a new widget that starts at its
 # minimum (every item predicted positive) unless its value is set here.
 # Another concept starts at its own threshold (the one chosen for it earlier, else 0), never the last one's.
-kept_threshold = validate_threshold(index, concept)
+kept_threshold = validate_threshold(index, concept, stored_threshold(session))
 kept_threshold = 0.0 if kept_threshold is None else kept_threshold
 if st.session_state.get(THRESHOLD_OWNER_KEY) != (index, concept):
     st.session_state[THRESHOLD_KEY] = kept_threshold
@@ -113,8 +119,12 @@ st.session_state[THRESHOLD_KEY] = float(st.session_state.get(THRESHOLD_KEY, kept
 clamp_state(THRESHOLD_KEY, lo, hi)
 with c3:
     threshold = st.slider("Threshold (logit)", lo, hi, step=0.05, key=THRESHOLD_KEY,
-                          help="Items scoring above it are predicted positive; 0 is probability 0.5.")
+                          on_change=keep_with_concept, args=(session, THRESHOLD_KEY),
+                          help="Items scoring above it are predicted positive; 0 is probability 0.5. Kept with "
+                               "the concept: the export, the report and the Map follow it.")
     st.caption(f"Logit {threshold:+.2f} = probability {sigmoid(threshold):.3f}")
+    if st.session_state.get(KEEP_ERROR):
+        st.warning(plain(f"This threshold was not kept with the concept: {st.session_state.pop(KEEP_ERROR)}"))
 remember_validate_threshold(index, concept, threshold)  # this concept's: the Map's overlay and the Teach export
 ev = at_threshold(scored, threshold)
 

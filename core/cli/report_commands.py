@@ -12,7 +12,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--concept", required=True)
     report.add_argument("--out", required=True, help="the HTML file to write")
     report.add_argument("--png", default=None, help="also write the map at the latest round as a PNG")
-    report.add_argument("--threshold", type=float, default=0.0, help="decision threshold (logit) for metrics")
+    report.add_argument("--threshold", type=float,
+                        help="decision threshold (logit) for metrics (default: the concept's, else 0)")
     report.add_argument("--max-points", type=int, default=None,
                         help="draw at most this many items on the map (a random sample above; default 100,000)")
     report.set_defaults(run=run_report)

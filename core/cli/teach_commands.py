@@ -41,6 +41,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--index", required=True)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=run_concept_list)
+    chosen = concept_sub.add_parser("set-threshold", help="keep a decision threshold for the concept (what the "
+                                    "Validate page's slider does): export, report and the Map follow it")
+    _index_concept(chosen)
+    given_threshold = chosen.add_mutually_exclusive_group(required=True)
+    given_threshold.add_argument("--threshold", type=float, help="a logit (0 = probability 0.5)")
+    given_threshold.add_argument("--clear", action="store_true", help="forget it (0 is used)")
+    chosen.set_defaults(run=run_concept_set_threshold)
     delete = concept_sub.add_parser("delete", help="delete a concept with its ratings and checkpoints")
     _index_concept(delete)
     delete.set_defaults(run=run_concept_delete)
@@ -77,7 +84,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser("export", help="save a concept's classifier (safetensors + JSON metadata)")
     _index_concept(export)
     export.add_argument("--out", required=True, help="file to write, e.g. cats.safetensors")
-    export.add_argument("--threshold", type=float, default=0.0, help="logit above which predict says positive")
+    export.add_argument("--threshold", type=float,
+                        help="logit above which predict says positive (default: the concept's, chosen on the "
+                             "Validate page or with `concept set-threshold`; else 0)")
     export.set_defaults(run=run_export)
 
     predict = commands.add_parser("predict", help="score an index with an exported classifier")
@@ -403,8 +412,22 @@ def run_export(args: argparse.Namespace) -> int:
 
     session = _open(args)
     path = export_session(session, args.out, threshold=args.threshold)
+    threshold = session.threshold if args.threshold is None else args.threshold
+    whose = "" if args.threshold is not None else " (the concept's)" if session.concept.threshold is not None \
+        else " (none chosen for the concept: `concept set-threshold` or the Validate page)"
     print(f"saved {args.concept} (round {session.round}, {len(session.ratings())} ratings, "
-          f"{session.info.embedder}, {session.info.dim}-d) to {path}")
+          f"{session.info.embedder}, {session.info.dim}-d) at threshold {threshold:+.2f}{whose} to {path}")
+    return 0
+
+
+def run_concept_set_threshold(args: argparse.Namespace) -> int:
+    session = _open(args)
+    session.set_threshold(None if args.clear else args.threshold)
+    if args.clear:
+        print(f"{args.concept}: threshold forgotten; 0 (probability 0.5) is used")
+    else:
+        print(f"{args.concept}: threshold {session.threshold:+.2f} (probability "
+              f"{1 / (1 + math.exp(-session.threshold)):.3f}); export, report and the Map follow it")
     return 0
 
 

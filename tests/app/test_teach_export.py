@@ -116,3 +116,33 @@ def test_export_threshold_follows_the_validate_page_for_that_concept_and_a_typed
     assert load_classifier(Path(at.session_state["teach_export_path"][2]))[1]["threshold"] == pytest.approx(0.75)
     at.button(key="teach_export_follow").click().run()  # back to following the Validate page
     assert at.number_input(key="teach_export_threshold").value == pytest.approx(chosen + 0.2)
+
+
+def test_the_validate_threshold_survives_a_reload_and_the_export_follows_it(two_indexes):
+    """An outside tester: the threshold lived only in the browser session, so after a reload (or in a new tab)
+    Validate showed 0 again and *Export* quietly wrote 0."""
+    index, concept = PAIRS[0]
+    from tests.helpers.workspaces import oracle_rounds
+
+    oracle_rounds(TeachSession.open(index, concept, store=two_indexes), "3", 1)
+    at = AppTest.from_file(ROUTER, default_timeout=60)
+    at.session_state["selected_index"], at.session_state["selected_concept"] = index, concept
+    at.run()
+    at.switch_page("views/validate.py").run()
+    slider = at.slider(key="validate_threshold")
+    chosen = round(slider.min + 0.25 * (slider.max - slider.min), 1)
+    slider.set_value(chosen).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert TeachSession.open(index, concept, store=two_indexes).threshold == pytest.approx(chosen)
+    assert TeachSession.open(PAIRS[1][0], PAIRS[1][1], store=two_indexes).concept.threshold is None
+
+    # a reload is a new browser session: Validate and the export both start from the kept threshold
+    again = AppTest.from_file(ROUTER, default_timeout=60)
+    again.session_state["selected_index"], again.session_state["selected_concept"] = index, concept
+    again.run()
+    again.switch_page("views/validate.py").run()
+    assert again.slider(key="validate_threshold").value == pytest.approx(chosen)
+    exported = _export(index, concept)
+    assert exported.number_input(key="teach_export_threshold").value == pytest.approx(chosen)
+    assert load_classifier(Path(exported.session_state["teach_export_path"][2]))[1]["threshold"] == \
+        pytest.approx(chosen)

@@ -162,3 +162,29 @@ def test_teach_next_proposes_the_same_batch_until_the_round_moves_on(digits, cap
     assert run(capsys, "teach", "submit", *ix, "--ratings", f"{batches[0][0]}=1")[0] == 0
     after = [c["item_id"] for c in json.loads(run(capsys, "teach", "next", *ix, "--json")[1])]
     assert batches[0][0] not in after
+
+
+def test_a_concept_keeps_its_threshold_and_export_and_report_follow_it(digits, capsys, tmp_path):
+    from core.classifier import load_classifier
+    from core.session import TeachSession
+
+    ix = ("--index", "digits", "--concept", "kept")
+    assert run(capsys, "concept", "create", *ix, "--target-label", "3")[0] == 0
+    code, out, _ = run(capsys, "export", *ix, "--out", str(tmp_path / "a"))
+    assert code == 0 and "threshold +0.00 (none chosen" in out
+    stale = TeachSession.open("digits", "kept", store=Store())  # a tab opened before the threshold was set
+    code, out, _ = run(capsys, "concept", "set-threshold", *ix, "--threshold", "-1.25")
+    assert code == 0 and "threshold -1.25" in out
+    stale.reset_seen()  # writes the concept: must not put back its old copy's threshold
+    assert TeachSession.open("digits", "kept", store=Store()).threshold == -1.25
+    code, out, _ = run(capsys, "export", *ix, "--out", str(tmp_path / "b"))
+    assert code == 0 and "threshold -1.25 (the concept's)" in out
+    assert load_classifier(tmp_path / "b.safetensors")[1]["threshold"] == -1.25
+    assert run(capsys, "export", *ix, "--out", str(tmp_path / "c"), "--threshold", "0.5")[0] == 0  # given wins
+    assert load_classifier(tmp_path / "c.safetensors")[1]["threshold"] == 0.5
+    assert json.loads(run(capsys, "concept", "list", "--index", "digits", "--json")[1])[0]["threshold"] == -1.25
+    for bad in ("nan", "inf"):
+        code, _, err = run(capsys, "concept", "set-threshold", *ix, "--threshold", bad)
+        assert code == 2 and "finite number" in err
+    assert run(capsys, "concept", "set-threshold", *ix, "--clear")[0] == 0
+    assert TeachSession.open("digits", "kept", store=Store()).concept.threshold is None
