@@ -161,13 +161,17 @@ def column_pickers(preview: TablePreview, identity: str) -> dict:
     if st.session_state.get("index_columns_for") != identity:
         st.session_state["index_columns_for"] = identity
         # "is not None": a column may be named "" (an empty header), and that is a choice like any other
-        st.session_state["index_col_text"] = preview.text_column if preview.text_column is not None else columns[0]
+        # no column looks like text: none is picked (an id column embedded as text would build without a word)
+        st.session_state["index_col_text"] = preview.text_column
         st.session_state["index_col_labels"] = list(preview.label_columns)
         st.session_state["index_col_id"] = preview.id_column
         st.session_state["index_col_split"] = preview.split_column
     c1, c2 = st.columns([1, 2])
-    text = c1.selectbox("Text column", columns, key="index_col_text", format_func=header,
-                        help="The text that gets embedded.")
+    text = c1.selectbox("Text column", columns, key="index_col_text", format_func=header, index=None,
+                        placeholder="Choose the column to embed", help="The text that gets embedded.")
+    if text is None:
+        c1.warning("No column looks like text (a name such as text, sentence, content, review or document): "
+                   "choose the column whose text gets embedded.")
     labels = c2.multiselect("Label columns (ground truth, optional)", columns, key="index_col_labels",
                             format_func=header,
                             help="Columns with known answers, to measure concepts against (AP by round). "

@@ -25,7 +25,7 @@ def render_sidebar() -> None:
         linked = _from_link()
         if st.session_state.get(INDEX_KEY) not in names:
             st.session_state[INDEX_KEY] = linked[0] if linked[0] in names else names[-1]
-        counts = {i.name: i.n_items for i in infos}
+        counts = {i.name: store.stored_items(i) for i in infos}  # an unfinished build: its rows so far
         shown = choices(names)  # names come from the workspace: shown through the one rule
         index = _mirrored_selectbox("Index", names, INDEX_KEY,
                                     format_func=lambda n: f"{shown(n)} ({counts.get(n, 0)} items)")

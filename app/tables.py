@@ -7,19 +7,25 @@ import io
 
 from core import csv_safe
 
+#: The status shown for an unfinished build this server is not running (the stored status says "building").
+CUT_SHORT = "interrupted (or building elsewhere)"
 
-def index_rows(infos) -> list[dict]:
+
+def index_rows(infos, stored: dict[str, int] | None = None, running: set[str] | frozenset = frozenset()) -> list[dict]:
+    """One row per index. ``stored``: items per index (``Store.stored_items``: an unfinished build's rows so far);
+    ``running``: indexes this server is building now, so any other unfinished one reads as interrupted."""
+    stored = stored or {}
     return [
         {
             "name": i.name,
-            "items": i.n_items,
+            "items": stored.get(i.name, i.n_items),
             "train": i.counts.get("train", 0),
             "validation": i.counts.get("validation", 0),
             "skipped": i.n_skipped,
             "embedder": i.embedder,
             "dim": i.dim,
             "modality": i.modality,
-            "status": i.status,
+            "status": i.status if i.status == "complete" or i.name in running else CUT_SHORT,
             "created": i.created,
         }
         for i in infos

@@ -314,6 +314,16 @@ class Store:
         self._vector_cache.pop(name, None)
 
     # ----- items --------------------------------------------------------------------------------
+    def stored_items(self, info: IndexInfo) -> int:
+        """Items of an index; for one still building or cut short, the rows stored so far (its counts are
+        written when a build ends, so an interrupted build showed 0 while a resume keeps every stored row)."""
+        if info.status == "complete":
+            return info.n_items
+        try:
+            return int(self.items_table(info.name).count_rows())
+        except Exception:  # noqa: BLE001 - a listing never fails on one index
+            return info.n_items
+
     def items_table(self, name: str, dim: int | None = None):
         """The vectors table; created (needs ``dim``) when missing."""
         table_name = f"items_{validate_index_name(name)}"

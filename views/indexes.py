@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.index_form import embedder_form, name_input, source_form
-from app.index_jobs import my_job, others_running, result_banner, running_panel, start_or_explain
+from app.index_jobs import jobs, my_job, others_running, result_banner, running_panel, start_or_explain
 from app.items import plain
 from app.safe_text import choices
 from app.sidebar import render_sidebar
@@ -47,7 +47,14 @@ st.subheader("Indexes in this workspace")
 if not infos:
     st.info("No indexes yet. The built-in digits demo works offline: pick it above and press Build index.")
 else:
-    st.dataframe(index_rows(infos), hide_index=True, width="stretch")
+    building = {n for n, j in jobs().items() if j.running}
+    stored = {i.name: get_store().stored_items(i) for i in infos}
+    st.dataframe(index_rows(infos, stored, building), hide_index=True, width="stretch")
+    cut_short = [i.name for i in infos if i.status != "complete" and i.name not in building]
+    if cut_short:
+        st.caption(plain(f"{', '.join(cut_short)}: a build that did not finish (stopped, or the server restarted), "
+                         "unless another process is building it now. Build it again with the same name and source "
+                         "to resume: the items stored so far are kept and only the rest is embedded."))
     with st.expander("Delete an index"):
         names = [i.name for i in infos]
         victim = st.selectbox("Index", names, key="index_delete_name", format_func=choices(names))

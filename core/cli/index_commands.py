@@ -165,21 +165,10 @@ def run_list(args: argparse.Namespace) -> int:
     print(f"{'name':<20} {'items':>8} {'train':>8} {'valid':>8} {'dim':>5}  {'status':<9} embedder")
     for i in infos:
         print(
-            f"{i.name:<20} {_stored(store, i):>8} {i.counts.get('train', 0):>8} {i.counts.get('validation', 0):>8} "
+            f"{i.name:<20} {store.stored_items(i):>8} {i.counts.get('train', 0):>8} {i.counts.get('validation', 0):>8} "
             f"{i.dim:>5}  {i.status:<9} {i.embedder}"
         )
     return 0
-
-
-def _stored(store, info) -> int:
-    """Items of an index; for one still building or cut short, the rows stored so far (its counts are
-    written when a build ends, so an interrupted build listed 0 while a resume would keep 1,280)."""
-    if info.status == "complete":
-        return info.n_items
-    try:
-        return store.items_table(info.name).count_rows()
-    except Exception:  # noqa: BLE001 - a listing never fails on one index
-        return info.n_items
 
 
 def _zip_on_disk(args: argparse.Namespace):

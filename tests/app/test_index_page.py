@@ -131,3 +131,44 @@ def test_deleting_an_index_while_it_is_built_is_an_error_message_and_deletes_not
     assert not at.exception, [e.value for e in at.exception]
     assert any("being built by another process or tab" in shown(e.value) for e in at.error)
     assert Store().has_index("digits")
+
+
+def test_a_table_without_a_text_column_is_not_built_from_its_ids(tmp_path):
+    """An outside tester: a table with columns id, split, flask got 'id' preset as its text column and built 200
+    items whose text was the package name, while the command line refuses the same file."""
+    rows = "id,split,flask\n" + "".join(f"pkg-{i},{'train' if i % 5 else 'validation'},{i % 2}\n" for i in range(40))
+    at = AppTest.from_file(ROUTER, default_timeout=60).run()
+    at.radio(key="index_source_kind").set_value("upload").run()
+    at.file_uploader(key="index_upload").upload("notext.csv", rows.encode(), "text/csv").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="index_col_text").value is None
+    assert any("No column looks like text" in w.value for w in at.warning)
+    at.button(key="index_build").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("no text column" in e.value for e in at.error), [e.value for e in at.error]
+    assert "notext" not in {i.name for i in Store().list_indexes()}
+    at.selectbox(key="index_col_text").set_value("id").run()  # chosen on purpose: allowed
+    assert not at.warning
+
+
+def test_an_interrupted_build_shows_its_stored_items_and_how_to_resume(workspace_dir):
+    """An outside tester: after a server restart mid-build the sidebar said '0 items' and the table 'building',
+    while 4,096 rows were stored, and nothing said that building again resumes."""
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.sources import parse_source
+
+    def interrupt(p) -> None:
+        if p.added >= 512:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_index("cut", parse_source("demo:digits"), load_embedder("pixels"), flush_every=256, progress=interrupt)
+    stored = Store().stored_items(Store().get_index("cut"))
+    assert stored >= 256
+    at = AppTest.from_file(ROUTER, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    row = at.dataframe[-1].value.set_index("name").loc["cut"]
+    assert row["items"] == stored and row["status"].startswith("interrupted")
+    assert any("Build it again with the same name and source" in shown(c.value) for c in at.caption)
+    assert any(f"cut ({stored} items)" in shown(o) for box in at.sidebar.selectbox for o in box.options)
