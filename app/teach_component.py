@@ -20,13 +20,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.inline_component import inline_component
+from app.items import DISPLAY_CHARS
 from app.safe_text import neutral, one_line
 from core.errors import InvalidRating, StaleBatch
 
 COMPONENT_NAME = "fewshot_teach_batch"
 COMPONENT_KEY = "teach_batch_component"
 ALLOWED = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)  # the keys' values and the slider's steps
-GRID_TEXT = 600  # characters of an item's text sent to the page (the grid clamps it further with CSS)
+#: Characters of an item's text sent to the page, as on every other page (the grid clamps what it shows with CSS;
+#: Focus shows it all, scrolling; the tooltip holds it whole). 600 hid the rest of a longer text everywhere.
+GRID_TEXT = DISPLAY_CHARS
 NAME_CHARS = 300  # characters of an item's id shown on its card (whole in its tooltip up to this)
 PIXEL_ART_BELOW = 96  # thumbnails smaller than this (the 32 px digits) are drawn with crisp pixels
 

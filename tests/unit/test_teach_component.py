@@ -69,11 +69,14 @@ def test_drafts_are_keyed_by_workspace_index_and_concept_without_the_path():
     assert store_key("/other", "digits", "a|b") != key
 
 
-def test_item_text_travels_as_text_and_is_shortened():
+def test_item_text_travels_as_text_and_is_shortened_only_past_the_display_limit():
     hostile = "<img src=x onerror=alert(1)>" + "y" * 2000
     item = item_payload({"item_id": "t-1", "score": 0.5, "probability": 0.6, "label": "<b>3</b>"},
                         {"id": "t-1", "text": hostile}, show_label=True)
-    assert item["text"].startswith("<img src=x onerror=alert(1)>") and len(item["text"]) <= 601
+    assert item["text"] == hostile  # whole: the card clamps it, Focus and the tooltip show it (600 cut it)
+    huge = item_payload({"item_id": "t-1", "score": 0.5, "probability": 0.6, "label": None},
+                        {"id": "t-1", "text": "z" * 100_000}, show_label=True)
+    assert len(huge["text"]) == 5_001 and huge["text"].endswith("…")
     assert item["img"] is None and item["label"] == "<b>3</b>"
     hidden = item_payload({"item_id": "t-1", "score": float("nan"), "probability": 0.6, "label": "3"},
                           {"id": "t-1", "text": "x"}, show_label=False)
