@@ -30,11 +30,11 @@ def index_name_for(kind: str, argument: str | None, taken: set[str] | list[str])
     """The suggested index name for a source: ``digits``, the file's or folder's stem, the dataset's name."""
     if kind == "demo":
         base = "digits"
-    elif kind == "upload" and argument:
+    elif kind in ("upload", "table") and argument:  # an uploaded file or a table on the server: its stem
         stem = PurePosixPath(argument.replace("\\", "/")).name
         while stem.lower().endswith(TABLE_SUFFIXES):
             stem = stem[: stem.rfind(".")]
-        base = slug(stem, "upload")
+        base = slug(stem, kind)
     elif kind == "folder" and argument:
         base = slug(PurePosixPath(argument.rstrip("/\\").replace("\\", "/")).name, "images")
     elif kind == "hf" and argument:

@@ -146,10 +146,20 @@ def others_running() -> list[str]:
     return [n for n, j in jobs().items() if j.running and n != mine]
 
 
+def _source_given() -> bool:
+    """Something was typed or uploaded for the chosen kind of source (so a missing choice means it was refused)."""
+    kind = st.session_state.get("index_source_kind")
+    typed = {"table": "index_table_path", "folder": "index_folder", "upload": "index_upload",
+             "hf": "index_hf_id"}.get(kind)
+    return bool(typed and st.session_state.get(typed))
+
+
 def start_or_explain(name: str, choice: SourceChoice | None, embedder_spec: str, where) -> None:
     """Start a build, or put the reason it cannot start into ``where`` (next to the button)."""
     if not name:
         where.error("Give the index a name.")
+    elif choice is None and _source_given():
+        where.error("The source above cannot be used as it is: its message says why. Fix it, then build.")
     elif choice is None:
         where.error("Choose a source: a file, a folder path, an upload or a dataset id.")
     elif name in jobs() and jobs()[name].running:

@@ -254,8 +254,11 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
         st.caption("Select points on the map (box or lasso) to see and rate them here.")
         return
     render_bulk_rating(session, ids)
+    if scores:  # highest score first: a box over the positive cluster starts with its likeliest items
+        ids = sorted(ids, key=lambda i: -scores.get(i, float("-inf")))
     shown = ids[:MAX_PANEL]
-    st.caption(f"{len(ids)} selected" + (f"; showing the first {MAX_PANEL}." if len(ids) > MAX_PANEL else "."))
+    order = " by score, highest first" if scores else ""
+    st.caption(f"{len(ids)} selected{order}" + (f"; showing the first {MAX_PANEL}." if len(ids) > MAX_PANEL else "."))
     current = session.ratings()
     rated = dict(zip(current.item_ids, current.ratings.tolist(), strict=True))
     rows = {r["id"]: r for r in session.store.fetch_items(session.index, shown)}

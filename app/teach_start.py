@@ -12,7 +12,7 @@ from app.state import get_embedder, get_store, select
 from core.errors import FewshotError
 from core.ground_truth import label_set
 from core.records import TRAIN
-from core.session import DEFAULT_STRATEGY, STRATEGIES, TeachSession
+from core.session import DEFAULT_STRATEGY, STRATEGIES, TeachSession, prompt_example
 from core.store import IndexInfo
 from core.teach_store import TeachStore
 
@@ -54,7 +54,7 @@ def render_start_form(info: IndexInfo) -> None:
                    index=default)
     prompt, examples = None, []
     if how == START_PROMPT:
-        prompt = st.text_input("Prompt", key="teach_new_prompt", placeholder="dogs at a dog show")
+        prompt = st.text_input("Prompt", key="teach_new_prompt", placeholder=prompt_example(info.modality))
     elif how == START_EXAMPLES:
         query = ""
         if info.embedder_kind in ("clip", "st"):

@@ -84,9 +84,9 @@ def at_threshold(scored: Scored, threshold: float) -> Evaluation:
     fn = int((~predicted & positive).sum())
     tn = int((~predicted & known & ~positive).sum())
     out.tp, out.fp, out.fn, out.tn = tp, fp, fn, tn
-    out.precision = tp / (tp + fp) if tp + fp else 0.0
-    out.recall = tp / (tp + fn) if tp + fn else 0.0
-    out.f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    out.precision = tp / (tp + fp) if tp + fp else None  # as core.evaluate: undefined is None, shown "-"
+    out.recall = tp / (tp + fn) if tp + fn else None
+    out.f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp and tp + fn else None
     return out
 
 
@@ -166,7 +166,7 @@ def pr_figure(ev: Evaluation) -> Any:
             keep = np.unique(np.linspace(0, len(precision) - 1, MAX_CURVE_POINTS).astype(int))
             precision, recall = precision[keep], recall[keep]
         fig.add_scatter(x=recall, y=precision, mode="lines", name="PR curve", line_shape="hv")
-    if ev.precision is not None:
+    if ev.precision is not None and ev.recall is not None:
         fig.add_scatter(x=[ev.recall], y=[ev.precision], mode="markers",
                         name=f"threshold p={sigmoid(ev.threshold):.2f} (logit {ev.threshold:+.2f})",
                         marker={"size": 12, "color": "black", "symbol": "x"})

@@ -147,7 +147,10 @@ def _add_metrics(result: Evaluation) -> None:
     tn, fp, fn, tp = confusion_matrix(y, predicted, labels=[False, True]).ravel()
     result.tn, result.fp, result.fn, result.tp = int(tn), int(fp), int(fn), int(tp)
     p, r, f, _ = precision_recall_fscore_support(y, predicted, average="binary", zero_division=0.0)
-    result.precision, result.recall, result.f1 = float(p), float(r), float(f)
+    # undefined stays None ("-" when shown): recall with no positive, precision with nothing predicted positive
+    result.precision = float(p) if tp + fp else None
+    result.recall = float(r) if tp + fn else None
+    result.f1 = float(f) if tp + fp and tp + fn else None
     ranking = ranking_metrics(y, scores)
     result.ap, result.auc = ranking.get("ap"), ranking.get("auc")
     if y.any():

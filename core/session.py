@@ -137,8 +137,8 @@ class TeachSession:
         _check_target(view, index, target_column, target_label)  # before anything is written
         config = _train_config(train or {})
         if prompt is not None and not str(prompt).strip():
-            raise FewshotError("the prompt is empty: type what the concept is (e.g. 'dogs at a dog show'), "
-                               "or start from example items or a diverse sample")
+            raise FewshotError(f"the prompt is empty: type what the concept is (e.g. "
+                               f"'{prompt_example(info.modality)}'), or start from example items or a diverse sample")
         vector, init = None, "diverse"
         if prompt:
             vector, init = _embed_prompt(info, prompt, embedder), "prompt"
@@ -536,6 +536,11 @@ def _one_blas_thread(size: int):
             _THREADS["depth"] -= 1
             if _THREADS["depth"] == 0:
                 torch.set_num_threads(_THREADS["saved"])
+
+
+def prompt_example(modality: str | None) -> str:
+    """A prompt a person might type, for the index's kind of items (shown as a hint)."""
+    return "dogs at a dog show" if modality == "image" else "an extension for Flask web apps"
 
 
 def _embed_prompt(info, prompt: str, embedder=None) -> np.ndarray:

@@ -81,9 +81,11 @@ def preview_table(filename: str, data: bytes | Path, n_rows: int = PREVIEW_ROWS)
             check_unique_columns(shown, columns)  # as indexing refuses them
         except SourceError:
             raise
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
             raise SourceError(
-                f"{shown} is not UTF-8 text. Save it as UTF-8 and upload it again (in Excel choose 'CSV UTF-8')."
+                f"{shown} is not UTF-8 text (undecodable byte near position {exc.start:,} of what was read). "
+                "Save it as UTF-8 and load it again (in Excel choose 'CSV UTF-8'), or run: "
+                "iconv -f WINDOWS-1252 -t UTF-8 in > out"
             ) from None
         except Exception as exc:  # noqa: BLE001 - parser errors of pandas/pyarrow, shown as one line
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

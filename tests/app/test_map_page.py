@@ -292,3 +292,17 @@ def test_threshold_from_the_validate_page_survives_reruns(digits, fitted):
     _no_errors(at)
     assert "(+0.50)" in at.toggle(key="map_show_validation").help
     assert "predicted +, right (TP)" in _traces(at) or "predicted −, wrong (FN)" in _traces(at)
+
+
+def test_selected_items_are_listed_highest_score_first(digits, fitted):
+    """An outside tester: a box over the predicted-positive cluster listed items scored -1.40 first."""
+    session = TeachSession.open("digits", "three", store=digits)
+    view = digits.vectors("digits")
+    picked = [str(i) for i in view.ids[:8]]
+    at = _page(map_selected_ids=picked)
+    _no_errors(at)
+    order = [c.key.removeprefix("map_rate_") for c in at.segmented_control if c.key.startswith("map_rate_")]
+    scores = dict(zip(map(str, view.ids[:8]), (view.matrix[:8] @ session.head.w + session.head.b).tolist(),
+                      strict=True))
+    assert sorted(order) == sorted(picked) and order == sorted(picked, key=lambda i: -scores[i])
+    assert any("by score, highest first" in c.value for c in at.caption)

@@ -66,9 +66,12 @@ def test_metrics_match_core_evaluate(digits):
     metrics = _metrics(at)
     assert metrics["Average precision"] == f"{expected.ap:.3f}"
     assert metrics["ROC AUC"] == f"{expected.auc:.3f}"
-    assert metrics["Precision"] == f"{expected.precision:.3f}"
-    assert metrics["Recall"] == f"{expected.recall:.3f}"
-    assert metrics["F1"] == f"{expected.f1:.3f}"
+    def shown_as(value):  # undefined (nothing predicted positive, no positive) is None, shown "–"
+        return "–" if value is None else f"{value:.3f}"
+
+    assert metrics["Precision"] == shown_as(expected.precision)
+    assert metrics["Recall"] == shown_as(expected.recall)
+    assert metrics["F1"] == shown_as(expected.f1)
     assert metrics["Predicted positive"] == f"{int(expected.predicted.sum())} / {len(expected.ids)}"
     assert at.selectbox(key="validate_target").value == "3"  # the concept's target label by default
     assert at.slider(key="validate_threshold").value == 0.0

@@ -244,6 +244,11 @@ def test_evaluate_split_metrics(store):
     assert evaluation.precision == pytest.approx(evaluation.tp / max(evaluation.tp + evaluation.fp, 1))
     assert len(evaluation.pr_precision) == len(evaluation.pr_recall) == len(evaluation.pr_thresholds) + 1
     assert evaluate_split(store, "digits", session.head).ap is None  # no target: scores only
+    # undefined is None, not 0: recall with no positive (a label no item has), precision with nothing predicted
+    none_positive = evaluate_split(store, "digits", session.head, target_label="no-such-label", threshold=0.5)
+    assert none_positive.n_positive == 0 and none_positive.recall is None and none_positive.f1 is None
+    nothing_predicted = evaluate_split(store, "digits", session.head, target_label="3", threshold=1e9)
+    assert nothing_predicted.precision is None and nothing_predicted.recall == 0.0
     whole = predictions_table(evaluate_split(store, "digits", session.head, split=None))
     assert len(whole) == 1797 and set(whole["split"]) == {"train", "validation"}
 

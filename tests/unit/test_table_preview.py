@@ -104,6 +104,8 @@ def test_default_index_names_fit_the_source_and_never_resume_another_index_by_su
     assert index_name_for("folder", "/data/photos/", []) == "photos"
     assert index_name_for("hf", "frgfm/imagenette", []) == "imagenette"
     assert index_name_for("upload", "<script>.csv", []) == "script"
+    assert index_name_for("table", "pypi6k.csv", ["pypi6k"]) == "pypi6k-2"  # a table on the server: its stem too
+    assert index_name_for("table", None, []) == "index"
     assert slug("***", "fallback") == "fallback"
     assert unique("a", ["a", "a-2"]) == "a-3"
 
