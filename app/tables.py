@@ -25,7 +25,7 @@ def index_rows(infos, stored: dict[str, int] | None = None, running: set[str] | 
             "embedder": i.embedder,
             "dim": i.dim,
             "modality": i.modality,
-            "status": i.status if i.status == "complete" or i.name in running else CUT_SHORT,
+            "status": CUT_SHORT if i.status == "building" and i.name not in running else i.status,
             "created": i.created,
         }
         for i in infos

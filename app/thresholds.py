@@ -35,7 +35,7 @@ def keep_with_concept(session: Any, key: str) -> None:
     tabs and processes). A failure (the concept deleted meanwhile) is said on the page, not raised."""
     try:
         session.set_threshold(float(st.session_state[key]))
-    except FewshotError as exc:
+    except (FewshotError, OSError) as exc:  # OSError: a full or read-only workspace, a storage hiccup
         st.session_state[KEEP_ERROR] = str(exc)
 
 
@@ -49,10 +49,12 @@ def stored_threshold(session: Any) -> float | None:
 
 
 def validate_threshold(index: str, concept: str, stored: float | None = None) -> float | None:
-    """The threshold the Validate page used for this concept in this browser session, else ``stored`` (the one
-    kept with the concept: ``stored_threshold``); None when neither exists."""
-    shown = st.session_state.get(VALIDATE_BY_CONCEPT, {}).get((index, concept))
-    return stored if shown is None else shown
+    """The concept's threshold: ``stored`` (kept with the concept, ``stored_threshold``: every slider move writes
+    it, so it is the latest from any tab or the command line), else what this browser's Validate page showed
+    (its slider clamps to the scores' range, so that copy is only a fallback); None when neither exists."""
+    if stored is not None:
+        return stored
+    return st.session_state.get(VALIDATE_BY_CONCEPT, {}).get((index, concept))
 
 
 def _keep_typed(owner: tuple[str, str]) -> None:

@@ -567,8 +567,12 @@ def _check_meta_fields(name: str, meta: dict[str, Any]) -> None:
     """The metadata fields ``predict`` acts on, checked: a file may come from anyone, and a threshold of
     "abc" was a traceback while NaN silently called every item negative."""
     threshold = meta.get("threshold", 0.0)
-    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)
-                                  or not math.isfinite(threshold)):
+    try:
+        usable = threshold is None or (not isinstance(threshold, bool) and isinstance(threshold, int | float)
+                                       and math.isfinite(float(threshold)))
+    except OverflowError:  # an integer beyond any float
+        usable = False
+    if not usable:
         raise ClassifierFileError(f"{name} is damaged: its threshold {str(threshold)[:40]!r} is not a finite number")
     for key in ("target_label", "target_column", "embedder"):
         value = meta.get(key)

@@ -7,6 +7,7 @@ scoring an index built with another embedder fails with a message instead of pro
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ def export_session(session: Any, path: str | Path, threshold: float | None = Non
     """
     if threshold is None:
         threshold = session.threshold
+    if not math.isfinite(float(threshold)):  # predict would refuse the file as damaged
+        raise FewshotError(f"the threshold must be a finite number (a logit), got {threshold}")
     from core.classifier import save_classifier
     from core.store import now_iso
 

@@ -280,7 +280,10 @@ class TeachSession:
 
     def _change_concept(self, apply) -> None:
         """``_update_concept`` for a caller that already holds the concept's lock (it is not re-entrant)."""
-        concept = self.teach.concept(self.index, self.concept.name) or self.concept
+        concept = self.teach.concept(self.index, self.concept.name)
+        if concept is None:  # deleted or renamed by another tab or process: never bring the old copy back
+            raise FewshotError(f"concept {self.concept.name!r} no longer exists on index {self.index!r} (it was "
+                               "deleted or renamed in another tab or process); nothing was changed")
         apply(concept)
         self.teach.save_concept(concept)
         self.concept = concept
@@ -500,9 +503,11 @@ class TeachSession:
             self.teach.delete_round(self.index, self.concept.name, last.round)
             self.head, self.round = self._head_from(previous), previous.round
             self.undone = undone
-            if self.concept.seen_after_round > self.round:  # keep the next round's number above the reset mark
-                round_ = self.round
-                self._change_concept(lambda concept: setattr(concept, "seen_after_round", round_))
+            round_ = self.round  # keep the next round's number above the reset mark (the stored one: another
+            stored = self.teach.concept(self.index, self.concept.name)  # tab may have reset since this opened)
+            if stored is not None and stored.seen_after_round > round_:
+                self._change_concept(lambda concept: setattr(concept, "seen_after_round",
+                                                             min(concept.seen_after_round, round_)))
             return self.round
 
     def reset_seen(self) -> None:

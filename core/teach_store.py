@@ -165,10 +165,14 @@ class TeachStore:
         return next((c for c in self.concepts(index) if c.name == name), None)
 
     def delete_concept(self, index: str, name: str) -> None:
-        names = self.store.table_names()
-        for table in (LABELS, CHECKPOINTS, CONCEPTS):
-            if table in names:
-                self.db.open_table(table).delete(_where(index, name))
+        """Delete the concept with its ratings and checkpoints, under its write lock (never mid-round)."""
+        from core.teach_lock import concept_lock
+
+        with concept_lock(self.store.root, index, name):
+            names = self.store.table_names()
+            for table in (LABELS, CHECKPOINTS, CONCEPTS):
+                if table in names:
+                    self.db.open_table(table).delete(_where(index, name))
 
     def delete_index(self, index: str) -> list[str]:
         """Delete ``index`` with its vectors and every concept taught on it (the Index page and
@@ -190,6 +194,12 @@ class TeachStore:
 
     def rename_concept(self, index: str, old: str, new: str) -> None:
         validate_index_name(new)  # the same rule as at creation: no markup, no newline
+        from core.teach_lock import concept_lock
+
+        with concept_lock(self.store.root, index, old):  # never mid-round or mid-settings-change
+            self._rename_concept(index, old, new)
+
+    def _rename_concept(self, index: str, old: str, new: str) -> None:
         info = self.concept(index, old)
         if info is None:
             return

@@ -338,8 +338,11 @@ def read_ratings_file(path: str) -> dict[str, float | None | str]:
                 raise InvalidRating(f"{quoted(path)} line {reader.line_num} has {len(row)} fields, the header "
                                     f"{len(header)} (a comma inside an id needs quotes)")
             item_id = row[at_id].strip() if at_id < len(row) else ""
+            if item_id and at_rating >= len(row):  # no rating field at all, unlike an empty one (a skip)
+                raise InvalidRating(f"{quoted(path)} line {reader.line_num} has no rating field (an empty one, "
+                                    "'item,', is a skip)")
             if item_id:
-                _once(ratings, item_id, _rating(row[at_rating] if at_rating < len(row) else ""))
+                _once(ratings, item_id, _rating(row[at_rating]))
         return ratings
     except csv.Error as exc:
         raise InvalidRating(f"{quoted(path)} line {reader.line_num} is not valid CSV: {one_line(exc)}") from None

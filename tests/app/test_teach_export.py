@@ -146,3 +146,19 @@ def test_the_validate_threshold_survives_a_reload_and_the_export_follows_it(two_
     assert exported.number_input(key="teach_export_threshold").value == pytest.approx(chosen)
     assert load_classifier(Path(exported.session_state["teach_export_path"][2]))[1]["threshold"] == \
         pytest.approx(chosen)
+
+
+def test_a_threshold_beyond_the_sliders_range_is_exported_as_kept_not_as_clamped(two_indexes):
+    """A reviewer: the Validate slider clamps to the scores' range, and its shown (clamped) value then won over
+    the threshold kept with the concept for this browser's export and Map."""
+    index, concept = PAIRS[0]
+    TeachSession.open(index, concept, store=two_indexes).set_threshold(9.0)
+    at = AppTest.from_file(ROUTER, default_timeout=60)
+    at.session_state["selected_index"], at.session_state["selected_concept"] = index, concept
+    at.run()
+    at.switch_page("views/validate.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key="validate_threshold").value < 9.0  # shown clamped
+    at.switch_page("views/teach.py").run()
+    assert at.number_input(key="teach_export_threshold").value == pytest.approx(9.0)
+    assert TeachSession.open(index, concept, store=two_indexes).threshold == 9.0  # never overwritten by a visit

@@ -188,3 +188,44 @@ def test_a_concept_keeps_its_threshold_and_export_and_report_follow_it(digits, c
         assert code == 2 and "finite number" in err
     assert run(capsys, "concept", "set-threshold", *ix, "--clear")[0] == 0
     assert TeachSession.open("digits", "kept", store=Store()).concept.threshold is None
+
+
+def test_a_stale_session_neither_revives_a_deleted_concept_nor_undoes_past_a_reset(digits, capsys, tmp_path):
+    """A reviewer: a tab opened before a delete wrote its old copy back (a broken concept reappeared); an undo
+    compared the reset mark of its own old copy, so items just rated were proposed again."""
+    from core.errors import FewshotError
+    from core.export import export_session
+    from core.session import TeachSession
+    from tests.helpers.workspaces import oracle_rounds
+
+    store = Store()
+    TeachSession.create("digits", "gone", store=store, target_label="3")
+    stale = TeachSession.open("digits", "gone", store=store)
+    TeachStore(store).delete_concept("digits", "gone")
+    with pytest.raises(FewshotError, match="no longer exists"):
+        stale.set_threshold(0.5)
+    assert TeachStore(store).concept("digits", "gone") is None
+
+    TeachSession.create("digits", "marks", store=store, target_label="3")
+    oracle_rounds(TeachSession.open("digits", "marks", store=store), "3", 3)
+    a, b = (TeachSession.open("digits", "marks", store=store) for _ in range(2))
+    b.reset_seen()
+    assert a.undo() == 2
+    assert TeachStore(store).concept("digits", "marks").seen_after_round == 2
+    session = TeachSession.open("digits", "marks", store=store)
+    batch = session.next_batch(10)
+    session.submit({c.item_id: -1.0 for c in batch})
+    assert {c.item_id for c in batch} <= session.seen_ids()  # the round just rated counts as seen
+    with pytest.raises(FewshotError, match="finite"):
+        export_session(session, tmp_path / "x", threshold=float("nan"))
+
+
+def test_a_ratings_row_without_a_rating_field_is_refused_not_skipped(digits, capsys, tmp_path):
+    ix = ("--index", "digits", "--concept", "short")
+    assert run(capsys, "concept", "create", *ix, "--target-label", "3")[0] == 0
+    table = tmp_path / "short.csv"
+    table.write_text("item_id,rating\ndigits-1\n")
+    code, _, err = run(capsys, "teach", "submit", *ix, "--file", str(table))
+    assert code == 2 and "has no rating field" in err
+    table.write_text("item_id,rating\ndigits-1,\n")  # an empty field is a skip, as documented
+    assert run(capsys, "teach", "submit", *ix, "--file", str(table))[0] == 0

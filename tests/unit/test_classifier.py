@@ -356,3 +356,11 @@ def test_load_refuses_metadata_predict_cannot_use(tmp_path, field, value):
         load_classifier(path)
     save_classifier(path, head, {**META, "threshold": -1.5, "target_label": 3, "target_column": None})
     assert load_classifier(path)[1]["threshold"] == -1.5  # numbers and a missing column still load
+
+
+def test_load_refuses_an_integer_threshold_beyond_any_float(tmp_path):
+    head = LinearHead.init_from_vector(np.ones(DIM), DIM)
+    path = tmp_path / "c.safetensors"
+    save_classifier(path, head, {**META, "threshold": 10**400})
+    with pytest.raises(ClassifierFileError, match="damaged: its threshold"):
+        load_classifier(path)

@@ -160,3 +160,18 @@ def test_the_preview_reads_the_header_as_indexing_does(tmp_path):
     assert preview.columns == TextTable(path).columns == ["text", "padded", "a,b", ""]
     assert "" not in preview.label_columns  # indexing refuses --label-column ''
     assert preview.rows[1] == {"text": "sentence 1 of some length", "padded": "1", "a,b": "x1", "": "1"}
+
+
+def test_only_an_unfinished_build_reads_as_interrupted():
+    from types import SimpleNamespace
+
+    from app.tables import CUT_SHORT, index_rows
+
+    def info(name, status):
+        return SimpleNamespace(name=name, n_items=0, counts={}, n_skipped=0, embedder="pixels:4", dim=16,
+                               modality="image", status=status, created="")
+
+    rows = index_rows([info("a", "building"), info("b", "building"), info("c", "cancelled"), info("d", "complete")],
+                      {"a": 512}, running={"b"})
+    assert [r["status"] for r in rows] == [CUT_SHORT, "building", "cancelled", "complete"]
+    assert rows[0]["items"] == 512
