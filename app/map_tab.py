@@ -107,6 +107,9 @@ def _controls(session: Any, threshold: float, modes: list[str]) -> tuple[str, bo
     show_val = c3.toggle("Validation predictions", key="map_show_validation", disabled=session is None,
                          help=f"Validation items predicted positive at the Validate page's threshold "
                               f"({threshold:+.2f}), and whether that is right where they have ground-truth labels.")
+    if show_val and session is not None:  # said on the page, not only in the toggle's tooltip
+        c3.caption(f"At threshold {threshold:+.2f} (probability {1 / (1 + np.exp(-threshold)):.2f}), the one kept "
+                   "for this concept on the Validate page.")
     remember("map_color", "map_show_trajectory", "map_show_validation")
     return mode, show_path, show_val
 

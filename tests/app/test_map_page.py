@@ -291,6 +291,7 @@ def test_threshold_from_the_validate_page_survives_reruns(digits, fitted):
     at.toggle(key="map_show_validation").set_value(True).run()  # a second run on the map page
     _no_errors(at)
     assert "(+0.50)" in at.toggle(key="map_show_validation").help
+    assert any("At threshold +0.50" in c.value for c in at.caption)  # said on the page, not only in a tooltip
     assert "predicted +, right (TP)" in _traces(at) or "predicted −, wrong (FN)" in _traces(at)
 
 
