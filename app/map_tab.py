@@ -38,6 +38,7 @@ from app.map_view import (
     shown_labels,
     validation_overlay,
 )
+from app.validate_view import sigmoid
 from core.replay import Replay, build_replay
 from core.replay_figure import COMPACT_ABOVE, marker_size, replay_figure
 
@@ -108,7 +109,7 @@ def _controls(session: Any, threshold: float, modes: list[str]) -> tuple[str, bo
                          help=f"Validation items predicted positive at the Validate page's threshold "
                               f"({threshold:+.2f}), and whether that is right where they have ground-truth labels.")
     if show_val and session is not None:  # said on the page, not only in the toggle's tooltip
-        c3.caption(f"At threshold {threshold:+.2f} (probability {1 / (1 + np.exp(-threshold)):.2f}), the one kept "
+        c3.caption(f"At threshold {threshold:+.2f} (probability {sigmoid(threshold):.2f}), the one kept "
                    "for this concept on the Validate page.")
     remember("map_color", "map_show_trajectory", "map_show_validation")
     return mode, show_path, show_val

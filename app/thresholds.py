@@ -40,7 +40,9 @@ def keep_with_concept(session: Any, key: str) -> None:
 
 
 def stored_threshold(session: Any) -> float | None:
-    """The threshold stored with the session's concept now (another tab may have moved it since it opened)."""
+    """The threshold stored with the session's concept now: the Teach page keeps its session across reruns, and
+    another tab may have moved the threshold since it opened (pages that open the session each run read
+    ``session.concept.threshold``)."""
     try:
         fresh = session.teach.concept(session.index, session.concept.name)
     except FewshotError:

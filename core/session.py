@@ -239,12 +239,12 @@ class TeachSession:
         for key, value in settings.items():
             if key == "strategy" and value not in STRATEGIES:
                 raise FewshotError(f"unknown strategy {value!r}; choose one of {', '.join(STRATEGIES)}")
-            if key not in ("strategy", "batch_size", "target_label", "target_column"):
+            if key not in _CONCEPT_SETTINGS:
                 _train_config({**self.concept.train, key: value})  # validates before saving
 
         def apply(concept: ConceptInfo) -> None:
             for key, value in settings.items():
-                if key in ("strategy", "batch_size", "target_label", "target_column"):
+                if key in _CONCEPT_SETTINGS:
                     setattr(concept, key, value)
                 else:
                     concept.train[key] = value
@@ -541,6 +541,10 @@ def _one_blas_thread(size: int):
             _THREADS["depth"] -= 1
             if _THREADS["depth"] == 0:
                 torch.set_num_threads(_THREADS["saved"])
+
+
+#: Settings kept as the concept's own fields; every other one is a training setting (``TrainConfig``).
+_CONCEPT_SETTINGS = ("strategy", "batch_size", "target_label", "target_column")
 
 
 def prompt_example(modality: str | None) -> str:

@@ -10,7 +10,7 @@ from app.map_tab import render_map_tab
 from app.map_view import flash, ground_truth, ground_truth_caption
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
-from app.thresholds import stored_threshold, validate_threshold
+from app.thresholds import validate_threshold
 from core.config import workspace_uri
 from core.errors import FewshotError
 from core.session import TeachSession
@@ -36,7 +36,7 @@ if n < 3:
 flash()
 # The threshold the Validate page shows for this concept (kept with the concept), so the validation overlay
 # predicts as Validate does.
-chosen = validate_threshold(index, concept, stored_threshold(session)) if session else None
+chosen = validate_threshold(index, concept, session.concept.threshold) if session else None
 threshold = 0.0 if chosen is None else float(chosen)
 # One ground truth for the whole page: the concept's own label column and target label, which its AP by round
 # was measured against (core stores it per round). Colours, the overlay and the AP all follow it; a column or

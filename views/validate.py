@@ -12,7 +12,6 @@ from app.thresholds import (
     KEEP_ERROR,
     keep_with_concept,
     remember_validate_threshold,
-    stored_threshold,
     validate_threshold,
 )
 from app.validate_view import (
@@ -110,7 +109,7 @@ lo, hi = threshold_range(scored.evaluation.scores)
 # (another split, another round), and Streamlit makes a slider with new bounds a new widget that starts at its
 # minimum (every item predicted positive) unless its value is set here.
 # Another concept starts at its own threshold (the one chosen for it earlier, else 0), never the last one's.
-kept_threshold = validate_threshold(index, concept, stored_threshold(session))
+kept_threshold = validate_threshold(index, concept, session.concept.threshold)  # opened this run: current
 kept_threshold = 0.0 if kept_threshold is None else kept_threshold
 if st.session_state.get(THRESHOLD_OWNER_KEY) != (index, concept):
     st.session_state[THRESHOLD_KEY] = kept_threshold

@@ -310,6 +310,8 @@ def read_ratings_file(path: str) -> dict[str, float | None | str]:
     """Ratings from a CSV with columns item_id and rating; a file that is not one gets a message, not a crash."""
     import io
 
+    from core.source_table import check_unique_columns
+
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             text = handle.read(RATINGS_FILE_LIMIT + 1)
@@ -324,9 +326,7 @@ def read_ratings_file(path: str) -> dict[str, float | None | str]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip() for h in next(reader, [])]
-        duplicated = sorted({h for h in header if header.count(h) > 1})
-        if duplicated:
-            raise InvalidRating(f"{quoted(path)} has the column {quoted(duplicated[0])} twice")
+        check_unique_columns(quoted(path), header)  # as for tables: which column a name means would be a guess
         missing = {"item_id", "rating"} - set(header)
         if missing:
             raise InvalidRating(f"{quoted(path)} needs columns item_id and rating; missing "

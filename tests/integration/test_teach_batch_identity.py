@@ -73,7 +73,7 @@ def test_a_ratings_file_that_is_not_one_gets_a_message_and_writes_nothing(worksp
         "big.csv": ("item_id,rating\n" + "digits-1,1\n" * 200, "larger than"),
         "nonewline.csv": ("\0" * 5000, "larger than"),
         "field.csv": ("item_id,rating\n" + "x" * 200 + ",1\n", "not valid CSV"),
-        "twice.csv": ("item_id,rating,item_id\ndigits-1,1,digits-2\n", "column 'item_id' twice"),
+        "twice.csv": ("item_id,rating,item_id\ndigits-1,1,digits-2\n", "duplicate column names: 'item_id'"),
         "extra.csv": ("item_id,rating\ndigits-1,1,oops\n", "line 2 has 3 fields"),
         "nul.csv": ("item_id,rating\ndigi\0ts-1,1\n", "not in index"),
     }
