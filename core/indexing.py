@@ -69,8 +69,12 @@ class Progress:
             return self.stage
         total = f"/{self.total:,}" if self.total is not None else ""
         percent = f" ({self.fraction:.0%})" if self.total else ""
+        present = self.done - self.added - self.skipped  # a resumed build's items already in the index
+        if present and not self.added and not self.skipped:
+            return f"{self.done:,}{total} items{percent}: {present:,} already indexed, reading on to the new ones"
         eta = f", {_duration(self.eta_s)} left" if self.eta_s is not None else ""
-        return f"{self.done:,}{total} items{percent}, {self.rate:,.0f} items/s{eta}, {self.skipped:,} skipped"
+        kept = f", {present:,} already indexed" if present else ""
+        return f"{self.done:,}{total} items{percent}, {self.rate:,.0f} items/s{eta}, {self.skipped:,} skipped{kept}"
 
 
 def _duration(seconds: float) -> str:
@@ -120,6 +124,7 @@ class IndexReport:
 
 
 ProgressCallback = Callable[[Progress], None]
+SKIP_PROGRESS_EVERY_S = 0.2  # while a resume reads past the items it has: often enough to see, rarely enough to be free
 TEXT_CHUNK = 256  # texts per model call inside a batch: progress every ~1 s on 2 cores, padding as low as 1,024
 CancelCheck = Callable[[], bool]
 
@@ -423,7 +428,7 @@ def _build_index(
 
     try:
         try:
-            batches = (b for b in (report.keep_new(raw, known, seen_ids) for raw in _batched(source, batch_size)) if b)
+            batches = _new_batches(source, batch_size, report, known, seen_ids, report_progress)
             pending = submit(next(batches, []))
             while pending:
                 prepared = results(pending)
@@ -465,6 +470,20 @@ def _build_index(
         after_index_built(store.root, name)  # the UMAP map starts fitting in the background (issue 12)
     report.info = info
     return report
+
+
+def _new_batches(source: Source, batch_size: int, report: IndexReport, known: set[str], seen_ids: set[str],
+                 report_progress: Callable[[], None]) -> Iterator[list[Record]]:
+    """The source's batches of records still to embed. A resumed build first reads past the items it
+    already has, which embeds nothing, so the bar moves here instead of sitting at 0% (seconds on a big index)."""
+    shown = time.perf_counter()
+    for raw in _batched(source, batch_size):
+        batch = report.keep_new(raw, known, seen_ids)
+        if batch:
+            yield batch
+        elif time.perf_counter() - shown > SKIP_PROGRESS_EVERY_S:
+            report_progress()
+            shown = time.perf_counter()
 
 
 def _embed_batch(

@@ -61,6 +61,30 @@ def test_cancel_then_resume_has_no_duplicates():
     assert store.get_index("d").status == "complete"
 
 
+def test_a_resume_moves_the_bar_while_it_reads_past_what_it_has(monkeypatch):
+    """Reading past the items already indexed embeds nothing: the bar still moves, and says why."""
+    import core.indexing
+
+    store = Store()
+    source = parse_source("demo:digits")
+    embedder = load_embedder("pixels")
+    calls = {"n": 0}
+
+    def cancel_after_five_batches() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 5
+
+    build_index("d", source, embedder, store=store, batch_size=100, should_cancel=cancel_after_five_batches)
+    have = len(store.item_ids("d"))
+    monkeypatch.setattr(core.indexing, "SKIP_PROGRESS_EVERY_S", 0.0)
+    seen = []
+    build_index("d", source, embedder, store=store, batch_size=100, progress=seen.append)
+    reading = [p for p in seen if not p.stage and p.added == 0 and p.done > 0]
+    assert reading and max(p.done for p in reading) >= have - 100  # it moved through what it had
+    assert "already indexed, reading on" in reading[-1].describe()
+    assert "already indexed" in seen[-1].describe() and "items/s" in seen[-1].describe()
+
+
 class _CrashingSource:
     """Wraps a source and dies part-way, like a process killed mid-run."""
 
