@@ -102,6 +102,12 @@ and on ``learner_choice.py`` (auto) 2 moves digits 0.937 -> 0.923 and docstrings
 the targets 26 -> 24 of 29). The AP it gives up is in the runs that jump on one lucky round (``types`` at 1.5%
 0.94 -> 0.30, ``alibabacloud`` 0.95 -> 0.46): a damped ``w`` takes that jump later. Below 2 the six are chaotic
 (docs_plugin 0.27 at 1, 0.58 at 1.5), so one value passing every check there is luck, not a setting to trust.
+Round eight tried the pull only from the 30th-60th rating on (first rounds undamped, so the first 30 ratings are
+the default's): 3 from 30 gave breadth 0.541 / 0.736 with no run dropping, but the six's pytest fell under the
+peer (0.616 < 0.621); 5 from 60 and 2 from 50 lost pytest too (0.603, 0.609), and 2 from 50 starved one breadth
+run. A pull scaled by how many rated negatives the last ``w`` had called positive damped pytest, not the
+hardware drop. The late-rounds fall on hardware_driver (every variant peaks at 0.45-0.50 near round 8, then
+ends 0.36-0.42 against a probe of 0.399) is label noise, and damping only moves where it shows.
 
 The model is logistic regression on unit-length embeddings: ``p(item) = sigmoid(x . w + b)``. A
 rating r in [-1, 1] becomes the soft target ``(r + 1) / 2`` of a binary cross-entropy, so +1 is
