@@ -621,8 +621,9 @@ def load_classifier(
         meta = json.loads(header[_META_KEY])
         if not isinstance(meta, dict):
             raise ValueError("metadata is not an object")
-    except ValueError as exc:
-        raise ClassifierFileError(f"{name} has damaged metadata ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than Python recurses
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ClassifierFileError(f"{name} has damaged metadata ({reason})") from None
     version = meta.get("format_version")
     if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
         raise ClassifierFileError(
@@ -639,8 +640,8 @@ def load_classifier(
         raise ClassifierFileError(f"{name} lacks the weight vector or bias")
     w, b = tensors["w"], tensors["b"]
     dim = meta.get("dim")
-    if w.dtype != np.float32 or w.ndim != 1 or b.shape != (1,) or dim != w.shape[0]:
-        raise ClassifierFileError(f"{name} is damaged: w {w.dtype}{w.shape}, b {b.shape}, dim {dim}")
+    if w.dtype != np.float32 or b.dtype != np.float32 or w.ndim != 1 or b.shape != (1,) or dim != w.shape[0]:
+        raise ClassifierFileError(f"{name} is damaged: w {w.dtype}{w.shape}, b {b.dtype}{b.shape}, dim {dim}")
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
         raise ClassifierFileError(f"{name} is damaged: weights are not finite")
     if expect_dim is not None and dim != int(expect_dim):

@@ -73,6 +73,62 @@ def local_or_hub(text: str, what: str, example: str) -> tuple[str, bool]:
     return text, False
 
 
+MAX_LINK_SCAN = 1_000_000  # entries of a local dataset folder checked for links; more is refused
+
+
+def check_links_inside(folder: str | Path) -> None:
+    """Refuse a local dataset folder that holds a link to somewhere outside the data folders.
+
+    ``datasets`` reads every file a folder (or its card's ``data_files``) names and follows links
+    anywhere, so one link inside the roots would expose any file the server can read. Links into the
+    data folders are allowed, and a linked folder is checked in turn. The refusal names the link, never
+    its target, and reads the same whether the target exists or not.
+    """
+    roots = data_roots()
+    pending, visited, seen = [Path(folder)], set(), 0
+    while pending:
+        current = pending.pop()
+        try:
+            real = current.resolve()
+        except (OSError, RuntimeError):
+            raise _outside_link(folder, current) from None
+        if real in visited:
+            continue
+        visited.add(real)
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue  # unreadable: the loader cannot read it either
+        for entry in entries:
+            seen += 1
+            if seen > MAX_LINK_SCAN:
+                raise SourceError(f"{folder} holds over {MAX_LINK_SCAN:,} files and folders, too many to check; "
+                                  "index a smaller folder")
+            path = Path(entry.path)
+            if entry.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    raise _outside_link(folder, path) from None
+                if not any(target == root or target.is_relative_to(root) for root in roots):
+                    raise _outside_link(folder, path)
+                if target.is_dir():
+                    pending.append(path)
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append(path)
+
+
+def _outside_link(folder: str | Path, link: Path) -> SourceError:
+    try:
+        shown = link.relative_to(folder)
+    except ValueError:
+        shown = link.name
+    return SourceError(
+        f"the dataset folder {folder} holds a link ({shown}) that leads outside the data folders, or nowhere; "
+        "the dataset loader would follow it, so the folder is not read. Copy the data in instead of linking it."
+    )
+
+
 def _is_loader_name(text: str) -> bool:
     try:
         from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES

@@ -124,12 +124,7 @@ class TeachSession:
         validate_index_name(concept, "concept")
         info = store.get_index(index)
         teach = TeachStore(store)
-        if teach.concept(index, concept) is not None:
-            if teach.checkpoints(index, concept):
-                raise FewshotError(
-                    f"concept {concept!r} already exists on index {index!r}; open it or pick another name"
-                )
-            teach.delete_concept(index, concept)  # remains of a creation cut short by a crash
+        _check_free(teach, index, concept)  # at once, before the prompt is embedded; again under the lock
         if strategy not in STRATEGIES:
             raise FewshotError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
         view = backend_for(store, index)[1]
@@ -154,10 +149,14 @@ class TeachSession:
         metrics = {"n_ratings": 0, "n_positive": 0, "n_negative": 0, "init": init}
         logits = backend.scores(head.w, head.b)
         metrics.update(validation_metrics(view, target_label, logits, target_column))
-        # The checkpoint first: a crash in between leaves an unlisted checkpoint that a new creation
-        # supersedes, never a listed concept that cannot be opened.
-        teach.add_checkpoint(index, concept, Checkpoint(0, head.w, head.b, metrics, now_iso()))
-        teach.save_concept(concept_info)
+        # Under the concept's lock: of two creators of one name (two tabs, two processes), the second is
+        # refused instead of both reporting success and one losing its start.
+        with concept_lock(store.root, index, concept):
+            _check_free(teach, index, concept, locked=True)
+            # The checkpoint first: a crash in between leaves an unlisted checkpoint that a new creation
+            # supersedes, never a listed concept that cannot be opened.
+            teach.add_checkpoint(index, concept, Checkpoint(0, head.w, head.b, metrics, now_iso()))
+            teach.save_concept(concept_info)
         return cls(store, concept_info)
 
     @classmethod
@@ -613,6 +612,17 @@ def validation_metrics(view: VectorView, target_label: str | None, logits: np.nd
     if metrics:  # what the AP rests on: with ~20 positives one of them moving a few ranks moves it by ~0.02-0.05
         metrics["valid_positives"] = int(truth_known.sum())
     return metrics
+
+
+def _check_free(teach: TeachStore, index: str, concept: str, locked: bool = False) -> None:
+    """Refuse a name a concept already has; clear the remains of a creation cut short by a crash
+    (a listed concept with no checkpoint), which only a creator holding the lock may do."""
+    if teach.concept(index, concept) is None:
+        return
+    if teach.checkpoints(index, concept):
+        raise FewshotError(f"concept {concept!r} already exists on index {index!r}; open it or pick another name")
+    if locked:
+        teach.delete_concept_locked(index, concept)
 
 
 def _train_config(settings: dict[str, Any]) -> TrainConfig:

@@ -187,7 +187,7 @@ def _hf_id(text: str, confine: bool = False) -> str:
     """
     if not confine:
         return str(_local_path(text)) if looks_local(text) else text
-    from core.confine import ShadowedHubId, check_dataset_card, local_or_hub
+    from core.confine import ShadowedHubId, check_dataset_card, check_links_inside, local_or_hub
     from core.source_hf import hub_unavailable
 
     try:
@@ -196,4 +196,5 @@ def _hf_id(text: str, confine: bool = False) -> str:
         raise SourceError(hub_unavailable(text.strip())) from None
     if local:
         check_dataset_card(name)
+        check_links_inside(name)
     return name

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.errors import FewshotError
 from core.schema import ensure_schema
 from core.store import Store, now_iso, validate_index_name, version_cutoff
 
@@ -169,10 +170,14 @@ class TeachStore:
         from core.teach_lock import concept_lock
 
         with concept_lock(self.store.root, index, name):
-            names = self.store.table_names()
-            for table in (LABELS, CHECKPOINTS, CONCEPTS):
-                if table in names:
-                    self.db.open_table(table).delete(_where(index, name))
+            self.delete_concept_locked(index, name)
+
+    def delete_concept_locked(self, index: str, name: str) -> None:
+        """``delete_concept`` for a caller that already holds the concept's lock (it is not reentrant)."""
+        names = self.store.table_names()
+        for table in (LABELS, CHECKPOINTS, CONCEPTS):
+            if table in names:
+                self.db.open_table(table).delete(_where(index, name))
 
     def delete_index(self, index: str) -> list[str]:
         """Delete ``index`` with its vectors and every concept taught on it (the Index page and
@@ -196,7 +201,14 @@ class TeachStore:
         validate_index_name(new)  # the same rule as at creation: no markup, no newline
         from core.teach_lock import concept_lock
 
-        with concept_lock(self.store.root, index, old):  # never mid-round or mid-settings-change
+        if new == old:
+            return
+        # Both names' locks, in one order for every caller: never mid-round on the old name, and two tabs
+        # renaming two concepts to one new name cannot both find it free (the second is refused).
+        first, second = sorted((old, new))
+        with concept_lock(self.store.root, index, first), concept_lock(self.store.root, index, second):
+            if self.concept(index, new) is not None:
+                raise FewshotError(f"a concept named {new!r} already exists on index {index!r}; pick another name")
             self._rename_concept(index, old, new)
 
     def _rename_concept(self, index: str, old: str, new: str) -> None:

@@ -30,10 +30,12 @@ def run_report(args: argparse.Namespace) -> int:
         raise FewshotError(f"--out must name an .html file, not {str(out)!r}")
     if args.png is not None and not str(args.png).lower().endswith(".png"):
         raise FewshotError(f"--png must name a .png file, not {args.png!r}")
+    if args.max_points is not None and args.max_points < 1:
+        raise FewshotError(f"--max-points must be at least 1, got {args.max_points}")
     if not out.parent.is_dir():
         raise FewshotError(f"the folder of --out does not exist: {str(out.parent)!r}")
     result = write_report(Store(), args.index, args.concept, out, png=args.png, threshold=args.threshold,
-                          max_points=args.max_points or REPORT_MAX_POINTS)
+                          max_points=REPORT_MAX_POINTS if args.max_points is None else args.max_points)
     sampled = result.n_points < result.n_items
     sample = f" (a sample of {result.n_points:,} of {result.n_items:,} items)" if sampled else ""
     print(f"wrote {result.path} ({result.n_bytes / 1e6:.1f} MB, {result.n_rounds} rounds{sample})")

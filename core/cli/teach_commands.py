@@ -430,7 +430,7 @@ def run_concept_set_threshold(args: argparse.Namespace) -> int:
         print(f"{args.concept}: threshold forgotten; 0 (probability 0.5) is used")
     else:
         print(f"{args.concept}: threshold {session.threshold:+.2f} (probability "
-              f"{1 / (1 + math.exp(-session.threshold)):.3f}); export, report and the Map follow it")
+              f"{0.5 * (1 + math.tanh(session.threshold / 2)):.3f}); export, report and the Map follow it")
     return 0
 
 

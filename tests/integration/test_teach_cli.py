@@ -186,6 +186,8 @@ def test_a_concept_keeps_its_threshold_and_export_and_report_follow_it(digits, c
     for bad in ("nan", "inf"):
         code, _, err = run(capsys, "concept", "set-threshold", *ix, "--threshold", bad)
         assert code == 2 and "finite number" in err
+    code, out, _ = run(capsys, "concept", "set-threshold", *ix, "--threshold=-800")  # exp(800) overflowed
+    assert code == 0 and "(probability 0.000)" in out
     assert run(capsys, "concept", "set-threshold", *ix, "--clear")[0] == 0
     assert TeachSession.open("digits", "kept", store=Store()).concept.threshold is None
 

@@ -84,6 +84,41 @@ def test_a_dataset_card_may_not_point_outside_its_folder(workspace_dir, tmp_path
     record("bad_inputs_tried", 2)
 
 
+def test_a_dataset_folder_may_not_link_outside_the_roots(workspace_dir, tmp_path):
+    """An attacker: a link in a dataset folder (a file, or a sub-folder its card names) read any file the
+    server could, since ``datasets`` follows links; tables and image folders already refused them."""
+    secret = tmp_path / "secret" / "secret.csv"
+    secret.parent.mkdir()
+    secret.write_text("text\nTOP SECRET password=hunter2\n")
+    folder = workspace_dir / "sets" / "linked"
+    folder.mkdir(parents=True)
+    (folder / "train.csv").symlink_to(secret)
+    with pytest.raises(SourceError, match=r"holds a link \(train.csv\) that leads outside") as one:
+        parse_source("hf:sets/linked", confine=True)
+    (folder / "train.csv").unlink()
+    (folder / "train.csv").symlink_to(tmp_path / "secret" / "missing.csv")  # same answer for a missing target
+    with pytest.raises(SourceError) as two:
+        parse_source("hf:sets/linked", confine=True)
+    assert str(one.value) == str(two.value) and "hunter2" not in str(one.value) and "secret" not in str(one.value)
+    (folder / "train.csv").unlink()
+    (folder / "sub").symlink_to(secret.parent, target_is_directory=True)  # a linked folder, named by the card
+    (folder / "README.md").write_text("---\nconfigs:\n- config_name: default\n  data_files: sub/*.csv\n---\n")
+    with pytest.raises(SourceError, match=r"holds a link \(sub\)"):
+        parse_source("hf:sets/linked", confine=True)
+    (folder / "sub").unlink()
+    shared = workspace_dir / "shared"  # a link into the data folders is fine, and is checked in turn
+    shared.mkdir()
+    (shared / "train.csv").write_text("text\nfine\n")
+    (folder / "sub").symlink_to(shared, target_is_directory=True)
+    source = parse_source("hf:sets/linked", confine=True, text_column="text")
+    assert [r.text for r in source] == ["fine"]
+    (shared / "more.csv").symlink_to(secret)
+    with pytest.raises(SourceError, match=r"holds a link \(sub/more.csv\)"):
+        parse_source("hf:sets/linked", confine=True)
+    assert parse_source(f"hf:{folder}", text_column="text") is not None  # the command line is not confined
+    record("bad_inputs_tried", 4)
+
+
 def test_image_paths_in_dataset_rows_stay_inside_the_roots(workspace_dir, tmp_path):
     from core.source_hf import _decode_image
 

@@ -364,3 +364,27 @@ def test_load_refuses_an_integer_threshold_beyond_any_float(tmp_path):
     save_classifier(path, head, {**META, "threshold": 10**400})
     with pytest.raises(ClassifierFileError, match="damaged: its threshold"):
         load_classifier(path)
+
+
+def test_load_refuses_a_bias_of_another_dtype_and_metadata_nested_past_recursion(tmp_path):
+    """A crafted file: a float64 bias of 1e300 reached sklearn as infinity, an int64 one of 2**62 called every
+    item positive, and JSON nested 100,000 deep was a RecursionError traceback."""
+    from safetensors.numpy import save_file
+
+    head = LinearHead.init_from_vector(np.ones(DIM), DIM)
+    good = tmp_path / "good.safetensors"
+    save_classifier(good, head, META)
+    from safetensors import safe_open
+
+    with safe_open(str(good), framework="numpy") as f:
+        header, w = f.metadata(), f.get_tensor("w")
+    for b in (np.array([1e300]), np.array([2**62], dtype=np.int64)):
+        path = tmp_path / f"b_{b.dtype}.safetensors"
+        save_file({"w": w, "b": b}, str(path), metadata=header)
+        with pytest.raises(ClassifierFileError, match=f"damaged: w float32\\({DIM},\\), b {b.dtype}"):
+            load_classifier(path)
+    deep = tmp_path / "deep.safetensors"
+    nested = "[" * 100_000 + "]" * 100_000
+    save_file({"w": w, "b": np.zeros(1, np.float32)}, str(deep), metadata={**header, "fewshot": nested})
+    with pytest.raises(ClassifierFileError, match="damaged metadata \\(nested too deeply\\)"):
+        load_classifier(deep)

@@ -135,6 +135,10 @@ def test_report_cli_refuses_bad_paths(hostile_digits, capsys):
     assert main(["report", "--index", "digits", "--concept", "x", "--out", str(hostile_digits / "r.txt")]) == 2
     assert main(["report", "--index", "digits", "--concept", "x", "--out", "/no/such/dir/r.html"]) == 2
     assert "does not exist" in capsys.readouterr().err
+    for bad in ("-3", "0"):  # -3 was a numpy traceback, 0 silently meant the default
+        assert main(["report", "--index", "digits", "--concept", "x", "--out", str(hostile_digits / "r.html"),
+                     "--max-points", bad]) == 2
+        assert f"--max-points must be at least 1, got {bad}" in capsys.readouterr().err
 
 
 def test_fit_status_of_a_dead_process_is_not_alive_and_time_left_is_sane(tmp_path):
