@@ -18,6 +18,7 @@ from app.map_figure import (
     ValidationOverlay,
 )
 from app.map_settings import follow_latest
+from app.safe_text import shorten
 from app.state import get_store
 from core.errors import FewshotError
 from core.projection import (
@@ -235,7 +236,7 @@ def selected_ids(event: Any, ids: np.ndarray, rows_of_first_trace: np.ndarray | 
 
 
 def _rating_caption(row: dict, score: float | None, rating: float | None) -> str:
-    parts = []
+    parts = [shorten(str(row.get("id")), 60)]  # which item it is (a package name, a file), not only its content
     if row.get("label") is not None:
         parts.append(f"label {row['label']}")
     if score is not None:
@@ -287,7 +288,8 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
         follow_latest()
         skips = sum(v is None for v in chosen.values())
         skipped = f" and {skips} skip{'s' * (skips != 1)}" if skips else ""
-        st.session_state["map_flash"] = (f"Submitted {len(chosen) - skips} ratings{skipped}: "
+        n = len(chosen) - skips
+        st.session_state["map_flash"] = (f"Submitted {n} rating{'s' * (n != 1)}{skipped}: "
                                          f"the classifier retrained, round {result.round}.")
         st.rerun()
 

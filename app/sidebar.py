@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.items import plain
-from app.safe_text import choices
+from app.safe_text import choices, one_line, shorten
 from app.state import CONCEPT_KEY, INDEX_KEY, get_store, select
 from core.errors import FewshotError
 from core.teach_store import TeachStore
@@ -25,6 +25,8 @@ def render_sidebar() -> None:
         linked = _from_link()
         if st.session_state.get(INDEX_KEY) not in names:
             st.session_state[INDEX_KEY] = linked[0] if linked[0] in names else names[-1]
+        if linked[0] is not None and linked[0] not in names:
+            _note_missing(f"The link names index '{_short(linked[0])}', which this workspace does not hold", INDEX_KEY)
         counts = {i.name: store.stored_items(i) for i in infos}  # an unfinished build: its rows so far
         shown = choices(names)  # names come from the workspace: shown through the one rule
         index = _mirrored_selectbox("Index", names, INDEX_KEY,
@@ -39,6 +41,10 @@ def render_sidebar() -> None:
         if st.session_state.get(CONCEPT_KEY) not in concepts:
             wanted = linked[1] if linked[0] == index else None
             st.session_state[CONCEPT_KEY] = wanted if wanted in concepts else (concepts[-1] if concepts else None)
+        if linked[1] is not None and linked[0] == index and linked[1] not in concepts:
+            _note_missing(f"The link names concept '{_short(linked[1])}', which index '{_short(index)}' does not "
+                          "hold (renamed or deleted?)", CONCEPT_KEY)
+        _show_missing()
         if concepts:
             _mirrored_selectbox("Concept", concepts, CONCEPT_KEY, format_func=choices(concepts))
         else:
@@ -58,6 +64,30 @@ def _from_link() -> tuple[str | None, str | None]:
     st.session_state["sidebar_link_read"] = True
     params = st.query_params
     return params.get("index"), params.get("concept")
+
+
+def _note_missing(what: str, key: str) -> None:
+    """Remember that the address named something that is not there, and what was opened instead, so the
+    sidebar says so (a wrong or old link used to open another concept without a word)."""
+    shown = st.session_state.get(key)
+    instead = f"; showing '{_short(shown)}' instead" if shown else ""
+    st.session_state["sidebar_link_missing"] = (f"{what}{instead}.", key, shown)
+
+
+def _short(name: object) -> str:
+    return shorten(one_line(str(name)), 80)
+
+
+def _show_missing() -> None:
+    """The note of ``_note_missing``, while what it opened instead is still selected."""
+    note = st.session_state.get("sidebar_link_missing")
+    if not note:
+        return
+    message, key, shown = note
+    if st.session_state.get(key) != shown:
+        st.session_state.pop("sidebar_link_missing", None)
+        return
+    st.warning(plain(message), icon=":material/link_off:")
 
 
 def _to_link(index: str, concept: str | None) -> None:

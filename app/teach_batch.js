@@ -136,7 +136,7 @@ export default function (component) {
   const {data, parentElement, setTriggerValue} = component;
   let ctl = parentElement.__fewshotTeach;
   if (!ctl) {
-    ctl = {parent: parentElement, view: null, queue: []};
+    ctl = {parent: parentElement, view: null, dropped: 0};
     parentElement.__fewshotTeach = ctl;
     ctl.onKey = (e) => onKey(ctl, e);
     ctl.onKeyUp = (e) => { if (ctl.swallowUp === e.key) { e.preventDefault(); e.stopPropagation(); ctl.swallowUp = null; } };
@@ -147,17 +147,20 @@ export default function (component) {
   const previous = ctl.data;
   ctl.data = data;
   dropDrafts(data.store_key, data.committed);
-  let replay = [];
   if (!ctl.state || ctl.state.token !== data.token || (data.draft && data.draft.nonce !== (previous && previous.draft
       && previous.draft.nonce))) {
-    if (ctl.state && ctl.state.submitting) replay = ctl.queue || [];  // keys typed while the batch was on its way
     ctl.state = freshState(data);
-    ctl.queue = [];
+    if (ctl.dropped) {  // keys typed while the last batch was on its way: they would rate items not yet seen
+      ctl.notice = ctl.dropped + (ctl.dropped === 1 ? " key" : " keys")
+        + " typed before this batch appeared " + (ctl.dropped === 1 ? "was" : "were")
+        + " not applied: rate what you see.";
+    }
+    ctl.dropped = 0;
     clearTimeout(ctl.timer);
   }
   if (data.outcome && (!previous || !previous.outcome || previous.outcome.nonce !== data.outcome.nonce)) {
     ctl.state.submitting = false;  // the server answered (refused, or failed): the batch is editable again
-    ctl.queue = [];
+    ctl.dropped = 0;
     clearTimeout(ctl.timer);
   }
   if (ctl.view === null) {
@@ -165,7 +168,6 @@ export default function (component) {
     catch (e) { ctl.view = data.view || "grid"; }
   }
   build(ctl);
-  replay.forEach((name) => handle(ctl, name, false));
   return () => {
     window.removeEventListener("keydown", ctl.onKey, true);
     window.removeEventListener("keyup", ctl.onKeyUp, true);
@@ -198,14 +200,14 @@ function onKey(ctl, e) {
   }
 }
 
-// One key; true when it is one of ours. Keys typed while a batch is on its way to the server are kept
-// and replayed on the next batch when it arrives (a fast labeller does not wait for the paint).
+// One key; true when it is one of ours. Keys typed while a batch is on its way to the server are dropped
+// and counted (the next batch says how many): they would rate items the person has not seen yet.
 function handle(ctl, name, repeat) {
   const state = ctl.state;
   const ours = name in VALUES || ["space", "backspace", "enter"].includes(name) || NAV.includes(name);
   if (!ours) return false;
   if (state.submitting) {
-    if (name !== "enter" && !repeat && ctl.queue.length < 50) ctl.queue.push(name);
+    if (name !== "enter" && !repeat) ctl.dropped += 1;
     return true;
   }
   if (name in VALUES) {
@@ -290,7 +292,7 @@ function submit(ctl) {
   ctl.timer = setTimeout(() => {  // no answer (a lost connection): let the person try again; a retry is safe
     if (ctl.state === state && state.submitting) {
       state.submitting = false;
-      ctl.queue = [];
+      ctl.dropped = 0;
       ctl.notice = "No answer from the server yet: press Enter to send the batch again; if it stays silent (the server restarted), reload the page: your ratings are kept.";
       paintBar(ctl);
     }
@@ -357,7 +359,10 @@ function buildCounters(c) {
   };
   const fixed = (v, digits) => (v === null || v === undefined ? null : Number(v).toFixed(digits));
   stat("Round", c.round, "Batches submitted so far").setAttribute("data-counter", "round");
-  stat("Predicted +", c.predicted_positive, "Items of the index the classifier now calls positive (p > 0.5)");
+  const cut = c.predicted_threshold ? "threshold " + (c.predicted_threshold > 0 ? "+" : "")
+    + Number(c.predicted_threshold).toFixed(2) + " (the concept's, from the Validate page)" : "p > 0.5";
+  stat("Predicted +", c.predicted_positive, "Items of the index the classifier calls positive at " + cut
+       + ", as trained this round");
   stat("Ratings", "+" + c.n_positive + " / −" + c.n_negative, "Items rated above 0 / below 0 so far");
   stat("Loss", fixed(c.loss, 3), "Training loss of this round's fit");
   stat("w moved", c.w_moved === null || c.w_moved === undefined ? null : fixed(c.w_moved, 1) + "°",

@@ -44,12 +44,13 @@ def new_batch() -> None:
     st.session_state["teach_batch_no"] = st.session_state.get("teach_batch_no", 0) + 1
 
 
-def batch_key(index: str, concept: str) -> str:
-    return f"{index}/{concept}/{st.session_state.get('teach_batch_no', 0)}"
+def batch_key(index: str, identity: str) -> str:
+    """Which batch is on screen: the concept by identity (``ConceptInfo.identity``), so a rename keeps it."""
+    return f"{index}/{identity}/{st.session_state.get('teach_batch_no', 0)}"
 
 
-def needs_batch(index: str, concept: str) -> bool:
-    return st.session_state.get("teach_batch_key") != batch_key(index, concept)
+def needs_batch(index: str, identity: str) -> bool:
+    return st.session_state.get("teach_batch_key") != batch_key(index, identity)
 
 
 def propose(session: TeachSession) -> list[Candidate]:
@@ -73,18 +74,25 @@ def start_batch(session: TeachSession, batch: list[Candidate]) -> None:
     """Make ``batch`` the one on screen, with a token that carries the round it was proposed at."""
     rows = {r["id"]: r for r in get_store().fetch_items(session.index, [c.item_id for c in batch])}
     candidates = [{**asdict(c), "row": rows.get(c.item_id, {"id": c.item_id})} for c in batch]
-    token = batch_token(session.round, [c.item_id for c in batch], scope=f"{session.index}\0{session.concept.name}")
+    # The concept's identity, not its name: a rename keeps the batch's token, so its draft survives.
+    token = batch_token(session.round, [c.item_id for c in batch], scope=f"{session.index}\0{session.concept.identity}")
     # A batch on screen again (an undone round) is no longer committed: the browser must keep its draft.
     committed = [t for t in st.session_state.get("teach_committed") or [] if t != token]
     st.session_state.update(
-        teach_batch_key=batch_key(session.index, session.concept.name),
+        teach_batch_key=batch_key(session.index, session.concept.identity),
         teach_batch=candidates,
         teach_token=token,
         teach_committed=committed,
         teach_items=[item_payload(c, c["row"], show_label=True) for c in candidates],
         teach_draft=st.session_state.pop("teach_pending_draft", None),
         teach_reason=st.session_state.pop("teach_pending_reason", None),
+        teach_batch_strategy=session.concept.strategy,
     )
+
+
+def batch_strategy(session: TeachSession) -> str:
+    """The strategy that chose the batch on screen: settings applied since take effect from the next one."""
+    return st.session_state.get("teach_batch_strategy") or session.concept.strategy
 
 
 def batch_reason(session: TeachSession) -> str:
@@ -187,7 +195,7 @@ def undo_round(session: TeachSession) -> None:
     new_batch()
 
 
-def render_batch(index: str, concept: str, caption: str, prefill: bool, show_label: bool,
+def render_batch(index: str, identity: str, caption: str, prefill: bool, show_label: bool,
                  counters: dict | None = None) -> None:
     """The component: every key answered in the browser, the batch sent once on Enter or Submit; it also
     draws ``counters`` (``app.teach_side.counters``), so a submit redraws them with the batch."""
@@ -196,7 +204,7 @@ def render_batch(index: str, concept: str, caption: str, prefill: bool, show_lab
         items = [{**item, "label": None} for item in items]
     data = component_data(
         token=st.session_state.get("teach_token", ""), items=items,
-        store_prefix=store_key(workspace_uri(), index, concept), caption=caption, prefill=prefill,
+        store_prefix=store_key(workspace_uri(), index, identity), caption=caption, prefill=prefill,
         show_label=show_label, draft=st.session_state.get("teach_draft"),
         committed=st.session_state.get("teach_committed"), outcome=st.session_state.get("teach_outcome"),
         counters=counters)

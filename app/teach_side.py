@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.items import item_grid, plain
-from app.safe_text import text
+from app.safe_text import shorten, text
 from app.state import get_store
 from app.teach_rating import new_batch, round_metrics, undo_round
 from app.thresholds import export_threshold_input
@@ -18,7 +18,7 @@ from core.errors import FewshotError
 from core.session import STRATEGIES, TeachSession
 
 __all__ = ["counters", "counters_line", "new_batch", "render_settings", "render_side_actions", "render_top",
-           "render_undo"]  # new_batch: the Map page's too
+           "render_undo", "starving_hint"]  # new_batch: the Map page's too
 
 
 def _fmt(value, pattern: str = "{:.3f}") -> str:
@@ -35,6 +35,7 @@ def counters(session: TeachSession) -> dict:
     return {
         "round": int(session.round),
         "predicted_positive": metrics.get("predicted_positive"),
+        "predicted_threshold": _number(metrics.get("predicted_threshold")),  # None: p > 0.5 (rounds before it)
         "n_positive": int(metrics.get("n_positive", 0)),
         "n_negative": int(metrics.get("n_negative", 0)),
         "loss": _number(metrics.get("loss")),
@@ -45,6 +46,24 @@ def counters(session: TeachSession) -> dict:
         "target": None if session.concept.target_label is None else text(session.concept.target_label),
         "timing_ms": None if not timing else round(float(timing)),
     }
+
+
+STARVING_AFTER = 30  # ratings with no positive before the Teach page suggests another start
+
+
+def starving_hint(session: TeachSession) -> str | None:
+    """What to do when many ratings found no positive: a rare concept from a diverse (or poor) start, where
+    exploring alone may not find one in hundreds of ratings."""
+    history = round_metrics(session)
+    last = history[-1] if history else {}
+    n, positives = int(last.get("n_ratings", 0) or 0), int(last.get("n_positive", 0) or 0)
+    if n < STARVING_AFTER or positives:
+        return None
+    how = ("a diverse sample rarely holds an item of a rare concept" if session.concept.init == "diverse"
+           else "the start's top items were not the concept")
+    return (f"No positive in {n} ratings: {how}. Start a new concept (*New concept*, top right) from a prompt "
+            "that describes it or from example items found by search, or select a promising cluster on the Map "
+            "and rate it there.")
 
 
 def counters_line(session: TeachSession) -> str:
@@ -71,12 +90,15 @@ def render_settings(session: TeachSession) -> None:
         lr = st.number_input("Learning rate", 0.001, 100.0, float(session.train_config.lr), format="%.3f",
                              key="teach_set_lr")
         if st.button("Apply", key="teach_set_apply"):
+            # The batch on screen stays, with whatever is rated in it (a new one here threw that draft away):
+            # the settings choose the next batch, as the heading says.
             try:
                 session.update_settings(strategy=strategy, batch_size=int(batch), lr=float(lr))
-                new_batch()
-                st.rerun()
             except FewshotError as exc:
                 st.error(plain(str(exc)))
+            else:
+                st.success(f"Saved: the next batch is {int(batch)} items by {strategy}; the batch on screen stays "
+                           "as it is.", icon=":material/check:")
 
 
 def render_undo(session: TeachSession) -> None:
@@ -98,16 +120,17 @@ def render_top(session: TeachSession) -> None:
             top = session.top(20)
             rows = {r["id"]: r for r in get_store().fetch_items(session.index, [c.item_id for c in top])}
             item_grid([rows.get(c.item_id, {"id": c.item_id}) for c in top],
-                      [f"p={c.probability:.2f}" + (f" · {c.label}" if c.label is not None else "") for c in top],
+                      [f"{shorten(c.item_id, 60)} · p={c.probability:.2f}"
+                       + (f" · label {c.label}" if c.label is not None else "") for c in top],
                       columns=4)
 
 
 def render_side_actions(session: TeachSession) -> None:
     if st.button("Reset seen", key="teach_reset_seen", width="stretch",
-                 help="Show already rated items again; their ratings are kept"):
-        session.reset_seen()
-        new_batch()
-        st.rerun()
+                 help="Show already rated items again (from the next batch); their ratings are kept"):
+        session.reset_seen()  # the batch on screen stays, with its draft
+        st.success("Rated items can be proposed again from the next batch; the batch on screen stays as it is.",
+                   icon=":material/check:")
     with st.expander("Export classifier"):
         owner = (session.index, session.concept.name)
         threshold = export_threshold_input(session)  # the Validate page's for this concept, unless typed here

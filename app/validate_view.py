@@ -17,6 +17,7 @@ import streamlit as st
 
 from app import safe_text
 from app.items import item_grid, plain
+from app.safe_text import shorten
 from app.state import get_store
 from core.evaluate import Evaluation, evaluate_split, predictions_table
 
@@ -215,8 +216,8 @@ def render_top(root: str, version: int, ev: Evaluation) -> None:
                f"{(page - 1) * size + len(picked)}, highest score first.")
     rows = fetch_rows(root, ev.index, version, tuple(str(ev.ids[i]) for i in picked))
     captions = [
-        f"{ev.scores[i]:+.2f} · p={ev.probabilities[i]:.2f}"
-        + (f" · {ev.labels[i]}" if ev.labels[i] is not None else "")
+        f"{shorten(str(ev.ids[i]), 60)} · {ev.scores[i]:+.2f} · p={ev.probabilities[i]:.2f}"
+        + (f" · label {ev.labels[i]}" if ev.labels[i] is not None else "")
         for i in picked
     ]
     item_grid(rows, captions, columns=5)

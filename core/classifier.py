@@ -651,7 +651,8 @@ def load_classifier(
         )
     if expect_embedder is not None and meta.get("embedder") != expect_embedder:
         raise EmbedderMismatch(
-            f"{name} was trained with embedder {meta.get('embedder')!r} but this index uses {expect_embedder!r}"
+            f"{name} was trained with embedder {meta.get('embedder')!r} but this index uses {expect_embedder!r}; "
+            f"index the data with --embedder {meta.get('embedder')} (the classifier's) to score it"
         )
     _check_meta_fields(name, meta)
     w0 = tensors.get("w0")

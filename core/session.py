@@ -11,6 +11,7 @@ import hashlib
 import math
 import sys
 import threading
+import uuid
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -143,7 +144,7 @@ class TeachSession:
         concept_info = ConceptInfo(
             index=index, name=concept, prompt=prompt, init=init, examples=list(examples or []),
             strategy=strategy, batch_size=int(batch_size), train=dict(train or {}), target_label=target_label,
-            embedder=info.embedder, target_column=target_column,
+            embedder=info.embedder, target_column=target_column, uid=uuid.uuid4().hex,
         )
         backend, view = backend_for(store, index)
         metrics = {"n_ratings": 0, "n_positive": 0, "n_negative": 0, "init": init}
@@ -312,9 +313,13 @@ class TeachSession:
         rows = view.rows(split)
         self._rows([])  # refresh the id -> row map if the index changed
         seen_all = np.zeros(len(view.ids), dtype=bool)
-        seen_all[self._rows([i for i in self.seen_ids() if i in self._row_of])] = True
+        # the start's examples are never proposed: the person picked them as the concept (an outside tester
+        # was asked to rate all four again in the first batch)
+        shown = self.seen_ids() | set(self.concept.examples if self.concept.init == "examples" else ())
+        seen_all[self._rows([i for i in shown if i in self._row_of])] = True
         if seed is None:
-            seed = batch_seed(self.index, self.concept.name, self.round, self.concept.seen_after_round, name, k)
+            # by the concept's identity, not its name: a rename proposes the same batch (its draft survives)
+            seed = batch_seed(self.index, self.concept.identity, self.round, self.concept.seen_after_round, name, k)
         rng = np.random.default_rng(seed)
         query = Query(backend, self.head.w, self.head.b, rows, SPLIT_CODES.get(split, 254) if split else None,
                       seen_all[rows], rng)
@@ -479,7 +484,9 @@ class TeachSession:
             "loss": loss,
             "cosine_to_previous": float(head.w @ previous.w) / denom if denom > 0 else None,
             "w_norm": float(np.linalg.norm(head.w)),
-            "predicted_positive": int((logits > 0).sum()),
+            # at the concept's threshold (kept from the Validate page), as the Map, export and predict count
+            "predicted_positive": int((logits > (self.concept.threshold or 0.0)).sum()),
+            "predicted_threshold": float(self.concept.threshold or 0.0),
         }
         metrics.update(validation_metrics(self.view, self.concept.target_label, logits, self.concept.target_column))
         return metrics

@@ -97,6 +97,14 @@ class ConceptInfo:
     threshold: float | None = None
     created: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)
+    #: the concept's identity across renames (a random hex set at creation; "" for concepts made before it),
+    #: so what the browser keeps for it (the draft of a batch) survives a rename and never passes to a later
+    #: concept that takes its old name
+    uid: str = ""
+
+    @property
+    def identity(self) -> str:
+        return self.uid or self.name
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -220,6 +228,7 @@ class TeachStore:
             if table in names:
                 self.db.open_table(table).update(where=_where(index, old), values={"concept": new})
         self.db.open_table(CONCEPTS).delete(_where(index, old))
+        info.uid = info.identity  # an older concept keeps the identity its old name gave it
         info.name = new
         self.save_concept(info)
 

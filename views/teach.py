@@ -12,8 +12,24 @@ from app.items import plain
 from app.safe_text import text
 from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
-from app.teach_rating import batch_reason, get_session, needs_batch, propose, render_batch, start_batch
-from app.teach_side import counters, counters_line, render_settings, render_side_actions, render_top, render_undo
+from app.teach_rating import (
+    batch_reason,
+    batch_strategy,
+    get_session,
+    needs_batch,
+    propose,
+    render_batch,
+    start_batch,
+)
+from app.teach_side import (
+    counters,
+    counters_line,
+    render_settings,
+    render_side_actions,
+    render_top,
+    render_undo,
+    starving_hint,
+)
 from app.teach_start import render_start_form
 from core.errors import FewshotError, IndexNotFound, PoolExhausted
 
@@ -107,7 +123,7 @@ def _batch(index: str, concept: str) -> None:
         return
 
     exhausted = None
-    if needs_batch(index, concept):  # a new batch: before the counters, which show its timing
+    if needs_batch(index, session.concept.identity):  # a new batch: before the counters, which show its timing
         try:
             start_batch(session, propose(session))
         except PoolExhausted as exc:
@@ -120,6 +136,9 @@ def _batch(index: str, concept: str) -> None:
     message = st.session_state.pop("teach_message", None)
     if message:
         st.error(plain(message), icon=":material/block:")
+    hint = starving_hint(session)
+    if hint:
+        st.info(hint, icon=":material/search:")
     batch = [] if exhausted is not None else st.session_state["teach_batch"]
     c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
     c1.toggle("Prefill guesses", key="teach_prefill_toggle",
@@ -139,14 +158,15 @@ def _batch(index: str, concept: str) -> None:
             st.info(f"{exhausted}")
             st.caption(plain(counters_line(session)))
         else:
-            strategy = f"{session.concept.strategy}: {batch_reason(session)}"  # what the policy is doing, and why
+            strategy = f"{batch_strategy(session)}: {batch_reason(session)}"  # what the policy is doing, and why
             started_from = {"diverse": "a diverse sample", "examples": "example items",
                             "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init,
                                                                                      session.concept.init)
             caption = (f"Batch {session.round + 1}: {len(batch)} items chosen by {strategy} · concept {concept}, "
                        f"started from {started_from}")
             prefill = bool(st.session_state.get("teach_prefill_toggle"))
-            render_batch(index, concept, caption=text(caption), prefill=prefill, show_label=bool(show_label),
+            render_batch(index, session.concept.identity, caption=text(caption), prefill=prefill,
+                         show_label=bool(show_label),
                          counters=counters(session))
 
 

@@ -52,7 +52,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _index_concept(delete)
     delete.set_defaults(run=run_concept_delete)
 
-    teach = commands.add_parser("teach", help="one round at a time: next, submit, undo, reset-seen, history")
+    teach = commands.add_parser("teach", help="one round at a time: next, submit, undo, reset-seen, ratings, history")
     teach_sub = teach.add_subparsers(dest="teach_command", required=True)
     nxt = teach_sub.add_parser("next", help="the next items to rate")
     _index_concept(nxt)
@@ -76,6 +76,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub = teach_sub.add_parser(name, help=text)
         _index_concept(sub)
         sub.set_defaults(run=run)
+    listing = teach_sub.add_parser("ratings", help="the ratings given so far, per item (CSV: item_id, rating, round, "
+                                   "created_at; an empty rating is a skip)")
+    _index_concept(listing)
+    listing.add_argument("--all", action="store_true",
+                         help="every rating ever given, in order, skips and re-ratings included (default: each "
+                              "item's current rating, the ones the classifier trains on)")
+    listing.add_argument("--out", help="write the CSV to this file (its item_id and rating columns are what "
+                                       "`teach submit --file` reads)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=run_teach_ratings)
     history = teach_sub.add_parser("history", help="the metrics of every round")
     _index_concept(history)
     history.add_argument("--json", action="store_true")
@@ -389,6 +399,31 @@ def run_teach_undo(args: argparse.Namespace) -> int:
 def run_teach_reset_seen(args: argparse.Namespace) -> int:
     _open(args).reset_seen()
     print("every item can be proposed again; the ratings so far still train the classifier")
+    return 0
+
+
+def run_teach_ratings(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from core import csv_safe
+
+    session = _open(args)
+    if args.all:
+        rows = [{"item_id": r["item_id"], "rating": r["rating"], "round": r["round"], "created_at": r["created_at"]}
+                for r in session.teach.label_rows(session.index, session.concept.name)]
+    else:
+        current = session.ratings()
+        rows = [{"item_id": str(i), "rating": float(v), "round": int(n)}
+                for i, v, n in zip(current.item_ids, current.ratings.tolist(), current.rounds.tolist(), strict=True)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = pd.DataFrame(rows, columns=["item_id", "rating", "round", *(["created_at"] if args.all else [])])
+    if args.out:
+        csv_safe.to_csv(table, args.out)  # ids never run as spreadsheet formulas
+        print(f"wrote {len(table):,} ratings of {args.concept} (round {session.round}) to {args.out}")
+    else:
+        print(csv_safe.to_csv(table), end="")
     return 0
 
 

@@ -58,3 +58,17 @@ def test_a_link_to_names_the_workspace_lacks_is_ignored(two_indexes, params):
     else:
         assert (index, concept) == ("second", "nines")
     assert (at.query_params.get("index"), at.query_params.get("concept")) == (index, concept)
+    # An outside tester: a wrong or old link opened another concept without a word. The sidebar says so.
+    missing = "index '" + params["index"] if params["index"] != "first" else "concept '" + params["concept"]
+    warnings = [w.value.replace("\\", "") for w in at.sidebar.warning]  # the Markdown source, escapes removed
+    assert len(warnings) == 1 and missing in warnings[0] and "showing" in warnings[0], warnings
+    if index == "first":  # gone once the person picks something else
+        at.selectbox(key="sidebar_selected_concept").set_value("sevens" if concept == "threes" else "threes").run()
+    else:
+        at.selectbox(key="sidebar_selected_index").set_value("first").run()
+    assert not at.sidebar.warning
+
+
+def test_a_link_to_what_exists_warns_of_nothing(two_indexes):
+    at = _open({"index": "first", "concept": "threes"})
+    assert not at.sidebar.warning

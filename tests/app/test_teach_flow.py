@@ -156,3 +156,67 @@ def test_an_exhausted_pool_says_so_and_keeps_the_counters():
     assert any("seen" in i.value.lower() for i in at.info), [i.value for i in at.info]
     assert any(c.value.startswith("Round 1 ") for c in at.caption), [c.value for c in at.caption]
     assert not at.get("bidi_component")
+
+
+def test_settings_reset_seen_and_rename_keep_the_batch_and_its_draft():
+    """An outside tester: Apply (strategy, batch size), Reset seen and a rename each drew a new batch at once,
+    throwing away the ratings typed into the one on screen. The batch, its token and the browser's key for
+    its draft now stay; the settings choose the next batch, as the panel's heading says."""
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.sources import parse_source
+
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"))
+    TeachSession.create("digits", "seven", target_label="7", strategy="auto")
+    at = AppTest.from_file(ROUTER, default_timeout=60)
+    at.switch_page("views/teach.py").run()
+    _no_errors(at)
+    batch, token = at.session_state["teach_batch"], at.session_state["teach_token"]
+    key = component_data(at)["store_key"]
+    caption = component_data(at)["caption"]
+
+    at.selectbox(key="teach_set_strategy").set_value("boundary")
+    at.number_input(key="teach_set_batch").set_value(20)
+    at.button(key="teach_set_apply").click().run()
+    _no_errors(at)
+    assert any("the next batch is 20 items by boundary" in s.value for s in at.success)
+    assert at.session_state["teach_token"] == token and at.session_state["teach_batch"] == batch
+    assert component_data(at)["caption"] == caption  # still says what chose the batch on screen (auto)
+    assert TeachSession.open("digits", "seven", Store()).concept.strategy == "boundary"
+
+    at.button(key="teach_reset_seen").click().run()
+    _no_errors(at)
+    assert at.session_state["teach_token"] == token and component_data(at)["store_key"] == key
+
+    at.text_input(key="sidebar_rename_name").set_value("sevens")
+    at.button(key="sidebar_rename").click().run()
+    _no_errors(at)
+    assert at.session_state["selected_concept"] == "sevens"
+    assert at.session_state["teach_token"] == token and component_data(at)["store_key"] == key
+
+    send_batch(at, {batch[0]["item_id"]: 1.0}, nonce="after")  # and the kept batch still submits
+    _no_errors(at)
+    assert len(at.session_state["teach_batch"]) == 20  # the next batch follows the new settings
+
+
+def test_thirty_ratings_without_a_positive_suggest_another_start():
+    """An outside tester: a diverse start on a rare concept found nothing in 40 ratings, with no word of advice."""
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.sources import parse_source
+
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels"))
+    session = TeachSession.create("digits", "none", target_label="7")
+    at = AppTest.from_file(ROUTER, default_timeout=60)
+    at.switch_page("views/teach.py").run()
+    _no_errors(at)
+    assert not [i for i in at.info if "No positive" in i.value]
+    for _ in range(3):
+        session.submit({c.item_id: -1.0 for c in session.next_batch(10)})
+    at.run()
+    _no_errors(at)
+    hints = [i.value for i in at.info if "No positive in 30 ratings" in i.value]
+    assert hints and "diverse sample" in hints[0] and "prompt" in hints[0]
+    session.submit({session.next_batch(1)[0].item_id: 1.0})  # one positive: the advice goes
+    at.run()
+    assert not [i for i in at.info if "No positive" in i.value]

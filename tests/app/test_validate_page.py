@@ -177,8 +177,10 @@ def test_top_positives_are_sorted_above_threshold_and_paged(digits):
     n_above = int(expected.predicted.sum())
     cards = [_unescape(c.value) for c in at.caption if " · p=" in _unescape(c.value)]
     assert len(cards) == min(20, n_above)
-    scores = [float(c.split(" · ")[0]) for c in cards]
+    scores = [float(c.split(" · ")[1]) for c in cards]
     assert scores == sorted(scores, reverse=True)
+    by_id = dict(zip(expected.ids.tolist(), expected.scores.tolist(), strict=True))  # each card names its item
+    assert all(abs(by_id[c.split(" · ")[0]] - float(c.split(" · ")[1])) < 0.006 for c in cards)
     assert scores[0] == pytest.approx(float(expected.scores.max()), abs=0.01)
     assert all(s > threshold - 0.005 for s in scores)
     assert len(at.get("image")) == len(cards)  # digits have thumbnails
@@ -187,7 +189,7 @@ def test_top_positives_are_sorted_above_threshold_and_paged(digits):
     if n_above > 10:
         at.get("pagination")[0].set_value(2).run()
         _no_errors(at)
-        second = [float(_unescape(c.value).split(" · ")[0]) for c in at.caption if " · p" in _unescape(c.value)]
+        second = [float(_unescape(c.value).split(" · ")[1]) for c in at.caption if " · p" in _unescape(c.value)]
         assert second and max(second) <= min(scores[:10]) + 1e-9
 
 

@@ -186,6 +186,19 @@ def test_a_concept_keeps_its_threshold_and_export_and_report_follow_it(digits, c
     for bad in ("nan", "inf"):
         code, _, err = run(capsys, "concept", "set-threshold", *ix, "--threshold", bad)
         assert code == 2 and "finite number" in err
+    # Teach's "Predicted +" counts at the concept's threshold too (an outside tester: 169 there, 149 on the Map)
+    session = TeachSession.open("digits", "kept", store=Store())
+    for value in (1.0, -1.0):
+        session.submit({c.item_id: value for c in session.next_batch(5, seed=1)})
+        logits = session.scoring_backend()[0].scores(session.head.w, session.head.b)
+        middle = float(np.median(logits))
+        session.set_threshold(middle)
+    session.submit({c.item_id: 1.0 for c in session.next_batch(5, seed=2)})
+    metrics = session.history()[-1].metrics
+    logits = session.scoring_backend()[0].scores(session.head.w, session.head.b)
+    assert metrics["predicted_threshold"] == pytest.approx(middle)
+    assert metrics["predicted_positive"] == int((logits > middle).sum()) != int((logits > 0).sum())
+    session.set_threshold(-1.25)
     code, out, _ = run(capsys, "concept", "set-threshold", *ix, "--threshold=-800")  # exp(800) overflowed
     assert code == 0 and "(probability 0.000)" in out
     assert run(capsys, "concept", "set-threshold", *ix, "--clear")[0] == 0
@@ -231,3 +244,27 @@ def test_a_ratings_row_without_a_rating_field_is_refused_not_skipped(digits, cap
     assert code == 2 and "has no rating field" in err
     table.write_text("item_id,rating\ndigits-1,\n")  # an empty field is a skip, as documented
     assert run(capsys, "teach", "submit", *ix, "--file", str(table))[0] == 0
+
+
+def test_teach_ratings_lists_what_was_rated_and_reads_back(digits, capsys, tmp_path):
+    """An outside tester could check the stored ratings only by reading the database: the CLI lists them."""
+    ix = ("--index", "digits", "--concept", "listed")
+    assert run(capsys, "concept", "create", *ix, "--target-label", "3")[0] == 0
+    assert run(capsys, "teach", "submit", *ix, "--ratings", "digits-3=1,digits-7=-0.5,digits-12=skip")[0] == 0
+    assert run(capsys, "teach", "submit", *ix, "--ratings", "digits-7=0.25")[0] == 0  # re-rated
+    code, out, _ = run(capsys, "teach", "ratings", *ix, "--json")
+    current = {r["item_id"]: (r["rating"], r["round"]) for r in json.loads(out)}
+    assert code == 0 and current == {"digits-3": (1.0, 1), "digits-7": (0.25, 2)}
+    code, out, _ = run(capsys, "teach", "ratings", *ix, "--all", "--json")
+    every = [(r["item_id"], r["rating"], r["round"]) for r in json.loads(out)]
+    assert every == [("digits-3", 1.0, 1), ("digits-7", -0.5, 1), ("digits-12", None, 1), ("digits-7", 0.25, 2)]
+    code, out, _ = run(capsys, "teach", "ratings", *ix, "--out", str(tmp_path / "r.csv"))
+    assert code == 0 and "wrote 2 ratings" in out
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert list(table.columns) == ["item_id", "rating", "round"] and table["rating"].tolist() == [1.0, 0.25]
+    # its item_id and rating columns are what `teach submit --file` reads
+    assert run(capsys, "concept", "create", "--index", "digits", "--concept", "copy", "--target-label", "3")[0] == 0
+    assert run(capsys, "teach", "submit", "--index", "digits", "--concept", "copy", "--file",
+               str(tmp_path / "r.csv"))[0] == 0
+    code, out, _ = run(capsys, "teach", "ratings", "--index", "digits", "--concept", "copy")
+    assert code == 0 and out.splitlines()[1:] == ['"digits-3",1.0,1', '"digits-7",0.25,1']

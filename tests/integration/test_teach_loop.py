@@ -61,6 +61,7 @@ def test_create_from_examples_points_w_at_them(store):
     assert session.history()[0].metrics["ap"] > 0.5  # three examples already rank threes high
     batch = session.next_batch(10, strategy="nearest")
     assert sum(c.label == "3" for c in batch) >= 7
+    assert not {c.item_id for c in batch} & set(examples)  # the examples are not proposed for rating again
 
 
 def test_a_start_refuses_held_out_examples_and_a_blank_prompt(store):
@@ -348,14 +349,14 @@ def test_a_round_fits_the_ratings_and_a_fixed_sample_of_unrated_train_items(stor
     from core.classifier import LinearHead, TrainConfig
 
     session = TeachSession.create("digits", "threes-bg", store=store, examples=_train_ids(store, "3", 2),
-                                  target_label="3", train={"background_size": 300})
+                                  target_label="3", train={"background_size": 1000})
     batch = session.next_batch(10)
     ratings = _oracle(batch)
     session.submit(ratings)
     view = store.vectors("digits")
     row_of = {item_id: i for i, item_id in enumerate(view.ids)}
     rated = np.array([row_of[c.item_id] for c in batch])
-    sample = background_rows(view.rows("train"), 300)
+    sample = background_rows(view.rows("train"), 1000)
     assert np.isin(rated, sample).any()  # some rated items were in the sample: they must leave it
     background = view.matrix[sample[unrated(sample, rated)]]
     r = np.array([ratings[c.item_id] for c in batch])
@@ -366,7 +367,7 @@ def test_a_round_fits_the_ratings_and_a_fixed_sample_of_unrated_train_items(stor
         return head.w
 
     np.testing.assert_allclose(session.head.w, refit(session.train_config, background), rtol=1e-3, atol=1e-4)
-    without = refit(TrainConfig(background_size=300, background_weight=0.0), None)
+    without = refit(TrainConfig(background_size=1000, background_weight=0.0), None)
     assert np.linalg.norm(session.head.w - without) > 0.05 * np.linalg.norm(without)
     # reopening (another process) and undoing then resubmitting lands on the same w
     again = TeachSession.open("digits", "threes-bg", store=store)
