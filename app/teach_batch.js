@@ -160,6 +160,8 @@ export default function (component) {
   }
   if (data.outcome && (!previous || !previous.outcome || previous.outcome.nonce !== data.outcome.nonce)) {
     ctl.state.submitting = false;  // the server answered (refused, or failed): the batch is editable again
+    if (ctl.dropped) ctl.notice = ctl.dropped + (ctl.dropped === 1 ? " key" : " keys")
+      + " typed while the batch was being sent " + (ctl.dropped === 1 ? "was" : "were") + " not applied.";
     ctl.dropped = 0;
     clearTimeout(ctl.timer);
   }

@@ -93,7 +93,7 @@ def render_settings(session: TeachSession) -> None:
             # The batch on screen stays, with whatever is rated in it (a new one here threw that draft away):
             # the settings choose the next batch, as the heading says.
             try:
-                session.update_settings(strategy=strategy, batch_size=int(batch), lr=float(lr))
+                session.update_settings(keep_batch=True, strategy=strategy, batch_size=int(batch), lr=float(lr))
             except FewshotError as exc:
                 st.error(plain(str(exc)))
             else:
@@ -128,7 +128,7 @@ def render_top(session: TeachSession) -> None:
 def render_side_actions(session: TeachSession) -> None:
     if st.button("Reset seen", key="teach_reset_seen", width="stretch",
                  help="Show already rated items again (from the next batch); their ratings are kept"):
-        session.reset_seen()  # the batch on screen stays, with its draft
+        session.reset_seen(keep_batch=True)  # the batch on screen stays (after a reload too), with its draft
         st.success("Rated items can be proposed again from the next batch; the batch on screen stays as it is.",
                    icon=":material/check:")
     with st.expander("Export classifier"):

@@ -26,7 +26,8 @@ KEEP_ERROR = "validate_threshold_keep_error"
 
 
 def remember_validate_threshold(index: str, concept: str, threshold: float) -> None:
-    """Called by the Validate page with the threshold it predicts with for ``concept`` on ``index``."""
+    """Called by the Validate page with the threshold it predicts with for ``concept`` (its identity, not its
+    name: a concept created later under an old name must not inherit it) on ``index``."""
     st.session_state.setdefault(VALIDATE_BY_CONCEPT, {})[(index, concept)] = float(threshold)
 
 
@@ -47,7 +48,9 @@ def stored_threshold(session: Any) -> float | None:
         fresh = session.teach.concept(session.index, session.concept.name)
     except FewshotError:
         fresh = None
-    return (fresh or session.concept).threshold
+    if fresh is None or fresh.identity != session.concept.identity:  # gone or replaced: this page's own copy
+        fresh = session.concept
+    return fresh.threshold
 
 
 def validate_threshold(index: str, concept: str, stored: float | None = None) -> float | None:
@@ -71,7 +74,7 @@ def export_threshold_input(session: Any) -> float:
     """The export's threshold field: what was typed there for this concept, else the Validate page's threshold
     for it (this browser's, else the one kept with the concept), else 0; a caption says which. Returns the
     threshold to export with."""
-    index, concept = session.index, session.concept.name
+    index, concept = session.index, session.concept.identity  # by identity: a later concept of that name is another
     owner = (index, concept)
     typed = st.session_state.get(EXPORT_TYPED, {}).get(owner)
     chosen = validate_threshold(index, concept, stored_threshold(session))

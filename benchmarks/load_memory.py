@@ -182,9 +182,9 @@ def case_teach(root: str, name: str, rounds: int) -> dict:
         after_load = _rss_mb()
         examples = [str(i) for i, lab in zip(view.ids[:5000], view.labels[:5000], strict=True) if lab == "pos"][:3]
         session = TeachSession.create(name, "pos", store=store, examples=examples, target_label="pos")
-        for _ in range(rounds):
+        for n in range(rounds):  # seeded: a concept's own seed is random (its identity), the figures must repeat
             start = time.perf_counter()
-            session.submit(_oracle(session.next_batch(10)))
+            session.submit(_oracle(session.next_batch(10, seed=n)))
             times.append(time.perf_counter() - start)
     matrix_mb = view.matrix.nbytes / 2**20
     return {"rss_before_mb": before, "rss_after_load_mb": after_load, "peak_rss_mb": sampler.peak,
@@ -204,9 +204,9 @@ def case_rounds(root: str, name: str, rounds: int, compact_every: int) -> dict:
     session = TeachSession.create(name, concept, store=store, examples=examples, target_label="pos",
                                   strategy="random")
     round_ms, next_ms, submit_ms, read_ms = [], [], [], []
-    for _ in range(rounds):
+    for n in range(rounds):
         t0 = time.perf_counter()
-        batch = session.next_batch(10)
+        batch = session.next_batch(10, seed=n)  # the same batches every run (a concept's own seed is random)
         t1 = time.perf_counter()
         session.submit(_oracle(batch))
         t2 = time.perf_counter()

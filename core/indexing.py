@@ -71,6 +71,8 @@ class Progress:
         percent = f" ({self.fraction:.0%})" if self.total else ""
         present = self.done - self.added - self.skipped  # a resumed build's items already in the index
         if present and not self.added and not self.skipped:
+            if self.total is not None and self.done >= self.total:
+                return f"all {self.done:,} items already indexed"
             return f"{self.done:,}{total} items{percent}: {present:,} already indexed, reading on to the new ones"
         eta = f", {_duration(self.eta_s)} left" if self.eta_s is not None else ""
         kept = f", {present:,} already indexed" if present else ""
@@ -399,12 +401,16 @@ def _build_index(
     seen_ids: set[str] = set()
     start = time.perf_counter()
 
+    embedding_since: list[float] = []  # when the first new item came: the rate (and time left) counts from there
+
     def report_progress() -> None:
         if progress is not None:
-            elapsed = time.perf_counter() - start
-            done = report.added + report.already_present + len(report.skipped)
-            rate = (report.added + len(report.skipped)) / elapsed if elapsed > 0 else 0.0
-            progress(Progress(done, total, report.added, len(report.skipped), elapsed, rate))
+            now = time.perf_counter()
+            handled = report.added + len(report.skipped)
+            since = now - (embedding_since[0] if embedding_since else now)
+            done = handled + report.already_present
+            rate = handled / since if since > 0 else 0.0
+            progress(Progress(done, total, report.added, len(report.skipped), now - start, rate))
 
     report_progress()
     pool = _decode_pool(source, workers or min(32, (os.cpu_count() or 2)))
@@ -428,7 +434,8 @@ def _build_index(
 
     try:
         try:
-            batches = _new_batches(source, batch_size, report, known, seen_ids, report_progress)
+            batches = _new_batches(source, batch_size, report, known, seen_ids, report_progress, should_cancel,
+                                   embedding_since)
             pending = submit(next(batches, []))
             while pending:
                 prepared = results(pending)
@@ -442,6 +449,7 @@ def _build_index(
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             writer.flush()  # whatever was embedded is kept, also on Ctrl-C or a crash: a rerun resumes
+        report_progress()  # the last count (a rerun with nothing new embeds nothing, so nothing else reports it)
     except SourceError:
         # Bad input found part-way (a malformed row deep in a CSV): the person must fix the file,
         # and rows from the broken file must not pass for an index. A resumed index keeps its rows.
@@ -473,17 +481,24 @@ def _build_index(
 
 
 def _new_batches(source: Source, batch_size: int, report: IndexReport, known: set[str], seen_ids: set[str],
-                 report_progress: Callable[[], None]) -> Iterator[list[Record]]:
+                 report_progress: Callable[[], None], should_cancel: CancelCheck | None,
+                 started: list[float]) -> Iterator[list[Record]]:
     """The source's batches of records still to embed. A resumed build first reads past the items it
-    already has, which embeds nothing, so the bar moves here instead of sitting at 0% (seconds on a big index)."""
+    already has, which embeds nothing, so the bar moves here instead of sitting at 0% (seconds on a big index),
+    and *Cancel* works here too."""
     shown = time.perf_counter()
     for raw in _batched(source, batch_size):
         batch = report.keep_new(raw, known, seen_ids)
         if batch:
+            if not started:
+                started.append(time.perf_counter())  # items/s and time left count from the first new item
             yield batch
         elif time.perf_counter() - shown > SKIP_PROGRESS_EVERY_S:
             report_progress()
             shown = time.perf_counter()
+            if should_cancel is not None and should_cancel():
+                report.cancelled = True
+                return
 
 
 def _embed_batch(

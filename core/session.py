@@ -180,8 +180,20 @@ class TeachSession:
     def _sync(self) -> None:
         """Under the lock: catch up with rounds another process or tab wrote (or undid), and finish a
         round whose ratings were written but whose checkpoint was not (a crash in between)."""
-        if self.teach.checkpoint_round(self.index, self.concept.name) != self.round:
-            history = self.history()
+        stored = self.teach.concept(self.index, self.concept.name)
+        history = None
+        if stored is not None and stored.identity == self.concept.identity:
+            if self.teach.checkpoint_round(self.index, self.concept.name) == self.round:
+                history = True
+            else:
+                history = self.history() or None
+        if history is None:  # deleted, renamed, or replaced by a new concept of the same name: never write there
+            raise StaleBatch(
+                f"concept {self.concept.name!r} was deleted, renamed or replaced in another tab or process since "
+                "this page opened it: nothing was written. Reload to see the concepts as they are now."
+            )
+        self.concept = stored  # settings, threshold and seen mark as stored now (another tab may have set them)
+        if history is not True:
             self.head, self.round = self._head_from(history[-1]), history[-1].round
         label_round = self.teach.max_label_round(self.index, self.concept.name)
         if label_round > self.round:
@@ -229,8 +241,29 @@ class TeachSession:
     def seen_ids(self) -> set[str]:
         return self.teach.seen_ids(self.index, self.concept.name, self.concept.seen_after_round)
 
-    def update_settings(self, **settings: Any) -> None:
-        """Change strategy, batch size or training settings between rounds."""
+    def batch_settings(self) -> tuple[str, int, int]:
+        """(strategy, batch size, seen mark) that choose this round's batch: the concept's, or those a UI held
+        for the round when it changed them (``keep_batch``), so the batch on screen is proposed again after a
+        reload and its draft still matches; the new ones apply from the next round."""
+        held = self.concept.held_batch
+        if held and held.get("round") == self.round:
+            return str(held["strategy"]), int(held["batch_size"]), int(held["seen_after_round"])
+        return self.concept.strategy, int(self.concept.batch_size), int(self.concept.seen_after_round)
+
+    def _hold_batch(self, concept: ConceptInfo) -> None:
+        """Under the lock: keep what chose the current round's batch, unless something already does."""
+        round_ = self.teach.checkpoint_round(self.index, concept.name)
+        held = concept.held_batch
+        if not held or held.get("round") != round_:
+            concept.held_batch = {"round": round_, "strategy": concept.strategy, "batch_size": int(concept.batch_size),
+                                  "seen_after_round": int(concept.seen_after_round)}
+
+    def update_settings(self, *, keep_batch: bool = False, **settings: Any) -> None:
+        """Change strategy, batch size or training settings between rounds.
+
+        ``keep_batch`` (the Teach page): the current round's batch stays the one already proposed (its
+        strategy, size and seen mark are held until the next submit or undo), so a reload shows it again.
+        """
         if settings.get("target_label") is not None:
             settings = {**settings, "target_label": str(settings["target_label"])}  # labels are text: 1 is '1'
         target = {k: settings.get(k, getattr(self.concept, k)) for k in ("target_column", "target_label")}
@@ -243,6 +276,8 @@ class TeachSession:
                 _train_config({**self.concept.train, key: value})  # validates before saving
 
         def apply(concept: ConceptInfo) -> None:
+            if keep_batch:
+                self._hold_batch(concept)
             for key, value in settings.items():
                 if key in _CONCEPT_SETTINGS:
                     setattr(concept, key, value)
@@ -281,7 +316,7 @@ class TeachSession:
     def _change_concept(self, apply) -> None:
         """``_update_concept`` for a caller that already holds the concept's lock (it is not re-entrant)."""
         concept = self.teach.concept(self.index, self.concept.name)
-        if concept is None:  # deleted or renamed by another tab or process: never bring the old copy back
+        if concept is None or concept.identity != self.concept.identity:  # deleted, renamed or replaced meanwhile
             raise FewshotError(f"concept {self.concept.name!r} no longer exists on index {self.index!r} (it was "
                                "deleted or renamed in another tab or process); nothing was changed")
         apply(concept)
@@ -303,10 +338,11 @@ class TeachSession:
         ``auto`` (the default) asks ``core.policy`` for a plan from the ratings so far; why the batch
         was chosen is left in ``last_policy_reason``.
         """
-        k = int(k or self.concept.batch_size)
-        name = strategy or self.concept.strategy
+        held_strategy, held_size, mark = self.batch_settings()
+        k = int(k or held_size)
+        name = strategy or held_strategy
         if strategy is None:
-            name = self.effective_strategy()
+            name = self.effective_strategy(held_strategy)
         if name != NAME_AUTO:
             get_strategy(name)  # an unknown name fails before any work
         backend, view = self.scoring_backend()
@@ -315,11 +351,12 @@ class TeachSession:
         seen_all = np.zeros(len(view.ids), dtype=bool)
         # the start's examples are never proposed: the person picked them as the concept (an outside tester
         # was asked to rate all four again in the first batch)
-        shown = self.seen_ids() | set(self.concept.examples if self.concept.init == "examples" else ())
+        seen = self.teach.seen_ids(self.index, self.concept.name, mark)
+        shown = seen | set(self.concept.examples if self.concept.init == "examples" else ())
         seen_all[self._rows([i for i in shown if i in self._row_of])] = True
         if seed is None:
             # by the concept's identity, not its name: a rename proposes the same batch (its draft survives)
-            seed = batch_seed(self.index, self.concept.identity, self.round, self.concept.seen_after_round, name, k)
+            seed = batch_seed(self.index, self.concept.identity, self.round, mark, name, k)
         rng = np.random.default_rng(seed)
         query = Query(backend, self.head.w, self.head.b, rows, SPLIT_CODES.get(split, 254) if split else None,
                       seen_all[rows], rng)
@@ -352,14 +389,14 @@ class TeachSession:
         """The default policy's plan for the next batch (counts per primitive selection, and why)."""
         return plan_batch(self.evidence(), int(k or self.concept.batch_size))
 
-    def effective_strategy(self) -> str:
+    def effective_strategy(self, setting: str | None = None) -> str:
         """The strategy the next batch uses: ``auto`` (the policy), or the concept's fixed strategy.
 
         A fixed strategy is used as chosen, except that a start with nothing (no prompt, no examples)
         samples a spread-out batch until the first positive: with ``w`` = 0 every score ties. With a
         start vector a fixed strategy is never overridden (the old override starved rare concepts).
         """
-        name = self.concept.strategy
+        name = setting or self.concept.strategy
         if name == NAME_AUTO:
             return name
         if self.concept.init not in ("prompt", "examples") and not (self.ratings().ratings > 0).any():
@@ -447,6 +484,7 @@ class TeachSession:
             self.teach.add_ratings(self.index, self.concept.name, clean, round_)
             result = self._train_and_checkpoint(round_, n_new=len(clean) - rerated)
             result.n_rerated = rerated
+            self._release_batch()
             return result
 
     def _train_and_checkpoint(self, round_: int, n_new: int) -> RoundResult:
@@ -514,12 +552,26 @@ class TeachSession:
             if stored is not None and stored.seen_after_round > round_:
                 self._change_concept(lambda concept: setattr(concept, "seen_after_round",
                                                              min(concept.seen_after_round, round_)))
+            self._release_batch()
             return self.round
 
-    def reset_seen(self) -> None:
-        """Let every item be proposed again; the ratings stay and keep training the classifier."""
+    def reset_seen(self, keep_batch: bool = False) -> None:
+        """Let every item be proposed again; the ratings stay and keep training the classifier.
+
+        ``keep_batch``: as in ``update_settings``, from the next round on (the batch on screen stays)."""
         mark = max(self.round, self.teach.max_label_round(self.index, self.concept.name))
-        self._update_concept(lambda concept: setattr(concept, "seen_after_round", mark))
+
+        def apply(concept: ConceptInfo) -> None:
+            if keep_batch:
+                self._hold_batch(concept)
+            concept.seen_after_round = mark
+
+        self._update_concept(apply)
+
+    def _release_batch(self) -> None:
+        """Under the lock, after a round was written or undone: held batch settings end with their round."""
+        if self.concept.held_batch:
+            self._change_concept(lambda concept: setattr(concept, "held_batch", None))
 
 
 _THREADS = {"lock": threading.Lock(), "depth": 0, "saved": 1}

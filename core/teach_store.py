@@ -101,6 +101,10 @@ class ConceptInfo:
     #: so what the browser keeps for it (the draft of a batch) survives a rename and never passes to a later
     #: concept that takes its old name
     uid: str = ""
+    #: what chose the batch of round ``held_batch["round"]`` (strategy, batch_size, seen_after_round) when the
+    #: Teach page changed them mid-round: that batch is proposed again (a reload keeps its draft) until the
+    #: round moves on
+    held_batch: dict[str, Any] | None = None
 
     @property
     def identity(self) -> str:
@@ -222,7 +226,8 @@ class TeachStore:
     def _rename_concept(self, index: str, old: str, new: str) -> None:
         info = self.concept(index, old)
         if info is None:
-            return
+            raise FewshotError(f"no concept {old!r} on index {index!r} (deleted or renamed in another tab or "
+                               "process); nothing was renamed")
         names = self.store.table_names()
         for table in (LABELS, CHECKPOINTS):
             if table in names:

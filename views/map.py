@@ -36,7 +36,7 @@ if n < 3:
 flash()
 # The threshold the Validate page shows for this concept (kept with the concept), so the validation overlay
 # predicts as Validate does.
-chosen = validate_threshold(index, concept, session.concept.threshold) if session else None
+chosen = validate_threshold(index, session.concept.identity, session.concept.threshold) if session else None
 threshold = 0.0 if chosen is None else float(chosen)
 # One ground truth for the whole page: the concept's own label column and target label, which its AP by round
 # was measured against (core stores it per round). Colours, the overlay and the AP all follow it; a column or

@@ -109,7 +109,8 @@ lo, hi = threshold_range(scored.evaluation.scores)
 # (another split, another round), and Streamlit makes a slider with new bounds a new widget that starts at its
 # minimum (every item predicted positive) unless its value is set here.
 # Another concept starts at its own threshold (the one chosen for it earlier, else 0), never the last one's.
-kept_threshold = validate_threshold(index, concept, session.concept.threshold)  # opened this run: current
+# the session was opened this run, so its stored threshold is current
+kept_threshold = validate_threshold(index, session.concept.identity, session.concept.threshold)
 kept_threshold = 0.0 if kept_threshold is None else kept_threshold
 if st.session_state.get(THRESHOLD_OWNER_KEY) != (index, concept):
     st.session_state[THRESHOLD_KEY] = kept_threshold
@@ -124,7 +125,8 @@ with c3:
     st.caption(f"Logit {threshold:+.2f} = probability {sigmoid(threshold):.3f}")
     if st.session_state.get(KEEP_ERROR):
         st.warning(plain(f"This threshold was not kept with the concept: {st.session_state.pop(KEEP_ERROR)}"))
-remember_validate_threshold(index, concept, threshold)  # this concept's: the Map's overlay and the Teach export
+# this concept's: the Map's overlay and the Teach export
+remember_validate_threshold(index, session.concept.identity, threshold)
 ev = at_threshold(scored, threshold)
 
 if ev.has_metrics:

@@ -361,6 +361,8 @@ def read_ratings_file(path: str) -> dict[str, float | None | str]:
 def run_teach_submit(args: argparse.Namespace) -> int:
     ratings = parse_ratings(args.ratings) if args.ratings is not None else read_ratings_file(args.file)
     session = _open(args)
+    if args.file is not None:
+        ratings = _unquote_formula_ids(session, ratings)
     try:
         result = session.submit(ratings, expected_round=getattr(args, "expected_round", None))
     except StaleBatch as exc:
@@ -380,6 +382,20 @@ def run_teach_submit(args: argparse.Namespace) -> int:
         parts.append(f"validation AP {_fmt(m['ap'])}{rests} AUC {_fmt(m.get('auc'))}")
     print(", ".join(parts))
     return 0
+
+
+def _unquote_formula_ids(session, ratings: dict[str, float | None]) -> dict[str, float | None]:
+    """Ids as `teach ratings --out` wrote them: one starting with = + - @ got a ``'`` so a spreadsheet does not
+    run it (core.csv_safe); read back, it means the id without it, unless the index holds the quoted one."""
+    from core.csv_safe import FORMULA_STARTS
+
+    quoted = [i for i in ratings if i.startswith("'") and i[1:2] and i[1:].startswith(FORMULA_STARTS)]
+    if not quoted:
+        return ratings
+    wanted = {*quoted, *(i[1:] for i in quoted)}
+    known = {i for i in session.view.ids.tolist() if i in wanted}
+    rename = {i: i[1:] for i in quoted if i not in known and i[1:] in known}
+    return {rename.get(i, i): v for i, v in ratings.items()}
 
 
 def _degrees(cosine: Any) -> str:
@@ -416,7 +432,12 @@ def run_teach_ratings(args: argparse.Namespace) -> int:
         rows = [{"item_id": str(i), "rating": float(v), "round": int(n)}
                 for i, v, n in zip(current.item_ids, current.ratings.tolist(), current.rounds.tolist(), strict=True)]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        text = json.dumps(rows, indent=2)
+        if args.out:
+            Path(args.out).write_text(text + "\n", encoding="utf-8")
+            print(f"wrote {len(rows):,} ratings of {args.concept} (round {session.round}) to {args.out}")
+        else:
+            print(text)
         return 0
     table = pd.DataFrame(rows, columns=["item_id", "rating", "round", *(["created_at"] if args.all else [])])
     if args.out:

@@ -137,7 +137,8 @@ def test_trajectory_by_round_up_to_the_latest(digits, fitted):
 
 
 def test_validation_overlay_matches_the_validate_page_threshold(digits, fitted):
-    at = _page(validate_threshold_by_concept={("digits", "three"): 0.5})
+    three = TeachSession.open("digits", "three", store=digits).concept.identity
+    at = _page(validate_threshold_by_concept={("digits", three): 0.5})
     assert not any(name and name.startswith(("predicted +,", "predicted −,")) for name in _traces(at))
     at.toggle(key="map_show_validation").set_value(True).run()
     _no_errors(at)

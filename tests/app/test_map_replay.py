@@ -145,7 +145,8 @@ def test_umap_starts_by_itself_and_replaces_the_pca_view(digits, monkeypatch):
 
 
 def test_drift_tab_blank_cells_cosine_over_every_round_no_mode_bar(digits, fitted):
-    at = _page(map_tab="Drift", validate_threshold_by_concept={("digits", "three"): 0.5})
+    three = TeachSession.open("digits", "three", store=digits).concept.identity
+    at = _page(map_tab="Drift", validate_threshold_by_concept={("digits", three): 0.5})
     _no_errors(at)
     table = at.dataframe[0].value
     first = table.iloc[0]

@@ -194,6 +194,13 @@ def test_settings_reset_seen_and_rename_keep_the_batch_and_its_draft():
     assert at.session_state["selected_concept"] == "sevens"
     assert at.session_state["teach_token"] == token and component_data(at)["store_key"] == key
 
+    reloaded = AppTest.from_file(ROUTER, default_timeout=60)  # a reload: a new browser session, same batch
+    reloaded.query_params["index"], reloaded.query_params["concept"] = "digits", "sevens"
+    reloaded.switch_page("views/teach.py").run()
+    _no_errors(reloaded)
+    assert reloaded.session_state["teach_token"] == token
+    assert component_data(reloaded)["caption"] == caption.replace("concept seven,", "concept sevens,")
+
     send_batch(at, {batch[0]["item_id"]: 1.0}, nonce="after")  # and the kept batch still submits
     _no_errors(at)
     assert len(at.session_state["teach_batch"]) == 20  # the next batch follows the new settings

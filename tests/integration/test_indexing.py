@@ -83,6 +83,28 @@ def test_a_resume_moves_the_bar_while_it_reads_past_what_it_has(monkeypatch):
     assert reading and max(p.done for p in reading) >= have - 100  # it moved through what it had
     assert "already indexed, reading on" in reading[-1].describe()
     assert "already indexed" in seen[-1].describe() and "items/s" in seen[-1].describe()
+    again = []  # a rerun with nothing new still ends on the whole count (it ended at 0 of 1,797)
+    build_index("d", source, embedder, store=store, batch_size=100, progress=again.append)
+    assert again[-1].describe() == "all 1,797 items already indexed"
+
+
+def test_cancel_works_while_a_resume_reads_past_what_it_has(monkeypatch):
+    import core.indexing
+
+    store = Store()
+    source = parse_source("demo:digits")
+    embedder = load_embedder("pixels")
+    calls = {"n": 0}
+
+    def cancel_after_five_batches() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 5
+
+    build_index("d", source, embedder, store=store, batch_size=100, should_cancel=cancel_after_five_batches)
+    have = len(store.item_ids("d"))
+    monkeypatch.setattr(core.indexing, "SKIP_PROGRESS_EVERY_S", 0.0)
+    report = build_index("d", source, embedder, store=store, batch_size=100, should_cancel=lambda: True)
+    assert report.cancelled and report.added == 0 and len(store.item_ids("d")) == have
 
 
 class _CrashingSource:

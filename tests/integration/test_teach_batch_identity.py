@@ -9,10 +9,13 @@ from tests.helpers.workspaces import indexed_digits, oracle_rounds
 
 
 def _proposed(session: TeachSession) -> list[str]:
+    """The batch as the app and ``teach next`` ask for it (no seed given), checked against the documented seed."""
     concept = session.concept
-    seed = batch_seed(session.index, concept.name, session.round, concept.seen_after_round,
+    seed = batch_seed(session.index, concept.identity, session.round, concept.seen_after_round,
                       session.effective_strategy(), int(concept.batch_size))
-    return [c.item_id for c in session.next_batch(seed=seed)]
+    default = [c.item_id for c in session.next_batch()]
+    assert default == [c.item_id for c in session.next_batch(seed=seed)]
+    return default
 
 
 def test_a_restarted_server_proposes_the_same_batch_at_the_same_round(workspace_dir):
@@ -92,3 +95,29 @@ def test_a_ratings_file_that_is_not_one_gets_a_message_and_writes_nothing(worksp
     finally:
         csv.field_size_limit(previous)
     assert TeachStore(Store()).label_rows("digits", "files") == []
+
+
+def test_a_batch_held_by_the_teach_page_is_proposed_again_until_the_round_moves_on(workspace_dir):
+    """A reviewer: Apply or Reset seen kept the batch on screen only until a reload, which proposed another
+    (the draft typed into it was orphaned). With ``keep_batch`` the round's batch stays until a submit or undo."""
+    indexed_digits(workspace_dir)
+    session = TeachSession.create("digits", "held", store=Store(), target_label="3", strategy="random")
+    oracle_rounds(session, "3", 1)
+    shown = _proposed(session)
+    session.update_settings(keep_batch=True, strategy="diverse", batch_size=6)
+    session.reset_seen(keep_batch=True)
+    reloaded = TeachSession.open("digits", "held", store=Store())  # a reload, or `teach next`
+    assert [c.item_id for c in reloaded.next_batch()] == shown
+    assert reloaded.batch_settings() == ("random", 10, 0) and reloaded.concept.strategy == "diverse"
+    reloaded.submit(dict.fromkeys(shown[:2], 1.0))
+    nxt = [c.item_id for c in TeachSession.open("digits", "held", store=Store()).next_batch()]
+    assert len(nxt) == 6 and TeachSession.open("digits", "held", store=Store()).concept.held_batch is None
+    # without keep_batch (the command line) a change applies at once
+    fresh = TeachSession.open("digits", "held", store=Store())
+    fresh.update_settings(batch_size=4)
+    assert len(fresh.next_batch()) == 4
+    # an undo ends a held round too
+    fresh.update_settings(keep_batch=True, batch_size=5)
+    assert len(fresh.next_batch()) == 4
+    fresh.undo()
+    assert fresh.concept.held_batch is None and len(fresh.next_batch()) == 5

@@ -156,7 +156,7 @@ def test_teach_next_proposes_the_same_batch_until_the_round_moves_on(digits, cap
     batches = [[c["item_id"] for c in json.loads(run(capsys, "teach", "next", *ix, "--json")[1])] for _ in range(2)]
     assert batches[0] == batches[1] and len(batches[0]) == 6
     session = TeachSession.open("digits", "spread")
-    seed = batch_seed("digits", "spread", session.round, session.concept.seen_after_round,
+    seed = batch_seed("digits", session.concept.identity, session.round, session.concept.seen_after_round,
                       session.effective_strategy(), 6)
     assert [c.item_id for c in session.next_batch(seed=seed)] == batches[0]
     assert run(capsys, "teach", "submit", *ix, "--ratings", f"{batches[0][0]}=1")[0] == 0
@@ -268,3 +268,25 @@ def test_teach_ratings_lists_what_was_rated_and_reads_back(digits, capsys, tmp_p
                str(tmp_path / "r.csv"))[0] == 0
     code, out, _ = run(capsys, "teach", "ratings", "--index", "digits", "--concept", "copy")
     assert code == 0 and out.splitlines()[1:] == ['"digits-3",1.0,1', '"digits-7",0.25,1']
+    code, out, _ = run(capsys, "teach", "ratings", *ix, "--json", "--out", str(tmp_path / "r.json"))
+    assert code == 0 and json.loads((tmp_path / "r.json").read_text())[0]["item_id"] == "digits-3"
+
+
+def test_teach_ratings_round_trips_ids_a_spreadsheet_would_run(tmp_path, capsys):
+    """A reviewer: `teach ratings --out` writes '@alice (formula-safe), and `teach submit --file` then looked for
+    an item named '@alice."""
+    table = tmp_path / "t.csv"
+    table.write_text("id,text,split\n@alice,a cat,train\n=sum,a dog,train\nplain,a cow,train\n"
+                     "-x,an owl,validation\n")
+    assert run(capsys, "index", "--name", "tiny", "--source", f"file:{table}", "--text-column", "text",
+               "--id-column", "id", "--split-column", "split", "--embedder", "st:minilm")[0] == 0
+    ix = ("--index", "tiny", "--concept", "c")
+    assert run(capsys, "concept", "create", *ix)[0] == 0
+    assert run(capsys, "teach", "submit", *ix, "--ratings", "@alice=1,=sum=-1,plain=0.5")[0] == 0
+    assert run(capsys, "teach", "ratings", *ix, "--out", str(tmp_path / "r.csv"))[0] == 0
+    assert "'@alice" in (tmp_path / "r.csv").read_text()  # safe to open in a spreadsheet
+    assert run(capsys, "concept", "create", "--index", "tiny", "--concept", "d")[0] == 0
+    copy = ("--index", "tiny", "--concept", "d")
+    assert run(capsys, "teach", "submit", *copy, "--file", str(tmp_path / "r.csv"))[0] == 0
+    code, out, _ = run(capsys, "teach", "ratings", "--index", "tiny", "--concept", "d", "--json")
+    assert {r["item_id"]: r["rating"] for r in json.loads(out)} == {"@alice": 1.0, "=sum": -1.0, "plain": 0.5}

@@ -70,3 +70,45 @@ def test_renaming_to_its_own_name_changes_nothing(digits_store):
     teach = TeachStore(digits_store)
     teach.rename_concept("digits", "same", "same")
     assert [c.name for c in teach.concepts("digits")] == ["same"]
+
+
+def test_a_stale_tab_never_writes_into_another_concept_that_took_the_name(digits_store):
+    """A reviewer: tab A had "dogs" open; tab B deleted it and started a new "dogs" (or renamed another concept
+    onto the name); A's submit trained the new concept from the old one's head and start."""
+    from core.errors import StaleBatch
+
+    teach = TeachStore(digits_store)
+    stale = TeachSession.create("digits", "dogs", store=digits_store, strategy="random")
+    items = [c.item_id for c in stale.next_batch(3, seed=1)]
+    teach.delete_concept("digits", "dogs")
+    TeachSession.create("digits", "dogs", store=digits_store, strategy="random")
+    with pytest.raises(StaleBatch, match="deleted, renamed or replaced"):
+        stale.submit(dict.fromkeys(items, 1.0))
+    with pytest.raises(StaleBatch):
+        stale.undo()
+    with pytest.raises(FewshotError, match="no longer exists"):
+        stale.set_threshold(1.0)
+    assert len(teach.ratings("digits", "dogs")) == 0 and [c.round for c in teach.checkpoints("digits", "dogs")] == [0]
+
+    other = TeachSession.create("digits", "cats", store=digits_store, strategy="random")
+    opened = TeachSession.open("digits", "cats", store=digits_store)
+    teach.rename_concept("digits", "cats", "felines")
+    teach.rename_concept("digits", "dogs", "cats")  # another concept now has the name
+    with pytest.raises(StaleBatch):
+        opened.submit(dict.fromkeys(items, 1.0))
+    assert len(teach.ratings("digits", "cats")) == 0 and len(teach.ratings("digits", "felines")) == 0
+    del other
+
+
+def test_a_submit_counts_predicted_positives_at_the_threshold_set_elsewhere(digits_store):
+    """A reviewer: the Teach page's kept session counted at the threshold it had read when it opened."""
+    import numpy as np
+
+    teach_tab = TeachSession.create("digits", "thr", store=digits_store, target_label="3", strategy="random")
+    teach_tab.submit({c.item_id: (1.0 if c.label == "3" else -1.0) for c in teach_tab.next_batch(20, seed=1)})
+    logits = teach_tab.scoring_backend()[0].scores(teach_tab.head.w, teach_tab.head.b)
+    middle = float(np.median(logits))
+    TeachSession.open("digits", "thr", store=digits_store).set_threshold(middle)  # the Validate page
+    result = teach_tab.submit({c.item_id: -1.0 for c in teach_tab.next_batch(5, seed=2)})
+    assert result.metrics["predicted_threshold"] == pytest.approx(middle)
+    assert teach_tab.threshold == pytest.approx(middle)
