@@ -61,9 +61,10 @@ def starving_hint(session: TeachSession) -> str | None:
         return None
     how = ("a diverse sample rarely holds an item of a rare concept" if session.concept.init == "diverse"
            else "the start's top items were not the concept")
-    return (f"No positive in {n} ratings: {how}. Start a new concept (*New concept*, top right) from a prompt "
-            "that describes it or from example items found by search, or select a promising cluster on the Map "
-            "and rate it there.")
+    starts = ("from a prompt that describes it or from example items you pick"
+              if session.info.embedder_kind in ("clip", "st") else "from example items you pick")  # no text model
+    return (f"No positive in {n} ratings: {how}. Start a new concept (*New concept*, top right) {starts}, or "
+            "select a promising cluster on the Map and rate it there.")
 
 
 def counters_line(session: TeachSession) -> str:
@@ -96,9 +97,9 @@ def render_settings(session: TeachSession) -> None:
                 session.update_settings(keep_batch=True, strategy=strategy, batch_size=int(batch), lr=float(lr))
             except FewshotError as exc:
                 st.error(plain(str(exc)))
-            else:
-                st.success(f"Saved: the next batch is {int(batch)} items by {strategy}; the batch on screen stays "
-                           "as it is.", icon=":material/check:")
+            else:  # a toast: it goes by itself (a message in the panel outlived the batch it spoke of)
+                st.toast(f"Saved: the next batch is {int(batch)} items by {strategy}; the batch on screen stays "
+                         "as it is.", icon=":material/check:")
 
 
 def render_undo(session: TeachSession) -> None:
@@ -129,8 +130,8 @@ def render_side_actions(session: TeachSession) -> None:
     if st.button("Reset seen", key="teach_reset_seen", width="stretch",
                  help="Show already rated items again (from the next batch); their ratings are kept"):
         session.reset_seen(keep_batch=True)  # the batch on screen stays (after a reload too), with its draft
-        st.success("Rated items can be proposed again from the next batch; the batch on screen stays as it is.",
-                   icon=":material/check:")
+        st.toast("Rated items can be proposed again from the next batch; the batch on screen stays as it is.",
+                 icon=":material/check:")
     with st.expander("Export classifier"):
         owner = (session.index, session.concept.name)
         threshold = export_threshold_input(session)  # the Validate page's for this concept, unless typed here
