@@ -294,8 +294,10 @@ function submit(ctl) {
   ctl.timer = setTimeout(() => {  // no answer (a lost connection): let the person try again; a retry is safe
     if (ctl.state === state && state.submitting) {
       state.submitting = false;
+      const dropped = ctl.dropped ? " (" + ctl.dropped + (ctl.dropped === 1 ? " key" : " keys")
+        + " typed meanwhile " + (ctl.dropped === 1 ? "was" : "were") + " not applied)" : "";
       ctl.dropped = 0;
-      ctl.notice = "No answer from the server yet: press Enter to send the batch again; if it stays silent (the server restarted), reload the page: your ratings are kept.";
+      ctl.notice = "No answer from the server yet" + dropped + ": press Enter to send the batch again; if it stays silent (the server restarted), reload the page: your ratings are kept.";
       paintBar(ctl);
     }
   }, SUBMIT_TIMEOUT_MS);
