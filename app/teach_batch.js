@@ -41,6 +41,16 @@ function typing(t) {
     || (tag === "input" && !["checkbox", "radio", "button", "submit", "range"].includes(t.type));
 }
 
+// A concept (or index) just picked in the sidebar: its selectbox keeps the focus, and the rating keys would
+// go there (opening its option list) until the person clicks the page. The choice is made: let go of it.
+function releaseSidebarFocus() {
+  const active = document.activeElement;
+  if (active && active.closest && active.closest('[data-testid="stSidebar"]')
+      && active.getAttribute("role") === "combobox" && active.getAttribute("aria-expanded") !== "true") {
+    active.blur();
+  }
+}
+
 function kind(value) {
   return value === null ? "skip" : value > 0 ? "pos" : value < 0 ? "neg" : "zero";
 }
@@ -146,6 +156,7 @@ export default function (component) {
   ctl.setTriggerValue = setTriggerValue;
   const previous = ctl.data;
   ctl.data = data;
+  if (!previous || previous.store_key !== data.store_key) releaseSidebarFocus();
   dropDrafts(data.store_key, data.committed);
   if (!ctl.state || ctl.state.token !== data.token || (data.draft && data.draft.nonce !== (previous && previous.draft
       && previous.draft.nonce))) {

@@ -104,3 +104,22 @@ def test_an_undone_rounds_draft_survives_a_rerun_and_a_reload(app_server, page):
     page.keyboard.press("Enter")
     _wait_new_batch(page, old)
     assert _round_rows(store, "seven") == {1: {i: {0: 1.0, 1: -1.0, 2: 0.5}.get(k) for k, i in enumerate(ids)}}
+
+
+def test_keys_rate_right_after_a_concept_is_picked_in_the_sidebar(app_server, page):
+    """The sidebar's selectbox kept the focus after a pick, so the first keys went to it (opening its list)
+    until the person clicked the page. The batch now takes the focus back from it."""
+    indexed_digits(app_server.workspace)
+    store = Store(app_server.workspace)
+    for name in ("d1", "d2"):
+        TeachSession.create("digits", name, store=store, target_label="3", strategy="random")
+    _open_teach(page, app_server.url)
+    choose_option(page, "Concept", "d1", scope=SIDEBAR)
+    choose_option(page, "Concept", "d2", scope=SIDEBAR)  # no click on the page afterwards
+    expect(page.locator(f"{BOX} .card").first).to_be_visible()
+    page.wait_for_timeout(300)
+    for key in ("a", "x"):
+        page.keyboard.press(key)
+    assert _statuses(page)[:2] == ["rated +1", "rated −1"]
+    assert page.evaluate("() => document.activeElement && document.activeElement.getAttribute('role')") != "combobox"
+    assert_no_exception(page)
