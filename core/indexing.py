@@ -126,6 +126,7 @@ class IndexReport:
 
 
 ProgressCallback = Callable[[Progress], None]
+FIRST_FLUSH = 256  # rows of a build's first append; each later one doubles, up to flush_every
 SKIP_PROGRESS_EVERY_S = 0.2  # while a resume reads past the items it has: often enough to see, rarely enough to be free
 TEXT_CHUNK = 256  # texts per model call inside a batch: progress every ~1 s on 2 cores, padding as low as 1,024
 CancelCheck = Callable[[], bool]
@@ -219,6 +220,10 @@ class _Writer:
 
     def __init__(self, store: Store, name: str, dim: int, flush_every: int, n_label_columns: int = 1) -> None:
         self.store, self.name, self.dim, self.flush_every = store, name, dim, flush_every
+        # The first appends come sooner (256, 512, ... up to flush_every rows): a build killed in its first
+        # minute (a slow image model takes minutes to reach 4,096 items) keeps what it embedded, for 4 more
+        # table versions in all.
+        self.next_flush = min(FIRST_FLUSH, flush_every)
         self.n_label_columns = n_label_columns
         self.rows: dict[str, list] = {k: [] for k in ("id", "split", "label", "labels", "text", "thumbnail", "uri")}
         self.vectors: list[np.ndarray] = []
@@ -237,8 +242,9 @@ class _Writer:
             self.rows["thumbnail"].append(thumb)
             self.rows["uri"].append(record.uri)
         self.vectors.append(vectors)
-        if len(self.rows["id"]) >= self.flush_every:
+        if len(self.rows["id"]) >= self.next_flush:
             self.flush()
+            self.next_flush = min(self.next_flush * 2, self.flush_every)
 
     def flush(self) -> None:
         if self.rows["id"]:

@@ -107,6 +107,22 @@ def test_cancel_works_while_a_resume_reads_past_what_it_has(monkeypatch):
     assert report.cancelled and report.added == 0 and len(store.item_ids("d")) == have
 
 
+def test_the_first_rows_reach_the_table_early_so_a_killed_build_keeps_them():
+    """Rows were written every 4,096: a build killed (SIGKILL: no ``finally``) before that kept nothing. The first
+    appends now come after 256, 512, ... rows."""
+    store = Store()
+    stored_midway = []
+
+    def look(p) -> None:
+        if not p.stage and 600 <= p.done < 1797:
+            stored_midway.append(len(store.item_ids("d")))
+
+    build_index("d", parse_source("demo:digits"), load_embedder("pixels"), store=store, batch_size=100,
+                progress=look)
+    assert stored_midway and max(stored_midway) >= 256 + 512
+    assert len(store.item_ids("d")) == 1797 == len(set(store.item_ids("d")))
+
+
 class _CrashingSource:
     """Wraps a source and dies part-way, like a process killed mid-run."""
 
