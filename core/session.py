@@ -190,7 +190,7 @@ class TeachSession:
         if history is None:  # deleted, renamed, or replaced by a new concept of the same name: never write there
             raise StaleBatch(
                 f"concept {self.concept.name!r} was deleted, renamed or replaced in another tab or process since "
-                "this page opened it: nothing was written. Reload to see the concepts as they are now."
+                "this page or process opened it: nothing was written."
             )
         self.concept = stored  # settings, threshold and seen mark as stored now (another tab may have set them)
         if history is not True:
@@ -246,9 +246,18 @@ class TeachSession:
         for the round when it changed them (``keep_batch``), so the batch on screen is proposed again after a
         reload and its draft still matches; the new ones apply from the next round."""
         held = self.concept.held_batch
-        if held and held.get("round") == self.round:
+        if held and held.get("round") == self.round and "strategy" in held:
             return str(held["strategy"]), int(held["batch_size"]), int(held["seen_after_round"])
         return self.concept.strategy, int(self.concept.batch_size), int(self.concept.seen_after_round)
+
+    def held_items(self) -> list[str] | None:
+        """The items an undo gave back, in their order, while the round they belong to is current: the batch
+        that round proposes (after a reload too, whatever the settings say now; an outside tester lost an
+        undone round's draft to a reload after Apply)."""
+        held = self.concept.held_batch
+        if held and held.get("round") == self.round and held.get("items"):
+            return [str(i) for i in held["items"]]
+        return None
 
     def _hold_batch(self, concept: ConceptInfo) -> None:
         """Under the lock: keep what chose the current round's batch, unless something already does."""
@@ -338,6 +347,12 @@ class TeachSession:
         ``auto`` (the default) asks ``core.policy`` for a plan from the ratings so far; why the batch
         was chosen is left in ``last_policy_reason``.
         """
+        items = self.held_items() if k is None and strategy is None and seed is None and split == TRAIN else None
+        if items:
+            batch = self.candidates([i for i in items if i not in self.seen_ids()])
+            if batch:
+                self.last_policy_reason = "the undone round's items, offered again"
+                return batch
         held_strategy, held_size, mark = self.batch_settings()
         k = int(k or held_size)
         name = strategy or held_strategy
@@ -552,7 +567,11 @@ class TeachSession:
             if stored is not None and stored.seen_after_round > round_:
                 self._change_concept(lambda concept: setattr(concept, "seen_after_round",
                                                              min(concept.seen_after_round, round_)))
-            self._release_batch()
+            if undone:  # the undone items are this round's batch until it moves on (a reload shows them again)
+                self._change_concept(lambda concept: setattr(concept, "held_batch",
+                                                             {"round": round_, "items": list(undone)}))
+            else:
+                self._release_batch()
             return self.round
 
     def reset_seen(self, keep_batch: bool = False) -> None:

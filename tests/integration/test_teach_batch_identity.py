@@ -116,8 +116,29 @@ def test_a_batch_held_by_the_teach_page_is_proposed_again_until_the_round_moves_
     fresh = TeachSession.open("digits", "held", store=Store())
     fresh.update_settings(batch_size=4)
     assert len(fresh.next_batch()) == 4
-    # an undo ends a held round too
+    # an undo ends a held round too: its items are the batch again, then the new settings apply
     fresh.update_settings(keep_batch=True, batch_size=5)
     assert len(fresh.next_batch()) == 4
     fresh.undo()
+    assert [c.item_id for c in fresh.next_batch()] == shown[:2]  # the round undone: what the reloaded tab sent
+    fresh.submit(dict.fromkeys(shown[:2], 1.0))
     assert fresh.concept.held_batch is None and len(fresh.next_batch()) == 5
+
+
+def test_an_undone_rounds_items_stay_the_batch_after_a_settings_change_and_a_reload(workspace_dir):
+    """An outside tester: Apply, then Undo, then a reload proposed another batch, and the undone round's ratings
+    (already deleted from the table) were gone for good. The undone items are that round's batch until it moves on."""
+    indexed_digits(workspace_dir)
+    session = TeachSession.create("digits", "undone", store=Store(), target_label="3", strategy="random")
+    first = [c.item_id for c in session.next_batch()]
+    session.submit({first[0]: 1.0, first[1]: -1.0, first[2]: None})
+    session.update_settings(keep_batch=True, strategy="diverse", batch_size=5)
+    session.undo()
+    reloaded = TeachSession.open("digits", "undone", store=Store())
+    assert [c.item_id for c in reloaded.next_batch()] == [first[0], first[1], first[2]]
+    assert reloaded.last_policy_reason == "the undone round's items, offered again"
+    reloaded.update_settings(keep_batch=True, batch_size=7)  # another Apply keeps them too
+    assert [c.item_id for c in TeachSession.open("digits", "undone", store=Store()).next_batch()] == first[:3]
+    reloaded.submit({first[0]: 1.0})
+    after = TeachSession.open("digits", "undone", store=Store())
+    assert after.concept.held_batch is None and len(after.next_batch()) == 7
