@@ -42,11 +42,12 @@ function typing(t) {
 }
 
 // A concept (or index) just picked in the sidebar: its selectbox keeps the focus, and the rating keys would
-// go there (opening its option list) until the person clicks the page. The choice is made: let go of it.
+// go there (opening its option list, "No results") until the person clicks the page. The choice is made (this
+// batch is the one picked): let go of it, even when keys typed before the batch came have opened its list.
 function releaseSidebarFocus() {
   const active = document.activeElement;
   if (active && active.closest && active.closest('[data-testid="stSidebar"]')
-      && active.getAttribute("role") === "combobox" && active.getAttribute("aria-expanded") !== "true") {
+      && active.getAttribute("role") === "combobox") {
     active.blur();
   }
 }

@@ -122,4 +122,15 @@ def test_keys_rate_right_after_a_concept_is_picked_in_the_sidebar(app_server, pa
         page.keyboard.press(key)
     assert _statuses(page)[:2] == ["rated +1", "rated −1"]
     assert page.evaluate("() => document.activeElement && document.activeElement.getAttribute('role')") != "combobox"
+    # Keys typed at once, before d1's batch came, went into the box's search ("No results") and kept it focused.
+    old = _token(page)
+    page.locator(SIDEBAR).get_by_role("combobox", name="Concept", exact=True).first.click()
+    page.get_by_role("option", name="d1", exact=True).first.click()
+    page.keyboard.type("ax", delay=30)
+    _wait_new_batch(page, old)
+    wait_for_app(page)
+    page.wait_for_timeout(300)
+    for key in ("a", "x"):
+        page.keyboard.press(key)
+    assert _statuses(page)[:2] == ["rated +1", "rated −1"]
     assert_no_exception(page)
