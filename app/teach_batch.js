@@ -52,6 +52,11 @@ function releaseSidebarFocus() {
   }
 }
 
+// "3 keys typed <when> were not applied": what happened to keys dropped during a submit.
+function notApplied(n, when) {
+  return n + (n === 1 ? " key" : " keys") + " typed " + when + (n === 1 ? " was" : " were") + " not applied";
+}
+
 function kind(value) {
   return value === null ? "skip" : value > 0 ? "pos" : value < 0 ? "neg" : "zero";
 }
@@ -162,18 +167,14 @@ export default function (component) {
   if (!ctl.state || ctl.state.token !== data.token || (data.draft && data.draft.nonce !== (previous && previous.draft
       && previous.draft.nonce))) {
     ctl.state = freshState(data);
-    if (ctl.dropped) {  // keys typed while the last batch was on its way: they would rate items not yet seen
-      ctl.notice = ctl.dropped + (ctl.dropped === 1 ? " key" : " keys")
-        + " typed before this batch appeared " + (ctl.dropped === 1 ? "was" : "were")
-        + " not applied: rate what you see.";
-    }
+    // keys typed while the last batch was on its way: they would rate items not yet seen
+    if (ctl.dropped) ctl.notice = notApplied(ctl.dropped, "before this batch appeared") + ": rate what you see.";
     ctl.dropped = 0;
     clearTimeout(ctl.timer);
   }
   if (data.outcome && (!previous || !previous.outcome || previous.outcome.nonce !== data.outcome.nonce)) {
     ctl.state.submitting = false;  // the server answered (refused, or failed): the batch is editable again
-    if (ctl.dropped) ctl.notice = ctl.dropped + (ctl.dropped === 1 ? " key" : " keys")
-      + " typed while the batch was being sent " + (ctl.dropped === 1 ? "was" : "were") + " not applied.";
+    if (ctl.dropped) ctl.notice = notApplied(ctl.dropped, "while the batch was being sent") + ".";
     ctl.dropped = 0;
     clearTimeout(ctl.timer);
   }
@@ -306,8 +307,7 @@ function submit(ctl) {
   ctl.timer = setTimeout(() => {  // no answer (a lost connection): let the person try again; a retry is safe
     if (ctl.state === state && state.submitting) {
       state.submitting = false;
-      const dropped = ctl.dropped ? " (" + ctl.dropped + (ctl.dropped === 1 ? " key" : " keys")
-        + " typed meanwhile " + (ctl.dropped === 1 ? "was" : "were") + " not applied)" : "";
+      const dropped = ctl.dropped ? " (" + notApplied(ctl.dropped, "meanwhile") + ")" : "";
       ctl.dropped = 0;
       ctl.notice = "No answer from the server yet" + dropped + ": press Enter to send the batch again; if it stays silent (the server restarted), reload the page: your ratings are kept.";
       paintBar(ctl);

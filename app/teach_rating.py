@@ -86,13 +86,7 @@ def start_batch(session: TeachSession, batch: list[Candidate]) -> None:
         teach_items=[item_payload(c, c["row"], show_label=True) for c in candidates],
         teach_draft=st.session_state.pop("teach_pending_draft", None),
         teach_reason=st.session_state.pop("teach_pending_reason", None),
-        teach_batch_strategy=session.batch_settings()[0],
     )
-
-
-def batch_strategy(session: TeachSession) -> str:
-    """The strategy that chose the batch on screen: settings applied since take effect from the next one."""
-    return st.session_state.get("teach_batch_strategy") or session.batch_settings()[0]
 
 
 def batch_reason(session: TeachSession) -> str:

@@ -181,23 +181,21 @@ class TeachSession:
         """Under the lock: catch up with rounds another process or tab wrote (or undid), and finish a
         round whose ratings were written but whose checkpoint was not (a crash in between)."""
         stored = self.teach.concept(self.index, self.concept.name)
-        history = None
-        if stored is not None and stored.identity == self.concept.identity:
-            if self.teach.checkpoint_round(self.index, self.concept.name) == self.round:
-                history = True
-            else:
-                history = self.history() or None
-        if history is None:  # deleted, renamed, or replaced by a new concept of the same name: never write there
-            raise StaleBatch(
-                f"concept {self.concept.name!r} was deleted, renamed or replaced in another tab or process since "
-                "this page or process opened it: nothing was written."
-            )
-        self.concept = stored  # settings, threshold and seen mark as stored now (another tab may have set them)
-        if history is not True:
+        if stored is None or stored.identity != self.concept.identity:
+            raise self._replaced()  # deleted, renamed, or replaced by a new concept of the same name
+        if self.teach.checkpoint_round(self.index, self.concept.name) != self.round:
+            history = self.history()
+            if not history:  # caught mid-delete or mid-rename
+                raise self._replaced()
             self.head, self.round = self._head_from(history[-1]), history[-1].round
+        self.concept = stored  # settings, threshold and seen mark as stored now (another tab may have set them)
         label_round = self.teach.max_label_round(self.index, self.concept.name)
         if label_round > self.round:
             self._train_and_checkpoint(label_round, n_new=0)
+
+    def _replaced(self) -> StaleBatch:
+        return StaleBatch(f"concept {self.concept.name!r} was deleted, renamed or replaced in another tab or process "
+                          "since this page or process opened it: nothing was written.")
 
     def _check_round(self, expected_round: int | None, action: str) -> None:
         if expected_round is not None and int(expected_round) != self.round:
@@ -349,7 +347,8 @@ class TeachSession:
         """
         items = self.held_items() if k is None and strategy is None and seed is None and split == TRAIN else None
         if items:
-            batch = self.candidates([i for i in items if i not in self.seen_ids()])
+            seen = self.seen_ids()
+            batch = self.candidates([i for i in items if i not in seen])
             if batch:
                 self.last_policy_reason = "the undone round's items, offered again"
                 return batch
@@ -538,8 +537,8 @@ class TeachSession:
             "cosine_to_previous": float(head.w @ previous.w) / denom if denom > 0 else None,
             "w_norm": float(np.linalg.norm(head.w)),
             # at the concept's threshold (kept from the Validate page), as the Map, export and predict count
-            "predicted_positive": int((logits > (self.concept.threshold or 0.0)).sum()),
-            "predicted_threshold": float(self.concept.threshold or 0.0),
+            "predicted_positive": int((logits > self.threshold).sum()),
+            "predicted_threshold": self.threshold,
         }
         metrics.update(validation_metrics(self.view, self.concept.target_label, logits, self.concept.target_column))
         return metrics
@@ -562,16 +561,17 @@ class TeachSession:
             self.teach.delete_round(self.index, self.concept.name, last.round)
             self.head, self.round = self._head_from(previous), previous.round
             self.undone = undone
-            round_ = self.round  # keep the next round's number above the reset mark (the stored one: another
-            stored = self.teach.concept(self.index, self.concept.name)  # tab may have reset since this opened)
-            if stored is not None and stored.seen_after_round > round_:
-                self._change_concept(lambda concept: setattr(concept, "seen_after_round",
-                                                             min(concept.seen_after_round, round_)))
-            if undone:  # the undone items are this round's batch until it moves on (a reload shows them again)
-                self._change_concept(lambda concept: setattr(concept, "held_batch",
-                                                             {"round": round_, "items": list(undone)}))
-            else:
-                self._release_batch()
+            round_ = self.round
+            # the undone items are this round's batch until it moves on (a reload shows them again)
+            held = {"round": round_, "items": list(undone)} if undone else None
+
+            def apply(concept: ConceptInfo) -> None:
+                concept.seen_after_round = min(concept.seen_after_round, round_)  # the next round stays above it
+                concept.held_batch = held
+
+            # self.concept is the stored one (read by _sync under this lock): write only when something changes
+            if self.concept.seen_after_round > round_ or self.concept.held_batch != held:
+                self._change_concept(apply)
             return self.round
 
     def reset_seen(self, keep_batch: bool = False) -> None:
@@ -588,7 +588,7 @@ class TeachSession:
         self._update_concept(apply)
 
     def _release_batch(self) -> None:
-        """Under the lock, after a round was written or undone: held batch settings end with their round."""
+        """Under the lock, after a round was written: what was held for the round before it ends with it."""
         if self.concept.held_batch:
             self._change_concept(lambda concept: setattr(concept, "held_batch", None))
 

@@ -14,7 +14,6 @@ from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
 from app.teach_rating import (
     batch_reason,
-    batch_strategy,
     get_session,
     needs_batch,
     propose,
@@ -158,7 +157,9 @@ def _batch(index: str, concept: str) -> None:
             st.info(f"{exhausted}")
             st.caption(plain(counters_line(session)))
         else:
-            strategy = f"{batch_strategy(session)}: {batch_reason(session)}"  # what the policy is doing, and why
+            # the strategy that chose the batch on screen (settings applied since take effect from the next one),
+            # what the policy is doing, and why
+            strategy = f"{session.batch_settings()[0]}: {batch_reason(session)}"
             started_from = {"diverse": "a diverse sample", "examples": "example items",
                             "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init,
                                                                                      session.concept.init)

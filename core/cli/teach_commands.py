@@ -432,19 +432,15 @@ def run_teach_ratings(args: argparse.Namespace) -> int:
         rows = [{"item_id": str(i), "rating": float(v), "round": int(n)}
                 for i, v, n in zip(current.item_ids, current.ratings.tolist(), current.rounds.tolist(), strict=True)]
     if args.json:
-        text = json.dumps(rows, indent=2)
-        if args.out:
-            Path(args.out).write_text(text + "\n", encoding="utf-8")
-            print(f"wrote {len(rows):,} ratings of {args.concept} (round {session.round}) to {args.out}")
-        else:
-            print(text)
+        text = json.dumps(rows, indent=2) + "\n"
+    else:  # ids never run as spreadsheet formulas
+        text = csv_safe.to_csv(pd.DataFrame(rows, columns=["item_id", "rating", "round",
+                                                           *(["created_at"] if args.all else [])]))
+    if not args.out:
+        print(text, end="")
         return 0
-    table = pd.DataFrame(rows, columns=["item_id", "rating", "round", *(["created_at"] if args.all else [])])
-    if args.out:
-        csv_safe.to_csv(table, args.out)  # ids never run as spreadsheet formulas
-        print(f"wrote {len(table):,} ratings of {args.concept} (round {session.round}) to {args.out}")
-    else:
-        print(csv_safe.to_csv(table), end="")
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(f"wrote {len(rows):,} ratings of {args.concept} (round {session.round}) to {args.out}")
     return 0
 
 

@@ -61,8 +61,9 @@ def test_cancel_then_resume_has_no_duplicates():
     assert store.get_index("d").status == "complete"
 
 
-def test_a_resume_moves_the_bar_while_it_reads_past_what_it_has(monkeypatch):
-    """Reading past the items already indexed embeds nothing: the bar still moves, and says why."""
+def _cancelled_after_five_batches(monkeypatch) -> tuple[Store, object, object, int]:
+    """A digits build cancelled after five batches of 100 (store, source, embedder, rows kept), with the resume's
+    progress while it reads past those rows reported at every batch."""
     import core.indexing
 
     store = Store()
@@ -75,8 +76,13 @@ def test_a_resume_moves_the_bar_while_it_reads_past_what_it_has(monkeypatch):
         return calls["n"] >= 5
 
     build_index("d", source, embedder, store=store, batch_size=100, should_cancel=cancel_after_five_batches)
-    have = len(store.item_ids("d"))
     monkeypatch.setattr(core.indexing, "SKIP_PROGRESS_EVERY_S", 0.0)
+    return store, source, embedder, len(store.item_ids("d"))
+
+
+def test_a_resume_moves_the_bar_while_it_reads_past_what_it_has(monkeypatch):
+    """Reading past the items already indexed embeds nothing: the bar still moves, and says why."""
+    store, source, embedder, have = _cancelled_after_five_batches(monkeypatch)
     seen = []
     build_index("d", source, embedder, store=store, batch_size=100, progress=seen.append)
     reading = [p for p in seen if not p.stage and p.added == 0 and p.done > 0]
@@ -89,20 +95,7 @@ def test_a_resume_moves_the_bar_while_it_reads_past_what_it_has(monkeypatch):
 
 
 def test_cancel_works_while_a_resume_reads_past_what_it_has(monkeypatch):
-    import core.indexing
-
-    store = Store()
-    source = parse_source("demo:digits")
-    embedder = load_embedder("pixels")
-    calls = {"n": 0}
-
-    def cancel_after_five_batches() -> bool:
-        calls["n"] += 1
-        return calls["n"] >= 5
-
-    build_index("d", source, embedder, store=store, batch_size=100, should_cancel=cancel_after_five_batches)
-    have = len(store.item_ids("d"))
-    monkeypatch.setattr(core.indexing, "SKIP_PROGRESS_EVERY_S", 0.0)
+    store, source, embedder, have = _cancelled_after_five_batches(monkeypatch)
     report = build_index("d", source, embedder, store=store, batch_size=100, should_cancel=lambda: True)
     assert report.cancelled and report.added == 0 and len(store.item_ids("d")) == have
 
