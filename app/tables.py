@@ -11,16 +11,18 @@ from core import csv_safe
 CUT_SHORT = "interrupted (or building elsewhere)"
 
 
-def index_rows(infos, stored: dict[str, int] | None = None, running: set[str] | frozenset = frozenset()) -> list[dict]:
+def index_rows(infos, stored: dict[str, int] | None = None, running: set[str] | frozenset = frozenset(),
+               splits: dict[str, dict[str, int]] | None = None) -> list[dict]:
     """One row per index. ``stored``: items per index (``Store.stored_items``: an unfinished build's rows so far);
-    ``running``: indexes this server is building now, so any other unfinished one reads as interrupted."""
-    stored = stored or {}
+    ``running``: indexes this server is building now, so any other unfinished one reads as interrupted;
+    ``splits``: items per split (``Store.stored_counts``, likewise)."""
+    stored, splits = stored or {}, splits or {}
     return [
         {
             "name": i.name,
             "items": stored.get(i.name, i.n_items),
-            "train": i.counts.get("train", 0),
-            "validation": i.counts.get("validation", 0),
+            "train": splits.get(i.name, i.counts).get("train", 0),
+            "validation": splits.get(i.name, i.counts).get("validation", 0),
             "skipped": i.n_skipped,
             "embedder": i.embedder,
             "dim": i.dim,

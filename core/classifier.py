@@ -149,6 +149,7 @@ from core.logreg import xlogx
 FORMAT_NAME = "fewshot-linear-head"
 FORMAT_VERSION = 1
 _META_KEY = "fewshot"
+MAX_CLASSIFIER_BYTES = 64 * 2**20  # w, b and w0 in float32 for embeddings up to ~5M dims, plus metadata
 DEFAULT_SCALE = 2.5
 SOLVERS = ("newton", "sgd")
 
@@ -601,6 +602,12 @@ def load_classifier(
     name = path.name
     if not path.is_file():
         raise ClassifierFileError(f"{name}: no such classifier file")
+    size = path.stat().st_size
+    if size > MAX_CLASSIFIER_BYTES:  # a file may come from anyone: 100 MB of metadata JSON took seconds and memory
+        raise ClassifierFileError(
+            f"{name} is {size / 2**20:,.0f} MB; a classifier saved by this app is a few kB to a few MB "
+            f"(at most {MAX_CLASSIFIER_BYTES // 2**20} MB), so this is not one"
+        )
     try:
         with safe_open(str(path), framework="numpy") as f:
             header = f.metadata() or {}

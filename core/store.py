@@ -324,6 +324,16 @@ class Store:
         except Exception:  # noqa: BLE001 - a listing never fails on one index
             return info.n_items
 
+    def stored_counts(self, info: IndexInfo) -> dict[str, int]:
+        """Items per split; for a build still running or cut short, of the rows stored so far (its ``counts``
+        are written when a build ends, so an interrupted one listed train 0 and validation 0)."""
+        if info.status == "complete":
+            return dict(info.counts)
+        try:
+            return self.split_counts(info.name)
+        except Exception:  # noqa: BLE001 - a listing never fails on one index (no table yet, a damaged one)
+            return dict(info.counts)
+
     def items_table(self, name: str, dim: int | None = None):
         """The vectors table; created (needs ``dim``) when missing."""
         table_name = f"items_{validate_index_name(name)}"

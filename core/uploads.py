@@ -13,6 +13,7 @@ contents, default 4096).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ RATIO_CHECK_ABOVE = 50 * 2**20  # small archives may compress well (blank scans,
 MAX_ZIP_MEMBERS = 200_000
 TABLE_SUFFIXES = {".csv", ".tsv", ".parquet", ".jsonl", ".ndjson", ".json"}
 COMPRESSED_SUFFIXES = {".gz", ".bz2", ".xz"}
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}$")
 
 
 def _megabytes(env: str, default: int) -> int:
@@ -73,8 +75,21 @@ def _too_large(filename: str, size: int) -> SourceError:
 
 
 def _safe_name(name: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).strip("._")
-    return stem or "upload"
+    """``name``'s last part in letters, digits, ``._-``, its suffixes kept (``数据.csv`` lost its ``.csv``).
+
+    Two names that clean to the same text (``a b.csv`` and ``a_b.csv``) used to share one file, so the second
+    upload replaced the first one's images: a name that had to be cleaned gets a short hash of the original
+    before its suffixes, the same for every upload of that name.
+    """
+    base = Path(name).name
+    stem, suffixes = base, ""
+    while (found := _SUFFIX.search(stem)) and found.start() > 0:
+        stem, suffixes = stem[:found.start()], found.group(0) + suffixes
+    safe = (re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-") or "upload") + suffixes
+    if safe == base:
+        return safe
+    digest = hashlib.sha256(base.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe[:len(safe) - len(suffixes)]}-{digest}{suffixes}"
 
 
 def uploads_dir(index_name: str) -> Path:

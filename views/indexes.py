@@ -49,7 +49,8 @@ if not infos:
 else:
     building = {n for n, j in jobs().items() if j.running}
     stored = {i.name: get_store().stored_items(i) for i in infos}
-    st.dataframe(index_rows(infos, stored, building), hide_index=True, width="stretch")
+    splits = {i.name: get_store().stored_counts(i) for i in infos}
+    st.dataframe(index_rows(infos, stored, building, splits), hide_index=True, width="stretch")
     cut_short = [i.name for i in infos if i.status in ("building", "cancelled") and i.name not in building]
     if cut_short:
         st.caption(plain(f"{', '.join(cut_short)}: a build that did not finish (stopped, or the server restarted), "

@@ -164,8 +164,9 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'name':<20} {'items':>8} {'train':>8} {'valid':>8} {'dim':>5}  {'status':<9} embedder")
     for i in infos:
+        counts = store.stored_counts(i)
         print(
-            f"{i.name:<20} {store.stored_items(i):>8} {i.counts.get('train', 0):>8} {i.counts.get('validation', 0):>8} "
+            f"{i.name:<20} {store.stored_items(i):>8} {counts.get('train', 0):>8} {counts.get('validation', 0):>8} "
             f"{i.dim:>5}  {i.status:<9} {i.embedder}"
         )
     return 0

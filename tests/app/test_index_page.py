@@ -166,9 +166,13 @@ def test_an_interrupted_build_shows_its_stored_items_and_how_to_resume(workspace
         build_index("cut", parse_source("demo:digits"), load_embedder("pixels"), flush_every=256, progress=interrupt)
     stored = Store().stored_items(Store().get_index("cut"))
     assert stored >= 256
+    splits = Store().split_counts("cut")
+    assert splits["train"] > 0 and splits["validation"] > 0 and sum(splits.values()) == stored
     at = AppTest.from_file(ROUTER, default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
     row = at.dataframe[-1].value.set_index("name").loc["cut"]
     assert row["items"] == stored and row["status"].startswith("interrupted")
+    # its splits so far, not the 0 and 0 an unfinished build's metadata holds
+    assert (row["train"], row["validation"]) == (splits["train"], splits["validation"])
     assert any("Build it again with the same name and source" in shown(c.value) for c in at.caption)
     assert any(f"cut ({stored} items)" in shown(o) for box in at.sidebar.selectbox for o in box.options)

@@ -310,5 +310,6 @@ def test_list_shows_the_rows_an_interrupted_build_stored(workspace_dir, capsys):
     capsys.readouterr()
     assert main(["list"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("digits "))
-    stored = int(row.split()[1])
+    stored, train, valid = (int(v) for v in row.split()[1:4])
     assert stored >= 256 and "building" in row
+    assert train > 0 and valid > 0 and train + valid == stored  # its splits so far, not 0 and 0

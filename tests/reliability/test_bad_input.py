@@ -314,6 +314,20 @@ def test_a_good_zip_replaces_a_previous_upload_whole(tmp_path):
     assert _uploads_left() == ["photos", "photos/b", "photos/b/2.png"]
 
 
+def test_upload_names_that_clean_alike_keep_their_own_files_and_suffixes(tmp_path):
+    """'photos 1.zip' and 'photos_1.zip' both became photos_1/, so the second upload replaced the first one's
+    images under an index that still pointed at them; a name of only non-ASCII letters lost its '.csv'."""
+    spaced = extract_zip_upload("photos", "photos 1.zip", _zip(tmp_path / "a.zip", {"a/1.png": _encoded("RGB", "PNG")}))
+    plain = extract_zip_upload("photos", "photos_1.zip", _zip(tmp_path / "b.zip", {"b/2.png": _encoded("L", "PNG")}))
+    assert spaced != plain and plain.name == "photos_1" and spaced.name.startswith("photos_1-")
+    assert [p.name for p in spaced.rglob("*.png")] == ["1.png"] and [p.name for p in plain.rglob("*.png")] == ["2.png"]
+    again = extract_zip_upload("photos", "photos 1.zip", _zip(tmp_path / "c.zip", {"c/3.png": _encoded("L", "PNG")}))
+    assert again == spaced  # the same name's next upload replaces its own folder, as before
+    tables = [save_table_upload("photos", name, b"id,text\nr1,a text\n") for name in ("a b.csv", "a_b.csv", "数据.csv")]
+    assert len(set(tables)) == 3 and all(p.suffix == ".csv" and p.parent == uploads_dir("photos") for p in tables)
+    assert save_table_upload("photos", "数据.csv", b"id,text\nr2,b\n") == tables[2]
+
+
 # ----- Hugging Face ------------------------------------------------------------------------------------
 class _NotFoundHub(BaseHTTPRequestHandler):
     def _answer(self):

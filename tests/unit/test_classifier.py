@@ -388,3 +388,17 @@ def test_load_refuses_a_bias_of_another_dtype_and_metadata_nested_past_recursion
     save_file({"w": w, "b": np.zeros(1, np.float32)}, str(deep), metadata={**header, "fewshot": nested})
     with pytest.raises(ClassifierFileError, match="damaged metadata \\(nested too deeply\\)"):
         load_classifier(deep)
+
+
+def test_load_refuses_a_file_far_larger_than_any_classifier(tmp_path, monkeypatch):
+    """A file may come from anyone: 100 MB of metadata JSON was parsed in full before anything was checked."""
+    import core.classifier as classifier_module
+
+    head = LinearHead.init_from_vector(np.ones(DIM), DIM)
+    path = tmp_path / "big.safetensors"
+    save_classifier(path, head, {**META, "note": "x" * 50_000})
+    monkeypatch.setattr(classifier_module, "MAX_CLASSIFIER_BYTES", 40_000)
+    with pytest.raises(ClassifierFileError, match="big.safetensors is 0 MB; .* this is not one"):
+        load_classifier(path)
+    monkeypatch.setattr(classifier_module, "MAX_CLASSIFIER_BYTES", 60_000)
+    assert load_classifier(path)[1]["note"] == "x" * 50_000
