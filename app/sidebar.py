@@ -88,6 +88,10 @@ def _show_missing() -> None:
         st.session_state.pop("sidebar_link_missing", None)
         return
     st.warning(plain(message), icon=":material/link_off:")
+    # With one index (or one concept) there is nothing else to pick, and the note stayed for the whole session.
+    if st.button("Dismiss", key="sidebar_link_dismiss", type="tertiary"):
+        st.session_state.pop("sidebar_link_missing", None)
+        st.rerun()
 
 
 def _to_link(index: str, concept: str | None) -> None:

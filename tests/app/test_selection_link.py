@@ -69,6 +69,17 @@ def test_a_link_to_names_the_workspace_lacks_is_ignored(two_indexes, params):
     assert not at.sidebar.warning
 
 
+def test_the_link_note_can_be_dismissed_when_there_is_nothing_else_to_pick(workspace_dir):
+    """With one index the warning stayed for the whole session: picking something else was the only way out."""
+    build_index("only", parse_source("demo:digits"), load_embedder("pixels:4"), store=Store())
+    at = _open({"index": "gone"})
+    assert at.session_state["selected_index"] == "only" and len(at.sidebar.warning) == 1
+    at.sidebar.button(key="sidebar_link_dismiss").click().run()
+    assert not at.exception and not at.sidebar.warning and at.session_state["selected_index"] == "only"
+    at.run()
+    assert not at.sidebar.warning
+
+
 def test_a_link_to_what_exists_warns_of_nothing(two_indexes):
     at = _open({"index": "first", "concept": "threes"})
     assert not at.sidebar.warning
