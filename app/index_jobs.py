@@ -116,6 +116,9 @@ def result_banner(job: Job) -> None:
             + (f" Items {note}." if (note := _split_note(report)) else "")
             + (" Run it again to resume." if cancelled else "")
         ))
+        if not cancelled and report.info and (warning := _no_validation(report)):
+            st.warning(plain(warning.removeprefix("warning: ").replace("leave --split-column out",
+                                                                      "pick no split column")))
         if report.skipped:
             with st.expander(f"{len(report.skipped)} skipped items"):
                 st.dataframe([s.__dict__ for s in report.skipped[:200]], hide_index=True)
@@ -171,6 +174,12 @@ def start_or_explain(name: str, choice: SourceChoice | None, embedder_spec: str,
             where.error(plain(str(exc)))  # shown as typed: a column or file name must not render as Markdown
             return
         st.rerun()
+
+
+def _no_validation(report) -> str:
+    from core.source_base import no_validation_warning
+
+    return no_validation_warning(report.info.counts, report.info.source or {})
 
 
 def _split_note(report) -> str:

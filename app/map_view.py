@@ -254,6 +254,13 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
     if not ids:
         st.caption("Select points on the map (box or lasso) to see and rate them here.")
         return
+    ids, held_out = trainable(session, ids)
+    if held_out:
+        st.caption(f"{held_out:,} selected item{'s' * (held_out != 1)} in the validation split "
+                   f"{'are' if held_out != 1 else 'is'} left out: validation is held out to measure the classifier, "
+                   "so it is never rated.")
+    if not ids:
+        return
     render_bulk_rating(session, ids)
     if scores:  # highest score first: a box over the positive cluster starts with its likeliest items
         ids = sorted(ids, key=lambda i: -scores.get(i, float("-inf")))
@@ -263,6 +270,10 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
     current = session.ratings()
     rated = dict(zip(current.item_ids, current.ratings.tolist(), strict=True))
     rows = {r["id"]: r for r in session.store.fetch_items(session.index, shown)}
+    # the concept's own label column (a stored row's "label" is the index's first one: a flask concept's items
+    # read "label 0" from the pytest column)
+    concept_labels = {c.item_id: c.label for c in session.candidates(list(rows))}
+    rows = {i: {**r, "label": concept_labels.get(i)} for i, r in rows.items()}
     for start in range(0, len(shown), columns):
         cells = st.columns(columns)
         for cell, item_id in zip(cells, shown[start : start + columns], strict=False):
@@ -295,6 +306,13 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
 
 
 BULK = {"+1": 1.0, "−1": -1.0, "0": 0.0}
+
+
+def trainable(session: Any, ids: list[str]) -> tuple[list[str], int]:
+    """The selected ids of train items, and how many validation items were left out (a lasso over the map took
+    both, and rating validation items trained on what the AP is measured on)."""
+    keep = session.rateable(ids)
+    return keep, len(ids) - len(keep)
 
 
 def submit_ratings(session: Any, ratings: dict[str, float | None]) -> Any:

@@ -70,13 +70,32 @@ def unit_rows(vectors: Any) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
+_DEVICE = re.compile(r"(cpu|cuda|mps)(:\d{1,3})?")
+
+
 def pick_device(device: str | None) -> str:
-    """``device`` if given, else ``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
-    if device:
-        return device
+    """``device`` if given and usable, else ``"cuda"`` when torch sees a GPU, else ``"cpu"``.
+
+    An unusable one is refused by name: ``--device cuda`` on a machine without CUDA used to surface as "the
+    bundled model is not a usable sentence-transformers model"."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if not device:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    device = device.strip().lower()
+    if not _DEVICE.fullmatch(device):
+        raise EmbedderError(f"unknown device {device[:40]!r}: use cpu, cuda (or cuda:N for the N-th GPU), or leave "
+                            "it out to use a GPU when there is one")
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            found = f"{count} CUDA GPU{'s' * (count != 1)}" if count else "no CUDA GPU that torch can use"
+            raise EmbedderError(f"device {device!r}: this machine has {found}; use --device cpu, or leave --device "
+                                "out to use a GPU when there is one")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise EmbedderError("device 'mps': this machine has no Apple GPU that torch can use; use --device cpu")
+    return device
 
 
 def default_batch_size(device: str) -> int:

@@ -16,6 +16,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +37,7 @@ from core.os_errors import explain_storage
 from core.records import Record
 from core.sources import Source
 from core.store import IndexInfo, Store, items_schema, label_list_element, validate_index_name
+from core.text_safety import quoted
 
 
 @dataclass
@@ -212,7 +214,31 @@ def _check_compatible(store: Store, name: str, embedder: Embedder, source: Sourc
         )
     if info.modality != source.modality:
         raise FewshotError(f"index {name!r} holds {info.modality} items; this source gives {source.modality}")
+    _check_same_source(info, source)
     return info
+
+
+#: What a source's description may say differently on a resume: how it is named or read, not which items it
+#: gives (label columns are reconciled on their own, with their own message).
+_RESUME_MAY_DIFFER = {"spec", "label_column", "label_columns", "encoding", "layout", "streaming", "format"}
+
+
+def _check_same_source(info: IndexInfo, source: Source) -> None:
+    """A build onto an existing index resumes it: from another file, id column or split it merged two datasets
+    under the first one's description (an outside tester: 2 rows of other.csv joined an index of tiny.csv)."""
+    before, now = info.source or {}, source.describe()
+    changed = sorted(k for k in set(before) & set(now) - _RESUME_MAY_DIFFER if before[k] != now[k])
+    if changed:
+        shown = "; ".join(f"{k} {_short(before[k])} before, {_short(now[k])} now" for k in changed[:4])
+        raise FewshotError(
+            f"index {info.name!r} was built from another source ({shown}). Building it again resumes it, and this "
+            "would mix two datasets under one name. Use the same source and options to resume, or another index "
+            "name (or delete this one first)."
+        )
+
+
+def _short(value: Any) -> str:
+    return quoted(str(value)[:120])
 
 
 class _Writer:

@@ -117,7 +117,10 @@ def _rgb(hex_colour: str) -> tuple[int, int, int]:
     return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
 
 
-def _top_positives(store: Any, index: str, view: Any, scores: np.ndarray, k: int = TOP_POSITIVES) -> str:
+def _top_positives(store: Any, index: str, view: Any, scores: np.ndarray, k: int = TOP_POSITIVES,
+                   labels: np.ndarray | None = None) -> str:
+    """The ``k`` top-scored items; ``labels``: each row's label in the concept's own column (a stored row's
+    ``label`` is the index's first column, so a flask concept's items read "label 0" from the pytest column)."""
     top = np.argsort(-scores)[:k]
     ids = [str(view.ids[r]) for r in top]
     rows = {r["id"]: r for r in store.fetch_items(index, ids)}
@@ -125,8 +128,9 @@ def _top_positives(store: Any, index: str, view: Any, scores: np.ndarray, k: int
     for r, item_id in zip(top, ids, strict=True):
         row = rows.get(item_id, {})
         caption = escape(item_id) + f" · score {scores[r]:+.2f}"
-        if row.get("label") is not None:
-            caption += " · label " + escape(str(row["label"]))
+        label = row.get("label") if labels is None else labels[r]
+        if label is not None:
+            caption += " · label " + escape(str(label))
         if row.get("thumbnail"):
             body = f'<img alt="" src="data:image/jpeg;base64,{base64.b64encode(row["thumbnail"]).decode()}">'
         else:

@@ -99,7 +99,7 @@ def write_report(store: Any, index: str, concept: str, out: Path | str, *, png: 
     if replay.rounds:
         scores = view.matrix @ np.asarray(session.head.w, np.float32) + float(session.head.b)
         sections.append(f"<h2>Top {min(24, n)} items by the latest score</h2>"
-                        + _top_positives(store, index, view, scores))
+                        + _top_positives(store, index, view, scores, labels=labels))
     scripts = "".join(
         f'<script type="application/json" id="data-{name}">{_json_for_script(_figure_json(fig))}</script>'
         for name, fig in figures.items())

@@ -22,7 +22,7 @@ import numpy as np
 from core.background import Background
 from core.classifier import LinearHead, TrainConfig
 from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, StaleBatch
-from core.ground_truth import check_target, column_place
+from core.ground_truth import check_target, column_place, describe_labels
 from core.policy import NAME as NAME_AUTO
 from core.policy import Evidence, Plan, plan_batch
 from core.records import TRAIN, VALIDATION
@@ -35,6 +35,7 @@ from core.teach_lock import concept_lock
 from core.teach_store import Checkpoint, ConceptInfo, TeachStore
 
 STRATEGIES = ("auto", "nearest", "boundary", "mixed", "random", "diverse")
+MAX_BATCH_SIZE = 10_000  # a round a person rates; the Map's "rate all selected" is not bound by it
 DEFAULT_STRATEGY = "auto"  # core.policy: the start's top items first, exploring only when they run dry
 
 
@@ -128,6 +129,7 @@ class TeachSession:
         _check_free(teach, index, concept)  # at once, before the prompt is embedded; again under the lock
         if strategy not in STRATEGIES:
             raise FewshotError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        batch_size = checked_batch_size(batch_size)
         view = backend_for(store, index)[1]
         target_label = None if target_label is None else str(target_label)  # labels are text: 1 is '1'
         _check_target(view, index, target_column, target_label)  # before anything is written
@@ -164,9 +166,12 @@ class TeachSession:
     def open(cls, index: str, concept: str, store: Store | None = None) -> TeachSession:
         """Resume a concept exactly where it stopped (finishing a round cut short by a crash)."""
         store = store or Store()
-        info = TeachStore(store).concept(index, concept)
-        if info is None:
-            raise FewshotError(f"no concept {concept!r} on index {index!r}")
+        teach = TeachStore(store)
+        info = teach.concept(index, concept)
+        if info is None:  # name what is there, as an unknown index's message does
+            names = [c.name for c in teach.concepts(index)]
+            known = f"its concepts: {describe_labels(names)}" if names else "it has no concept yet"
+            raise FewshotError(f"no concept {concept!r} on index {index!r} ({known})")
         session = cls(store, info)
         if session.teach.max_label_round(index, concept) > session.round:
             with session._lock():
@@ -279,6 +284,8 @@ class TeachSession:
         for key, value in settings.items():
             if key == "strategy" and value not in STRATEGIES:
                 raise FewshotError(f"unknown strategy {value!r}; choose one of {', '.join(STRATEGIES)}")
+            if key == "batch_size":
+                settings = {**settings, "batch_size": checked_batch_size(value)}
             if key not in _CONCEPT_SETTINGS:
                 _train_config({**self.concept.train, key: value})  # validates before saving
 
@@ -472,7 +479,26 @@ class TeachSession:
                 raise InvalidRating(f"rating for {item_id!r} must be in [-1, 1] (or a skip), got {value!r}")
             clean[str(item_id)] = number
         self._rows_known(list(clean))
+        self._refuse_held_out(list(clean))
         return clean
+
+    def rateable(self, ids: list[str]) -> list[str]:
+        """``ids`` that may be rated, in order: items of this index outside the validation split (the Map's lasso
+        takes both splits)."""
+        self._rows([])  # refresh the id map
+        split = self.view.split
+        return [i for i in ids if i in self._row_of and split[self._row_of[i]] != VALIDATION]
+
+    def _refuse_held_out(self, ids: list[str]) -> None:
+        """Validation items measure the classifier: one rated (a typed id, a lasso on the Map) trained on the items
+        its AP was then computed on, and that AP rose with nothing learnt (an outside tester)."""
+        split = self.view.split
+        held_out = [i for i in ids if split[self._row_of[i]] == VALIDATION]
+        if held_out:
+            shown = ", ".join(repr(i) for i in held_out[:5]) + (", ..." if len(held_out) > 5 else "")
+            raise InvalidRating(f"{len(held_out)} item(s) are in the validation split, which is held out to measure "
+                                f"the classifier, so they cannot be rated: {shown}. Rate train items only; "
+                                "nothing was written")
 
     def _rows_known(self, ids: list[str]) -> None:
         self._rows([])  # refresh the id map
@@ -621,6 +647,17 @@ def _one_blas_thread(size: int):
 
 
 #: Settings kept as the concept's own fields; every other one is a training setting (``TrainConfig``).
+def checked_batch_size(value: Any) -> int:
+    """A batch size from 1 to ``MAX_BATCH_SIZE`` (the command line took 100,000,000,000)."""
+    try:
+        size = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise FewshotError(f"the batch size must be a whole number, got {value!r}") from None
+    if not 1 <= size <= MAX_BATCH_SIZE or (isinstance(value, float) and size != value):
+        raise FewshotError(f"the batch size must be a whole number from 1 to {MAX_BATCH_SIZE:,}, got {value!r}")
+    return size
+
+
 _CONCEPT_SETTINGS = ("strategy", "batch_size", "target_label", "target_column")
 
 

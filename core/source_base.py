@@ -96,12 +96,24 @@ def split_note(described: dict[str, Any]) -> str:
     if described.get("layout") == "split folders":
         folders = ", ".join(f"{name}/" for name in sorted(described.get("split_folders") or {}))
         return f"split by the folders {folders}"
-    if described.get("split_column"):
-        return f"split by the column {described['split_column']!r}"
+    if described.get("split_column"):  # say which values hold out: "test" and "dev" do, silently until now
+        return (f"split by the column {described['split_column']!r} "
+                f"({', '.join(sorted(VALIDATION_NAMES))} are validation, any other value train)")
     fraction = described.get("validation_fraction")
     if isinstance(fraction, int | float):
         return f"split at random by id, {fraction:.0%} validation"
     return ""
+
+
+def no_validation_warning(counts: dict[str, int], described: dict[str, Any]) -> str:
+    """A warning when a build held nothing out ("" when it did): ``--split-column text`` made every item train,
+    and nothing was there to measure a classifier on."""
+    if counts.get(VALIDATION) or not counts.get(TRAIN):
+        return ""
+    how = f"the column {described['split_column']!r} holds none of {', '.join(sorted(VALIDATION_NAMES))}" \
+        if described.get("split_column") else "its split gave none"
+    return (f"warning: no validation item ({how}), so AP, Validate and the report have nothing to measure on. "
+            "Name a split column that marks held-out rows, or leave --split-column out for a random 20% split.")
 
 
 def label_str(value: object) -> str | None:

@@ -65,7 +65,8 @@ def validate_index_name(name: str, what: str = "index") -> str:
     """``name`` when it is a safe index (or, ``what``, concept) name: it becomes a folder and a table name."""
     if not isinstance(name, str) or not INDEX_NAME_PATTERN.fullmatch(name):
         raise FewshotError(
-            f"invalid {what} name {quoted(name)}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
+            f"invalid {what} name {quoted(name)}: use 1-64 ASCII letters (a-z, A-Z), digits, '-' or '_', "
+            "starting with a letter or digit"
         )
     return name
 

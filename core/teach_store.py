@@ -210,7 +210,7 @@ class TeachStore:
         return deleted
 
     def rename_concept(self, index: str, old: str, new: str) -> None:
-        validate_index_name(new)  # the same rule as at creation: no markup, no newline
+        validate_index_name(new, "concept")  # the same rule as at creation: no markup, no newline
         from core.teach_lock import concept_lock
 
         if new == old:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from core.errors import FewshotError
@@ -53,7 +54,7 @@ def run_index(args: argparse.Namespace) -> int:
 
     from core.embedders import load_embedder
     from core.indexing import build_index
-    from core.source_base import split_note
+    from core.source_base import no_validation_warning, split_note
     from core.sources import parse_source
     from core.store import validate_index_name
 
@@ -110,6 +111,8 @@ def run_index(args: argparse.Namespace) -> int:
         f"{report.already_present} already present, {len(report.skipped)} skipped"
         + (f"; {note}" if (note := split_note(source.describe())) else "")
     )
+    if warning := no_validation_warning(info.counts, source.describe()):
+        print(warning, file=sys.stderr)
     for item in report.skipped[:10]:
         print(f"  skipped {item.id}: {item.reason}")
     if len(report.skipped) > 10:

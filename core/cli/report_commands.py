@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.cli import arg_types
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser("report", help="write a self-contained HTML report of a concept (opens offline)")
@@ -12,7 +14,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--concept", required=True)
     report.add_argument("--out", required=True, help="the HTML file to write")
     report.add_argument("--png", default=None, help="also write the map at the latest round as a PNG")
-    report.add_argument("--threshold", type=float,
+    report.add_argument("--threshold", type=arg_types.threshold,
                         help="decision threshold (logit) for metrics (default: the concept's, else 0)")
     report.add_argument("--max-points", type=int, default=None,
                         help="draw at most this many items on the map (a random sample above; default 100,000)")

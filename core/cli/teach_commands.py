@@ -14,6 +14,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from core.cli import arg_types
 from core.errors import FewshotError, InvalidRating, StaleBatch
 from core.text_safety import one_line, quoted
 
@@ -45,9 +46,13 @@ def register(commands: argparse._SubParsersAction) -> None:
                                     "Validate page's slider does): export, report and the Map follow it")
     _index_concept(chosen)
     given_threshold = chosen.add_mutually_exclusive_group(required=True)
-    given_threshold.add_argument("--threshold", type=float, help="a logit (0 = probability 0.5)")
+    given_threshold.add_argument("--threshold", type=arg_types.threshold, help="a logit (0 = probability 0.5)")
     given_threshold.add_argument("--clear", action="store_true", help="forget it (0 is used)")
     chosen.set_defaults(run=run_concept_set_threshold)
+    rename = concept_sub.add_parser("rename", help="rename a concept (its ratings, checkpoints and settings follow)")
+    _index_concept(rename)
+    rename.add_argument("--to", required=True, help="the new name (a name no concept of the index has)")
+    rename.set_defaults(run=run_concept_rename)
     delete = concept_sub.add_parser("delete", help="delete a concept with its ratings and checkpoints")
     _index_concept(delete)
     delete.set_defaults(run=run_concept_delete)
@@ -58,7 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _index_concept(nxt)
     nxt.add_argument("--k", type=int, help="how many (default: the concept's batch size)")
     nxt.add_argument("--strategy", choices=STRATEGY_CHOICES, help="override the concept's strategy once")
-    nxt.add_argument("--seed", type=int, help="seed for strategies that sample")
+    nxt.add_argument("--seed", type=arg_types.seed, help="seed for strategies that sample")
     nxt.add_argument("--json", action="store_true")
     nxt.set_defaults(run=run_teach_next)
     submit = teach_sub.add_parser("submit", help="rate items (in [-1, 1], or skip), retrain, print the metrics")
@@ -76,8 +81,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub = teach_sub.add_parser(name, help=text)
         _index_concept(sub)
         sub.set_defaults(run=run)
-    listing = teach_sub.add_parser("ratings", help="the ratings given so far, per item (CSV: item_id, rating, round, "
-                                   "created_at; an empty rating is a skip)")
+    listing = teach_sub.add_parser("ratings", help="the ratings given so far, per item (CSV: item_id, rating, round; "
+                                   "with --all also created_at; an empty rating is a skip)")
     _index_concept(listing)
     listing.add_argument("--all", action="store_true",
                          help="every rating ever given, in order, skips and re-ratings included (default: each "
@@ -94,7 +99,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser("export", help="save a concept's classifier (safetensors + JSON metadata)")
     _index_concept(export)
     export.add_argument("--out", required=True, help="file to write, e.g. cats.safetensors")
-    export.add_argument("--threshold", type=float,
+    export.add_argument("--threshold", type=arg_types.threshold,
                         help="logit above which predict says positive (default: the concept's, chosen on the "
                              "Validate page or with `concept set-threshold`; else 0)")
     export.set_defaults(run=run_export)
@@ -117,8 +122,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     sim.add_argument("--rounds", type=int, default=10)
     sim.add_argument("--batch", type=int, default=10)
     sim.add_argument("--prompt", help="start from this text prompt (embedders with a text side)")
-    sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--target-ap", type=float, default=0.9, help="report the ratings needed to reach this AP")
+    sim.add_argument("--seed", type=arg_types.seed, default=0)
+    sim.add_argument("--target-ap", type=arg_types.ap_target, default=0.9,
+                     help="report the ratings needed to reach this AP")
     sim.add_argument("--out", help="write every round as CSV")
     sim.add_argument("--plot", help="save AP against ratings as PNG (or .svg)")
     sim.add_argument("--no-probe", action="store_true", help="skip the linear-probe ceiling")
@@ -184,17 +190,20 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 # ----- concept -----------------------------------------------------------------------------------
 def run_concept_create(args: argparse.Namespace) -> int:
-    from core.session import TeachSession
+    from core.session import MAX_BATCH_SIZE, TeachSession
 
-    if args.batch < 1:
-        raise FewshotError(f"--batch must be at least 1, got {args.batch}")
+    if not 1 <= args.batch <= MAX_BATCH_SIZE:
+        raise FewshotError(f"--batch must be from 1 to {MAX_BATCH_SIZE:,}, got {args.batch}")
     if args.target_column is not None and args.target_label is None:
         from core.ground_truth import describe_labels, label_set
 
         labels = label_set(_store(args.index).vectors(args.index), args.target_column)
         raise FewshotError(f"--target-column needs --target-label, the value that counts as positive; "
                            f"column {quoted(args.target_column)} has labels: {describe_labels(labels)}")
-    examples = [e.strip() for e in args.examples.split(",") if e.strip()] if args.examples else None
+    examples = [e.strip() for e in args.examples.split(",") if e.strip()] if args.examples is not None else None
+    if examples == []:  # '' or ',' quietly became a diverse start, while an empty --prompt was refused
+        raise FewshotError("--examples names no item: give comma-separated item ids of train items, or leave it out "
+                           "for a diverse start")
     session = TeachSession.create(
         args.index, args.concept, store=_store(args.index), prompt=args.prompt, examples=examples,
         strategy=args.strategy, batch_size=args.batch, train=_train_settings(args), target_label=args.target_label,
@@ -253,6 +262,15 @@ def run_concept_delete(args: argparse.Namespace) -> int:
         raise FewshotError(f"no concept {args.concept!r} on index {args.index!r}")
     teach.delete_concept(args.index, args.concept)
     print(f"deleted concept {args.concept} (ratings and checkpoints) from {args.index}")
+    return 0
+
+
+def run_concept_rename(args: argparse.Namespace) -> int:
+    """What the sidebar's rename does: one lock over both names, refused onto a name in use."""
+    from core.teach_store import TeachStore
+
+    TeachStore(_store(args.index)).rename_concept(args.index, args.concept, args.to)
+    print(f"renamed concept {quoted(args.concept)} to {quoted(args.to)} on {args.index}")
     return 0
 
 
@@ -372,8 +390,10 @@ def run_teach_submit(args: argparse.Namespace) -> int:
                           "metrics": result.metrics}, indent=2))
         return 0
     m = result.metrics
+    skips = sum(v is None for v in ratings.values())
     rerated = f" ({result.n_rerated} re-rated)" if result.n_rerated else ""
-    parts = [f"round {result.round}: {result.n_new} new{rerated}",
+    skipped = f", {skips} skipped" if skips else ""  # a skip-only submit said "1 new" with no new rating
+    parts = [f"round {result.round}: {max(0, result.n_new - skips)} new{rerated}{skipped}",
              f"ratings {m.get('n_ratings')} (+{m.get('n_positive')}/-{m.get('n_negative')})",
              f"loss {_fmt(m.get('loss'))}", f"w moved {_degrees(m.get('cosine_to_previous'))}",
              f"predicted positive {m.get('predicted_positive')}"]

@@ -81,7 +81,7 @@ def test_a_lasso_selects_items_and_rates_them_all(digits):
     header, _ = _payload(at)
     view = digits.vectors("digits")
     session = TeachSession.open("digits", "three", store=digits)
-    fresh = [i for i, item in enumerate(view.ids) if item not in session.seen_ids()][:12]
+    fresh = [i for i, item in enumerate(view.ids) if item not in session.seen_ids() and view.split[i] == "train"][:12]
     at.session_state["map_canvas_pick"] = {"points": fresh + [10**9, -1, "3", True], "uid": header["uid"],
                                            "nonce": "1"}
     at.run()

@@ -91,7 +91,8 @@ def test_a_new_round_moves_the_replay_to_it(digits, fitted):
 
 def test_rate_all_selected_is_one_undoable_round(digits, fitted):
     session = TeachSession.open("digits", "three", store=digits)
-    fresh = [str(i) for i in digits.vectors("digits").ids if i not in session.seen_ids()][:60]  # > one panel page
+    fresh = session.rateable([str(i) for i in digits.vectors("digits").ids if i not in session.seen_ids()])[:60]
+    assert len(fresh) == 60  # > one panel page; train items only (validation is held out)
     at = _page(map_selected_ids=fresh)
     _no_errors(at)
     at.button(key="map_bulk_neg").click().run()

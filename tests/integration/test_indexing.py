@@ -313,3 +313,38 @@ def test_list_shows_the_rows_an_interrupted_build_stored(workspace_dir, capsys):
     stored, train, valid = (int(v) for v in row.split()[1:4])
     assert stored >= 256 and "building" in row
     assert train > 0 and valid > 0 and train + valid == stored  # its splits so far, not 0 and 0
+
+
+def test_a_build_onto_an_index_from_another_source_is_refused(tmp_path, capsys):
+    """An outside tester: `index --name ok4 --source file:other.csv` merged 2 rows of another file into an index
+    built from tiny.csv (another id column too) and kept tiny.csv's description."""
+    first, other = tmp_path / "tiny.csv", tmp_path / "other.csv"
+    first.write_text("id,text\nr1,first text\nr2,second text\n")
+    other.write_text("id,text\nx1,other text\nx2,more other text\n")
+    args = ["index", "--name", "ok4", "--embedder", "st:minilm", "--text-column", "text"]
+    assert main([*args, "--source", f"file:{first}", "--id-column", "id"]) == 0
+    for extra in (["--source", f"file:{other}", "--id-column", "id"],
+                  ["--source", f"file:{first}", "--id-column", "text"]):
+        capsys.readouterr()
+        assert main([*args, *extra]) == 2
+        err = capsys.readouterr().err
+        assert "was built from another source" in err and "Traceback" not in err, err
+    assert Store().item_ids("ok4") == {"r1", "r2"}
+    # the same file, named another way, resumes it
+    assert main([*args, "--source", f"file:{tmp_path}/./tiny.csv", "--id-column", "id"]) == 0
+    assert Store().item_ids("ok4") == {"r1", "r2"}
+
+
+def test_a_split_column_that_holds_nothing_out_is_warned_of(tmp_path, capsys):
+    """An outside tester: --split-column text made all 50 items train, with no word; test/val mapped to validation
+    without saying so."""
+    table = tmp_path / "t.csv"
+    table.write_text("id,text,part\n" + "".join(f"r{i},text number {i},{'test' if i % 4 == 0 else 'train'}\n"
+                                                for i in range(12)))
+    args = ["index", "--embedder", "st:minilm", "--text-column", "text", "--source", f"file:{table}"]
+    assert main([*args, "--name", "bytext", "--split-column", "text"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: no validation item (the column 'text' holds none of" in captured.err
+    assert main([*args, "--name", "bypart", "--split-column", "part"]) == 0
+    captured = capsys.readouterr()
+    assert "validation=3" in captured.out and "test" in captured.out and "warning" not in captured.err

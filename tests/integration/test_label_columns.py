@@ -99,6 +99,24 @@ def test_concept_measures_ap_against_its_own_column(indexed, minilm):
     assert all(c.name != "bad" for c in reopened.teach.concepts("pkgs"))
 
 
+def test_report_top_items_show_the_concepts_own_column(indexed, minilm, tmp_path):
+    """An outside tester: the report's top items read "label 0" for every flask package of a flask concept (the
+    index's first column, pytest), while its map's hover said "label 1"."""
+    from core.report_build import write_report
+
+    session = TeachSession.create("pkgs", "flask", store=indexed, prompt="flask extension", embedder=minilm,
+                                  target_label="1", target_column="flask")
+    session.submit({c.item_id: 1.0 for c in session.next_batch(3, strategy="nearest")})
+    write_report(indexed, "pkgs", "flask", tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    top = html[html.index("by the latest score</h2>"):]
+    captions = [c.split("</figcaption>")[0] for c in top.split("<figcaption>")[1:]]
+    flask_ids = {f"pkg-{i}" for i in range(36) if i % len(TOPICS) == 1}
+    first = [c for c in captions if c.split(" · ")[0] in flask_ids]
+    assert first and all(c.endswith("label 1") for c in first), captions[:6]
+    assert all(c.endswith("label 0") for c in captions if c.split(" · ")[0] not in flask_ids)
+
+
 def test_simulate_reads_the_named_column_and_counts_positives(indexed, minilm):
     rows = simulate("pkgs", "1", "nearest", rounds=2, batch=3, prompt="a flask extension", store=indexed,
                     embedder=minilm, label_column="flask")

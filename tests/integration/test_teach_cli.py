@@ -48,7 +48,7 @@ def test_teaching_flow_from_the_command_line(digits, capsys, tmp_path):
     assert set(batch[0]) == {"item_id", "score", "probability", "label", "text"}
     pairs = [f"{c['item_id']}={1 if c['label'] == '3' else -1}" for c in batch[:-1]] + [f"{batch[-1]['item_id']}=skip"]
     code, out, _ = run(capsys, "teach", "submit", *ix, "--ratings", ",".join(pairs))
-    assert code == 0 and out.startswith("round 1: 8 new") and "validation AP" in out
+    assert code == 0 and out.startswith("round 1: 7 new, 1 skipped") and "validation AP" in out
     view = Store().vectors("digits")
     n_threes = int((np.asarray(view.labels)[view.rows("validation")] == "3").sum())
     assert f"validation AP {json.loads(run(capsys, 'teach', 'history', *ix, '--json')[1])[-1]['ap']:.3f}" in out
@@ -183,9 +183,10 @@ def test_a_concept_keeps_its_threshold_and_export_and_report_follow_it(digits, c
     assert run(capsys, "export", *ix, "--out", str(tmp_path / "c"), "--threshold", "0.5")[0] == 0  # given wins
     assert load_classifier(tmp_path / "c.safetensors")[1]["threshold"] == 0.5
     assert json.loads(run(capsys, "concept", "list", "--index", "digits", "--json")[1])[0]["threshold"] == -1.25
-    for bad in ("nan", "inf"):
-        code, _, err = run(capsys, "concept", "set-threshold", *ix, "--threshold", bad)
-        assert code == 2 and "finite number" in err
+    for bad in ("nan", "inf"):  # refused by the argument's type: argparse's exit 2, one line
+        with pytest.raises(SystemExit) as exited:
+            run(capsys, "concept", "set-threshold", *ix, "--threshold", bad)
+        assert exited.value.code == 2 and "a threshold is a finite logit" in capsys.readouterr().err
     # Teach's "Predicted +" counts at the concept's threshold too (an outside tester: 169 there, 149 on the Map)
     session = TeachSession.open("digits", "kept", store=Store())
     for value in (1.0, -1.0):
@@ -250,14 +251,14 @@ def test_teach_ratings_lists_what_was_rated_and_reads_back(digits, capsys, tmp_p
     """An outside tester could check the stored ratings only by reading the database: the CLI lists them."""
     ix = ("--index", "digits", "--concept", "listed")
     assert run(capsys, "concept", "create", *ix, "--target-label", "3")[0] == 0
-    assert run(capsys, "teach", "submit", *ix, "--ratings", "digits-3=1,digits-7=-0.5,digits-12=skip")[0] == 0
+    assert run(capsys, "teach", "submit", *ix, "--ratings", "digits-3=1,digits-7=-0.5,digits-13=skip")[0] == 0
     assert run(capsys, "teach", "submit", *ix, "--ratings", "digits-7=0.25")[0] == 0  # re-rated
     code, out, _ = run(capsys, "teach", "ratings", *ix, "--json")
     current = {r["item_id"]: (r["rating"], r["round"]) for r in json.loads(out)}
     assert code == 0 and current == {"digits-3": (1.0, 1), "digits-7": (0.25, 2)}
     code, out, _ = run(capsys, "teach", "ratings", *ix, "--all", "--json")
     every = [(r["item_id"], r["rating"], r["round"]) for r in json.loads(out)]
-    assert every == [("digits-3", 1.0, 1), ("digits-7", -0.5, 1), ("digits-12", None, 1), ("digits-7", 0.25, 2)]
+    assert every == [("digits-3", 1.0, 1), ("digits-7", -0.5, 1), ("digits-13", None, 1), ("digits-7", 0.25, 2)]
     code, out, _ = run(capsys, "teach", "ratings", *ix, "--out", str(tmp_path / "r.csv"))
     assert code == 0 and "wrote 2 ratings" in out
     table = pd.read_csv(tmp_path / "r.csv")
@@ -270,6 +271,20 @@ def test_teach_ratings_lists_what_was_rated_and_reads_back(digits, capsys, tmp_p
     assert code == 0 and out.splitlines()[1:] == ['"digits-3",1.0,1', '"digits-7",0.25,1']
     code, out, _ = run(capsys, "teach", "ratings", *ix, "--json", "--out", str(tmp_path / "r.json"))
     assert code == 0 and json.loads((tmp_path / "r.json").read_text())[0]["item_id"] == "digits-3"
+
+
+def test_validation_items_cannot_be_rated(digits, capsys):
+    """An outside tester rated a validation item with `teach submit`: it was stored and trained on, and the
+    validation AP then measured the classifier on an item it had learnt."""
+    ix = ("--index", "digits", "--concept", "held")
+    assert run(capsys, "concept", "create", *ix, "--target-label", "3")[0] == 0
+    for ratings in ("digits-12=1", "digits-3=1,digits-12=skip", "digits-5=-1,digits-9=1"):
+        code, _, err = run(capsys, "teach", "submit", *ix, "--ratings", ratings)
+        assert code == 2 and "in the validation split" in err and "nothing was written" in err
+    assert "'digits-5', 'digits-9'" in err
+    code, out, _ = run(capsys, "teach", "ratings", *ix, "--all", "--json")
+    assert code == 0 and json.loads(out) == []
+    assert run(capsys, "teach", "submit", *ix, "--ratings", "digits-3=1,digits-13=skip")[0] == 0
 
 
 def test_teach_ratings_round_trips_ids_a_spreadsheet_would_run(tmp_path, capsys):
@@ -290,3 +305,44 @@ def test_teach_ratings_round_trips_ids_a_spreadsheet_would_run(tmp_path, capsys)
     assert run(capsys, "teach", "submit", *copy, "--file", str(tmp_path / "r.csv"))[0] == 0
     code, out, _ = run(capsys, "teach", "ratings", "--index", "tiny", "--concept", "d", "--json")
     assert {r["item_id"]: r["rating"] for r in json.loads(out)} == {"@alice": 1.0, "=sum": -1.0, "plain": 0.5}
+
+
+@pytest.mark.parametrize("argv, said", [
+    (("teach", "next", "--index", "digits", "--concept", "odd", "--strategy", "random", "--seed", "-1"), "a seed is"),
+    (("simulate", "--index", "digits", "--positive", "3", "--seed", "-1", "--no-probe"), "a seed is"),
+    (("simulate", "--index", "digits", "--positive", "3", "--target-ap", "5"), "an AP target is"),
+    (("report", "--index", "digits", "--concept", "odd", "--out", "r.html", "--threshold", "inf"), "a threshold is"),
+    (("concept", "set-threshold", "--index", "digits", "--concept", "odd", "--threshold", "1e308"), "a threshold is"),
+    (("export", "--index", "digits", "--concept", "odd", "--out", "o.safetensors", "--threshold", "nan"),
+     "a threshold is"),
+    (("concept", "create", "--index", "digits", "--concept", "big", "--batch", "100000000000"), "--batch must be"),
+    (("concept", "create", "--index", "digits", "--concept", "none", "--examples", " , "), "--examples names no"),
+])
+def test_numbers_that_mean_nothing_are_one_line(digits, capsys, argv, said):
+    """An outside tester: --seed -1 was a numpy traceback; --threshold inf, --target-ap 5, a threshold of 1e308
+    (printed with 300 digits) and a batch of 10**11 were accepted; --examples '' became a diverse start."""
+    assert run(capsys, "concept", "create", "--index", "digits", "--concept", "odd", "--target-label", "3")[0] == 0
+    try:
+        code, _, err = run(capsys, *argv)
+    except SystemExit as exc:  # argparse's own refusal
+        code, err = exc.code, capsys.readouterr().err
+    assert code == 2 and said in err and "Traceback" not in err, err
+    code, out, _ = run(capsys, "concept", "list", "--index", "digits")
+    assert "big" not in out and "none" not in out
+
+
+def test_concept_rename_from_the_command_line(digits, capsys):
+    """The README says everything the app does is a command; the sidebar's rename was not."""
+    assert run(capsys, "concept", "create", "--index", "digits", "--concept", "old", "--target-label", "3")[0] == 0
+    assert run(capsys, "teach", "submit", "--index", "digits", "--concept", "old", "--ratings", "digits-3=1")[0] == 0
+    assert run(capsys, "concept", "create", "--index", "digits", "--concept", "taken", "--target-label", "3")[0] == 0
+    code, _, err = run(capsys, "concept", "rename", "--index", "digits", "--concept", "old", "--to", "taken")
+    assert code == 2 and "taken" in err
+    code, out, _ = run(capsys, "concept", "rename", "--index", "digits", "--concept", "old", "--to", "threes")
+    assert code == 0 and "renamed concept 'old' to 'threes'" in out
+    code, out, _ = run(capsys, "teach", "ratings", "--index", "digits", "--concept", "threes", "--json")
+    assert code == 0 and [r["item_id"] for r in json.loads(out)] == ["digits-3"]
+    code, _, err = run(capsys, "teach", "history", "--index", "digits", "--concept", "old")
+    assert code == 2 and "no concept 'old'" in err and "'threes'" in err  # the concepts it has, named
+    code, _, err = run(capsys, "concept", "rename", "--index", "digits", "--concept", "threes", "--to", "bad name")
+    assert code == 2 and "invalid concept name" in err

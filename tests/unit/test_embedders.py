@@ -330,3 +330,22 @@ def test_sentence_model_load_errors(tmp_path):
         load_embedder(f"st:{tmp_path}")
     with pytest.raises(EmbedderError, match="offline"):
         load_embedder("st:fewshot-tests/no-such-sentence-model")
+
+
+def test_an_unusable_device_is_refused_by_name():
+    """An outside tester: --device cuda on a machine without CUDA said the bundled model "is not a usable
+    sentence-transformers model"."""
+    import torch
+
+    from core._embedder_base import pick_device
+    from core.errors import EmbedderError
+
+    assert pick_device("cpu") == "cpu" and pick_device(" CPU ") == "cpu"
+    assert pick_device(None) == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(EmbedderError, match="unknown device 'gpu'"):
+        pick_device("gpu")
+    with pytest.raises(EmbedderError, match="device 'cuda:99': this machine has .*use --device cpu"):
+        pick_device("cuda:99")
+    if not torch.cuda.is_available():
+        with pytest.raises(EmbedderError, match="no CUDA GPU that torch can use"):
+            load_embedder("st:minilm", device="cuda")
