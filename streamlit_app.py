@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.os_errors import StorageError
+
 st.set_page_config(page_title="Few-shot classifier trainer", layout="wide")
 
 pages = [
@@ -16,4 +18,9 @@ pages = [
     st.Page("views/validate.py", title="Validate", icon=":material/fact_check:", url_path="validate"),
     st.Page("views/map.py", title="Map", icon=":material/scatter_plot:", url_path="map"),
 ]
-st.navigation(pages).run()
+try:
+    st.navigation(pages).run()
+except StorageError as exc:  # a bucket that does not answer, a full disk: its one line, not an exception box
+    from app.items import plain
+
+    st.error(plain(str(exc)), icon=":material/cloud_off:")

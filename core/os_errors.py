@@ -8,6 +8,7 @@ what was written before is kept (every write is a whole table version or nothing
 from __future__ import annotations
 
 import errno
+import re
 
 from core.errors import FewshotError
 
@@ -76,14 +77,16 @@ _REMOTE_CAUSES = (
      "no credentials were found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or FEWSHOT_STORAGE_OPTIONS)"),
     (("nosuchbucket", "bucket does not exist", "specified bucket is not valid", "invalidbucketname"),
      "the bucket {bucket!r} does not exist; create it, or fix FEWSHOT_HOME"),
-    (("invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied", "access denied", "403 forbidden"),
+    (("invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied", "access denied", "403 forbidden",
+      "invalid_access_key_id", "signature_does_not_match", "access_denied"),  # pyarrow spells them with "_"
      "access was refused; check the credentials and the bucket's permissions"),
     (("error sending request", "could not connect", "connection refused", "network_connection", "dns error",
-      "failed to connect", "connection reset", "timed out", "broken pipe", "unexpected eof"),
+      "failed to connect", "connection reset", "timed out", "broken pipe", "unexpected eof", "could not resolve",
+      "name or service not known", "fail to get a new connection"),
      "the storage endpoint {endpoint} could not be reached; is it running, and are AWS_ENDPOINT / "
      "FEWSHOT_STORAGE_OPTIONS right?"),
 )
-_REMOTE_GENERIC = ("lanceerror(io)", "generic s3 error", "generic gcs error", "generic azure error",
+_REMOTE_GENERIC = ("lanceerror(io)", "generic s3 error", "generic gcs error", "generic azure error", "azure error",
                    "aws error", "object_store", "http error")
 
 
@@ -96,7 +99,9 @@ def _chain_text(exc: BaseException) -> str:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         parts.append(str(current))
-        current = current.__cause__ or current.__context__
+        # ``raise ... from None`` hides the context: a Ray timeout re-raised that way read as "timed out", an
+        # unreachable endpoint
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
     return "\n".join(parts)
 
 
@@ -124,7 +129,7 @@ def explain_remote(exc: BaseException, where, doing: str | None = None) -> Remot
     uri = str(getattr(where, "uri", where))
     bucket = uri.split("://", 1)[-1].split("/", 1)[0]
     options = getattr(where, "storage_options", None) or {}
-    endpoint = options.get("aws_endpoint") or options.get("endpoint") or "of the bucket"
+    endpoint = without_userinfo(options.get("aws_endpoint") or options.get("endpoint") or "of the bucket")
     what = None
     for words, cause in _REMOTE_CAUSES:
         if any(w in lower for w in words):
@@ -134,5 +139,18 @@ def explain_remote(exc: BaseException, where, doing: str | None = None) -> Remot
         if not any(w in lower for w in _REMOTE_GENERIC):
             return None
         what = f"the storage failed: {_short(text)}"
+    if not uri.startswith("s3://"):  # the endpoint advice names S3's variables
+        what = what.replace("the storage endpoint of the bucket", "the store").replace(
+            "are AWS_ENDPOINT / FEWSHOT_STORAGE_OPTIONS right?", "are the account, the network and "
+            "FEWSHOT_STORAGE_OPTIONS right?")
     prefix = f"{doing} failed: " if doing else ""
-    return RemoteStorageError(f"{prefix}{uri}: {what}")
+    return RemoteStorageError(without_userinfo(f"{prefix}{uri}: {what}"))
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def without_userinfo(text: str) -> str:
+    """``text`` with any ``user:password@`` of a URL cut out: an endpoint written ``http://user:pass@host`` was
+    shown whole on the command line and on every page."""
+    return _USERINFO.sub("", text)

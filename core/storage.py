@@ -22,6 +22,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ STORAGE_OPTIONS_ENV = "FEWSHOT_STORAGE_OPTIONS"
 REMOTE_SCHEMES = ("s3", "gs", "az", "abfs", "abfss")
 #: A remote lock older than this is taken to belong to a crashed process and is broken.
 STALE_LOCK_S = 120.0
+#: How long a small-file call (the map cache) retries a store that does not answer before it fails.
+REMOTE_RETRY_S = 20.0
 
 _S3_ENV = {
     "aws_access_key_id": ("AWS_ACCESS_KEY_ID",),
@@ -86,9 +89,19 @@ _BUCKET_NAME = {"s3": re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$
 _USE = "use a local folder, file://PATH, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX"
 
 
+#: A bucket URI with a typo: ``s3:/b``, ``s3//b``, ``s3:b`` or a space before ``s3://`` (each became a local folder
+#: in the working directory, and the person believed the index went to the bucket).
+_MISTYPED_REMOTE = re.compile(r"^\s*(s3|gs|az|abfss?)(:/?(?!/)|//|://)", re.IGNORECASE)
+
+
 def check_local_uri(uri: str) -> None:
     """Refuse ``http://...`` and other schemes Lance cannot hold a workspace in (they used to become a
-    local folder named ``http:``)."""
+    local folder named ``http:``), and a mistyped bucket URI."""
+    mistyped = _MISTYPED_REMOTE.match(uri)
+    if mistyped:
+        scheme = mistyped.group(1).lower()
+        raise FewshotError(f"{uri!r} looks like a mistyped {scheme}:// URI (write {scheme}://BUCKET/PREFIX, with no "
+                           f"space around it); {_USE}")
     found = _URI_SCHEME.match(uri)
     if found and found.group(1).lower() != "file":
         raise FewshotError(f"{uri!r}: {found.group(1)}:// cannot hold a workspace; {_USE}")
@@ -194,9 +207,12 @@ class Location:
                     session_token=o.get("aws_session_token"), region=o.get("aws_region"),
                     endpoint_override=endpoint.split("://", 1)[-1] or None, scheme="http" if http else "https",
                 )
-            elif self.scheme == "gs":
-                self._fs = pafs.GcsFileSystem()
+            elif self.scheme == "gs":  # pyarrow retries 15 minutes by default, silently (no credentials, no network)
+                self._fs = pafs.GcsFileSystem(retry_time_limit=timedelta(seconds=REMOTE_RETRY_S))
             else:
+                if not o.get("account_name"):  # pyarrow: "TypeError: expected bytes, NoneType found"
+                    raise FewshotError(f"{self.uri}: no Azure storage account was given; set AZURE_STORAGE_ACCOUNT_"
+                                       "NAME and AZURE_STORAGE_ACCOUNT_KEY (or FEWSHOT_STORAGE_OPTIONS)")
                 self._fs = pafs.AzureFileSystem(account_name=o.get("account_name"), account_key=o.get("account_key"))
         return self._fs, bucket_key
 

@@ -15,6 +15,7 @@ Not Ray's own ``Dataset.write_lance``: it fails with current pylance (ray-projec
 from __future__ import annotations
 
 import pickle
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -217,7 +218,7 @@ def _build_index_ray(name: str, source: Any, embedder_spec: str, store: Store, *
                 writer.join(timeout=0.5)
                 publish()
             if error:
-                raise FewshotError(f"indexing on Ray failed: {type(error[0]).__name__}: {error[0]}") from error[0]
+                raise _write_failed(error[0], store) from None
             skipped = ray.get(tally.take_skipped.remote())  # written after the chunk's rows: a resume skips them
             store.add_skipped(name, skipped)
             report.skipped.extend(SkippedItem(s["id"], s["uri"], s["reason"]) for s in skipped)
@@ -248,10 +249,29 @@ def _build_index_ray(name: str, source: Any, embedder_spec: str, store: Store, *
     return report
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _write_failed(error: BaseException, store) -> FewshotError:
+    """One line for a failed Ray write: the storage cause where there is one (an endpoint that died mid-build was
+    64 KB of remote tracebacks with terminal colour codes), else the error's first line."""
+    from core.os_errors import explain_remote
+
+    explained = explain_remote(error, store.location, "indexing on Ray")
+    if explained is not None:
+        return explained
+    lines = [line.strip() for line in _ANSI.sub("", str(error)).splitlines() if line.strip()]
+    first = next((line for line in reversed(lines) if "Error" in line), lines[0] if lines else "")
+    return FewshotError(f"indexing on Ray failed: {type(error).__name__}: {first[:300]}; the items of this chunk "
+                        "were not stored; run the same command again to resume")
+
+
 def _connect(address: str | None):
     """``connect_ray``, with a cluster that cannot be reached said in one line (no Ray traceback)."""
     try:
         return connect_ray(address)
+    except FewshotError:  # already one line (Ray missing, nothing answering at the address)
+        raise
     except Exception as exc:  # noqa: BLE001 - ray.init raises ValueError, ConnectionError, RuntimeError, ...
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         hint = ""

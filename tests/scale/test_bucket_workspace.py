@@ -170,3 +170,60 @@ def test_ordinary_workspace_uris_are_accepted(tmp_path):
     assert Location("s3://my.bucket-1/with space/ünïcode").uri == "s3://my.bucket-1/with space/ünïcode"
     assert Location(f"file://{tmp_path}/ws").uri == str(tmp_path / "ws")
     assert Location("gs://bkt/ws").uri == "gs://bkt/ws" and Location("az://container/ws").uri == "az://container/ws"
+
+
+def test_store_messages_an_outside_tester_found_wanting(monkeypatch, capsys, tmp_path):
+    """Wrong credentials in pyarrow's spelling got no advice; an endpoint's user:password was shown; a Ray timeout
+    re-raised `from None` read as an unreachable endpoint; Azure without an account was a TypeError traceback;
+    a mistyped bucket URI became a local folder in the working directory."""
+    from core.cli import main
+    from core.os_errors import explain_remote
+    from core.storage import Location
+
+    where = Location("s3://bkt/ws", {"aws_endpoint": "http://user:PassInUrl77@127.0.0.1:9"})
+    for code in ("SIGNATURE_DOES_NOT_MATCH", "INVALID_ACCESS_KEY_ID"):
+        error = explain_remote(OSError(f"When listing objects: AWS Error {code} during ListObjectsV2"), where)
+        assert error is not None and "access was refused; check the credentials" in str(error)
+    error = explain_remote(OSError("error sending request: connection refused"), where)
+    assert "could not be reached" in str(error) and "PassInUrl77" not in str(error) and "127.0.0.1:9" in str(error)
+
+    def ray_timeout():
+        try:
+            raise TimeoutError("Get timed out: some object(s) not ready")
+        except TimeoutError:
+            raise RuntimeError("Ray did not answer within 40 s; use fewer shards (FEWSHOT_RAY_SHARDS)") from None
+
+    with pytest.raises(RuntimeError) as caught:
+        ray_timeout()
+    assert explain_remote(caught.value, where) is None  # its own message stays
+
+    monkeypatch.chdir(tmp_path)
+    for key in ("AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY", "FEWSHOT_STORAGE_OPTIONS"):
+        monkeypatch.delenv(key, raising=False)
+    for home, said in (("az://cont/ws", "no Azure storage account was given"),
+                       ("s3:/bkt/ws", "looks like a mistyped s3:// URI"), ("s3//bkt/ws", "mistyped s3://"),
+                       (" s3://bkt/ws", "mistyped s3://"), ("gs:bkt", "mistyped gs://")):
+        monkeypatch.setenv("FEWSHOT_HOME", home)
+        assert main(["list"]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []  # no folder named s3: or s3 left in the working directory
+
+
+def test_the_app_says_an_unreachable_bucket_in_one_line(monkeypatch):
+    """An outside tester: the Index, Teach and Validate pages showed the one-line storage error as an uncaught
+    exception (with Streamlit's traceback under it)."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("AWS_ENDPOINT", f"http://user:PassInUrl77@127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    monkeypatch.setenv("FEWSHOT_HOME", "s3://some-bucket/ws")
+    monkeypatch.setenv("FEWSHOT_AUTO_MAP", "0")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "streamlit_app.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [e.value.replace("\\", "").replace("\u200b", "") for e in at.error]  # the Markdown source, unescaped
+    assert any("could not be reached" in e and "s3://some-bucket/ws" in e for e in shown), shown
+    assert not any("PassInUrl77" in e for e in shown)

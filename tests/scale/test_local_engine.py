@@ -74,3 +74,29 @@ def test_an_interrupted_ray_build_says_only_finished_chunks_are_kept(workspace_d
     monkeypatch.setattr(ray_index, "build_index_ray", interrupted)
     code = main(["index", "--name", "x", "--source", "demo:digits", "--embedder", "pixels", "--engine", "ray"])
     assert code == 130 and "finished chunks of 50,000 items are kept" in capsys.readouterr().err
+
+
+def test_a_ray_address_where_nothing_answers_fails_at_once(workspace_dir, capsys, monkeypatch):
+    """An outside tester: --ray-address 127.0.0.1:6999 sat at 0% for 6.8 minutes with only Ray's own warnings;
+    FEWSHOT_SCORING=ray without Ray installed was an 11-frame ImportError traceback."""
+    import socket
+    import time
+
+    pytest.importorskip("ray", reason="pip install -r requirements-scale.txt")
+    from core.cli import main
+    from core.errors import FewshotError
+    from core.scale.ray_shards import connect_ray
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    code = main(["index", "--name", "far", "--source", "demo:digits", "--embedder", "pixels", "--engine", "ray",
+                 "--ray-address", f"127.0.0.1:{port}"])
+    err = capsys.readouterr().err
+    assert code == 2 and time.monotonic() - started < 30
+    assert f"cannot connect to Ray at '127.0.0.1:{port}'" in err and "Traceback" not in err, err
+    assert err.count("cannot connect to Ray") == 1
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
+    with pytest.raises(FewshotError, match="Ray is not installed here: pip install -r requirements-scale.txt"):
+        connect_ray(None)
