@@ -227,3 +227,53 @@ def test_the_app_says_an_unreachable_bucket_in_one_line(monkeypatch):
     shown = [e.value.replace("\\", "").replace("\u200b", "") for e in at.error]  # the Markdown source, unescaped
     assert any("could not be reached" in e and "s3://some-bucket/ws" in e for e in shown), shown
     assert not any("PassInUrl77" in e for e in shown)
+
+
+def test_a_second_build_of_a_bucket_index_is_refused_while_the_first_holds_its_lease(s3_workspace, monkeypatch):
+    """An outside tester: two builds of one index into a bucket at once stored 3,338 rows for 1,797 ids and called
+    the index complete. A build holds a renewed lease; a second one is refused; a dead build's lease goes stale."""
+    import threading
+    import time
+
+    import core.build_lock as build_lock_module
+    from core.build_lock import BuildInProgress, build_lock
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.sources import parse_source
+    from core.store import Store
+
+    store = Store()
+    monkeypatch.setattr(build_lock_module, "RENEW_LEASE_S", 0.2)
+    inside, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with build_lock(store.root, "digits"):
+            inside.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert inside.wait(30)
+    other = Store()  # another process's view of the bucket: the in-process guard is not what refuses it
+    build_lock_module._HELD.clear()
+    try:
+        time.sleep(0.6)  # renewed meanwhile
+        with pytest.raises(BuildInProgress, match="being built by another process"):
+            build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=other)
+    finally:
+        release.set()
+        holder.join(30)
+    report = build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=other)
+    assert report.added == 1797 and len(other.item_ids("digits")) == 1797
+    # a build killed while holding it: its lease is not renewed and goes stale
+    monkeypatch.setattr(build_lock_module, "STALE_LEASE_S", 1.0)
+    lease = store.root.child("_build_" + __import__("hashlib").sha256(b"digits").hexdigest()[:24] + ".lance")
+    import lance
+    import pyarrow as pa
+
+    lance.write_dataset(pa.table({"renewed": [time.time()]}), lease.uri, mode="create",
+                        storage_options=lease.storage_options or None)
+    with pytest.raises(BuildInProgress):
+        build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=other)
+    time.sleep(1.2)
+    assert build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=other).added == 0
