@@ -183,11 +183,13 @@ def _build_index_ray(name: str, source: Any, embedder_spec: str, store: Store, *
     def publish() -> None:
         if progress is None:
             return
-        added, skipped = ray.get(tally.counts.remote())
+        embedded, skipped = ray.get(tally.counts.remote())
         elapsed = time.perf_counter() - start
-        done = added + skipped + report.already_present + len(report.skipped)
-        rate = (added + skipped) / elapsed if elapsed > 0 else 0.0
-        progress(Progress(done, total, added, skipped + len(report.skipped), elapsed, rate))
+        done = embedded + skipped + report.already_present + len(report.skipped)
+        rate = (embedded + skipped) / elapsed if elapsed > 0 else 0.0
+        # "added" counts committed rows (a chunk's rows are committed when the chunk ends): an endpoint that died
+        # mid-build showed "added=1797" for minutes while nothing was stored
+        progress(Progress(done, total, report.added, skipped + len(report.skipped), elapsed, rate))
 
     try:
         for chunk_start in range(0, len(todo), chunk_size):
