@@ -73,7 +73,7 @@ def start(name: str, choice: SourceChoice, embedder_spec: str) -> None:
             return build_index_from_spec(name, source, embedder_spec, store=store, progress=progress,
                                          should_cancel=should_cancel)
         except FewshotError:
-            if is_upload and not store.has_index(name):  # a refused upload leaves nothing behind
+            if is_upload and not _upload_in_use(store, name, source):  # a refused upload leaves nothing behind
                 from core.uploads import discard_upload
 
                 discard_upload(getattr(source, "path", None) or getattr(source, "root", ""))
@@ -81,6 +81,15 @@ def start(name: str, choice: SourceChoice, embedder_spec: str) -> None:
 
     jobs()[name] = Job(name, work).start()
     st.session_state[MINE] = name
+
+
+def _upload_in_use(store, name: str, source) -> bool:
+    """Whether the index already reads this upload (a resume that failed keeps it). An upload refused for an
+    existing index built from another file was kept before, though nothing used it (an outside tester)."""
+    if not store.has_index(name):
+        return False
+    path = str(getattr(source, "path", None) or getattr(source, "root", ""))
+    return (store.get_index(name).source or {}).get("path") == path
 
 
 @st.fragment(run_every=0.5)
@@ -111,8 +120,8 @@ def result_banner(job: Job) -> None:
         verb = "Cancelled" if cancelled else "Done"
         n_items = report.info.n_items if report.info else 0
         st.success(plain(
-            f"{verb}: {name} holds {n_items} items; added {report.added} in {report.elapsed_s:.1f}s "
-            f"({report.rate:.0f}/s), {report.already_present} already present, {len(report.skipped)} skipped."
+            f"{verb}: {name} holds {n_items:,} items; added {report.added:,} in {report.elapsed_s:.1f}s "
+            f"({report.rate:,.0f}/s), {report.already_present:,} already present, {len(report.skipped):,} skipped."
             + (f" Items {note}." if (note := _split_note(report)) else "")
             + (" Run it again to resume." if cancelled else "")
         ))
@@ -120,7 +129,8 @@ def result_banner(job: Job) -> None:
             st.warning(plain(warning.removeprefix("warning: ").replace("leave --split-column out",
                                                                       "pick no split column")))
         if report.skipped:
-            with st.expander(f"{len(report.skipped)} skipped items"):
+            n_skipped = len(report.skipped)
+            with st.expander(f"{n_skipped:,} skipped item{'s' * (n_skipped != 1)}"):
                 st.dataframe([s.__dict__ for s in report.skipped[:200]], hide_index=True)
                 st.download_button("Download skipped items (CSV)", skipped_csv(report.skipped),
                                    file_name=f"{name}-skipped.csv", key=f"index_skipped_{name}")

@@ -30,7 +30,7 @@ def render_sidebar() -> None:
         counts = {i.name: store.stored_items(i) for i in infos}  # an unfinished build: its rows so far
         shown = choices(names)  # names come from the workspace: shown through the one rule
         index = _mirrored_selectbox("Index", names, INDEX_KEY,
-                                    format_func=lambda n: f"{shown(n)} ({counts.get(n, 0)} items)")
+                                    format_func=lambda n: f"{shown(n)} ({counts.get(n, 0):,} items)")
         try:
             teach = TeachStore(store)
             concepts = [c.name for c in teach.concepts(index)]
@@ -89,7 +89,7 @@ def _show_missing() -> None:
         return
     st.warning(plain(message), icon=":material/link_off:")
     # With one index (or one concept) there is nothing else to pick, and the note stayed for the whole session.
-    if st.button("Dismiss", key="sidebar_link_dismiss", type="tertiary"):
+    if st.button("Dismiss", key="sidebar_link_dismiss", icon=":material/close:"):
         st.session_state.pop("sidebar_link_missing", None)
         st.rerun()
 

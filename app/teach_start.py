@@ -19,6 +19,9 @@ from core.teach_store import TeachStore
 START_PROMPT, START_EXAMPLES, START_DIVERSE = "prompt", "examples", "diverse"
 
 
+EXAMPLE_CHOICES = 30
+
+
 def _start_options(info: IndexInfo) -> dict[str, str]:
     options = {}
     if info.embedder_kind in ("clip", "st"):
@@ -34,12 +37,18 @@ def _example_candidates(info: IndexInfo, query: str) -> list[str]:
     text when the embedder has a text side, else a random sample."""
     store = get_store()
     view = store.vectors(info.name)
-    if query and info.embedder_kind in ("clip", "st"):
-        vector = get_embedder(info.embedder).embed_texts([query])[0]
-        return [hit["id"] for hit in store.search(info.name, vector, k=30, split=TRAIN, embedder=info.embedder)]
     train = view.rows(TRAIN)
+    if query:  # ids (file names) holding the text first: a known file could not be reached on a large index
+        needle = query.strip().casefold()
+        by_id = [str(view.ids[r]) for r in train if needle in str(view.ids[r]).casefold()][:EXAMPLE_CHOICES]
+        if info.embedder_kind not in ("clip", "st"):
+            return by_id
+        vector = get_embedder(info.embedder).embed_texts([query])[0]
+        near = [hit["id"] for hit in store.search(info.name, vector, k=EXAMPLE_CHOICES, split=TRAIN,
+                                                  embedder=info.embedder)]
+        return list(dict.fromkeys(by_id + near))[:EXAMPLE_CHOICES]
     rng = np.random.default_rng(int(st.session_state.get("teach_examples_seed", 0)))
-    rows = rng.choice(train, size=min(30, len(train)), replace=False) if len(train) else train
+    rows = rng.choice(train, size=min(EXAMPLE_CHOICES, len(train)), replace=False) if len(train) else train
     return [str(view.ids[r]) for r in rows]
 
 
@@ -56,21 +65,25 @@ def render_start_form(info: IndexInfo) -> None:
     if how == START_PROMPT:
         prompt = st.text_input("Prompt", key="teach_new_prompt", placeholder=prompt_example(info.modality))
     elif how == START_EXAMPLES:
-        query = ""
-        if info.embedder_kind in ("clip", "st"):
-            query = st.text_input("Search for examples", key="teach_examples_query")
-        elif st.button("Show other items", key="teach_examples_shuffle"):
+        text_side = info.embedder_kind in ("clip", "st")
+        query = st.text_input("Search for examples (what they show, or part of an id or file name)" if text_side
+                              else "Find examples by id or file name", key="teach_examples_query")
+        if not text_side and not query and st.button("Show other items", key="teach_examples_shuffle"):
             st.session_state["teach_examples_seed"] = int(st.session_state.get("teach_examples_seed", 0)) + 1
         ids = _example_candidates(info, query)
-        if not ids:
+        if query and not ids:
+            st.info(plain(f"No train item matches '{query}'."))
+        elif not ids:
             st.info("This index has no train items to pick examples from (validation items are held out): "
                     "start from a prompt or a diverse sample.")
         rows = get_store().fetch_items(info.name, ids)
         if ids:
             st.caption("Train items only: the validation split is held out to measure the classifier.")
         item_grid(rows, [f"{r['id']}" for r in rows], columns=6)
-        examples = st.multiselect("Examples of the concept", ids, key="teach_new_examples",
-                                  format_func=safe_text.choices(ids))
+        # picks made under an earlier search stay picked (and offered) when the search changes
+        offered = list(dict.fromkeys([*(st.session_state.get("teach_new_examples") or []), *ids]))
+        examples = st.multiselect("Examples of the concept", offered, key="teach_new_examples",
+                                  format_func=safe_text.choices(offered))
     column = None
     if len(info.label_columns) > 1:
         column = st.selectbox("Ground-truth column (for AP by round)", info.label_columns, key="teach_new_column",

@@ -6,6 +6,8 @@ screen); when it ends, one banner says what happened and offers "Teach this inde
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import streamlit as st
 
 from app.index_form import embedder_form, name_input, source_form
@@ -14,8 +16,10 @@ from app.items import plain
 from app.safe_text import choices
 from app.sidebar import render_sidebar
 from app.state import get_store
-from app.tables import index_rows
+from app.tables import index_rows, skipped_csv
 from core.config import workspace_uri
+
+SKIPPED_SHOWN = 500
 
 st.title("Index a dataset")
 st.caption(f"Workspace: `{workspace_uri()}`")
@@ -56,6 +60,17 @@ else:
         st.caption(plain(f"{', '.join(cut_short)}: a build that did not finish (stopped, or the server restarted), "
                          "unless another process is building it now. Build it again with the same name and source "
                          "to resume: the items stored so far are kept and only the rest is embedded."))
+    with_skips = [i.name for i in infos if i.n_skipped]
+    if with_skips:  # the build's banner lists them once; after a reload this was the only way back to the reasons
+        with st.expander("Skipped items"):
+            which = st.selectbox("Index", with_skips, key="index_skipped_name", format_func=choices(with_skips))
+            skipped = get_store().skipped(which)
+            st.caption(f"{len(skipped):,} item{'s' * (len(skipped) != 1)} of {plain(which)} could not be read and "
+                       "were left out" + (f"; the first {SKIPPED_SHOWN:,} are shown" if len(skipped) > SKIPPED_SHOWN
+                                          else "") + ".")
+            st.dataframe(skipped[:SKIPPED_SHOWN], hide_index=True, width="stretch")
+            st.download_button("Download skipped items (CSV)", skipped_csv([SimpleNamespace(**s) for s in skipped]),
+                               file_name=f"{which}-skipped.csv", key="index_skipped_csv")
     with st.expander("Delete an index"):
         names = [i.name for i in infos]
         victim = st.selectbox("Index", names, key="index_delete_name", format_func=choices(names))

@@ -67,7 +67,7 @@ def test_errors_show_next_to_the_button_and_a_new_banner_replaces_the_last():
     at.button(key="index_build").click().run()
     _wait_for_build(at, "d2")
     banners = [shown(s.value) for s in at.success]
-    assert len(banners) == 1 and "d2 holds 1797 items" in banners[0], banners
+    assert len(banners) == 1 and "d2 holds 1,797 items" in banners[0], banners
 
 
 def test_upload_with_two_label_columns_then_teach_against_the_second(tmp_path):
@@ -175,4 +175,44 @@ def test_an_interrupted_build_shows_its_stored_items_and_how_to_resume(workspace
     # its splits so far, not the 0 and 0 an unfinished build's metadata holds
     assert (row["train"], row["validation"]) == (splits["train"], splits["validation"])
     assert any("Build it again with the same name and source" in shown(c.value) for c in at.caption)
-    assert any(f"cut ({stored} items)" in shown(o) for box in at.sidebar.selectbox for o in box.options)
+    assert any(f"cut ({stored:,} items)" in shown(o) for box in at.sidebar.selectbox for o in box.options)
+
+
+def test_skipped_items_stay_listed_after_the_build_banner_is_gone(workspace_dir):
+    """An outside tester: after a reload only the count of skipped items was left; their reasons were stored
+    but the app had no way back to them."""
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.sources import parse_source
+
+    store = Store()
+    build_index("shapes", parse_source("demo:digits"), load_embedder("pixels:4"), store=store)
+    store.add_skipped("shapes", [{"id": "bad <b>1</b>.png", "uri": "bad.png", "reason": "cannot decode image"}])
+    info = store.get_index("shapes")
+    info.n_skipped = 1
+    store.save_index_info(info)
+    at = AppTest.from_file(ROUTER, default_timeout=60).run()
+    _no_errors(at)
+    assert any("1 item of shapes could not be read" in shown(c.value) for c in at.caption)
+    table = at.dataframe[-1].value
+    assert table["id"].tolist() == ["bad <b>1</b>.png"] and table["reason"].tolist() == ["cannot decode image"]
+    assert at.get("download_button")
+
+
+def test_a_refused_upload_is_removed_unless_the_index_reads_it(workspace_dir, tmp_path):
+    """An outside tester: my_photos.zip uploaded under the existing index my-photos (built from another zip) was
+    refused, and its extracted folder stayed under uploads/ with nothing using it."""
+    from types import SimpleNamespace
+
+    from app.index_jobs import _upload_in_use
+    from core.embedders import load_embedder
+    from core.indexing import build_index
+    from core.sources import parse_source
+
+    store = Store()
+    assert not _upload_in_use(store, "shapes", SimpleNamespace(root=tmp_path / "a"))
+    table = tmp_path / "a.csv"
+    table.write_text("id,text\nr1,one text\n")
+    build_index("shapes", parse_source(f"file:{table}"), load_embedder("st:minilm"), store=store)
+    assert _upload_in_use(store, "shapes", SimpleNamespace(path=table.resolve()))
+    assert not _upload_in_use(store, "shapes", SimpleNamespace(path=(tmp_path / "b.csv").resolve()))

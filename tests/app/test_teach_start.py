@@ -77,3 +77,21 @@ def test_searched_example_candidates_are_train_items_only_and_start_the_concept(
     _no_errors(at)
     concept = TeachSession.open("pkgs", "web", store=store).concept
     assert concept.init == "examples" and concept.examples == options[:2]
+
+
+def test_examples_are_found_by_id_or_file_name_and_picks_survive_another_search():
+    """An outside tester: on an index of 6,000 images a known file could not be reached (only ~30 random items
+    were offered, with no search on a pixels index; typing a file name said "No results")."""
+    store = Store()
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=store)
+    split_of = _splits(store, "digits")
+    wanted = next(i for i in ("digits-1234", "digits-1236", "digits-1238") if split_of[i] == "train")
+    at = _examples_form("digits", query=wanted.upper())
+    options = at.multiselect(key="teach_new_examples").options
+    assert options[0] == wanted and all(split_of[o] == "train" for o in options)
+    at.multiselect(key="teach_new_examples").set_value([wanted]).run()
+    at.text_input(key="teach_examples_query").set_value("digits-17").run()
+    _no_errors(at)
+    assert at.multiselect(key="teach_new_examples").value == [wanted]  # kept across the new search
+    at.text_input(key="teach_examples_query").set_value("no such file").run()
+    assert any("No train item matches" in i.value for i in at.info)

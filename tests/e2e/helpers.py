@@ -209,7 +209,7 @@ def build_digits_index(page: Page, base_url: str, name: str = "digits", timeout:
     choose_radio(page, "Built-in demo: handwritten digits (offline)")
     fill_text(page, "Index name", name)
     click_button(page, "Build index")
-    success = main.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="1797 items")
+    success = main.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="1,797 items")
     try:
         success.first.wait_for(state="visible", timeout=timeout * 1000)
     except PlaywrightTimeout as exc:

@@ -45,14 +45,14 @@ def _build_digits(page) -> None:
     expect(main.get_by_role("radio", name=PIXELS, exact=True)).to_be_checked()
     fill_text(page, "Index name", "digits")
     click_button(page, "Build index")
-    success = main.locator(SUCCESS).filter(has_text="1797 items")
+    success = main.locator(SUCCESS).filter(has_text="1,797 items")
     expect(success).to_be_visible(timeout=BUILD_TIMEOUT_MS)
-    expect(success).to_contain_text("digits holds 1797 items")
+    expect(success).to_contain_text("digits holds 1,797 items")
 
 
 def _expect_digits_listed(page) -> None:
     sidebar_index = page.locator(SIDEBAR).get_by_role("combobox", name="Index")
-    expect(sidebar_index).to_have_value("digits (1797 items)")
+    expect(sidebar_index).to_have_value("digits (1,797 items)")
     rows = dataframe_rows(page)
     assert [(r.get("name"), r.get("items")) for r in rows] == [("digits", "1797")], rows
 

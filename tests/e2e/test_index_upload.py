@@ -82,7 +82,7 @@ def test_upload_preview_progress_and_teach_this_index(app_server, page, screensh
                 screenshot(page, screenshot_dir, "02-progress")
                 seen_rate = True
         page.wait_for_timeout(300)
-    expect(main.locator(SUCCESS).filter(has_text="pypi_slice holds 2000 items")).to_be_visible(timeout=5_000)
+    expect(main.locator(SUCCESS).filter(has_text="pypi_slice holds 2,000 items")).to_be_visible(timeout=5_000)
     assert seen_rate, "no progress with a rate and time left was visible while indexing"
     teach = main.get_by_role("button", name=re.compile("Teach this index"))
     expect(teach).to_be_visible()
