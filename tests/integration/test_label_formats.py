@@ -40,13 +40,13 @@ def test_a_resumed_index_keeps_the_spelling_its_first_rows_have(tmp_path, minilm
     frame = pd.DataFrame({"id": [f"r{i}" for i in range(len(FL))],
                           "text": [f"a sentence about topic {i}" for i in range(len(FL))],
                           "fl": pd.array(FL, dtype="Int64").astype("float64"), "kind": ["a", "b"] * (len(FL) // 2)})
-    whole, first = tmp_path / "all.csv", tmp_path / "first.csv"
-    frame.to_csv(whole, index=False)
-    frame.iloc[:4].to_csv(first, index=False)
+    whole = tmp_path / "all.csv"
+    frame.iloc[:4].to_csv(whole, index=False)  # the file's first rows, then (below) the same file grown
     store = Store()
-    old = parse_source(f"file:{first}", label_columns=["fl", "kind"])
+    old = parse_source(f"file:{whole}", label_columns=["fl", "kind"])
     old.keep_label_text(["fl"])  # what indexing stored before: the cells as written
     build_index("resumed", old, minilm, store=store)
+    frame.to_csv(whole, index=False)
     report = build_index("resumed", parse_source(f"file:{whole}", label_columns=["fl", "kind"]), minilm, store=store)
     assert report.added == len(FL) - 4 and report.already_present == 4
     labels = {lab[0] for lab in store.read_columns("resumed", ["labels"]).column("labels").to_pylist()}
