@@ -313,6 +313,10 @@ def load_embedder(spec: str, device: str | None = None, batch_size: int | None =
     kind, argument = parse_embedder_spec(spec)
     if batch_size is not None and batch_size < 1:
         raise EmbedderError(f"batch size must be at least 1, got {batch_size}.")
+    if device is not None:  # checked for every embedder: pixels and the ONNX backend ignored a bad one silently
+        device = pick_device(device)
+        if device != "cpu" and (kind == "pixels" or argument.endswith(f"@{ONNX_INT8}")):
+            raise EmbedderError(f"{spec} runs on the CPU only; leave --device out (or give cpu)")
     if kind == "pixels":
         return PixelEmbedder(int(argument), batch_size=batch_size)
     if kind == "st":

@@ -320,6 +320,14 @@ def reconcile_label_columns(info: IndexInfo, source: Source, fresh_index: bool,
             f"index {info.name!r} was built with label columns {info.label_columns}; resuming it with "
             f"{label_columns} would mix them. Use the same label columns, or another index name."
         )
+    elif not fresh_index and not info.label_columns and label_columns and has_labels_column:
+        # built without labels (or none of its items had one): the stored items would stay unlabelled, the rerun
+        # said "done", and a concept on the new column then found no such column (an outside tester)
+        raise FewshotError(
+            f"index {info.name!r} was built without label columns, so the items it holds have none; a rerun adds "
+            f"new items only and cannot label them with {label_columns}. Build the labels into a new index (another "
+            "name), or delete this one first."
+        )
     had_labels = not fresh_index and bool(info.label_columns)
     if not had_labels:
         info.label_columns = label_columns

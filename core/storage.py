@@ -110,6 +110,8 @@ def check_local_uri(uri: str) -> None:
 def check_remote_uri(uri: str, scheme: str) -> str:
     """``uri`` without a trailing ``/``, after refusing what would write elsewhere or fail later: no
     bucket, an invalid bucket name, empty, ``.`` or ``..`` parts, a query or a fragment."""
+    if uri != uri.strip():  # 's3://bkt/ws ' wrote under a prefix ending in a space, invisible in every message
+        raise FewshotError(f"{uri!r} starts or ends with a space; {_USE}")
     prefix, rest = uri.split("://", 1)
     rest = rest.rstrip("/")
     text = f"{prefix}://{rest}"

@@ -125,6 +125,8 @@ def extract_zip_upload(index_name: str, filename: str, zip_path: Path | str) -> 
     if size > max_upload_bytes():
         raise _too_large(filename, size)
     target = uploads_dir(index_name) / Path(_safe_name(filename)).stem
+    if target.exists() and not target.is_dir():  # data.csv.zip beside an uploaded data.csv: never replace the table
+        target = target.with_name(f"{target.name}-zip")
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as exc:

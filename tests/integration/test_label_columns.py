@@ -183,3 +183,15 @@ def test_cli_label_columns_end_to_end(tmp_path, capsys):
     table = pd.read_csv(out_csv, dtype=str)
     assert {"label", "label_pytest", "label_flask"} <= set(table.columns)
     assert (table[table["split"] == "validation"]["label_flask"] == "1").sum() == 1  # every item scored
+
+
+def test_a_rerun_cannot_add_a_label_column_to_an_index_built_without_one(tmp_path, minilm):
+    """A re-tester: a rerun with an added --label-column said it succeeded, added nothing, and a concept on the
+    column then found no such column."""
+    path = _table(tmp_path / "pkgs.csv")
+    store = Store()
+    build_index("plain", parse_source(f"file:{path}", split_column="split", label_columns=[]), minilm, store=store)
+    assert store.get_index("plain").label_columns == []
+    with pytest.raises(FewshotError, match="was built without label columns"):
+        build_index("plain", parse_source(f"file:{path}", split_column="split", label_columns=["flask"]), minilm,
+                    store=store)

@@ -411,3 +411,12 @@ def test_classifier_files_that_are_not_ours_or_not_for_this_index(digits_store, 
         assert not out.exists(), name
         record("bad_inputs_tried")
     assert len(predict(good, "digits", store=digits_store)) > 0
+
+
+def test_a_zip_named_like_an_uploaded_table_leaves_the_table_alone(tmp_path):
+    """A re-tester: data.csv uploaded, then data.csv.zip for the same index: the zip was extracted into the folder
+    data.csv and the table moved to a hidden .data.csv.old-<pid> that was never removed."""
+    table = save_table_upload("photos", "data.csv", b"id,text\nr1,a text\n")
+    folder = extract_zip_upload("photos", "data.csv.zip", _zip(tmp_path / "a.zip", {"a/1.png": _encoded("RGB", "PNG")}))
+    assert table.read_bytes() == b"id,text\nr1,a text\n" and folder.is_dir() and folder != table
+    assert not [p for p in table.parent.iterdir() if p.name.startswith(".")]

@@ -277,3 +277,11 @@ def test_a_second_build_of_a_bucket_index_is_refused_while_the_first_holds_its_l
         build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=other)
     time.sleep(1.2)
     assert build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=other).added == 0
+
+
+def test_a_bucket_uri_with_a_trailing_space_is_refused(monkeypatch, capsys):
+    from core.cli import main
+
+    monkeypatch.setenv("FEWSHOT_HOME", "s3://bkt/ws ")
+    assert main(["list"]) == 2
+    assert "starts or ends with a space" in capsys.readouterr().err

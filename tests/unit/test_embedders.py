@@ -349,3 +349,15 @@ def test_an_unusable_device_is_refused_by_name():
     if not torch.cuda.is_available():
         with pytest.raises(EmbedderError, match="no CUDA GPU that torch can use"):
             load_embedder("st:minilm", device="cuda")
+
+
+def test_a_device_is_refused_for_embedders_that_run_on_the_cpu_only():
+    """A re-tester: --device cuda|gpu|tpu with pixels or @onnx-int8 built on the CPU without a word."""
+    from core.errors import EmbedderError
+
+    for spec in ("pixels", "st:minilm@onnx-int8"):
+        with pytest.raises(EmbedderError, match="unknown device 'tpu'"):
+            load_embedder(spec, device="tpu")
+        with pytest.raises(EmbedderError, match="runs on the CPU only|no CUDA GPU"):
+            load_embedder(spec, device="cuda")
+    assert load_embedder("pixels", device="cpu").dim == 256
