@@ -226,8 +226,12 @@ class TeachStore:
     def _rename_concept(self, index: str, old: str, new: str) -> None:
         info = self.concept(index, old)
         if info is None:
-            raise FewshotError(f"no concept {old!r} on index {index!r} (deleted or renamed in another tab or "
-                               "process); nothing was renamed")
+            from core.ground_truth import describe_labels
+
+            names = [c.name for c in self.concepts(index)]
+            known = f"its concepts: {describe_labels(names)}" if names else "it has no concept"
+            raise FewshotError(f"no concept {old!r} on index {index!r} ({known}; deleted or renamed in another tab "
+                               "or process?); nothing was renamed")
         names = self.store.table_names()
         for table in (LABELS, CHECKPOINTS):
             if table in names:

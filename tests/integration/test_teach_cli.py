@@ -346,3 +346,8 @@ def test_concept_rename_from_the_command_line(digits, capsys):
     assert code == 2 and "no concept 'old'" in err and "'threes'" in err  # the concepts it has, named
     code, _, err = run(capsys, "concept", "rename", "--index", "digits", "--concept", "threes", "--to", "bad name")
     assert code == 2 and "invalid concept name" in err
+    code, out, _ = run(capsys, "concept", "rename", "--index", "digits", "--concept", "threes", "--to", "threes")
+    assert code == 0 and "already has that name; nothing changed" in out
+    for target in ("nope", "other"):  # an unknown concept, renamed to itself or to another name
+        code, _, err = run(capsys, "concept", "rename", "--index", "digits", "--concept", "nope", "--to", target)
+        assert code == 2 and "no concept 'nope'" in err and "'threes'" in err, err
