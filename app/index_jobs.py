@@ -126,8 +126,7 @@ def result_banner(job: Job) -> None:
             + (" Run it again to resume." if cancelled else "")
         ))
         if not cancelled and report.info and (warning := _no_validation(report)):
-            st.warning(plain(warning.removeprefix("warning: ").replace("leave --split-column out",
-                                                                      "pick no split column")))
+            st.warning(plain(warning))
         if report.skipped:
             n_skipped = len(report.skipped)
             with st.expander(f"{n_skipped:,} skipped item{'s' * (n_skipped != 1)}"):
@@ -189,7 +188,7 @@ def start_or_explain(name: str, choice: SourceChoice | None, embedder_spec: str,
 def _no_validation(report) -> str:
     from core.source_base import no_validation_warning
 
-    return no_validation_warning(report.info.counts, report.info.source or {})
+    return no_validation_warning(report.info.counts, report.info.source or {}, no_column="pick no split column")
 
 
 def _split_note(report) -> str:

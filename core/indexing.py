@@ -16,7 +16,6 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -229,16 +228,12 @@ def _check_same_source(info: IndexInfo, source: Source) -> None:
     before, now = info.source or {}, source.describe()
     changed = sorted(k for k in set(before) & set(now) - _RESUME_MAY_DIFFER if before[k] != now[k])
     if changed:
-        shown = "; ".join(f"{k} {_short(before[k])} before, {_short(now[k])} now" for k in changed[:4])
+        shown = "; ".join(f"{k} {quoted(before[k], 120)} before, {quoted(now[k], 120)} now" for k in changed[:4])
         raise FewshotError(
             f"index {info.name!r} was built from another source ({shown}). Building it again resumes it, and this "
             "would mix two datasets under one name. Use the same source and options to resume, or another index "
             "name (or delete this one first)."
         )
-
-
-def _short(value: Any) -> str:
-    return quoted(str(value)[:120])
 
 
 class _Writer:

@@ -83,8 +83,7 @@ _REMOTE_CAUSES = (
     (("error sending request", "could not connect", "connection refused", "network_connection", "dns error",
       "failed to connect", "connection reset", "timed out", "broken pipe", "unexpected eof", "could not resolve",
       "name or service not known", "fail to get a new connection"),
-     "the storage endpoint {endpoint} could not be reached; is it running, and are AWS_ENDPOINT / "
-     "FEWSHOT_STORAGE_OPTIONS right?"),
+     "{place} could not be reached; is it running, and are {settings} right?"),
 )
 _REMOTE_GENERIC = ("lanceerror(io)", "generic s3 error", "generic gcs error", "generic azure error", "azure error",
                    "aws error", "object_store", "http error")
@@ -130,19 +129,19 @@ def explain_remote(exc: BaseException, where, doing: str | None = None) -> Remot
     bucket = uri.split("://", 1)[-1].split("/", 1)[0]
     options = getattr(where, "storage_options", None) or {}
     endpoint = without_userinfo(options.get("aws_endpoint") or options.get("endpoint") or "of the bucket")
+    s3 = uri.startswith("s3://")  # the endpoint advice names S3's variables
+    place = "the store" if not s3 and endpoint == "of the bucket" else f"the storage endpoint {endpoint}"
+    settings = ("AWS_ENDPOINT / FEWSHOT_STORAGE_OPTIONS" if s3
+                else "the account, the network and FEWSHOT_STORAGE_OPTIONS")
     what = None
     for words, cause in _REMOTE_CAUSES:
         if any(w in lower for w in words):
-            what = cause.format(bucket=bucket, endpoint=endpoint)
+            what = cause.format(bucket=bucket, place=place, settings=settings)
             break
     if what is None:
         if not any(w in lower for w in _REMOTE_GENERIC):
             return None
         what = f"the storage failed: {_short(text)}"
-    if not uri.startswith("s3://"):  # the endpoint advice names S3's variables
-        what = what.replace("the storage endpoint of the bucket", "the store").replace(
-            "are AWS_ENDPOINT / FEWSHOT_STORAGE_OPTIONS right?", "are the account, the network and "
-            "FEWSHOT_STORAGE_OPTIONS right?")
     prefix = f"{doing} failed: " if doing else ""
     return RemoteStorageError(without_userinfo(f"{prefix}{uri}: {what}"))
 

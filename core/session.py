@@ -22,7 +22,7 @@ import numpy as np
 from core.background import Background
 from core.classifier import LinearHead, TrainConfig
 from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, StaleBatch
-from core.ground_truth import check_target, column_place, describe_labels
+from core.ground_truth import check_target, column_place
 from core.policy import NAME as NAME_AUTO
 from core.policy import Evidence, Plan, plan_batch
 from core.records import TRAIN, VALIDATION
@@ -169,9 +169,7 @@ class TeachSession:
         teach = TeachStore(store)
         info = teach.concept(index, concept)
         if info is None:  # name what is there, as an unknown index's message does
-            names = [c.name for c in teach.concepts(index)]
-            known = f"its concepts: {describe_labels(names)}" if names else "it has no concept yet"
-            raise FewshotError(f"no concept {concept!r} on index {index!r} ({known})")
+            raise FewshotError(f"no concept {concept!r} on index {index!r} ({teach.concepts_named(index)})")
         session = cls(store, info)
         if session.teach.max_label_round(index, concept) > session.round:
             with session._lock():
@@ -492,8 +490,8 @@ class TeachSession:
     def _refuse_held_out(self, ids: list[str]) -> None:
         """Validation items measure the classifier: one rated (a typed id, a lasso on the Map) trained on the items
         its AP was then computed on, and that AP rose with nothing learnt (an outside tester)."""
-        split = self.view.split
-        held_out = [i for i in ids if split[self._row_of[i]] == VALIDATION]
+        rateable = set(self.rateable(ids))
+        held_out = [i for i in ids if i not in rateable]  # every id is known here (``_rows_known``)
         if held_out:
             shown = ", ".join(repr(i) for i in held_out[:5]) + (", ..." if len(held_out) > 5 else "")
             raise InvalidRating(f"{len(held_out)} item(s) are in the validation split, which is held out to measure "
@@ -646,7 +644,6 @@ def _one_blas_thread(size: int):
                 torch.set_num_threads(_THREADS["saved"])
 
 
-#: Settings kept as the concept's own fields; every other one is a training setting (``TrainConfig``).
 def checked_batch_size(value: Any) -> int:
     """A batch size from 1 to ``MAX_BATCH_SIZE`` (the command line took 100,000,000,000)."""
     try:
@@ -658,6 +655,7 @@ def checked_batch_size(value: Any) -> int:
     return size
 
 
+#: Settings kept as the concept's own fields; every other one is a training setting (``TrainConfig``).
 _CONCEPT_SETTINGS = ("strategy", "batch_size", "target_label", "target_column")
 
 

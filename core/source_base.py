@@ -105,15 +105,16 @@ def split_note(described: dict[str, Any]) -> str:
     return ""
 
 
-def no_validation_warning(counts: dict[str, int], described: dict[str, Any]) -> str:
+def no_validation_warning(counts: dict[str, int], described: dict[str, Any],
+                          no_column: str = "leave --split-column out") -> str:
     """A warning when a build held nothing out ("" when it did): ``--split-column text`` made every item train,
-    and nothing was there to measure a classifier on."""
+    and nothing was there to measure a classifier on. ``no_column``: how the caller's user picks no split column."""
     if counts.get(VALIDATION) or not counts.get(TRAIN):
         return ""
     how = f"the column {described['split_column']!r} holds none of {', '.join(sorted(VALIDATION_NAMES))}" \
         if described.get("split_column") else "its split gave none"
-    return (f"warning: no validation item ({how}), so AP, Validate and the report have nothing to measure on. "
-            "Name a split column that marks held-out rows, or leave --split-column out for a random 20% split.")
+    return (f"no validation item ({how}), so AP, Validate and the report have nothing to measure on. "
+            f"Name a split column that marks held-out rows, or {no_column} for a random 20% split.")
 
 
 def label_str(value: object) -> str | None:

@@ -320,7 +320,7 @@ class Store:
         written when a build ends, so an interrupted build showed 0 while a resume keeps every stored row)."""
         if info.status == "complete":
             return info.n_items
-        try:
+        try:  # the row count alone (table metadata), not ``stored_counts``'s scan: the sidebar asks on every run
             return int(self.items_table(info.name).count_rows())
         except Exception:  # noqa: BLE001 - a listing never fails on one index
             return info.n_items

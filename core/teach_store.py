@@ -209,11 +209,20 @@ class TeachStore:
         _forget_files(self.store.root, index)
         return deleted
 
+    def concepts_named(self, index: str) -> str:
+        """The index's concepts for a message about one it lacks: "its concepts: 'a', 'b'" (or that it has none)."""
+        from core.ground_truth import describe_labels
+
+        names = [c.name for c in self.concepts(index)]
+        return f"its concepts: {describe_labels(names)}" if names else "it has no concept yet"
+
     def rename_concept(self, index: str, old: str, new: str) -> None:
         validate_index_name(new, "concept")  # the same rule as at creation: no markup, no newline
         from core.teach_lock import concept_lock
 
-        if new == old:
+        if new == old:  # nothing to move; an unknown concept is still said to be unknown
+            if self.concept(index, old) is None:
+                raise self._unknown_for_rename(index, old)
             return
         # Both names' locks, in one order for every caller: never mid-round on the old name, and two tabs
         # renaming two concepts to one new name cannot both find it free (the second is refused).
@@ -223,15 +232,14 @@ class TeachStore:
                 raise FewshotError(f"a concept named {new!r} already exists on index {index!r}; pick another name")
             self._rename_concept(index, old, new)
 
+    def _unknown_for_rename(self, index: str, old: str) -> FewshotError:
+        return FewshotError(f"no concept {old!r} on index {index!r} ({self.concepts_named(index)}; deleted or "
+                            "renamed in another tab or process?); nothing was renamed")
+
     def _rename_concept(self, index: str, old: str, new: str) -> None:
         info = self.concept(index, old)
         if info is None:
-            from core.ground_truth import describe_labels
-
-            names = [c.name for c in self.concepts(index)]
-            known = f"its concepts: {describe_labels(names)}" if names else "it has no concept"
-            raise FewshotError(f"no concept {old!r} on index {index!r} ({known}; deleted or renamed in another tab "
-                               "or process?); nothing was renamed")
+            raise self._unknown_for_rename(index, old)
         names = self.store.table_names()
         for table in (LABELS, CHECKPOINTS):
             if table in names:

@@ -85,11 +85,11 @@ def _safe_name(name: str) -> str:
     stem, suffixes = base, ""
     while (found := _SUFFIX.search(stem)) and found.start() > 0:
         stem, suffixes = stem[:found.start()], found.group(0) + suffixes
-    safe = (re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-") or "upload") + suffixes
-    if safe == base:
-        return safe
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-") or "upload"
+    if clean + suffixes == base:
+        return base
     digest = hashlib.sha256(base.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{safe[:len(safe) - len(suffixes)]}-{digest}{suffixes}"
+    return f"{clean}-{digest}{suffixes}"
 
 
 def uploads_dir(index_name: str) -> Path:

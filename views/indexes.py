@@ -52,8 +52,8 @@ if not infos:
     st.info("No indexes yet. The built-in digits demo works offline: pick it above and press Build index.")
 else:
     building = {n for n, j in jobs().items() if j.running}
-    stored = {i.name: get_store().stored_items(i) for i in infos}
     splits = {i.name: get_store().stored_counts(i) for i in infos}
+    stored = {name: sum(counts.values()) for name, counts in splits.items()}
     st.dataframe(index_rows(infos, stored, building, splits), hide_index=True, width="stretch")
     cut_short = [i.name for i in infos if i.status in ("building", "cancelled") and i.name not in building]
     if cut_short:

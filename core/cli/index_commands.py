@@ -112,7 +112,7 @@ def run_index(args: argparse.Namespace) -> int:
         + (f"; {note}" if (note := split_note(source.describe())) else "")
     )
     if warning := no_validation_warning(info.counts, source.describe()):
-        print(warning, file=sys.stderr)
+        print(f"warning: {warning}", file=sys.stderr)
     for item in report.skipped[:10]:
         print(f"  skipped {item.id}: {item.reason}")
     if len(report.skipped) > 10:
@@ -169,7 +169,7 @@ def run_list(args: argparse.Namespace) -> int:
     for i in infos:
         counts = store.stored_counts(i)
         print(
-            f"{i.name:<20} {store.stored_items(i):>8} {counts.get('train', 0):>8} {counts.get('validation', 0):>8} "
+            f"{i.name:<20} {sum(counts.values()):>8} {counts.get('train', 0):>8} {counts.get('validation', 0):>8} "
             f"{i.dim:>5}  {i.status:<9} {i.embedder}"
         )
     return 0

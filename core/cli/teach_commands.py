@@ -269,14 +269,11 @@ def run_concept_rename(args: argparse.Namespace) -> int:
     """What the sidebar's rename does: one lock over both names, refused onto a name in use."""
     from core.teach_store import TeachStore
 
-    teach = TeachStore(_store(args.index))
-    if args.to == args.concept:  # the store does nothing then: say so, and whether it exists at all
-        if teach.concept(args.index, args.concept) is None:
-            _open(args)  # the unknown concept's message, naming the index's concepts
+    TeachStore(_store(args.index)).rename_concept(args.index, args.concept, args.to)
+    if args.to == args.concept:
         print(f"concept {quoted(args.concept)} already has that name; nothing changed")
-        return 0
-    teach.rename_concept(args.index, args.concept, args.to)
-    print(f"renamed concept {quoted(args.concept)} to {quoted(args.to)} on {args.index}")
+    else:
+        print(f"renamed concept {quoted(args.concept)} to {quoted(args.to)} on {args.index}")
     return 0
 
 
