@@ -40,6 +40,7 @@ from core.projection_auto import (
     start_background_fit,
 )
 from core.records import VALIDATION
+from core.session import ORIGIN_MAP_ALL
 
 SAMPLE_KEY, EPOCHS_KEY, SELECTED_KEY, EVENT_KEY = "map_sample_threshold", "map_fit_epochs", "map_selected_ids", \
     "map_selection_seen"
@@ -261,14 +262,14 @@ def render_rating_panel(session: Any, ids: list[str], scores: dict[str, float] |
                    "so it is never rated.")
     if not ids:
         return
-    render_bulk_rating(session, ids)
+    current = session.ratings()
+    rated = dict(zip(current.item_ids, current.ratings.tolist(), strict=True))
+    render_bulk_rating(session, ids, rated)
     if scores:  # highest score first: a box over the positive cluster starts with its likeliest items
         ids = sorted(ids, key=lambda i: -scores.get(i, float("-inf")))
     shown = ids[:MAX_PANEL]
     order = " by score, highest first" if scores else ""
     st.caption(f"{len(ids)} selected{order}" + (f"; showing the first {MAX_PANEL}." if len(ids) > MAX_PANEL else "."))
-    current = session.ratings()
-    rated = dict(zip(current.item_ids, current.ratings.tolist(), strict=True))
     rows = {r["id"]: r for r in session.store.fetch_items(session.index, shown)}
     # the concept's own label column (a stored row's "label" is the index's first one: a flask concept's items
     # read "label 0" from the pytest column)
@@ -315,35 +316,51 @@ def trainable(session: Any, ids: list[str]) -> tuple[list[str], int]:
     return keep, len(ids) - len(keep)
 
 
-def submit_ratings(session: Any, ratings: dict[str, float | None]) -> Any:
+def submit_ratings(session: Any, ratings: dict[str, float | None], origin: str | None = None) -> Any:
     """``TeachSession.submit`` as one round, passing the round the page saw where ``submit`` takes it
-    (INTERFACES.md: a second tab that submitted meanwhile makes this a clear StaleBatch, not a mixed round)."""
+    (INTERFACES.md: a second tab that submitted meanwhile makes this a clear StaleBatch, not a mixed round),
+    and where the round came from (``ORIGIN_MAP_ALL``: an undo does not offer it back as a batch)."""
     import inspect
 
-    if "expected_round" in inspect.signature(session.submit).parameters:
-        return session.submit(ratings, expected_round=session.round)
-    return session.submit(ratings)
+    params = inspect.signature(session.submit).parameters
+    extra = {"expected_round": session.round} if "expected_round" in params else {}
+    if origin and "origin" in params:
+        extra["origin"] = origin
+    return session.submit(ratings, **extra)
 
 
-def render_bulk_rating(session: Any, ids: list[str]) -> None:
-    """"Rate all selected +1 / −1 / 0": every selected item in one round (Undo on the Teach page removes it)."""
+def render_bulk_rating(session: Any, ids: list[str], rated: dict[str, float]) -> None:
+    """"Rate all selected +1 / −1 / 0": the selected items not rated yet, in one round (Undo on the Teach page
+    removes it). Items already rated keep their ratings: an outside tester's box over a cluster turned 75 of
+    his hand-made +1 ratings into −1 (AP 0.67 -> 0.18) with one click; those are changed one by one below."""
     from app.teach_side import new_batch
 
+    unrated = [i for i in ids if i not in rated]
+    kept = len(ids) - len(unrated)
+    kept_note = (f"{kept:,} selected item{'s' * (kept != 1)} already rated keep{'s' * (kept == 1)} "
+                 f"{'their ratings' if kept != 1 else 'its rating'} (change {'them' if kept != 1 else 'it'} "
+                 "one by one below).") if kept else ""
+    if not unrated:
+        st.caption(f"Every selected item is rated already: {kept_note}")
+        return
     cols = st.columns([2, 1, 1, 1])
-    cols[0].markdown(f"**Rate all {len(ids):,} selected** (one round, undoable):")
+    cols[0].markdown(f"**Rate all {len(unrated):,} unrated selected** (one round, undoable):")
     for col, (label, value) in zip(cols[1:], BULK.items(), strict=True):
         if col.button(f"all {label}", key=f"map_bulk_{'pos' if value > 0 else 'neg' if value < 0 else 'zero'}",
                       width="stretch"):
             try:
-                result = submit_ratings(session, dict.fromkeys(ids, value))
+                result = submit_ratings(session, dict.fromkeys(unrated, value), origin=ORIGIN_MAP_ALL)
             except FewshotError as exc:
                 st.error(plain(str(exc)))
                 return
             new_batch()
             follow_latest()
-            st.session_state["map_flash"] = (f"Rated {len(ids):,} selected items {label}: the classifier retrained, "
-                                             f"round {result.round}.")
+            left = f" ({kept:,} already rated kept their ratings)" if kept else ""
+            st.session_state["map_flash"] = (f"Rated {len(unrated):,} selected items {label}{left}: the classifier "
+                                             f"retrained, round {result.round}.")
             st.rerun()
+    if kept_note:
+        st.caption(kept_note)
 
 
 def flash() -> None:

@@ -32,7 +32,7 @@ from app.teach_component import (
 )
 from core.config import workspace_uri
 from core.errors import FewshotError, StaleBatch
-from core.session import Candidate, TeachSession
+from core.session import ORIGIN_MAP_ALL, UNDONE_REASON, Candidate, TeachSession
 
 _SESSION = "teach_session_object"
 _FRESH = "teach_session_fresh"  # set by a successful submit: the next run's get_session needs no check
@@ -64,6 +64,7 @@ def propose(session: TeachSession) -> list[Candidate]:
             batch = []
         if batch:
             st.session_state["teach_pending_draft"] = {"nonce": uuid.uuid4().hex, "ratings": undone["ratings"]}
+            st.session_state["teach_pending_reason"] = UNDONE_REASON
             return batch
     batch = session.next_batch()  # seeded by the round (``core.session.batch_seed``), as the CLI's
     st.session_state["teach_pending_reason"] = session.last_policy_reason
@@ -183,9 +184,23 @@ def _on_submit() -> None:
 
 
 def undo_round(session: TeachSession) -> None:
-    """Undo the last round (only if it is still the latest) and offer its ratings again as the draft."""
+    """Undo the last round (only if it is still the latest) and offer its ratings again as the draft (a Map
+    "rate all selected" round is not offered again: ``TeachSession.undo``; the page says so instead)."""
+    undone_round = session.round
+    metrics = round_metrics(session)
+    origin = metrics[-1].get("origin") if metrics else None
     session.undo(expected_round=session.round)
     st.session_state["teach_undone"] = {"round": session.round, "ratings": dict(session.undone)}
+    if origin == ORIGIN_MAP_ALL:
+        st.session_state["teach_notice"] = (f"Undid round {undone_round}, rated all at once on the Map: its items are "
+                                            "unrated again (not offered back as a batch).")
+    new_batch()
+
+
+def drop_undone(session: TeachSession) -> None:
+    """*Propose a new batch instead*: forget the undone round's items on screen and their draft."""
+    session.drop_held()
+    st.session_state.pop("teach_undone", None)
     new_batch()
 
 

@@ -50,6 +50,11 @@ class ClassifierFileError(FewshotError):
     """A classifier file that is not ours, is damaged, or was built for another index."""
 
 
+class NothingChanged(FewshotError):
+    """A submission whose every item is already seen with exactly that rating (the same `teach submit` run twice):
+    no round is written, so history, AP by round and undo do not fill with empty rounds."""
+
+
 class StaleBatch(FewshotError):
     """A submission or undo for a round that is no longer the concept's latest (a double Enter, a second tab,
     another process, a stale page); nothing is written, and what was committed before stays."""

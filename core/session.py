@@ -21,7 +21,7 @@ import numpy as np
 
 from core.background import Background
 from core.classifier import LinearHead, TrainConfig
-from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, StaleBatch
+from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, NothingChanged, StaleBatch
 from core.ground_truth import check_target, column_place
 from core.policy import NAME as NAME_AUTO
 from core.policy import Evidence, Plan, plan_batch
@@ -36,6 +36,8 @@ from core.teach_store import Checkpoint, ConceptInfo, TeachStore
 
 STRATEGIES = ("auto", "nearest", "boundary", "mixed", "random", "diverse")
 MAX_BATCH_SIZE = 10_000  # a round a person rates; the Map's "rate all selected" is not bound by it
+UNDONE_REASON = "the undone round's items, offered again"
+ORIGIN_MAP_ALL = "map-all"  # a round of the Map's "rate all selected": an undo does not offer it again as a batch
 DEFAULT_STRATEGY = "auto"  # core.policy: the start's top items first, exploring only when they run dry
 
 
@@ -260,6 +262,21 @@ class TeachSession:
             return [str(i) for i in held["items"]]
         return None
 
+    def drop_held(self) -> bool:
+        """Forget the undone round's items held as this round's batch, so the next batch is the policy's (the
+        Teach page's *Propose a new batch instead*, ``teach next --fresh``); True when there were some."""
+        if not self.held_items():
+            return False
+
+        def apply(concept: ConceptInfo) -> None:
+            held = concept.held_batch or {}
+            rest = {k: v for k, v in held.items() if k != "items"}
+            concept.held_batch = rest if "strategy" in rest else None
+
+        self._update_concept(apply)
+        self.undone = {}
+        return True
+
     def _hold_batch(self, concept: ConceptInfo) -> None:
         """Under the lock: keep what chose the current round's batch, unless something already does."""
         round_ = self.teach.checkpoint_round(self.index, concept.name)
@@ -355,7 +372,7 @@ class TeachSession:
             seen = self.seen_ids()
             batch = self.candidates([i for i in items if i not in seen])
             if batch:
-                self.last_policy_reason = "the undone round's items, offered again"
+                self.last_policy_reason = UNDONE_REASON
                 return batch
         held_strategy, held_size, mark = self.batch_settings()
         k = int(k or held_size)
@@ -505,27 +522,45 @@ class TeachSession:
             shown = ", ".join(repr(u) for u in unknown[:5])
             raise InvalidRating(f"{len(unknown)} item id(s) not in index {self.index!r}: {shown}")
 
-    def submit(self, ratings: Mapping[str, float | None], expected_round: int | None = None) -> RoundResult:
+    def submit(self, ratings: Mapping[str, float | None], expected_round: int | None = None,
+               origin: str | None = None) -> RoundResult:
         """Write the ratings (None = skip) as the next round, retrain on every rating so far, checkpoint ``w``.
 
         ``expected_round``: the round the batch was proposed at (the UI's batch token carries it). When the
         concept has moved on since (a second Enter, another tab or process), raise ``StaleBatch`` and write
         nothing. The whole read-round / write / checkpoint runs under the concept's cross-process lock, so
-        two writers never get the same round number.
+        two writers never get the same round number. A submission that changes nothing (every item already
+        seen with that very rating) raises ``NothingChanged`` and writes nothing. ``origin`` (e.g.
+        ``ORIGIN_MAP_ALL``) is kept in the round's metrics; ``undo`` reads it.
         """
         clean = self._validate(ratings)
         with self._lock():
             self._sync()
             self._check_round(expected_round, "submitted")
             round_ = self.round + 1
-            rerated = len(set(self.ratings().item_ids) & set(clean))
+            current = self.ratings()
+            now = dict(zip(current.item_ids.tolist(), current.ratings.tolist(), strict=True))
+            self._refuse_unchanged(clean, now)
+            rerated = len(set(now) & set(clean))
             self.teach.add_ratings(self.index, self.concept.name, clean, round_)
-            result = self._train_and_checkpoint(round_, n_new=len(clean) - rerated)
+            result = self._train_and_checkpoint(round_, n_new=len(clean) - rerated, origin=origin)
             result.n_rerated = rerated
             self._release_batch()
             return result
 
-    def _train_and_checkpoint(self, round_: int, n_new: int) -> RoundResult:
+    def _refuse_unchanged(self, clean: dict[str, float | None], now: dict[str, float]) -> None:
+        """``NothingChanged`` when every item is seen (after the seen mark) and keeps its rating: a skip of an item
+        already seen, or the rating it has. After *Reset seen* the same ratings are a change (they mark the items
+        seen again, so they stop being proposed)."""
+        seen = self.seen_ids()
+        if all(i in seen and (v is None or (i in now and float(np.float32(v)) == now[i])) for i, v in clean.items()):
+            n = len(clean)
+            raise NothingChanged(
+                f"nothing changed: {'every one of these' if n != 1 else 'this'} {n:,} item{'s' * (n != 1)} "
+                f"{'already has its' if n != 1 else 'already has this'} rating, so no round was written (the concept "
+                f"stays at round {self.round}).")
+
+    def _train_and_checkpoint(self, round_: int, n_new: int, origin: str | None = None) -> RoundResult:
         rated = self.ratings()
         previous = self.head
         head = previous.copy()
@@ -538,6 +573,8 @@ class TeachSession:
             with _one_blas_thread(X.size):
                 loss = float(head.fit(X, rated.ratings, background=background).loss)
         metrics = self._metrics(head, previous, rated, loss)
+        if origin:
+            metrics["origin"] = origin
         self.teach.add_checkpoint(self.index, self.concept.name, Checkpoint(round_, head.w, head.b, metrics, now_iso()))
         self.head, self.round = head, round_
         return RoundResult(round=round_, n_new=n_new, metrics=metrics)
@@ -584,8 +621,15 @@ class TeachSession:
             undone = self.teach.round_ratings(self.index, self.concept.name, last.round)
             self.teach.delete_round(self.index, self.concept.name, last.round)
             self.head, self.round = self._head_from(previous), previous.round
-            self.undone = undone
             round_ = self.round
+            # Offered again: the items the undo left unseen (one it re-rated keeps its earlier rating), so the
+            # draft shown now and the batch a reload proposes are the same items. A Map "rate all selected" round
+            # is not offered again: its hundreds of items would come back as one batch, all pre-rated, one Enter
+            # from redoing it (an outside tester's 1,115-card trap).
+            still_seen = self.teach.seen_ids(self.index, self.concept.name, min(self.concept.seen_after_round, round_))
+            offered = last.metrics.get("origin") != ORIGIN_MAP_ALL
+            undone = {i: v for i, v in undone.items() if offered and i not in still_seen}
+            self.undone = undone
             # the undone items are this round's batch until it moves on (a reload shows them again)
             held = {"round": round_, "items": list(undone)} if undone else None
 

@@ -14,6 +14,7 @@ from app.sidebar import render_sidebar
 from app.state import get_store, selected_concept, selected_index
 from app.teach_rating import (
     batch_reason,
+    drop_undone,
     get_session,
     needs_batch,
     propose,
@@ -31,6 +32,7 @@ from app.teach_side import (
 )
 from app.teach_start import render_start_form
 from core.errors import FewshotError, IndexNotFound, PoolExhausted
+from core.session import UNDONE_REASON
 
 # Rating wants the whole batch and Submit on one screen (1280x720): less padding than Streamlit's default.
 PAGE_CSS = """<style>
@@ -135,6 +137,9 @@ def _batch(index: str, concept: str) -> None:
     message = st.session_state.pop("teach_message", None)
     if message:
         st.error(plain(message), icon=":material/block:")
+    notice = st.session_state.pop("teach_notice", None)
+    if notice:
+        st.info(plain(notice), icon=":material/undo:")
     hint = starving_hint(session)
     if hint:
         st.info(hint, icon=":material/search:")
@@ -159,12 +164,20 @@ def _batch(index: str, concept: str) -> None:
         else:
             # the strategy that chose the batch on screen (settings applied since take effect from the next one),
             # what the policy is doing, and why
-            strategy = f"{session.batch_settings()[0]}: {batch_reason(session)}"
+            reason = batch_reason(session)
+            chosen = (f"{reason}, with their ratings" if reason == UNDONE_REASON
+                      else f"chosen by {session.batch_settings()[0]}: {reason}")
             started_from = {"diverse": "a diverse sample", "examples": "example items",
                             "prompt": f"the prompt “{session.concept.prompt}”"}.get(session.concept.init,
                                                                                      session.concept.init)
-            caption = (f"Batch {session.round + 1}: {len(batch)} items chosen by {strategy} · concept {concept}, "
+            caption = (f"Batch {session.round + 1}: {len(batch)} items {chosen} · concept {concept}, "
                        f"started from {started_from}")
+            if reason == UNDONE_REASON and st.button(
+                    "Propose a new batch instead", key="teach_drop_undone",
+                    help="Leave the undone round's items unrated (they can come up again later) and rate the "
+                         "batch the strategy picks now"):
+                drop_undone(session)
+                st.rerun()
             prefill = bool(st.session_state.get("teach_prefill_toggle"))
             render_batch(index, session.concept.identity, caption=text(caption), prefill=prefill,
                          show_label=bool(show_label),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli import arg_types
-from core.errors import FewshotError, InvalidRating, StaleBatch
+from core.errors import FewshotError, InvalidRating, NothingChanged, StaleBatch
 from core.text_safety import one_line, quoted
 
 STRATEGY_CHOICES = ("auto", "nearest", "boundary", "mixed", "random", "diverse")
@@ -64,6 +64,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     nxt.add_argument("--k", type=int, help="how many (default: the concept's batch size)")
     nxt.add_argument("--strategy", choices=STRATEGY_CHOICES, help="override the concept's strategy once")
     nxt.add_argument("--seed", type=arg_types.seed, help="seed for strategies that sample")
+    nxt.add_argument("--fresh", action="store_true",
+                     help="after `teach undo`: leave the undone round's items unrated and show the batch the "
+                          "strategy picks now (default: the undone items, offered again)")
     nxt.add_argument("--json", action="store_true")
     nxt.set_defaults(run=run_teach_next)
     submit = teach_sub.add_parser("submit", help="rate items (in [-1, 1], or skip), retrain, print the metrics")
@@ -282,6 +285,8 @@ def run_teach_next(args: argparse.Namespace) -> int:
     if args.k is not None and args.k < 1:
         raise FewshotError(f"--k must be at least 1, got {args.k}")
     session = _open(args)
+    if args.fresh:
+        session.drop_held()
     batch = session.next_batch(args.k, strategy=args.strategy, seed=args.seed)
     # What the rater judges: the item's text (a text index) or its file (images), not only its id.
     shown = {r["id"]: r.get("text") or r.get("uri") for r in
@@ -289,6 +294,9 @@ def run_teach_next(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{**asdict(c), "text": shown.get(c.item_id)} for c in batch], indent=2))
         return 0
+    # the round `teach submit --expected-round` takes (an outside tester had to run `teach history` for it)
+    print(f"round {session.round}: {len(batch)} item{'s' * (len(batch) != 1)} to rate "
+          f"(submit them with --expected-round {session.round} to refuse a batch another writer overtook)")
     if session.last_policy_reason:  # why these items (the Teach page shows the same line)
         print(f"why: {one_line(session.last_policy_reason)}")
     ids = [_cell(c.item_id) for c in batch]  # whole (up to 80): they are what `teach submit --ratings` takes
@@ -388,6 +396,12 @@ def run_teach_submit(args: argparse.Namespace) -> int:
         result = session.submit(ratings, expected_round=getattr(args, "expected_round", None))
     except StaleBatch as exc:
         raise StaleBatch(f"{exc} Run `teach next` to see the current batch.") from None
+    except NothingChanged as exc:  # the same submit run twice: done already, so not an error
+        if args.json:
+            print(json.dumps({"round": session.round, "n_new": 0, "n_rerated": 0, "unchanged": True}, indent=2))
+        else:
+            print(one_line(str(exc)))
+        return 0
     if args.json:
         print(json.dumps({"round": result.round, "n_new": result.n_new, "n_rerated": result.n_rerated,
                           "metrics": result.metrics}, indent=2))

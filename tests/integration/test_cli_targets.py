@@ -164,7 +164,8 @@ def test_rows_and_messages_stay_one_line_and_short(pkgs, capsys):
     assert code == 0 and len(out.strip().splitlines()) == 2 and "kind=line1\\nline2" in out
     code, out, _ = run(capsys, "teach", "next", "--index", "pkgs", "--concept", "nl", "--k", "8")
     rows = out.strip().splitlines()
-    assert code == 0 and rows[0].startswith("why: ") and len(rows) == 10  # why, header, 8 items
+    assert code == 0 and rows[0].startswith("round 0: 8 items") and rows[1].startswith("why: ")
+    assert len(rows) == 11  # round, why, header, 8 items
     assert "\x1b" not in out and "\u202e" not in out
     assert all(len(row) < 140 for row in rows)  # the 100-character label is cut
     code, _, err = run(capsys, "simulate", "--index", "pkgs", "--label-column", "z" * 3000, "--positive", "1")
@@ -185,8 +186,9 @@ def test_teach_next_shows_what_to_rate(pkgs, capsys):
                for i, text in texts.items())
     code, out, _ = run(capsys, "teach", "next", "--index", "pkgs", "--concept", "t", "--seed", "0")
     rows = out.strip().splitlines()
-    assert code == 0 and rows[0].startswith("why: ") and rows[1].split()[-1] == "text" and len(rows) == 6
-    assert all(row.endswith(texts[row.split()[0]]) for row in rows[2:])
+    assert code == 0 and rows[0].startswith("round 0: ") and rows[1].startswith("why: ")
+    assert rows[2].split()[-1] == "text" and len(rows) == 7
+    assert all(row.endswith(texts[row.split()[0]]) for row in rows[3:])
 
 
 def test_a_number_as_target_label_is_stored_as_its_text(pkgs):
