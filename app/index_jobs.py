@@ -182,6 +182,14 @@ def start_or_explain(name: str, choice: SourceChoice | None, embedder_spec: str,
         except FewshotError as exc:
             where.error(plain(str(exc)))  # shown as typed: a column or file name must not render as Markdown
             return
+        except OSError as exc:  # saving an upload: a full disk, a name too long, no permission; not a traceback
+            from core.os_errors import explain_storage
+
+            explained = explain_storage(exc, "saving the upload")
+            if explained is None:
+                raise
+            where.error(plain(str(explained)))
+            return
         st.rerun()
 
 

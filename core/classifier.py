@@ -657,9 +657,14 @@ def load_classifier(
             "use it with an index built by the same embedder"
         )
     if expect_embedder is not None and meta.get("embedder") != expect_embedder:
-        raise EmbedderMismatch(
-            f"{name} was trained with embedder {meta.get('embedder')!r} but this index uses {expect_embedder!r}; "
-            f"index the data with --embedder {meta.get('embedder')} (the classifier's) to score it"
+        import shlex
+
+        from core.text_safety import one_line, quoted
+
+        theirs = str(meta.get("embedder"))
+        raise EmbedderMismatch(  # the file's field is quoted for the shell: it is pasted as a command
+            f"{name} was trained with embedder {quoted(theirs)} but this index uses {quoted(expect_embedder)}; "
+            f"index the data with --embedder {shlex.quote(one_line(theirs[:200]))} (the classifier's) to score it"
         )
     _check_meta_fields(name, meta)
     w0 = tensors.get("w0")

@@ -138,26 +138,38 @@ def _is_loader_name(text: str) -> bool:
 
 
 def check_dataset_card(folder: str | Path) -> None:
-    """A local dataset folder's README may name data files (YAML ``configs: data_files``); refuse any
-    that point outside the folder (absolute, ``..``, a URL), since ``datasets`` would follow them."""
-    card = Path(folder) / "README.md"
-    try:
-        text = card.read_text(encoding="utf-8", errors="replace")[:200_000] if card.is_file() else ""
-    except OSError:
-        return
-    if not text.startswith("---"):
-        return
-    header = text[3:].split("\n---", 1)[0]
-    try:
-        import yaml
+    """A local dataset folder's YAML may name data files (``configs: data_files``); refuse any that point
+    outside the folder (absolute, ``..``, a URL), since ``datasets`` would follow them.
 
-        meta = yaml.safe_load(header)
+    The YAML is read the way ``datasets`` reads it (``LocalDatasetModuleFactory.get_module``): the card's
+    header as ``huggingface_hub.DatasetCard`` finds it (after a BOM, blank lines or spaces too), merged with a
+    standalone ``.huggingface.yaml``. An outside tester read /tmp files through both, which a check of a
+    README starting exactly with ``---`` did not see.
+    """
+    meta: dict = {}
+    folder = Path(folder)
+    card, standalone = folder / "README.md", folder / ".huggingface.yaml"
+    try:
+        if card.is_file():
+            from huggingface_hub import DatasetCard
+
+            data = DatasetCard.load(card).data
+            meta.update(data.to_dict() if data is not None else {})
+        if standalone.exists():
+            import yaml
+
+            extra = yaml.safe_load(standalone.read_text(encoding="utf-8"))
+            if extra:
+                if not isinstance(extra, dict):
+                    raise ValueError("not a mapping")
+                meta.update(extra)
     except Exception:  # noqa: BLE001 - an unreadable card is refused, not guessed at
-        raise SourceError(f"the README.md of {folder} has a header that cannot be read; fix or remove it") from None
+        raise SourceError(f"the dataset card (README.md or .huggingface.yaml) of {folder} cannot be read; fix or "
+                          "remove it") from None
     for value in _strings(meta):
         if value.startswith(("/", "~", "\\")) or ".." in value or "://" in value or re.match(r"^[A-Za-z]:", value):
             raise SourceError(
-                f"the README.md of {folder} points at data outside its folder ({shown_path(value)!r}); "
+                f"the dataset card of {folder} points at data outside its folder ({shown_path(value)!r}); "
                 "only files inside the dataset folder may be read"
             )
 

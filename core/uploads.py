@@ -74,6 +74,9 @@ def _too_large(filename: str, size: int) -> SourceError:
     )
 
 
+MAX_STORED_NAME = 120  # characters of a stored upload's name (all ASCII once cleaned)
+
+
 def _safe_name(name: str) -> str:
     """``name``'s last part in letters, digits, ``._-``, its suffixes kept (``数据.csv`` lost its ``.csv``).
 
@@ -86,10 +89,13 @@ def _safe_name(name: str) -> str:
     while (found := _SUFFIX.search(stem)) and found.start() > 0:
         stem, suffixes = stem[:found.start()], found.group(0) + suffixes
     clean = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-") or "upload"
-    if clean + suffixes == base:
+    suffixes = suffixes[-MAX_STORED_NAME // 4:]  # a name of suffixes only (a.b.c.d...) is shortened too
+    if clean + suffixes == base and len(base) <= MAX_STORED_NAME:
         return base
     digest = hashlib.sha256(base.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{clean}-{digest}{suffixes}"
+    # short enough for the temporary names beside it (``.NAME.xxxx.tmp``, ``.NAME.xxxx.extracting``) to stay under
+    # the 255-byte limit of most file systems: a 240-letter upload name was an OSError traceback
+    return f"{clean[:MAX_STORED_NAME - len(suffixes) - 9]}-{digest}{suffixes}"
 
 
 def uploads_dir(index_name: str) -> Path:

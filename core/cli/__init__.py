@@ -45,7 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return 0
     except FewshotError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from core.text_safety import one_line
+
+        # every line made terminal-safe: a message quoting a file's field (a classifier's embedder name) must not
+        # recolour or clear the terminal (an attacker's classifier file did); its own line breaks stay
+        print("error: " + "\n".join(one_line(line) for line in str(exc).split("\n")), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         kept = INTERRUPTED.get(args.command, INTERRUPTED[None])

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from core.errors import FewshotError
+from core.text_safety import one_line
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -114,7 +115,7 @@ def run_index(args: argparse.Namespace) -> int:
     if warning := no_validation_warning(info.counts, source.describe()):
         print(f"warning: {warning}", file=sys.stderr)
     for item in report.skipped[:10]:
-        print(f"  skipped {item.id}: {item.reason}")
+        print(f"  skipped {one_line(item.id)}: {one_line(item.reason)}")  # ids and file names are the data's
     if len(report.skipped) > 10:
         print(f"  ... and {len(report.skipped) - 10} more (use --skipped-report FILE)")
     if args.skipped_report:

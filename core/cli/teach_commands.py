@@ -460,6 +460,11 @@ def run_teach_ratings(args: argparse.Namespace) -> int:
 
     from core import csv_safe
 
+    wanted = ".json" if args.json else ".csv"
+    if args.out and Path(args.out).suffix.lower() not in (wanted, ".txt"):
+        # an outside tester overwrote an exported classifier with `--out cats.safetensors`
+        raise FewshotError(f"--out {quoted(args.out)} does not end in {wanted}: the ratings are written as "
+                           f"{wanted[1:].upper()}; name the file *{wanted} (nothing was written)")
     session = _open(args)
     if args.all:
         rows = [{"item_id": r["item_id"], "rating": r["rating"], "round": r["round"], "created_at": r["created_at"]}

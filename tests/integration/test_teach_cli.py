@@ -271,6 +271,11 @@ def test_teach_ratings_lists_what_was_rated_and_reads_back(digits, capsys, tmp_p
     assert code == 0 and out.splitlines()[1:] == ['"digits-3",1.0,1', '"digits-7",0.25,1']
     code, out, _ = run(capsys, "teach", "ratings", *ix, "--json", "--out", str(tmp_path / "r.json"))
     assert code == 0 and json.loads((tmp_path / "r.json").read_text())[0]["item_id"] == "digits-3"
+    classifier = tmp_path / "three.safetensors"  # an outside tester overwrote one with CSV
+    classifier.write_bytes(b"weights")
+    code, _, err = run(capsys, "teach", "ratings", *ix, "--out", str(classifier))
+    assert code == 2 and "does not end in .csv" in err and classifier.read_bytes() == b"weights"
+    assert run(capsys, "teach", "ratings", *ix, "--json", "--out", str(tmp_path / "r.csv"))[0] == 2
 
 
 def test_validation_items_cannot_be_rated(digits, capsys):

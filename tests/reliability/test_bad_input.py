@@ -328,6 +328,20 @@ def test_upload_names_that_clean_alike_keep_their_own_files_and_suffixes(tmp_pat
     assert save_table_upload("photos", "数据.csv", b"id,text\nr2,b\n") == tables[2]
 
 
+def test_long_upload_names_are_stored_shortened(tmp_path):
+    """An attacker: a 240-letter upload name (legal on the user's disk) was an OSError traceback with server
+    paths: the temporary file beside it went past the file system's 255-byte name limit."""
+    long_table, other = "t" * 240 + ".csv", "t" * 239 + "u.csv"
+    first = save_table_upload("photos", long_table, b"id,text\nr1,a text\n")
+    assert len(first.name) <= 120 and first.suffix == ".csv" and first.read_bytes() == b"id,text\nr1,a text\n"
+    assert save_table_upload("photos", long_table, b"id,text\nr2,b\n") == first  # the same name: the same file
+    assert save_table_upload("photos", other, b"id,text\nr3,c\n") != first  # another long name: its own
+    folder = extract_zip_upload("photos", "z" * 240 + ".zip",
+                                _zip(tmp_path / "a.zip", {"a/1.png": _encoded("RGB", "PNG")}))
+    assert len(folder.name) <= 120 and [p.name for p in folder.rglob("*.png")] == ["1.png"]
+    record("bad_inputs_tried", 2)
+
+
 # ----- Hugging Face ------------------------------------------------------------------------------------
 class _NotFoundHub(BaseHTTPRequestHandler):
     def _answer(self):
@@ -411,6 +425,33 @@ def test_classifier_files_that_are_not_ours_or_not_for_this_index(digits_store, 
         assert not out.exists(), name
         record("bad_inputs_tried")
     assert len(predict(good, "digits", store=digits_store)) > 0
+
+
+def test_a_classifier_files_embedder_cannot_drive_the_terminal(digits_store, tmp_path, capsys):
+    """An attacker's classifier file: its embedder field (an ANSI clear-screen and a command substitution) was
+    echoed raw in predict's advice, which clears the screen and offers ``$(rm -rf ~)`` to paste."""
+    from core.classifier import LinearHead, save_classifier
+    from core.cli import main
+
+    crafted = tmp_path / "crafted.safetensors"
+    save_classifier(crafted, LinearHead.init_from_vector(np.ones(256), 256), {"embedder": "\x1b[2J$(rm -rf ~)"})
+    assert main(["predict", "--classifier", str(crafted), "--index", "digits", "--out", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "--embedder '\\x1b[2J$(rm -rf ~)'" in err, err
+    record("bad_inputs_tried")
+
+
+def test_skipped_items_are_listed_terminal_safe(workspace_dir, tmp_path, capsys):
+    from core.cli import main
+
+    folder = tmp_path / "imgs" / "cls"
+    folder.mkdir(parents=True)
+    (folder / "ok.png").write_bytes(_encoded("RGB", "PNG"))
+    (folder / "bad\x1b[31mred\u202e.png").write_bytes(b"not an image")
+    assert main(["index", "--name", "imgs", "--source", f"folder:{folder.parent}", "--embedder", "pixels:8"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped" in out and "\x1b" not in out and "\u202e" not in out and "bad\\x1b[31mred" in out, out
+    record("bad_inputs_tried")
 
 
 def test_a_zip_named_like_an_uploaded_table_leaves_the_table_alone(tmp_path):

@@ -84,6 +84,37 @@ def test_a_dataset_card_may_not_point_outside_its_folder(workspace_dir, tmp_path
     record("bad_inputs_tried", 2)
 
 
+@pytest.mark.parametrize("where", ["README.md after a newline", "README.md after a space", "README.md after a BOM",
+                                   ".huggingface.yaml"])
+def test_every_card_datasets_reads_is_checked(workspace_dir, tmp_path, where):
+    """An outside tester read /tmp files through a ``.huggingface.yaml`` (a zip upload can carry one) and through a
+    README whose header starts after a newline, a space or a BOM: ``datasets`` reads both, the check read neither."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text("text,label\nTOP SECRET,a\n")
+    folder = workspace_dir / "sets" / "card"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text("text,label\nx,a\n")
+    yaml_text = f"configs:\n- config_name: default\n  data_files: {secret}\n"
+    if where == ".huggingface.yaml":
+        (folder / ".huggingface.yaml").write_text(yaml_text)
+    else:
+        lead = {"newline": "\n", "space": " ", "BOM": "\ufeff"}[where.rsplit(" ", 1)[1]]
+        (folder / "README.md").write_text(f"{lead}---\n{yaml_text}---\n", encoding="utf-8")
+    with pytest.raises(SourceError, match="points at data outside its folder"):
+        parse_source(f"hf:{folder}", confine=True, text_column="text", label_column="label")
+    record("bad_inputs_tried", 1)
+
+
+def test_a_card_inside_its_folder_still_reads(workspace_dir):
+    folder = workspace_dir / "sets" / "fine"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "t.csv").write_text("text,label\nnice,pos\n")
+    (folder / ".huggingface.yaml").write_text("configs:\n- config_name: default\n  data_files: data/t.csv\n")
+    (folder / "README.md").write_text("\ufeff\n---\nlicense: mit\n---\n# fine\n", encoding="utf-8")
+    source = parse_source(f"hf:{folder}", confine=True, text_column="text", label_column="label")
+    assert [r.text for r in source] == ["nice"]
+
+
 def test_a_dataset_folder_may_not_link_outside_the_roots(workspace_dir, tmp_path):
     """An attacker: a link in a dataset folder (a file, or a sub-folder its card names) read any file the
     server could, since ``datasets`` follows links; tables and image folders already refused them."""
