@@ -276,8 +276,9 @@ function hover(ctl, sx, sy) {
   }
   if (best < 0) { ctl.tip.style.display = "none"; return; }
   const span = ctl.header.spans[ctl.round], score = ((codes[off + best] / 127.5) - 1) * span;
-  const parts = [itemId(ctl, best) || ("point " + best)];
-  if (lc && lc[best] !== 255) parts.push("label " + ctl.header.labels[lc[best]]);
+  const cut = (t) => (t.length > 80 ? t.slice(0, 80) + "…" : t);  // a 3,000-character id drew a 12,000 px tip
+  const parts = [cut(itemId(ctl, best) || ("point " + best))];
+  if (lc && lc[best] !== 255) parts.push("label " + cut(String(ctl.header.labels[lc[best]])));
   parts.push("score ≈ " + (score >= 0 ? "+" : "") + score.toFixed(2));
   ctl.tip.textContent = parts.join(" · ");
   ctl.tip.style.display = "block";

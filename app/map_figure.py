@@ -52,6 +52,10 @@ class ValidationOverlay:
     known: np.ndarray | None = None
 
 
+def _cut(text: str, chars: int) -> str:
+    return text[:chars] + ("…" if len(text) > chars else "")
+
+
 def hover_texts(
     rows: np.ndarray, ids: np.ndarray, labels: np.ndarray, scores: np.ndarray | None, texts: np.ndarray | None,
     chars: int = HOVER_CHARS,
@@ -59,16 +63,15 @@ def hover_texts(
     """HTML-safe hover text per drawn row (object array aligned with ``rows``): id, label, score, text."""
     out = np.empty(len(rows), dtype=object)
     for j, r in enumerate(rows):
-        parts = [f"<b>{_escape(str(ids[r]))}</b>"]
+        parts = [f"<b>{_escape(_cut(str(ids[r]), 80))}</b>"]  # a 3,000-character id drew a 12,000 px box
         if labels[r] is not None:
-            parts.append(f"label {_escape(str(labels[r]))}")
+            parts.append(f"label {_escape(_cut(str(labels[r]), 80))}")
         if scores is not None:
             parts.append(f"score {scores[r]:+.2f}")
         line = " · ".join(parts)
         if texts is not None and texts[r]:
             text = " ".join(str(texts[r]).split())
-            text = text[:chars] + ("…" if len(text) > chars else "")
-            line += "<br>" + _escape(text)
+            line += "<br>" + _escape(_cut(text, chars))
         out[j] = line
     return out
 

@@ -385,7 +385,8 @@ function buildCounters(c) {
        "Angle between w and the previous round's w: how far this round moved the classifier");
   if (c.ap !== null && c.ap !== undefined) {
     const ap = stat("AP", fixed(c.ap, 3) + (c.ap_delta === null || c.ap_delta === undefined ? ""
-      : " (" + (c.ap_delta >= 0 ? "+" : "−") + Math.abs(c.ap_delta).toFixed(3) + ")"),
+      : " (" + (Math.abs(c.ap_delta) < 0.0005 ? "±" : c.ap_delta > 0 ? "+" : "−")  // never "−0.000"
+        + Math.abs(c.ap_delta).toFixed(3) + ")"),
       "Average precision on the validation split against the ground-truth label"
       + (c.target !== null && c.target !== undefined ? " " + c.target : "") + ", by round");
     ap.setAttribute("data-counter", "ap");

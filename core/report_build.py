@@ -36,6 +36,11 @@ figure img{width:100%;image-rendering:pixelated} .text{max-height:9em;overflow:h
 """
 
 
+
+def _cut(text: str, chars: int = 80) -> str:
+    """A hover line's id or label, cut: a 3,000-character id drew a box 12,000 px wide."""
+    return text[:chars] + ("…" if len(text) > chars else "")
+
 def _sigmoid(x: float) -> float:
     return 0.5 * (1.0 + math.tanh(0.5 * x))
 
@@ -78,8 +83,8 @@ def write_report(store: Any, index: str, concept: str, out: Path | str, *, png: 
     labels = _labels(view, column)
     hover = None
     if len(rows) <= HOVER_MAX_POINTS:
-        hover = np.asarray([escape(str(view.ids[r])) + ("" if labels[r] is None else
-                            " · label " + escape(str(labels[r]))) for r in rows], dtype=object)
+        hover = np.asarray([escape(_cut(str(view.ids[r]))) + ("" if labels[r] is None else
+                            " · label " + escape(_cut(str(labels[r])))) for r in rows], dtype=object)
     figures = {"map": replay_figure(replay, None, hover, height=720)}
     if replay.rounds and any(a is not None for a in replay.ap):
         figures["ap"] = ap_figure(replay)

@@ -21,7 +21,15 @@ import numpy as np
 
 from core.background import Background
 from core.classifier import LinearHead, TrainConfig
-from core.errors import EmbedderError, EmbedderMismatch, FewshotError, InvalidRating, NothingChanged, StaleBatch
+from core.errors import (
+    EmbedderError,
+    EmbedderMismatch,
+    FewshotError,
+    InvalidRating,
+    NothingChanged,
+    PoolExhausted,
+    StaleBatch,
+)
 from core.ground_truth import check_target, column_place
 from core.policy import NAME as NAME_AUTO
 from core.policy import Evidence, Plan, plan_batch
@@ -33,6 +41,7 @@ from core.selection import get_strategy
 from core.store import Store, VectorView, now_iso, validate_index_name
 from core.teach_lock import concept_lock
 from core.teach_store import Checkpoint, ConceptInfo, TeachStore
+from core.text_safety import quoted
 
 STRATEGIES = ("auto", "nearest", "boundary", "mixed", "random", "diverse")
 MAX_BATCH_SIZE = 10_000  # a round a person rates; the Map's "rate all selected" is not bound by it
@@ -383,6 +392,11 @@ class TeachSession:
             get_strategy(name)  # an unknown name fails before any work
         backend, view = self.scoring_backend()
         rows = view.rows(split)
+        if not len(rows):  # not "every item has been seen, reset seen items": nothing was (an outside tester)
+            where = f"the {split} split of index {self.index!r}" if split else f"index {self.index!r}"
+            raise PoolExhausted(f"{where} holds no items, so there is nothing to rate"
+                                + (" (every row is validation); index it again with a split that leaves items to "
+                                   "train on" if split == TRAIN else ""))
         self._rows([])  # refresh the id -> row map if the index changed
         seen_all = np.zeros(len(view.ids), dtype=bool)
         # the start's examples are never proposed: the person picked them as the concept (an outside tester
@@ -510,7 +524,7 @@ class TeachSession:
         rateable = set(self.rateable(ids))
         held_out = [i for i in ids if i not in rateable]  # every id is known here (``_rows_known``)
         if held_out:
-            shown = ", ".join(repr(i) for i in held_out[:5]) + (", ..." if len(held_out) > 5 else "")
+            shown = ", ".join(quoted(i, 60) for i in held_out[:5]) + (", ..." if len(held_out) > 5 else "")
             raise InvalidRating(f"{len(held_out)} item(s) are in the validation split, which is held out to measure "
                                 f"the classifier, so they cannot be rated: {shown}. Rate train items only; "
                                 "nothing was written")
@@ -519,7 +533,7 @@ class TeachSession:
         self._rows([])  # refresh the id map
         unknown = [i for i in ids if i not in self._row_of]
         if unknown:
-            shown = ", ".join(repr(u) for u in unknown[:5])
+            shown = ", ".join(quoted(u, 60) for u in unknown[:5])  # an id may be 3,000 characters
             raise InvalidRating(f"{len(unknown)} item id(s) not in index {self.index!r}: {shown}")
 
     def submit(self, ratings: Mapping[str, float | None], expected_round: int | None = None,
@@ -727,7 +741,8 @@ def _mean_of_examples(store: Store, index: str, examples: list[str]) -> np.ndarr
     row_of = {item_id: i for i, item_id in enumerate(view.ids)}
     missing = [e for e in examples if e not in row_of]
     if missing:
-        raise InvalidRating(f"example item(s) not in index {index!r}: {', '.join(map(repr, missing[:5]))}")
+        raise InvalidRating(f"example item(s) not in index {index!r}: "
+                            f"{', '.join(quoted(m, 60) for m in missing[:5])}")
     held_out = {view.ids[i] for i in view.rows(VALIDATION)} & set(examples)
     if held_out:  # the start vector would have seen the items that measure the classifier
         shown = ", ".join(repr(e) for e in sorted(held_out)[:5])

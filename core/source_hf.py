@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import SourceError
@@ -139,6 +140,11 @@ class HuggingFaceDataset:
             return f"no dataset found at '{self.dataset_id}' ({text})"
         if isinstance(exc, ValueError) and ("split" in text.lower() or "config" in text.lower()):
             return f"cannot load '{self.dataset_id}': {text}"
+        if isinstance(exc, TypeError | AttributeError | KeyError | IndexError) and Path(self.dataset_id).is_dir():
+            # the loader's own internals failing on a folder it cannot read (a LanceDB folder gave
+            # "TypeError: 'NoneType' object is not subscriptable"): say what the folder needs instead
+            return (f"'{self.dataset_id}' is not a dataset folder `datasets` can read: it needs data files (CSV, "
+                    "JSON Lines, Parquet, text or images), in split folders or named by its README's configs")
         return f"could not load '{self.dataset_id}': {name}: {text}"
 
     def _features(self) -> Any:

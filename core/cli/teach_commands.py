@@ -376,11 +376,13 @@ def read_ratings_file(path: str) -> dict[str, float | None | str]:
             if len(row) > len(header):
                 raise InvalidRating(f"{quoted(path)} line {reader.line_num} has {len(row)} fields, the header "
                                     f"{len(header)} (a comma inside an id needs quotes)")
-            item_id = row[at_id].strip() if at_id < len(row) else ""
-            if item_id and at_rating >= len(row):  # no rating field at all, unlike an empty one (a skip)
+            # as written: an id stored with spaces around it (" i3 ") is rated by its exact cell;
+            # ``_exact_ids`` falls back to the stripped id when the index does not hold the cell's
+            item_id = row[at_id] if at_id < len(row) else ""
+            if item_id.strip() and at_rating >= len(row):  # no rating field at all, unlike an empty one (a skip)
                 raise InvalidRating(f"{quoted(path)} line {reader.line_num} has no rating field (an empty one, "
                                     "'item,', is a skip)")
-            if item_id:
+            if item_id.strip():
                 _once(ratings, item_id, _rating(row[at_rating]))
         return ratings
     except csv.Error as exc:
@@ -391,7 +393,7 @@ def run_teach_submit(args: argparse.Namespace) -> int:
     ratings = parse_ratings(args.ratings) if args.ratings is not None else read_ratings_file(args.file)
     session = _open(args)
     if args.file is not None:
-        ratings = _unquote_formula_ids(session, ratings)
+        ratings = _unquote_formula_ids(session, _exact_ids(session, ratings))
     try:
         result = session.submit(ratings, expected_round=getattr(args, "expected_round", None))
     except StaleBatch as exc:
@@ -419,6 +421,21 @@ def run_teach_submit(args: argparse.Namespace) -> int:
         parts.append(f"validation AP {_fmt(m['ap'])}{rests} AUC {_fmt(m.get('auc'))}")
     print(", ".join(parts))
     return 0
+
+
+def _exact_ids(session, ratings: dict[str, float | None]) -> dict[str, float | None]:
+    """A file's ids as its cells hold them where the index has that id (an outside tester's ``" i3 "`` could
+    not be rated: the id was stripped), else stripped (``digits-3 ,1`` typed by hand)."""
+    spaced = [i for i in ratings if i != i.strip()]
+    if not spaced:
+        return ratings
+    wanted = {*spaced, *(i.strip() for i in spaced)}
+    known = {i for i in session.view.ids.tolist() if i in wanted}
+    out: dict[str, float | None] = {}
+    for item_id, value in ratings.items():
+        key = item_id if item_id in known or item_id.strip() not in known else item_id.strip()
+        _once(out, key, value)
+    return out
 
 
 def _unquote_formula_ids(session, ratings: dict[str, float | None]) -> dict[str, float | None]:

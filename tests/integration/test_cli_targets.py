@@ -230,3 +230,32 @@ def test_predict_reports_the_concepts_ap_on_the_scored_split(pkgs, capsys, tmp_p
                           "train items)") in out
     assert "precision" in out and "recall" in out
     assert "may include the ones rated while teaching" in out  # an AP on train items flatters
+
+
+def test_ids_with_spaces_around_them_are_rated_from_a_file(tmp_path, minilm, capsys):
+    """An attacker's table stored ids as written (" i3 ", a tab in front); `teach submit --file` stripped them, so
+    the whole round was refused. A file's cell is now taken as written where the index holds it."""
+    rows = ["id,text,split"] + [f'" i{n} ",package number {n},train' for n in range(6)] + ['"\tt7",tab seven,train',
+                                                                                        "plain,plain text,train"]
+    (tmp_path / "spaced.csv").write_text("\n".join(rows) + "\n")
+    build_index("spaced", parse_source(f"file:{tmp_path / 'spaced.csv'}", split_column="split"), minilm, store=Store())
+    ix = ("--index", "spaced", "--concept", "c")
+    assert run(capsys, "concept", "create", *ix, "--prompt", "package")[0] == 0
+    ratings = tmp_path / "r.csv"
+    ratings.write_text('item_id,rating\n" i3 ",1\n"\tt7",-1\nplain ,1\n')  # "plain " means the id plain
+    code, out, err = run(capsys, "teach", "submit", *ix, "--file", str(ratings))
+    assert code == 0, err
+    current = TeachSession.open("spaced", "c", store=Store()).ratings()
+    assert dict(zip(current.item_ids.tolist(), current.ratings.tolist(), strict=True)) == {
+        " i3 ": 1.0, "\tt7": -1.0, "plain": 1.0}
+
+
+def test_an_index_with_no_train_items_says_so(tmp_path, minilm, capsys):
+    """An attacker's all-validation table: `teach next` advised "reset seen items", though nothing was seen."""
+    rows = ["id,text,split"] + [f"v{n},package number {n},validation" for n in range(4)]
+    (tmp_path / "held.csv").write_text("\n".join(rows) + "\n")
+    build_index("held", parse_source(f"file:{tmp_path / 'held.csv'}", split_column="split"), minilm, store=Store())
+    ix = ("--index", "held", "--concept", "c")
+    assert run(capsys, "concept", "create", *ix, "--prompt", "package")[0] == 0
+    code, _, err = run(capsys, "teach", "next", *ix)
+    assert code == 2 and "the train split of index 'held' holds no items" in err and "reset seen" not in err

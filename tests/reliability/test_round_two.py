@@ -530,3 +530,22 @@ def test_safe_text_shows_data_strings_as_typed():
     assert safe_text.file_name("../../etc/passwd\n") == "etc_passwd"
     for control in safe_text.BIDI_CONTROLS:
         assert control not in safe_text.md(f"a{control}b") + safe_text.html(f"a{control}b")
+
+
+def test_a_folder_the_loader_trips_over_gets_advice_not_its_internals(workspace_dir, monkeypatch):
+    """An attacker named the workspace's LanceDB folder as a dataset: the message was the loader's own
+    "TypeError: 'NoneType' object is not subscriptable"."""
+    import datasets
+
+    folder = workspace_dir / "sets" / "odd"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text("text\nx\n")
+
+    def trips(*args, **kwargs):
+        raise TypeError("'NoneType' object is not subscriptable")
+
+    monkeypatch.setattr(datasets, "load_dataset", trips)  # what the loader did on that folder
+    with pytest.raises(SourceError, match="is not a dataset folder `datasets` can read") as raised:
+        parse_source(f"hf:{folder}", confine=True, text_column="text")
+    assert "NoneType" not in str(raised.value)
+    record("bad_inputs_tried", 1)

@@ -36,3 +36,16 @@ def test_an_invalid_name_is_quoted_and_cut_in_its_message():
         message = str(info.value)
         assert message.startswith(f"invalid {what} name '") and "\n" not in message and "\x1b" not in message
         assert len(message) < 200
+
+
+def test_map_hover_cuts_long_ids_and_labels_and_escapes_them():
+    """An attacker's 3,000-character id drew a hover box 12,000 px wide on the Map and in the report."""
+    import numpy as np
+
+    from app.map_figure import hover_texts
+
+    ids = np.asarray(["<b>" + "i" * 3000, "short"], dtype=object)
+    labels = np.asarray(["L" * 500, None], dtype=object)
+    out = hover_texts(np.arange(2), ids, labels, np.asarray([0.5, -0.25]), None)
+    assert len(out[0]) < 300 and "&lt;b&gt;" in out[0] and "…" in out[0] and "<b>&lt;b&gt;" in out[0]
+    assert out[1] == "<b>short</b> · score -0.25"
