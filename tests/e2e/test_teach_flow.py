@@ -137,16 +137,24 @@ def test_twenty_fast_rounds_from_the_keyboard_lose_and_change_nothing(app_server
         # not seen yet (an outside tester: the next batch's first item came back rated), so they are dropped
         # and the next batch says so. They go with no gap (a few ms in all): a submit takes ~40 ms, so 3 keys 10 ms
         # apart could straddle the new batch's arrival and the last one would rightly rate what it showed.
-        early = [rng.choice(choices) for _ in range(3)] if round_no % 2 == 0 and round_no < 20 else []
+        # They are all "a": on a loaded machine (CI beside other work) the last may land after the new batch
+        # appeared, and then it rightly rates the first item shown; the count says which did, so the check is exact.
+        early = ["a"] * 3 if round_no % 2 == 0 and round_no < 20 else []
         _type(page, early, gap_ms=0)
         _wait_new_batch(page, old)
         # A submit reruns only the batch's fragment: its counters come with the batch, never stale.
         expect(page.locator(f"{BOX} [data-counter=round] b")).to_have_text(str(round_no))
         ids, model = _ids(page), _Model(10)
-        expect(page.locator(BOX)).to_have_attribute("data-rated", "0")
-        if early:
+        wait_for_app(page)
+        landed = int(page.locator(BOX).get_attribute("data-rated"))
+        assert landed <= len(early), landed
+        for key in early[:landed]:
+            model.press(key)
+        dropped = len(early) - landed
+        if dropped:
             expect(page.locator(f"{BOX} .bar")).to_contain_text(
-                f"{len(early)} keys typed before this batch appeared were not applied")
+                f"{dropped} key{'s' * (dropped != 1)} typed before this batch appeared "
+                f"{'were' if dropped != 1 else 'was'} not applied")
     wait_for_app(page)
     assert_no_exception(page)
     got = _round_rows(store, "three")
