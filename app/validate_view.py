@@ -126,8 +126,16 @@ def render_metrics(ev: Evaluation) -> None:
         )
 
 
-def histogram_figure(ev: Evaluation, positive: np.ndarray, known: np.ndarray) -> Any:
-    """Score histogram (bars from numpy bins, so its size does not grow with the index), threshold line."""
+def rare(positive: np.ndarray, known: np.ndarray) -> bool:
+    """Whether the positives are too few to see on a linear count axis (under 5% of the labelled items: an
+    outside tester's 16 positives beside 3,000 negatives were invisible)."""
+    return bool(known.any()) and int(positive.sum()) < 0.05 * int(known.sum())
+
+
+def histogram_figure(ev: Evaluation, positive: np.ndarray, known: np.ndarray, log_y: bool = False) -> Any:
+    """Score histogram (bars from numpy bins, so its size does not grow with the index), threshold line.
+
+    ``log_y``: counts on a log axis, the groups overlaid (stacked bars on a log axis would misread)."""
     import plotly.graph_objects as go
 
     scores = ev.scores.astype(np.float64)
@@ -151,8 +159,11 @@ def histogram_figure(ev: Evaluation, positive: np.ndarray, known: np.ndarray) ->
             fig.add_bar(x=centers, y=counts, width=width, name=name, marker_color=color, opacity=0.75)
     fig.add_vline(x=ev.threshold, line_dash="dash", line_color="black",
                   annotation_text=f"threshold (p={sigmoid(ev.threshold):.2f})")
-    fig.update_layout(barmode="stack", xaxis_title="score (logit)", yaxis_title="items", height=360,
+    fig.update_layout(barmode="overlay" if log_y else "stack", xaxis_title="score (logit)",
+                      yaxis_title="items (log scale)" if log_y else "items", height=360,
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend=LEGEND_BELOW)
+    if log_y:
+        fig.update_yaxes(type="log")
     return fig
 
 

@@ -23,6 +23,7 @@ from app.validate_view import (
     label_options,
     pr_figure,
     predictions_csv,
+    rare,
     render_metrics,
     render_top,
     score_split,
@@ -144,7 +145,10 @@ else:
     left, middle, right = st.container(), None, None
 with left:
     st.caption("Scores of the split, coloured by ground truth" if ev.has_metrics else "Scores of the split")
-    st.plotly_chart(histogram_figure(ev, scored.positive, scored.known), key="validate_histogram")
+    log_y = st.toggle("Log scale", value=rare(scored.positive, scored.known), key="validate_hist_log",
+                      help="Counts on a log axis, so a few positives beside thousands of negatives show; on by "
+                           "default when the positives are under 5% of the labelled items")
+    st.plotly_chart(histogram_figure(ev, scored.positive, scored.known, log_y=log_y), key="validate_histogram")
 if middle is not None and right is not None:
     with middle:
         st.caption("Precision–recall curve; × marks the threshold")

@@ -315,3 +315,29 @@ def test_render_item_shows_text_as_typed_and_escapes_captions():
     assert [t.value for t in at.text] == ["**not bold** $x$ :smile:", "x" * 1000, "c", "one", "two"]
     assert at.caption[0].value == "label \\*\\*3\\*\\*\\:\u200b \\$y\\$"
     assert [c.value for c in at.caption[1:]] == ["first", "second"]
+
+
+def test_the_histogram_has_a_log_scale_on_by_default_for_rare_positives(digits):
+    """An outside tester: 16 positives beside ~3,000 negatives were invisible on the linear count axis."""
+    import json
+
+    import numpy as np
+
+    from app.validate_view import rare
+
+    at = _page()
+    _no_errors(at)
+    toggle = at.toggle(key="validate_hist_log")
+    assert toggle.value is False  # the digits' "3" is ~10% of the validation split: linear, stacked
+
+    def layout() -> dict:
+        chart = next(c for c in at.get("plotly_chart") if c.key == "validate_histogram")
+        return json.loads(chart.proto.spec)["layout"]
+
+    assert layout().get("barmode") == "stack" and layout()["yaxis"].get("type") != "log"
+    toggle.set_value(True).run()
+    _no_errors(at)
+    assert layout()["barmode"] == "overlay" and layout()["yaxis"]["type"] == "log"
+    known = np.ones(1000, dtype=bool)
+    assert rare(np.arange(1000) < 16, known) and not rare(np.arange(1000) < 100, known)
+    assert not rare(np.zeros(10, dtype=bool), np.zeros(10, dtype=bool))  # no labels: nothing to be rare
