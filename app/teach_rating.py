@@ -76,7 +76,11 @@ def start_batch(session: TeachSession, batch: list[Candidate]) -> None:
     rows = {r["id"]: r for r in get_store().fetch_items(session.index, [c.item_id for c in batch])}
     candidates = [{**asdict(c), "row": rows.get(c.item_id, {"id": c.item_id})} for c in batch]
     # The concept's identity, not its name: a rename keeps the batch's token, so its draft survives.
-    token = batch_token(session.round, [c.item_id for c in batch], scope=f"{session.index}\0{session.concept.identity}")
+    # A drop of an undone round's items (*Propose a new batch instead*) makes the batch another one, even when the
+    # strategy picks the same items: their draft in the browser must not come back.
+    generation = session.batch_generation()
+    scope = f"{session.index}\0{session.concept.identity}" + (f"\0fresh{generation}" if generation else "")
+    token = batch_token(session.round, [c.item_id for c in batch], scope=scope)
     # A batch on screen again (an undone round) is no longer committed: the browser must keep its draft.
     committed = [t for t in st.session_state.get("teach_committed") or [] if t != token]
     st.session_state.update(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.config import check_data_path, data_roots, shown_path
 from core.errors import SourceError
+from core.text_safety import quoted
 
 HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)
 
@@ -167,10 +168,13 @@ def check_dataset_card(folder: str | Path) -> None:
         raise SourceError(f"the dataset card (README.md or .huggingface.yaml) of {folder} cannot be read; fix or "
                           "remove it") from None
     for value in _strings(meta):
-        if value.startswith(("/", "~", "\\")) or ".." in value or "://" in value or re.match(r"^[A-Za-z]:", value):
+        # any colon: a scheme (``file:/tmp/x``, ``local:``, ``hf://``), a chain (``simplecache::``) or a drive
+        # (``C:``) is not joined to the folder by ``datasets``, and fsspec reads it where it points (a re-tester
+        # read /tmp through ``file:``); paths inside a dataset folder need none
+        if value.startswith(("/", "~", "\\")) or ".." in value or ":" in value:
             raise SourceError(
-                f"the dataset card of {folder} points at data outside its folder ({shown_path(value)!r}); "
-                "only files inside the dataset folder may be read"
+                f"the dataset card of {folder} points at data outside its folder ({quoted(value, 120)}); "
+                "only files inside the dataset folder may be read (plain relative paths, no scheme)"
             )
 
 

@@ -279,19 +279,29 @@ class TeachSession:
 
         def apply(concept: ConceptInfo) -> None:
             held = concept.held_batch or {}
-            rest = {k: v for k, v in held.items() if k != "items"}
-            concept.held_batch = rest if "strategy" in rest else None
+            # "fresh" counts the drops this round: the batch the strategy picks now is often the very items just
+            # dropped (the same w), and a UI's draft of them is keyed by round and items; ``batch_generation``
+            # tells it the batch is another one (a re-tester's dropped ratings came back from the browser)
+            concept.held_batch = {**{k: v for k, v in held.items() if k != "items"},
+                                  "fresh": int(held.get("fresh", 0)) + 1}
 
         self._update_concept(apply)
         self.undone = {}
         return True
 
+    def batch_generation(self) -> int:
+        """How many times this round's undone items were dropped (``drop_held``): part of a UI's batch identity."""
+        held = self.concept.held_batch
+        return int(held.get("fresh", 0)) if held and held.get("round") == self.round else 0
+
     def _hold_batch(self, concept: ConceptInfo) -> None:
         """Under the lock: keep what chose the current round's batch, unless something already does."""
         round_ = self.teach.checkpoint_round(self.index, concept.name)
         held = concept.held_batch
-        if not held or held.get("round") != round_:
-            concept.held_batch = {"round": round_, "strategy": concept.strategy, "batch_size": int(concept.batch_size),
+        if not held or held.get("round") != round_ or "strategy" not in held:
+            kept = held if held and held.get("round") == round_ else {}  # undone items, drops: still this round's
+            concept.held_batch = {**kept, "round": round_, "strategy": concept.strategy,
+                                  "batch_size": int(concept.batch_size),
                                   "seen_after_round": int(concept.seen_after_round)}
 
     def update_settings(self, *, keep_batch: bool = False, **settings: Any) -> None:

@@ -498,7 +498,10 @@ def run_teach_ratings(args: argparse.Namespace) -> int:
     if not args.out:
         print(text, end="")
         return 0
-    Path(args.out).write_text(text, encoding="utf-8")
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:  # a folder that does not exist, a folder named like the file: one line, not a traceback
+        raise FewshotError(f"cannot write {quoted(args.out)}: {one_line(exc.strerror or exc)}") from None
     print(f"wrote {len(rows):,} ratings of {args.concept} (round {session.round}) to {args.out}")
     return 0
 

@@ -101,10 +101,16 @@ def test_an_undone_batch_says_what_it_is_and_can_be_dropped(digits):
     data = component_data(at)
     assert [i["id"] for i in data["items"]] == list(undone) and data["draft"]["ratings"] == undone
     assert f"{UNDONE_REASON}, with their ratings" in data["caption"] and "chosen by" not in data["caption"]
+    undone_token = data["token"]
     at.button(key="teach_drop_undone").click().run()
     _no_errors(at)
     data = component_data(at)
     # the strategy's batch for the same w (here the same items: the start ranks them first), without the draft
     assert len(data["items"]) == 10 and not data.get("draft") and "chosen by" in data["caption"]
+    # the same items at the same round, yet another batch: the browser's draft of the undone one (kept under its
+    # token) must not come back (a re-tester's dropped -1s did, and one Enter wrote them again)
+    assert data["token"] != undone_token and data["token"].startswith("r1-")
+    reloaded = _teach_page()
+    assert component_data(reloaded)["token"] == data["token"]  # a reload shows that same batch
     assert TeachSession.open("digits", "three", store=Store()).held_items() is None
     assert not [b for b in at.button if b.key == "teach_drop_undone"]

@@ -254,6 +254,33 @@ def test_reload_undo_and_a_second_tab_keep_every_rating(app_server, page, screen
     other.close()
 
 
+def test_proposing_a_new_batch_after_an_undo_drops_its_draft(app_server, page, screenshot_dir):
+    """A re-tester: after Undo, *Propose a new batch instead* showed the same items (the same w picks them) with
+    the undone -1s still on every card, from the browser's draft, also after a reload; one Enter wrote them again."""
+    store = _digits_concept(app_server, "four")
+    _open_teach(page, app_server.url)
+    _type(page, ["x"] * 10)
+    old = _token(page)
+    page.keyboard.press("Enter")
+    _wait_new_batch(page, old)
+    old = _token(page)
+    button(page, "Undo last round").click()
+    _wait_new_batch(page, old)
+    wait_for_app(page)
+    expect(page.locator(BOX)).to_have_attribute("data-rated", "10")
+    old = _token(page)
+    button(page, "Propose a new batch instead").click()
+    _wait_new_batch(page, old)
+    wait_for_app(page)
+    expect(page.locator(BOX)).to_have_attribute("data-rated", "0")
+    screenshot(page, screenshot_dir, "01-dropped-undone-batch")
+    page.reload()
+    page.locator(f"{BOX} .card").first.wait_for(timeout=60_000)
+    wait_for_app(page)
+    expect(page.locator(BOX)).to_have_attribute("data-rated", "0")
+    assert _round_rows(store, "four") == {}
+
+
 def test_item_text_is_shown_as_typed(app_server, page, screenshot_dir):
     from app.safe_text import neutral
     from app.teach_component import GRID_TEXT

@@ -276,6 +276,11 @@ def test_teach_ratings_lists_what_was_rated_and_reads_back(digits, capsys, tmp_p
     code, _, err = run(capsys, "teach", "ratings", *ix, "--out", str(classifier))
     assert code == 2 and "does not end in .csv" in err and classifier.read_bytes() == b"weights"
     assert run(capsys, "teach", "ratings", *ix, "--json", "--out", str(tmp_path / "r.csv"))[0] == 2
+    code, _, err = run(capsys, "teach", "ratings", *ix, "--out", str(tmp_path / "no" / "such" / "r.csv"))
+    assert code == 2 and "cannot write" in err and "No such file or directory" in err and "Traceback" not in err
+    (tmp_path / "d.csv").mkdir()
+    code, _, err = run(capsys, "teach", "ratings", *ix, "--out", str(tmp_path / "d.csv"))
+    assert code == 2 and "cannot write" in err and "Is a directory" in err
 
 
 def test_validation_items_cannot_be_rated(digits, capsys):

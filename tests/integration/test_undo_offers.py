@@ -63,10 +63,13 @@ def test_drop_held_proposes_the_strategys_batch_instead(session):
     session.submit(dict.fromkeys(first[:4], 1.0))
     session.undo()
     assert [c.item_id for c in session.next_batch()] == first[:4]
+    assert session.batch_generation() == 0
     assert session.drop_held() is True and session.drop_held() is False
     again = TeachSession.open("digits", "c", store=Store())
     assert again.held_items() is None and len(again.next_batch()) == 10
-    assert again.last_policy_reason != UNDONE_REASON
+    assert again.last_policy_reason != UNDONE_REASON and again.batch_generation() == 1
+    again.submit(dict.fromkeys(first[:2], 1.0))
+    assert again.batch_generation() == 0  # a new round: a new batch anyway
 
 
 def test_drop_held_keeps_the_settings_held_for_the_round(session):

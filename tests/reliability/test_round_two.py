@@ -84,6 +84,23 @@ def test_a_dataset_card_may_not_point_outside_its_folder(workspace_dir, tmp_path
     record("bad_inputs_tried", 2)
 
 
+@pytest.mark.parametrize("scheme", ["file:", "local:", "simplecache::", "file://"])
+def test_a_card_may_not_name_data_through_a_scheme(workspace_dir, tmp_path, scheme):
+    """A re-tester read /tmp through ``path: file:/tmp/secret.csv``: ``datasets`` does not join a path with a scheme
+    to the folder, and fsspec strips ``file:`` / ``local:`` and reads where it points."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text("text,label\nTOP SECRET,a\n")
+    folder = workspace_dir / "sets" / "scheme"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text("text,label\nx,a\n")
+    (folder / "README.md").write_text(
+        f"---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: {scheme}{secret}\n---\n")
+    with pytest.raises(SourceError, match="points at data outside its folder") as raised:
+        parse_source(f"hf:{folder}", confine=True, text_column="text", label_column="label")
+    assert str(Path.cwd()) not in str(raised.value) or str(Path.cwd()) in str(secret)
+    record("bad_inputs_tried", 1)
+
+
 @pytest.mark.parametrize("where", ["README.md after a newline", "README.md after a space", "README.md after a BOM",
                                    ".huggingface.yaml"])
 def test_every_card_datasets_reads_is_checked(workspace_dir, tmp_path, where):
