@@ -116,11 +116,15 @@ def test_canvas_map_replays_zooms_and_rates_a_lasso(canvas_always, app_server, p
     main = page.locator(MAIN)
     rate_all = main.get_by_text("(one round, undoable)", exact=False)
     expect(rate_all.first).to_be_visible(timeout=15_000)
-    n_selected = int(rate_all.first.inner_text().split("Rate all", 1)[1].split("selected", 1)[0]
+    n_selected = int(rate_all.first.inner_text().split("Rate all", 1)[1].split("unrated selected", 1)[0]
                      .replace(",", "").strip())
-    # the lasso took both splits: validation items are left out of rating, and the panel says how many
+    # the lasso took both splits: validation items are left out of rating, and the panel says how many; so are the
+    # items rated already, which keep their ratings
     held_out = main.get_by_text("in the validation split", exact=False).first.inner_text().split(" selected", 1)[0]
-    assert 0 < n_selected and n_selected + int(held_out.replace(",", "")) == int(root.get_attribute("data-selected"))
+    kept = main.get_by_text("already rated keep", exact=False)
+    n_kept = int(kept.first.inner_text().split(" selected", 1)[0].replace(",", "")) if kept.count() else 0
+    assert 0 < n_selected and n_selected + n_kept + int(held_out.replace(",", "")) == int(
+        root.get_attribute("data-selected"))
     main.get_by_role("button", name="all +1", exact=True).click()
     wait_for_app(page)
     assert_no_exception(page)

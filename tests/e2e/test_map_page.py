@@ -152,7 +152,7 @@ def test_map_auto_umap_replay_settings_and_lasso_rating(auto_map, app_server, pa
     rate_all = main.get_by_text("(one round, undoable)", exact=False)
     expect(rate_all.first).to_be_visible(timeout=15_000)
     text = rate_all.first.inner_text()
-    n_selected = int(text.split("Rate all", 1)[1].split("selected", 1)[0].replace(",", "").strip())
+    n_selected = int(text.split("Rate all", 1)[1].split("unrated selected", 1)[0].replace(",", "").strip())
     assert n_selected > 0
     main.get_by_role("button", name="all +1", exact=True).click()
     wait_for_app(page)

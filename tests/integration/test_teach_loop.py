@@ -96,9 +96,12 @@ def test_resubmitting_a_batch_counts_its_items_as_re_rated_not_new(store, capsys
     result = session.submit(flipped)  # four of them rated again, the other way
     assert result.n_new == 0 and result.n_rerated == 4 and result.metrics["n_ratings"] == 10
     capsys.readouterr()
-    ratings = ",".join(f"{k}={v:g}" for k, v in flipped.items())
-    assert main(["teach", "submit", "--index", "digits", "--concept", "again", "--ratings", ratings]) == 0
+    back = ",".join(f"{k}={-v:g}" for k, v in flipped.items())  # and back again, from the command line
+    assert main(["teach", "submit", "--index", "digits", "--concept", "again", "--ratings", back]) == 0
     assert "round 3: 0 new (4 re-rated)" in capsys.readouterr().out
+    assert main(["teach", "submit", "--index", "digits", "--concept", "again", "--ratings", back]) == 0
+    assert "nothing changed" in capsys.readouterr().out  # the same command again writes no round
+    assert TeachSession.open("digits", "again", store=store).round == 3
 
 
 def test_next_batch_excludes_seen_and_reopen_restores_state(store):
