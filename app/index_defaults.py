@@ -44,16 +44,21 @@ def index_name_for(kind: str, argument: str | None, taken: set[str] | list[str])
     return unique(base, taken)
 
 
-def concept_name_for(index: str, column: str | None, value: str | None, taken: set[str] | list[str]) -> str:
-    """The suggested concept name: the ground truth it is measured against when there is one, else ``<index>-concept``.
+def concept_name_for(index: str, column: str | None, value: str | None, taken: set[str] | list[str],
+                     prompt: str | None = None) -> str:
+    """The suggested concept name: the ground truth it is measured against when there is one, else the prompt's
+    first words (``pytest-plugins``), else ``<index>-concept`` (an outside tester got ``pypi-concept``).
 
     A 0/1 column names itself (``flask``); another value is appended (``label-3``).
     """
+    words = "-".join(str(prompt or "").lower().split()[:4])[:40]  # "pytest plugins" -> pytest-plugins
     if column and value is not None:
         yes = value in ("1", "true", "True", "yes")
         base = slug(column, "concept") if yes else slug(f"{column}-{value}", "concept")
     elif value is not None:
         base = slug(f"{index}-{value}", "concept")
+    elif slug(words, ""):
+        base = slug(words, "concept")
     else:
         base = slug(f"{index}-concept", "concept")
     return unique(base, taken)
@@ -71,7 +76,7 @@ def concept_name_input(info, taken: list[str]) -> str:
     column = st.session_state.get("teach_new_column") if len(columns) > 1 else None
     value = st.session_state.get("teach_new_target")
     value = None if value is None else str(value)  # None: "no target"; "(none)" may be a real label
-    suggestion = concept_name_for(info.name, column, value, taken)
+    suggestion = concept_name_for(info.name, column, value, taken, st.session_state.get("teach_new_prompt"))
     key, auto = "teach_new_name", f"teach_new_name_auto_{info.name}"
     current = st.session_state.get(key)
     if current is None or not str(current).strip() or current == st.session_state.get(auto):

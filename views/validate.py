@@ -76,7 +76,7 @@ except FewshotError as exc:
 
 st.caption(plain(f"Concept {concept} on index {index}, round {session.round}, "
                  f"scored with its current classifier ({session.info.embedder})."))
-c1, c2, c3 = st.columns([1, 1, 2], gap="medium")
+c1, c2, c3 = st.columns([3, 2, 3], gap="medium")  # the split control whole at 1280 px (it lost "all")
 split_name = c1.segmented_control("Split", list(SPLIT_CHOICES), default="validation", required=True,
                                   key="validate_split") or "validation"
 target = None

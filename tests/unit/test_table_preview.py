@@ -117,6 +117,15 @@ def test_default_concept_names_follow_the_ground_truth():
     assert concept_name_for("pypi", None, None, ["pypi-concept"]) == "pypi-concept-2"
 
 
+def test_without_a_ground_truth_the_name_follows_the_prompt():
+    """An outside tester's concept started from "pytest plugins" was offered the name pypi-concept."""
+    assert concept_name_for("pypi", None, None, [], "pytest plugins") == "pytest-plugins"
+    assert concept_name_for("pypi", None, None, ["a-photo-of-a"], "A photo of a dog at a show") == "a-photo-of-a-2"
+    assert concept_name_for("pypi", "flask", "1", [], "web things") == "flask"  # the ground truth comes first
+    assert concept_name_for("pypi", None, None, [], "<b>*") == "b"
+    assert concept_name_for("pypi", None, None, [], "数据") == "pypi-concept"  # nothing left: the index's
+
+
 def test_the_preview_command_prints_the_roles_and_the_index_command(tmp_path, capsys):
     from core.cli import main
 
