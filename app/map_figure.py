@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from app.safe_text import html as _escape
+from app.safe_text import shorten
 from core.replay import draw_rows  # noqa: F401  (re-exported: the page and the benchmark draw these rows)
+from core.report import HOVER_ID_CHARS
 
 MAX_POINTS = 200_000
 HOVER_CHARS = 120
@@ -52,10 +54,6 @@ class ValidationOverlay:
     known: np.ndarray | None = None
 
 
-def _cut(text: str, chars: int) -> str:
-    return text[:chars] + ("…" if len(text) > chars else "")
-
-
 def hover_texts(
     rows: np.ndarray, ids: np.ndarray, labels: np.ndarray, scores: np.ndarray | None, texts: np.ndarray | None,
     chars: int = HOVER_CHARS,
@@ -63,15 +61,15 @@ def hover_texts(
     """HTML-safe hover text per drawn row (object array aligned with ``rows``): id, label, score, text."""
     out = np.empty(len(rows), dtype=object)
     for j, r in enumerate(rows):
-        parts = [f"<b>{_escape(_cut(str(ids[r]), 80))}</b>"]  # a 3,000-character id drew a 12,000 px box
+        parts = [f"<b>{_escape(shorten(str(ids[r]), HOVER_ID_CHARS))}</b>"]
         if labels[r] is not None:
-            parts.append(f"label {_escape(_cut(str(labels[r]), 80))}")
+            parts.append(f"label {_escape(shorten(str(labels[r]), HOVER_ID_CHARS))}")
         if scores is not None:
             parts.append(f"score {scores[r]:+.2f}")
         line = " · ".join(parts)
         if texts is not None and texts[r]:
             text = " ".join(str(texts[r]).split())
-            line += "<br>" + _escape(_cut(text, chars))
+            line += "<br>" + _escape(shorten(text, chars))
         out[j] = line
     return out
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from core.text_safety import BIDI_CONTROLS, neutral, one_line  # noqa: F401  (one rule, shared with core's own HTML)
+from core.text_safety import shorten as _shorten
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _UNSAFE_FILE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -37,7 +38,7 @@ MAX_SHOWN = 2_000
 
 
 def shorten(value: str, limit: int = MAX_SHOWN) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    return _shorten(value, limit)
 
 
 def text(value: Any, limit: int = MAX_SHOWN) -> str:

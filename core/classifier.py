@@ -114,10 +114,10 @@ ratings for pytest / hardware_driver and the worst drop: raw .637 / .347 (0.112)
 0.5 .620 / .353 (0.044); 0.55 .625 / .351 (0.049); 0.6 .627 / .350 (0.079); 0.7 .630 / .351 (0.081); the mean of
 the last two fits .624 / .350 (0.057). The drop is not monotone in ``a`` (0.076 at 0.4, 0.044 at 0.5), and only a
 window of 0.5-0.55 passes, where pytest sits 0.001-0.004 from the peer: luck, not a setting, so not kept. In that
-round-8 batch 7 of 10 items were ``adafruit-circuitpython-*`` positives whose summaries match, word for word in
-kind, the ``circuitpython-*`` packages of other authors (negatives by the name-prefix label); they lift those
-above the validation positives at ranks 0-4, and the fit itself separates its own ratings perfectly (rated AUC
-0.98-1.00 every round), so no measure of noise in the ratings can see it coming.
+round-8 batch 7 of 10 items were ``adafruit-circuitpython-*`` positives whose summaries read like those of the
+``circuitpython-*`` packages of other authors (negatives by the name-prefix label); they lift those above the
+validation positives at ranks 0-4, and the fit separates its own ratings almost perfectly (rated AUC 0.98-1.00
+every round), so no measure of noise in the ratings can see it coming.
 
 The model is logistic regression on unit-length embeddings: ``p(item) = sigmoid(x . w + b)``. A
 rating r in [-1, 1] becomes the soft target ``(r + 1) / 2`` of a binary cross-entropy, so +1 is

@@ -25,6 +25,7 @@ from core.replay import Replay
 from core.text_safety import escape
 
 REPORT_MAX_POINTS = 100_000
+HOVER_ID_CHARS = 80  # an id or label in a hover line: a 3,000-character id drew a box 12,000 px wide
 HOVER_MAX_POINTS = 20_000  # per-point hover strings cost ~100 bytes each: beyond this, row numbers only
 TOP_POSITIVES = 24
 

@@ -14,6 +14,7 @@ from core.files import write_atomic
 from core.records import VALIDATION
 from core.replay import build_replay, draw_rows, map_positions, round_caption
 from core.report import (
+    HOVER_ID_CHARS,
     HOVER_MAX_POINTS,
     REPORT_MAX_POINTS,
     ReportResult,
@@ -24,7 +25,7 @@ from core.report import (
     ap_figure,
     map_png,
 )
-from core.text_safety import escape
+from core.text_safety import escape, shorten
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222}
@@ -35,11 +36,6 @@ figure{margin:0;width:180px;border:1px solid #ddd;padding:4px;font-size:.8em;ove
 figure img{width:100%;image-rendering:pixelated} .text{max-height:9em;overflow:hidden;white-space:pre-wrap}
 """
 
-
-
-def _cut(text: str, chars: int = 80) -> str:
-    """A hover line's id or label, cut: a 3,000-character id drew a box 12,000 px wide."""
-    return text[:chars] + ("…" if len(text) > chars else "")
 
 def _sigmoid(x: float) -> float:
     return 0.5 * (1.0 + math.tanh(0.5 * x))
@@ -83,8 +79,11 @@ def write_report(store: Any, index: str, concept: str, out: Path | str, *, png: 
     labels = _labels(view, column)
     hover = None
     if len(rows) <= HOVER_MAX_POINTS:
-        hover = np.asarray([escape(_cut(str(view.ids[r]))) + ("" if labels[r] is None else
-                            " · label " + escape(_cut(str(labels[r])))) for r in rows], dtype=object)
+        def line(r: int) -> str:  # id and label cut: a 3,000-character id drew a hover box 12,000 px wide
+            label = "" if labels[r] is None else " · label " + escape(shorten(str(labels[r]), HOVER_ID_CHARS))
+            return escape(shorten(str(view.ids[r]), HOVER_ID_CHARS)) + label
+
+        hover = np.asarray([line(r) for r in rows], dtype=object)
     figures = {"map": replay_figure(replay, None, hover, height=720)}
     if replay.rounds and any(a is not None for a in replay.ap):
         figures["ap"] = ap_figure(replay)

@@ -27,6 +27,11 @@ QUOTED_CHARS = 60
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+def shorten(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters, an ellipsis last where it was cut (hover lines, cards)."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
 def one_line(value: Any) -> str:
     """``value`` for a terminal or any one-line place: bidi controls as ``[U+XXXX]`` and every other control
     character (newline, carriage return, tab, ESC of an ANSI colour code) as its escape (``\\n``, ``\\x1b``),
