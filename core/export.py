@@ -50,7 +50,11 @@ def export_session(session: Any, path: str | Path, threshold: float | None = Non
     from core.store import now_iso
 
     path = Path(path)
-    if not path.suffix:
+    if path.is_dir():  # `--out exports/`: the concept's file inside it (it wrote exports.safetensors beside it)
+        from core.store import validate_index_name
+
+        path = path / f"{validate_index_name(session.concept.name, 'concept')}.safetensors"
+    elif not path.suffix:
         path = path.with_name(path.name + ".safetensors")
     concept, info = session.concept, session.info
     metadata: dict[str, Any] = {

@@ -182,6 +182,10 @@ def test_a_concept_keeps_its_threshold_and_export_and_report_follow_it(digits, c
     assert load_classifier(tmp_path / "b.safetensors")[1]["threshold"] == -1.25
     assert run(capsys, "export", *ix, "--out", str(tmp_path / "c"), "--threshold", "0.5")[0] == 0  # given wins
     assert load_classifier(tmp_path / "c.safetensors")[1]["threshold"] == 0.5
+    (tmp_path / "exports").mkdir()  # a folder: the concept's file inside it (it wrote exports.safetensors beside it)
+    code, out, _ = run(capsys, "export", *ix, "--out", str(tmp_path / "exports"))
+    assert code == 0 and out.rstrip().endswith(str(tmp_path / "exports" / "kept.safetensors"))
+    assert not (tmp_path / "exports.safetensors").exists()
     assert json.loads(run(capsys, "concept", "list", "--index", "digits", "--json")[1])[0]["threshold"] == -1.25
     for bad in ("nan", "inf"):  # refused by the argument's type: argparse's exit 2, one line
         with pytest.raises(SystemExit) as exited:
