@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 
 from app.inline_component import inline_component
-from app.map_view import SELECTED_KEY
+from app.map_view import keep_selection
 from core.replay import Replay
 from core.replay_canvas import latest_only, replay_parts, replay_payload
 
@@ -103,7 +103,8 @@ def _on_canvas_round() -> None:
         st.session_state[CANVAS_ROUND] = value
 
 
-def render_canvas(replay_key: tuple, replay: Replay, parts: tuple, show_path: bool, view: Any) -> None:
+def render_canvas(replay_key: tuple, replay: Replay, parts: tuple, show_path: bool, view: Any,
+                  session: Any = None) -> None:
     """The replay drawn by the canvas component; a lasso there selects the items below the map.
 
     The payload always starts at the latest round, so stepping never changes its bytes (no resend).
@@ -113,5 +114,5 @@ def render_canvas(replay_key: tuple, replay: Replay, parts: tuple, show_path: bo
     value = st.session_state.pop(CANVAS_PICK, None)
     picked = canvas_selection(value, parts[0]["uid"], view.ids, replay.rows)
     if picked is not None:
-        st.session_state[SELECTED_KEY] = picked
+        keep_selection(picked, session)
     mount(payload, _on_canvas_select, _on_canvas_round, _on_canvas_rounds)

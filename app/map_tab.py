@@ -26,9 +26,10 @@ from app.map_figure import (
 from app.map_report import render_report_panel
 from app.map_settings import remember, remember_round, restore, restore_round
 from app.map_view import (
-    SELECTED_KEY,
     cached_projection,
+    current_selection,
     item_texts,
+    keep_selection,
     pca_positions,
     ratings_array,
     render_fit_panel,
@@ -208,7 +209,7 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
             if show_val else ""
         st.caption(f"{what}{sample}. Drag to lasso-select points (Pan, or Shift+drag, to move; the wheel zooms); "
                    f"double-click clears the selection.{overlay_note}")
-        render_canvas(replay_key, replay, parts, show_path, view)
+        render_canvas(replay_key, replay, parts, show_path, view, session)
     else:
         st.caption(f"{what}{sample}. Box or lasso-select points to see and rate them below; "
                    "double-click the map to clear the selection.")
@@ -217,9 +218,9 @@ def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: fl
         compact = replay is not None and mode == "Score" and len(replay.rows) > COMPACT_ABOVE
         picked = selected_ids(event, view.ids, replay.rows if compact else None)
         if picked is not None:
-            st.session_state[SELECTED_KEY] = picked
+            keep_selection(picked, session)
     st.subheader("Selected items")
-    ids = [i for i in st.session_state.get(SELECTED_KEY, []) if i in row_of or session is None]
+    ids = [i for i in current_selection(session) if i in row_of or session is None]
     if session is None:
         st.caption("Select a concept (or start one on the Teach page) to rate items from the map.")
     else:

@@ -201,6 +201,39 @@ def validation_overlay(view: Any, rows: np.ndarray, scores: np.ndarray, threshol
     return ValidationOverlay(val, predicted, threshold, actual, known)
 
 
+OWNER_KEY = "map_selection_owner"  # (index, concept identity) the selection was made for
+
+
+def _owner(session: Any) -> tuple[str, str] | None:
+    return None if session is None else (session.index, session.concept.identity)
+
+
+def keep_selection(picked: list[str], session: Any) -> None:
+    """Remember a new selection and the concept it was made for."""
+    st.session_state[SELECTED_KEY] = picked
+    st.session_state[OWNER_KEY] = _owner(session)
+
+
+def current_selection(session: Any) -> list[str]:
+    """The selection, if it was made for this very concept; else it is cleared and the page says why.
+
+    An outside tester lassoed items for one concept, another tab renamed it away, the sidebar fell back to
+    another concept, and "all −1" rated his selection into that one. A concept deleted and made again under its
+    name has another identity, so a selection made for the old one is cleared too."""
+    ids = list(st.session_state.get(SELECTED_KEY, []))
+    owner = st.session_state.get(OWNER_KEY)
+    if ids and session is not None and owner is not None and tuple(owner) != _owner(session):
+        st.session_state[SELECTED_KEY] = []
+        st.session_state.pop(EVENT_KEY, None)
+        st.info("The selection was made for another concept (switched, or renamed, deleted or replaced in another "
+                "tab or process), so it was cleared and nothing was rated: select the items again.",
+                icon=":material/deselect:")
+        return []
+    if ids and session is not None and owner is None:
+        st.session_state[OWNER_KEY] = _owner(session)
+    return ids
+
+
 def ratings_array(n: int, row_of: dict[str, int], ratings: Any) -> np.ndarray:
     """(n,) float32: each item's current rating, NaN where unrated."""
     out = np.full(n, np.nan, dtype=np.float32)

@@ -10,6 +10,8 @@ from app.state import CONCEPT_KEY, INDEX_KEY, get_store, select
 from core.errors import FewshotError
 from core.teach_store import TeachStore
 
+IDENTITY_KEY = "selected_concept_identity"  # (index, name, identity) of the concept selected on the last run
+
 
 def render_sidebar() -> None:
     store = get_store()
@@ -33,11 +35,13 @@ def render_sidebar() -> None:
                                     format_func=lambda n: f"{shown(n)} ({counts.get(n, 0):,} items)")
         try:
             teach = TeachStore(store)
-            concepts = [c.name for c in teach.concepts(index)]
+            held = teach.concepts(index)
         except FewshotError as exc:  # e.g. a workspace written by a newer version of the app
             st.error(plain(str(exc)))
             st.session_state[CONCEPT_KEY] = None
             return
+        concepts = [c.name for c in held]
+        _follow_elsewhere(index, held)
         if st.session_state.get(CONCEPT_KEY) not in concepts:
             wanted = linked[1] if linked[0] == index else None
             st.session_state[CONCEPT_KEY] = wanted if wanted in concepts else (concepts[-1] if concepts else None)
@@ -50,9 +54,42 @@ def render_sidebar() -> None:
         else:
             st.caption("No concept on this index yet: start one on the Teach page.")
         concept = st.session_state.get(CONCEPT_KEY)
+        identity = next((c.identity for c in held if c.name == concept), None)
+        st.session_state[IDENTITY_KEY] = (index, concept, identity)  # whatever it is called later
         _to_link(index, concept)
         if concept:
             _manage_concept(teach, index, concept)
+
+
+def _follow_elsewhere(index: str, held: list) -> None:
+    """The concept selected here, renamed, deleted or replaced in another tab or process since the last run.
+
+    Renamed: follow it by its identity. Deleted (or deleted and made again under its name): say so. An outside
+    tester's page silently fell back to another concept, and its Map rated a selection into it; the sidebar
+    had also kept listing the old name, so the renamed concept could not be picked."""
+    name = st.session_state.get(CONCEPT_KEY)
+    remembered = st.session_state.get(IDENTITY_KEY)
+    # only the concept shown last run, still selected here (a pick in the sidebar or a new concept is not this)
+    if not name or not remembered or tuple(remembered)[:2] != (index, name) or remembered[2] is None:
+        return
+    by_identity = {c.identity: c.name for c in held}
+    now = by_identity.get(remembered[2])
+    if now == name:
+        return
+    if now is not None:
+        st.session_state[CONCEPT_KEY] = now
+        st.session_state["sidebar_link_missing"] = (
+            f"Concept '{_short(name)}' was renamed to '{_short(now)}' in another tab or process; following it.",
+            CONCEPT_KEY, now)
+        return
+    replaced = name in {c.name for c in held}
+    if not replaced:
+        st.session_state[CONCEPT_KEY] = None  # the fallback below picks one, and the note names it
+    shown = name if replaced else (held[-1].name if held else None)
+    what = "deleted and made again" if replaced else "deleted"
+    instead = f"; showing '{_short(shown)}'" if shown else ""
+    st.session_state["sidebar_link_missing"] = (
+        f"Concept '{_short(name)}' was {what} in another tab or process{instead}.", CONCEPT_KEY, shown)
 
 
 def _from_link() -> tuple[str | None, str | None]:

@@ -29,6 +29,7 @@ from app.teach_component import (
     mount,
     parse_submission,
     store_key,
+    token_round,
 )
 from core.config import workspace_uri
 from core.errors import FewshotError, StaleBatch
@@ -68,7 +69,24 @@ def propose(session: TeachSession) -> list[Candidate]:
             return batch
     batch = session.next_batch()  # seeded by the round (``core.session.batch_seed``), as the CLI's
     st.session_state["teach_pending_reason"] = session.last_policy_reason
+    _carry_refused(batch)
     return batch
+
+
+def _carry_refused(batch: list[Candidate]) -> None:
+    """Ratings of a batch refused because another tab or the Map moved the concept on: those of items the new
+    batch shows again become its draft (an outside tester lost everything he had typed in such a race)."""
+    refused = st.session_state.pop("teach_carry", None)
+    if not refused:
+        return
+    kept = {c.item_id: refused[c.item_id] for c in batch if c.item_id in refused}
+    if not kept:
+        return
+    st.session_state["teach_pending_draft"] = {"nonce": uuid.uuid4().hex, "ratings": kept}
+    n = len(kept)
+    note = (f" {n} of the ratings typed there {'are' if n != 1 else 'is'} on item{'s' * (n != 1)} of the batch now "
+            "shown, kept as its draft: check and submit.")
+    st.session_state["teach_message"] = (st.session_state.get("teach_message") or "") + note
 
 
 def start_batch(session: TeachSession, batch: list[Candidate]) -> None:
@@ -143,6 +161,7 @@ def submit_value(value: Any) -> bool:
     token = st.session_state.get("teach_token", "")
     nonce = value.get("nonce") if isinstance(value, dict) else None
     started = time.perf_counter()
+    submission = None
     try:
         if not index or not concept:
             raise FewshotError("no concept selected: pick one in the sidebar")
@@ -151,6 +170,8 @@ def submit_value(value: Any) -> bool:
         kept = st.session_state.get(_METRICS)
         result = session.submit(submission.ratings, expected_round=submission.expected_round)
     except StaleBatch as exc:
+        if submission is not None:  # this batch was current here, but another writer moved the concept on
+            st.session_state["teach_carry"] = {k: v for k, v in submission.ratings.items() if v is not None}
         _refused(f"{exc} The page now shows the current batch.", nonce)
         st.session_state.pop(_SESSION, None)  # another writer moved on: reopen (settings, seen mark) next run
         new_batch()  # show the current batch
@@ -187,13 +208,26 @@ def _on_submit() -> None:
         submit_value(value)
 
 
-def undo_round(session: TeachSession) -> None:
+def shown_round(session: TeachSession) -> int:
+    """The round the page is at: the one the batch on screen was proposed at (its token says), else the session's.
+
+    An undo names it, so it removes the round this page showed, never one another tab or the Map wrote since (an
+    outside tester's Undo removed the Map's newer round: the page had re-read the round just before)."""
+    token = st.session_state.get("teach_token")
+    try:
+        return token_round(token) if token else session.round
+    except FewshotError:
+        return session.round
+
+
+def undo_round(session: TeachSession, expected_round: int | None = None) -> None:
     """Undo the last round (only if it is still the latest) and offer its ratings again as the draft (a Map
     "rate all selected" round is not offered again: ``TeachSession.undo``; the page says so instead)."""
+    expected_round = session.round if expected_round is None else expected_round
     undone_round = session.round
     metrics = round_metrics(session)
     origin = metrics[-1].get("origin") if metrics else None
-    session.undo(expected_round=session.round)
+    session.undo(expected_round=expected_round)
     st.session_state["teach_undone"] = {"round": session.round, "ratings": dict(session.undone)}
     if origin == ORIGIN_MAP_ALL:
         st.session_state["teach_notice"] = (f"Undid round {undone_round}, rated all at once on the Map: its items are "

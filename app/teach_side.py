@@ -10,7 +10,7 @@ import streamlit as st
 from app.items import item_grid, plain
 from app.safe_text import shorten, text
 from app.state import get_store
-from app.teach_rating import new_batch, round_metrics, undo_round
+from app.teach_rating import new_batch, round_metrics, shown_round, undo_round
 from app.thresholds import export_threshold_input
 from core.config import workspace
 from core.drift import turn_degrees
@@ -108,7 +108,7 @@ def render_undo(session: TeachSession) -> None:
     if st.button("Undo last round", key="teach_undo", disabled=session.round == 0, width="stretch",
                  help="Take the last batch back: its ratings come back as the draft to edit and submit again"):
         try:
-            undo_round(session)
+            undo_round(session, expected_round=shown_round(session))
         except FewshotError as exc:  # e.g. another tab or process moved on: show the message and the current batch
             st.session_state["teach_message"] = str(exc)
             new_batch()

@@ -129,6 +129,7 @@ def _batch(index: str, concept: str) -> None:
             start_batch(session, propose(session))
         except PoolExhausted as exc:
             exhausted = exc
+            st.session_state["teach_token"] = None  # no batch on screen: an undo names the session's round
         else:
             started = st.session_state.pop("teach_submit_started", None)
             if started is not None:

@@ -1,0 +1,124 @@
+"""What one page does when another tab or process changed the concept under it (an outside tester, round nine):
+
+- a Map selection made for one concept was rated into another after a rename elsewhere (the sidebar fell back);
+- a delete and re-create under the same name took the old selection;
+- Undo on a Teach page removed the newer round another tab (the Map) had written;
+- ratings typed in a batch another writer overtook were all lost;
+- a concept renamed elsewhere could not be found from the sidebar.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.session import TeachSession
+from core.store import Store
+from core.teach_store import TeachStore
+from tests.app.test_map_page import _no_errors, _page, store_pca_as_map
+from tests.helpers.teach_component import component_data, send_batch
+from tests.helpers.workspaces import indexed_digits, taught_digits, use_workspace
+
+
+@pytest.fixture(scope="module")
+def digits_template(tmp_path_factory) -> Path:
+    root = taught_digits(tmp_path_factory.mktemp("digits-tabs"), rounds=2)
+    TeachSession.create("digits", "zlast", store=Store(root), target_label="5")
+    return root
+
+
+@pytest.fixture
+def digits(digits_template, workspace_dir) -> Store:
+    return use_workspace(digits_template, workspace_dir)
+
+
+def _shown(value: str) -> str:
+    return value.replace("\\", "").replace("\u200b", "")
+
+
+def _fresh(store: Store, name: str, n: int) -> list[str]:
+    session = TeachSession.open("digits", name, store=store)
+    seen = session.seen_ids()
+    return [i for i in session.rateable([str(i) for i in store.vectors("digits").ids]) if i not in seen][:n]
+
+
+def test_a_selection_follows_its_concept_through_a_rename_elsewhere(digits):
+    store_pca_as_map(digits)
+    picked = _fresh(digits, "three", 5)
+    at = _page(map_selected_ids=picked)
+    _no_errors(at)
+    assert at.button(key="map_bulk_neg")
+    TeachStore(Store()).rename_concept("digits", "three", "threes")  # another tab
+    at.button(key="map_bulk_neg").click().run()
+    _no_errors(at)
+    assert at.session_state["selected_concept"] == "threes"
+    assert any("was renamed to 'threes' in another tab" in _shown(w.value) for w in at.warning)
+    renamed = TeachSession.open("digits", "threes", store=Store())
+    assert renamed.round == 3 and set(picked) <= renamed.seen_ids()
+    assert TeachSession.open("digits", "zlast", store=Store()).round == 0  # nothing went elsewhere
+
+
+@pytest.mark.parametrize("again", [False, True])
+def test_a_selection_for_a_deleted_concept_is_cleared_not_rated_elsewhere(digits, again):
+    store_pca_as_map(digits)
+    picked = _fresh(digits, "three", 5)
+    at = _page(map_selected_ids=picked)
+    _no_errors(at)
+    teach = TeachStore(Store())
+    teach.delete_concept("digits", "three")  # another tab; then, maybe, a new concept under the old name
+    if again:
+        TeachSession.create("digits", "three", store=Store(), target_label="3")
+    at.button(key="map_bulk_neg").click().run()
+    _no_errors(at)
+    assert any("selection was made for another concept" in _shown(i.value) for i in at.info)
+    what = "deleted and made again" if again else "deleted"
+    assert any(f"Concept 'three' was {what} in another tab" in _shown(w.value) for w in at.warning)
+    assert not [b for b in at.button if b.key == "map_bulk_neg"]
+    assert TeachSession.open("digits", "zlast", store=Store()).round == 0
+    if again:
+        assert TeachSession.open("digits", "three", store=Store()).round == 0
+
+
+def _teach_page():
+    from streamlit.testing.v1 import AppTest
+
+    router = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
+    at = AppTest.from_file(router, default_timeout=60)
+    at.session_state["selected_index"], at.session_state["selected_concept"] = "digits", "three"
+    at.switch_page("views/teach.py").run()
+    _no_errors(at)
+    return at
+
+
+def test_undo_removes_the_round_the_page_showed_never_a_newer_one(digits):
+    at = _teach_page()
+    assert component_data(at)["counters"]["round"] == 2
+    TeachSession.open("digits", "three", store=Store()).submit({_fresh(digits, "three", 1)[0]: 1.0})  # the Map
+    at.button(key="teach_undo").click().run()
+    assert any("round 2" in _shown(e.value) for e in at.error), [e.value for e in at.error]
+    assert TeachSession.open("digits", "three", store=Store()).round == 3  # the Map's round stays
+    at.button(key="teach_undo").click().run()  # now the page shows round 3: that one goes
+    _no_errors(at)
+    assert TeachSession.open("digits", "three", store=Store()).round == 2
+
+
+def test_ratings_of_an_overtaken_batch_carry_over_to_the_items_shown_again(workspace_dir):
+    indexed_digits(workspace_dir)
+    store = Store()
+    threes = [i for i, label in zip(store.vectors("digits").ids, store.vectors("digits").labels, strict=True)
+              if label == "3"]
+    TeachSession.create("digits", "three", store=store, examples=[str(threes[0]), str(threes[1])],
+                        strategy="nearest")
+    at = _teach_page()
+    batch = [c["item_id"] for c in at.session_state["teach_batch"]]
+    typed = {i: (1.0 if k % 2 else -0.5) for k, i in enumerate(batch)}
+    far = [i for i in _fresh(store, "three", 400) if i not in batch][-2:]
+    TeachSession.open("digits", "three", store=Store()).submit(dict.fromkeys(far, -1.0))  # another tab, first
+    send_batch(at, typed, nonce="late")
+    shown = [i["id"] for i in component_data(at)["items"]]
+    carried = {i: v for i, v in typed.items() if i in shown}
+    assert carried, "the nearest batch after two far-away ratings should share items with the one before"
+    assert component_data(at)["draft"]["ratings"] == carried
+    assert any(f"{len(carried)} of the ratings typed there" in _shown(e.value) for e in at.error)
+    assert TeachSession.open("digits", "three", store=Store()).round == 1  # nothing of the late batch written
