@@ -16,6 +16,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -106,6 +107,8 @@ class IndexReport:
     elapsed_s: float = 0.0
     cancelled: bool = False
     info: IndexInfo | None = None
+    #: the map's background fit started for this build (``core.projection_auto``), or None
+    map_fit: Any = None
 
     @property
     def rate(self) -> float:
@@ -510,7 +513,7 @@ def _build_index(
         store.compact(name)
         from core.projection_auto import after_index_built
 
-        after_index_built(store.root, name)  # the UMAP map starts fitting in the background (issue 12)
+        report.map_fit = after_index_built(store.root, name)  # the UMAP map fits in the background (issue 12)
     report.info = info
     return report
 

@@ -386,10 +386,11 @@ class TeachSession:
         ``auto`` (the default) asks ``core.policy`` for a plan from the ratings so far; why the batch
         was chosen is left in ``last_policy_reason``.
         """
-        items = self.held_items() if k is None and strategy is None and seed is None and split == TRAIN else None
+        # the undone items whatever ``k`` (the README's own `teach next --k 10` got a new sample instead), at most k
+        items = self.held_items() if strategy is None and seed is None and split == TRAIN else None
         if items:
             seen = self.seen_ids()
-            batch = self.candidates([i for i in items if i not in seen])
+            batch = self.candidates([i for i in items if i not in seen][: int(k) if k else None])
             if batch:
                 self.last_policy_reason = UNDONE_REASON
                 return batch

@@ -462,7 +462,7 @@ def _text_encoding(path: Path, opener: Any) -> str:
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not head.startswith(codecs.BOM_UTF32_LE):
             return "utf-16"
         fh.seek(0)
-        _refuse_binary(path, fh.read(4096))
+        refuse_binary(path, fh.read(4096))
         fh.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         offset = 0
@@ -491,7 +491,7 @@ _SIGNATURES = {
 }
 
 
-def _refuse_binary(path: Path, head: bytes) -> None:
+def refuse_binary(path: Path, head: bytes) -> None:
     """Name what a binary file really is, or where its first NUL byte sits; text tables hold neither."""
     for magic, what in _SIGNATURES.items():
         if head.startswith(magic):

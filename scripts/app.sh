@@ -26,6 +26,23 @@ done
 SHOWN="$ADDRESS"
 case "$ADDRESS" in 0.0.0.0|::) SHOWN="$(hostname -f 2>/dev/null || hostname)" ;; esac
 
+HEALTH_HOST="$ADDRESS"
+case "$ADDRESS" in 0.0.0.0|::) HEALTH_HOST=127.0.0.1 ;; esac
+# A port already answering is another server: its health check would pass for this one (a newcomer's second
+# app.sh printed "running" for the first app, then Streamlit's "Port 8501 is not available").
+if .venv/bin/python - "$HEALTH_HOST" "$PORT" <<'PY'
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
+except OSError:
+    sys.exit(1)
+PY
+then
+  echo "Port $PORT is already in use (another app, or an earlier app.sh still running): stop it, or choose" \
+       "another port with FEWSHOT_PORT=8502 bash scripts/app.sh" >&2
+  exit 1
+fi
+
 # Streamlit's own banner is hidden: the address is printed once the server answers, as the last line.
 .venv/bin/python scripts/serve.py run streamlit_app.py \
   --server.address "${FEWSHOT_ADDRESS:-localhost}" \
@@ -37,8 +54,6 @@ case "$ADDRESS" in 0.0.0.0|::) SHOWN="$(hostname -f 2>/dev/null || hostname)" ;;
   "$@" &
 SERVER=$!
 trap 'kill -TERM "$SERVER" 2>/dev/null; wait "$SERVER"' INT TERM
-HEALTH_HOST="$ADDRESS"
-case "$ADDRESS" in 0.0.0.0|::) HEALTH_HOST=127.0.0.1 ;; esac
 # One small poller (not a process per try): exits 0 once the server answers, 1 if the server process ended.
 if .venv/bin/python - "$HEALTH_HOST" "$PORT" "$SERVER" <<'PY'
 import os, sys, time, urllib.request

@@ -51,7 +51,7 @@ ensure_requirements() {
   if [ "${FEWSHOT_FORCE_INSTALL:-0}" != 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(requirements_hash "$file")" ]; then
     return 0
   fi
-  echo "installing $file into .venv (requirements changed since the last install; log: .venv/pip.log)"
+  echo "installing $file into .venv (requirements changed since the last install; a few minutes on a fresh machine, quietly; log: .venv/pip.log)"
   if ! .venv/bin/python -m pip install -q --disable-pip-version-check -r "$file" > .venv/pip.log 2>&1; then
     echo "pip install -r $file failed; the end of .venv/pip.log:" >&2
     tail -40 .venv/pip.log >&2

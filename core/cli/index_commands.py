@@ -120,6 +120,10 @@ def run_index(args: argparse.Namespace) -> int:
         print(f"  ... and {len(report.skipped) - 10} more (use --skipped-report FILE)")
     if args.skipped_report:
         _write_skipped(args.skipped_report, report.skipped)
+    fit = getattr(report, "map_fit", None)
+    if fit is not None and getattr(fit, "pid", None):  # a process that outlives this command: say so
+        print(f"map: its UMAP is fitting in the background (process {fit.pid}; the Map page shows it when done; "
+              "FEWSHOT_AUTO_MAP=0 turns this off)")
     return 0
 
 

@@ -40,7 +40,8 @@ def run_report(args: argparse.Namespace) -> int:
                           max_points=REPORT_MAX_POINTS if args.max_points is None else args.max_points)
     sampled = result.n_points < result.n_items
     sample = f" (a sample of {result.n_points:,} of {result.n_items:,} items)" if sampled else ""
-    print(f"wrote {result.path} ({result.n_bytes / 1e6:.1f} MB, {result.n_rounds} rounds{sample})")
+    rounds = f"{result.n_rounds} round{'s' * (result.n_rounds != 1)}"  # "1 rounds" before
+    print(f"wrote {result.path} ({result.n_bytes / 1e6:.1f} MB, {rounds}{sample})")
     if result.png_path is not None:
         print(f"wrote {result.png_path}")
     return 0

@@ -259,3 +259,20 @@ def test_an_index_with_no_train_items_says_so(tmp_path, minilm, capsys):
     assert run(capsys, "concept", "create", *ix, "--prompt", "package")[0] == 0
     code, _, err = run(capsys, "teach", "next", *ix)
     assert code == 2 and "the train split of index 'held' holds no items" in err and "reset seen" not in err
+
+
+def test_index_says_when_a_map_fit_outlives_it(workspace_dir, capsys, monkeypatch):
+    """A newcomer: `index` started a background map fit that kept running after the command returned, unsaid."""
+    from types import SimpleNamespace
+
+    import core.projection_auto
+
+    started = []
+    monkeypatch.setattr(core.projection_auto, "after_index_built",
+                        lambda root, index: started.append(index) or SimpleNamespace(pid=4242))
+    code, out, _ = run(capsys, "index", "--name", "digits", "--source", "demo:digits", "--embedder", "pixels")
+    assert code == 0 and started == ["digits"]
+    assert "map: its UMAP is fitting in the background (process 4242" in out and "FEWSHOT_AUTO_MAP=0" in out
+    monkeypatch.setattr(core.projection_auto, "after_index_built", lambda root, index: None)  # turned off
+    code, out, _ = run(capsys, "index", "--name", "digits2", "--source", "demo:digits", "--embedder", "pixels")
+    assert code == 0 and "map:" not in out

@@ -124,3 +124,14 @@ def test_the_command_line_drops_an_undone_round_with_fresh(session, capsys):
     assert main([*base, "--fresh"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("round 0: 10 items to rate") and UNDONE_REASON not in out
+
+
+def test_teach_next_with_k_offers_the_undone_items_too(session):
+    """A newcomer following the README: after `teach undo`, `teach next --k 10` showed a new sample."""
+    first = [c.item_id for c in session.next_batch()]
+    session.submit(dict.fromkeys(first[:3], 1.0))
+    session.undo()
+    assert [c.item_id for c in session.next_batch(10)] == first[:3]
+    assert [c.item_id for c in session.next_batch(2)] == first[:2]
+    assert session.last_policy_reason == UNDONE_REASON
+    assert len(session.next_batch(10, strategy="random")) == 10  # a strategy asked for: its batch

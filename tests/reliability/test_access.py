@@ -273,3 +273,19 @@ def test_the_running_server_listens_on_loopback_only(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_app_sh_refuses_a_port_another_server_holds(tmp_path):
+    """A newcomer's second app.sh printed "running" (the first app answered its health check), then failed."""
+    if not (REPO / ".venv" / "bin" / "python").exists():
+        pytest.skip("app.sh runs the repository's .venv")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "FEWSHOT_HOME": str(tmp_path / "ws"), "FEWSHOT_PORT": str(port),
+               "FEWSHOT_ADDRESS": "127.0.0.1"}
+        done = subprocess.run(["bash", "scripts/app.sh"], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=600)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert f"Port {port} is already in use" in done.stderr and "running" not in done.stdout.lower()

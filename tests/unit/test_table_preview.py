@@ -184,3 +184,20 @@ def test_only_an_unfinished_build_reads_as_interrupted():
                       {"a": 512}, running={"b"})
     assert [r["status"] for r in rows] == [CUT_SHORT, "building", "cancelled", "complete"]
     assert rows[0]["items"] == 512
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"id,text\na,hello\x00world\n", r"holds a NUL byte \(at byte 15\)"),
+    (b"PK\x03\x04" + b"\x00" * 200, "looks like an Excel workbook"),
+    (gzip.compress(b"id,text\na,hel\x00lo\n"), "holds a NUL byte"),
+])
+def test_preview_refuses_what_indexing_refuses(tmp_path, data, message):
+    """A newcomer: a workbook renamed .csv, or a CSV with a NUL byte, previewed fine (with a command to paste)
+    and only the build refused it."""
+    name = "t.csv.gz" if data.startswith(b"\x1f\x8b") else "t.csv"
+    with pytest.raises(SourceError, match=message):
+        preview_table(name, data)
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(SourceError, match=message):
+        preview_table(name, tmp_path / name)
+    assert preview_table("u.csv", b"\xef\xbb\xbfid,text\na,fine\n").columns == ["id", "text"]  # a BOM is fine
