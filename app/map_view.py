@@ -223,8 +223,9 @@ def current_selection(session: Any) -> list[str]:
     ids = list(st.session_state.get(SELECTED_KEY, []))
     owner = st.session_state.get(OWNER_KEY)
     if ids and session is not None and owner is not None and tuple(owner) != _owner(session):
+        # EVENT_KEY stays: the chart keeps drawing the old lasso, and the next run must not take it for a new
+        # selection of this concept (a re-tester's cleared selection came back one rerun later and was rated)
         st.session_state[SELECTED_KEY] = []
-        st.session_state.pop(EVENT_KEY, None)
         st.info("The selection was made for another concept (switched, or renamed, deleted or replaced in another "
                 "tab or process), so it was cleared and nothing was rated: select the items again.",
                 icon=":material/deselect:")

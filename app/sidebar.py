@@ -61,6 +61,24 @@ def render_sidebar() -> None:
             _manage_concept(teach, index, concept)
 
 
+def follow_moved(index: str, name: str, identity: str) -> str | None:
+    """``name`` is gone from ``index`` but its concept (``identity``) lives on under another name: select that one,
+    leave the sidebar's note, and return the new name (else None). For a page part that reruns without the
+    sidebar: a Teach batch's Enter after a rename elsewhere ended on "no concept" (a re-tester)."""
+    teach = TeachStore(get_store())
+    if teach.concept(index, name) is not None:
+        return None
+    now = next((c.name for c in teach.concepts(index) if c.identity == identity), None)
+    if now is None:
+        return None
+    st.session_state[CONCEPT_KEY] = now
+    st.session_state[IDENTITY_KEY] = (index, now, identity)
+    st.session_state["sidebar_link_missing"] = (
+        f"Concept '{_short(name)}' was renamed to '{_short(now)}' in another tab or process; following it.",
+        CONCEPT_KEY, now)
+    return now
+
+
 def _follow_elsewhere(index: str, held: list) -> None:
     """The concept selected here, renamed, deleted or replaced in another tab or process since the last run.
 

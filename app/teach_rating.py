@@ -81,6 +81,10 @@ def _carry_refused(batch: list[Candidate]) -> None:
         return
     kept = {c.item_id: refused[c.item_id] for c in batch if c.item_id in refused}
     if not kept:
+        n = len(refused)
+        st.session_state["teach_message"] = (st.session_state.get("teach_message") or "") + (
+            f" The {n} rating{'s' * (n != 1)} typed there {'were' if n != 1 else 'was'} not written: none of "
+            f"{'their' if n != 1 else 'its'} items is in the batch now shown.")
         return
     st.session_state["teach_pending_draft"] = {"nonce": uuid.uuid4().hex, "ratings": kept}
     n = len(kept)
@@ -170,6 +174,13 @@ def submit_value(value: Any) -> bool:
         kept = st.session_state.get(_METRICS)
         result = session.submit(submission.ratings, expected_round=submission.expected_round)
     except StaleBatch as exc:
+        moved = renamed_elsewhere(index, concept) if submission is not None else None
+        if moved is not None:  # renamed in another tab: the same batch goes to it under its new name
+            result = _submit_renamed(index, moved, submission, nonce)
+            if result is None:
+                return False
+            concept, kept = moved, None
+            return _committed(index, concept, kept, result, token, started)
         if submission is not None:  # this batch was current here, but another writer moved the concept on
             st.session_state["teach_carry"] = {k: v for k, v in submission.ratings.items() if v is not None}
         _refused(f"{exc} The page now shows the current batch.", nonce)
@@ -185,6 +196,11 @@ def submit_value(value: Any) -> bool:
         st.session_state.pop(_SESSION, None)
         new_batch()
         return False
+    return _committed(index, concept, kept, result, token, started)
+
+
+def _committed(index: str, concept: str, kept: Any, result: Any, token: str, started: float) -> bool:
+    """After a batch was written: keep the counters in step, let the browser forget its draft, ask for the next."""
     if kept is not None and kept[0] == (index, concept, result.round - 1):
         st.session_state[_METRICS] = ((index, concept, result.round), [*kept[1], dict(result.metrics)])
     else:
@@ -194,6 +210,34 @@ def submit_value(value: Any) -> bool:
                             teach_submit_started=started, **{_FRESH: True})
     new_batch()
     return True
+
+
+def _submit_renamed(index: str, concept: str, submission: Any, nonce: Any) -> Any:
+    """The batch, to the concept another tab renamed, under its new name (its token is by identity, so it is the
+    same batch); None, with the page told why, when that fails too."""
+    try:
+        session = get_session(index, concept, verify=False)
+        return session.submit(submission.ratings, expected_round=submission.expected_round)
+    except FewshotError as exc:
+        _refused(str(exc), nonce)
+        st.session_state.pop(_SESSION, None)
+        new_batch()
+        return None
+
+
+def renamed_elsewhere(index: str | None, concept: str | None) -> str | None:
+    """The new name of the concept this page had open, when another tab or process renamed it (else None); the
+    whole page reruns next (``teach_full_rerun``), so the sidebar shows it."""
+    from app.sidebar import follow_moved
+
+    cached = st.session_state.get(_SESSION)
+    if not index or not concept or cached is None or cached.index != index or cached.concept.name != concept:
+        return None
+    moved = follow_moved(index, concept, cached.concept.identity)
+    if moved is not None:
+        st.session_state.pop(_SESSION, None)
+        st.session_state["teach_full_rerun"] = True
+    return moved
 
 
 def _refused(message: str, nonce: Any) -> None:

@@ -18,6 +18,7 @@ from app.teach_rating import (
     get_session,
     needs_batch,
     propose,
+    renamed_elsewhere,
     render_batch,
     start_batch,
 )
@@ -117,9 +118,13 @@ def _batch(index: str, concept: str) -> None:
     (not the title, the sidebar, the side panel and their reads), so the next batch reaches the browser
     sooner and the page has little else to redraw while the person types into the new batch. Everything
     a submit changes (counters, the AP line, undo, top results) is in here, so none of it goes stale."""
+    if st.session_state.pop("teach_full_rerun", False):  # the concept was renamed elsewhere: redraw the sidebar too
+        st.rerun()
     try:
         session = get_session(index, concept)
     except FewshotError as exc:
+        if renamed_elsewhere(index, concept):
+            st.rerun()
         st.error(plain(str(exc)))
         return
 

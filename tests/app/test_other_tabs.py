@@ -122,3 +122,18 @@ def test_ratings_of_an_overtaken_batch_carry_over_to_the_items_shown_again(works
     assert component_data(at)["draft"]["ratings"] == carried
     assert any(f"{len(carried)} of the ratings typed there" in _shown(e.value) for e in at.error)
     assert TeachSession.open("digits", "three", store=Store()).round == 1  # nothing of the late batch written
+
+
+def test_an_enter_after_a_rename_elsewhere_goes_to_the_renamed_concept(digits):
+    """A re-tester: a Teach batch's Enter after a rename in another tab ended on "no concept", and the sidebar kept
+    the old name (a submit reruns only the batch, not the sidebar that follows renames)."""
+    at = _teach_page()
+    batch = [c["item_id"] for c in at.session_state["teach_batch"]]
+    TeachStore(Store()).rename_concept("digits", "three", "threes")  # another tab
+    send_batch(at, dict.fromkeys(batch[:3], 1.0), nonce="after-rename")
+    _no_errors(at)
+    assert at.session_state["selected_concept"] == "threes"
+    assert any("was renamed to 'threes' in another tab" in _shown(w.value) for w in at.warning)
+    renamed = TeachSession.open("digits", "threes", store=Store())
+    assert renamed.round == 3 and set(batch[:3]) <= renamed.seen_ids()
+    assert component_data(at)["token"].startswith("r3-")  # the next batch, of the renamed concept
