@@ -71,12 +71,17 @@ def follow_moved(index: str, name: str, identity: str) -> str | None:
     now = next((c.name for c in teach.concepts(index) if c.identity == identity), None)
     if now is None:
         return None
+    _follow_rename(index, name, now, identity)
+    return now
+
+
+def _follow_rename(index: str, name: str, now: str, identity: str) -> None:
+    """Select the concept once called ``name``, now ``now``, and leave the sidebar's note saying so."""
     st.session_state[CONCEPT_KEY] = now
     st.session_state[IDENTITY_KEY] = (index, now, identity)
     st.session_state["sidebar_link_missing"] = (
         f"Concept '{_short(name)}' was renamed to '{_short(now)}' in another tab or process; following it.",
         CONCEPT_KEY, now)
-    return now
 
 
 def _follow_elsewhere(index: str, held: list) -> None:
@@ -95,10 +100,7 @@ def _follow_elsewhere(index: str, held: list) -> None:
     if now == name:
         return
     if now is not None:
-        st.session_state[CONCEPT_KEY] = now
-        st.session_state["sidebar_link_missing"] = (
-            f"Concept '{_short(name)}' was renamed to '{_short(now)}' in another tab or process; following it.",
-            CONCEPT_KEY, now)
+        _follow_rename(index, name, now, remembered[2])
         return
     replaced = name in {c.name for c in held}
     if not replaced:

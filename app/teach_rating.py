@@ -269,11 +269,9 @@ def undo_round(session: TeachSession, expected_round: int | None = None) -> None
     "rate all selected" round is not offered again: ``TeachSession.undo``; the page says so instead)."""
     expected_round = session.round if expected_round is None else expected_round
     undone_round = session.round
-    metrics = round_metrics(session)
-    origin = metrics[-1].get("origin") if metrics else None
     session.undo(expected_round=expected_round)
     st.session_state["teach_undone"] = {"round": session.round, "ratings": dict(session.undone)}
-    if origin == ORIGIN_MAP_ALL:
+    if session.undone_origin == ORIGIN_MAP_ALL:
         st.session_state["teach_notice"] = (f"Undid round {undone_round}, rated all at once on the Map: its items are "
                                             "unrated again (not offered back as a batch).")
     new_batch()

@@ -31,8 +31,14 @@ def app_export_path(workspace: str | Path, index: str, concept: str) -> Path:
     ``a`` with concept ``b-c`` one file, each export overwriting the other's."""
     from core.store import validate_index_name
 
-    folder = Path(workspace) / "exports" / validate_index_name(index)
-    return folder / f"{validate_index_name(concept, 'concept')}.safetensors"
+    return Path(workspace) / "exports" / validate_index_name(index) / classifier_file_name(concept)
+
+
+def classifier_file_name(concept: str) -> str:
+    """``<concept>.safetensors``, the name checked as a concept name (the app's exports, ``export --out DIR``)."""
+    from core.store import validate_index_name
+
+    return f"{validate_index_name(concept, 'concept')}.safetensors"
 
 
 def export_session(session: Any, path: str | Path, threshold: float | None = None) -> Path:
@@ -51,9 +57,7 @@ def export_session(session: Any, path: str | Path, threshold: float | None = Non
 
     path = Path(path)
     if path.is_dir():  # `--out exports/`: the concept's file inside it (it wrote exports.safetensors beside it)
-        from core.store import validate_index_name
-
-        path = path / f"{validate_index_name(session.concept.name, 'concept')}.safetensors"
+        path = path / classifier_file_name(session.concept.name)
     elif not path.suffix:
         path = path.with_name(path.name + ".safetensors")
     concept, info = session.concept, session.info

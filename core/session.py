@@ -114,6 +114,7 @@ class TeachSession:
         self.round = last.round
         #: What the last ``undo`` removed (item -> rating, None = skipped), to offer it again as a draft.
         self.undone: dict[str, float | None] = {}
+        self.undone_origin: str | None = None  # where the round the last ``undo`` removed came from (``origin``)
 
     # ----- creation -----------------------------------------------------------------------------
     @classmethod
@@ -535,7 +536,7 @@ class TeachSession:
         rateable = set(self.rateable(ids))
         held_out = [i for i in ids if i not in rateable]  # every id is known here (``_rows_known``)
         if held_out:
-            shown = ", ".join(quoted(i, 60) for i in held_out[:5]) + (", ..." if len(held_out) > 5 else "")
+            shown = ", ".join(quoted(i) for i in held_out[:5]) + (", ..." if len(held_out) > 5 else "")
             raise InvalidRating(f"{len(held_out)} item(s) are in the validation split, which is held out to measure "
                                 f"the classifier, so they cannot be rated: {shown}. Rate train items only; "
                                 "nothing was written")
@@ -544,7 +545,7 @@ class TeachSession:
         self._rows([])  # refresh the id map
         unknown = [i for i in ids if i not in self._row_of]
         if unknown:
-            shown = ", ".join(quoted(u, 60) for u in unknown[:5])  # an id may be 3,000 characters
+            shown = ", ".join(quoted(u) for u in unknown[:5])  # an id may be 3,000 characters
             raise InvalidRating(f"{len(unknown)} item id(s) not in index {self.index!r}: {shown}")
 
     def submit(self, ratings: Mapping[str, float | None], expected_round: int | None = None,
@@ -652,7 +653,8 @@ class TeachSession:
             # is not offered again: its hundreds of items would come back as one batch, all pre-rated, one Enter
             # from redoing it (an outside tester's 1,115-card trap).
             still_seen = self.teach.seen_ids(self.index, self.concept.name, min(self.concept.seen_after_round, round_))
-            offered = last.metrics.get("origin") != ORIGIN_MAP_ALL
+            self.undone_origin = last.metrics.get("origin")
+            offered = self.undone_origin != ORIGIN_MAP_ALL
             undone = {i: v for i, v in undone.items() if offered and i not in still_seen}
             self.undone = undone
             # the undone items are this round's batch until it moves on (a reload shows them again)
@@ -753,7 +755,7 @@ def _mean_of_examples(store: Store, index: str, examples: list[str]) -> np.ndarr
     missing = [e for e in examples if e not in row_of]
     if missing:
         raise InvalidRating(f"example item(s) not in index {index!r}: "
-                            f"{', '.join(quoted(m, 60) for m in missing[:5])}")
+                            f"{', '.join(quoted(m) for m in missing[:5])}")
     held_out = {view.ids[i] for i in view.rows(VALIDATION)} & set(examples)
     if held_out:  # the start vector would have seen the items that measure the classifier
         shown = ", ".join(repr(e) for e in sorted(held_out)[:5])

@@ -459,7 +459,7 @@ def _text_encoding(path: Path, opener: Any) -> str:
     """``utf-16`` for a UTF-16 BOM, ``utf-8-sig`` for UTF-8 (BOM or not); else a SourceError."""
     with opener(path, "rb") as fh:
         head = fh.read(4)
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not head.startswith(codecs.BOM_UTF32_LE):
+        if utf16_bom(head):
             return "utf-16"
         fh.seek(0)
         refuse_binary(path, fh.read(4096))
@@ -489,6 +489,11 @@ _SIGNATURES = {
     b"SQLite format 3": "an SQLite database",
     b"PAR1": "a Parquet file (name it .parquet)",
 }
+
+
+def utf16_bom(head: bytes) -> bool:
+    """Whether a file's first bytes are a UTF-16 byte-order mark (text whose every other byte may be 0)."""
+    return head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not head.startswith(codecs.BOM_UTF32_LE)
 
 
 def refuse_binary(path: Path, head: bytes) -> None:

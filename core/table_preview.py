@@ -16,7 +16,6 @@ refuses the tables indexing refuses (a repeated column name).
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import io
 import json
@@ -36,6 +35,7 @@ from core.source_table import (
     csv_dialect,
     csv_header,
     refuse_binary,
+    utf16_bom,
 )
 from core.text_safety import one_line
 
@@ -82,7 +82,7 @@ def preview_table(filename: str, data: bytes | Path, n_rows: int = PREVIEW_ROWS)
             if fmt != "parquet":  # as indexing refuses them: a workbook renamed .csv, a NUL byte (it previewed fine)
                 with contextlib.ExitStack() as probe:
                     head = _open(data, compression, probe).read(4096)
-                if not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                if not utf16_bom(head):
                     refuse_binary(Path(shown), head)
             columns, values, rest = _read(fmt, compression, data, n_rows, shown, files)
             check_unique_columns(shown, columns)  # as indexing refuses them

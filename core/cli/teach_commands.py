@@ -426,15 +426,12 @@ def run_teach_submit(args: argparse.Namespace) -> int:
 def _exact_ids(session, ratings: dict[str, float | None]) -> dict[str, float | None]:
     """A file's ids as its cells hold them where the index has that id (an outside tester's ``" i3 "`` could
     not be rated: the id was stripped), else stripped (``digits-3 ,1`` typed by hand)."""
-    spaced = [i for i in ratings if i != i.strip()]
-    if not spaced:
+    rename = _read_back(session, ratings, str.strip)
+    if not rename:
         return ratings
-    wanted = {*spaced, *(i.strip() for i in spaced)}
-    known = {i for i in session.view.ids.tolist() if i in wanted}
     out: dict[str, float | None] = {}
     for item_id, value in ratings.items():
-        key = item_id if item_id in known or item_id.strip() not in known else item_id.strip()
-        _once(out, key, value)
+        _once(out, rename.get(item_id, item_id), value)
     return out
 
 
@@ -443,13 +440,22 @@ def _unquote_formula_ids(session, ratings: dict[str, float | None]) -> dict[str,
     run it (core.csv_safe); read back, it means the id without it, unless the index holds the quoted one."""
     from core.csv_safe import FORMULA_STARTS
 
-    quoted = [i for i in ratings if i.startswith("'") and i[1:2] and i[1:].startswith(FORMULA_STARTS)]
-    if not quoted:
-        return ratings
-    wanted = {*quoted, *(i[1:] for i in quoted)}
-    known = {i for i in session.view.ids.tolist() if i in wanted}
-    rename = {i: i[1:] for i in quoted if i not in known and i[1:] in known}
+    def unquoted(item_id: str) -> str | None:
+        return item_id[1:] if item_id.startswith("'") and item_id[1:].startswith(FORMULA_STARTS) else None
+
+    rename = _read_back(session, ratings, unquoted)
     return {rename.get(i, i): v for i, v in ratings.items()}
+
+
+def _read_back(session, ratings: dict[str, float | None], other) -> dict[str, str]:
+    """``{id: other(id)}`` for the file's ids the index does not hold whose other reading it does (one scan of the
+    index's ids, only when some id has another reading)."""
+    readings = {i: alt for i in ratings if (alt := other(i)) is not None and alt != i}
+    if not readings:
+        return {}
+    wanted = {*readings, *readings.values()}
+    known = {i for i in session.view.ids.tolist() if i in wanted}
+    return {i: alt for i, alt in readings.items() if i not in known and alt in known}
 
 
 def _degrees(cosine: Any) -> str:
