@@ -292,7 +292,9 @@ def run_teach_next(args: argparse.Namespace) -> int:
     shown = {r["id"]: r.get("text") or r.get("uri") for r in
              session.store.fetch_items(args.index, [c.item_id for c in batch])}
     if args.json:
-        print(json.dumps([{**asdict(c), "text": shown.get(c.item_id)} for c in batch], indent=2))
+        # each item carries the round `teach submit --expected-round` takes (a script needs no `teach history`)
+        print(json.dumps([{**asdict(c), "text": shown.get(c.item_id), "round": session.round} for c in batch],
+                         indent=2))
         return 0
     # the round `teach submit --expected-round` takes (an outside tester had to run `teach history` for it)
     print(f"round {session.round}: {len(batch)} item{'s' * (len(batch) != 1)} to rate "

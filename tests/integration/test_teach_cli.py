@@ -45,7 +45,8 @@ def test_teaching_flow_from_the_command_line(digits, capsys, tmp_path):
     code, out, _ = run(capsys, "teach", "next", *ix, "--json", "--seed", "0")
     batch = json.loads(out)
     assert code == 0 and len(batch) == 8
-    assert set(batch[0]) == {"item_id", "score", "probability", "label", "text"}
+    assert set(batch[0]) == {"item_id", "score", "probability", "label", "text", "round"}
+    assert {c["round"] for c in batch} == {0}  # what `teach submit --expected-round` takes
     pairs = [f"{c['item_id']}={1 if c['label'] == '3' else -1}" for c in batch[:-1]] + [f"{batch[-1]['item_id']}=skip"]
     code, out, _ = run(capsys, "teach", "submit", *ix, "--ratings", ",".join(pairs))
     assert code == 0 and out.startswith("round 1: 7 new, 1 skipped") and "validation AP" in out
@@ -56,6 +57,7 @@ def test_teaching_flow_from_the_command_line(digits, capsys, tmp_path):
 
     code, out, _ = run(capsys, "teach", "next", *ix, "--json", "--k", "5")
     second = json.loads(out)
+    assert {c["round"] for c in second} == {1}
     assert not {c["item_id"] for c in second} & {c["item_id"] for c in batch}
     ratings_file = tmp_path / "ratings.csv"
     with open(ratings_file, "w", newline="") as handle:

@@ -11,6 +11,7 @@ import pytest
 
 from app.index_defaults import concept_name_for, index_name_for, slug, unique
 from core.errors import SourceError
+from core.sources import parse_source
 from core.table_preview import preview_table
 
 PYPI_LIKE = (
@@ -54,6 +55,19 @@ def test_jsonl_parquet_and_utf16_tables_preview(tmp_path):
     assert preview.text_column == "content" and preview.id_column == "id" and len(preview.rows) == 4
     preview = preview_table("u.csv", "text,label\nbonjour à tous,fr\nhello all,en\n".encode("utf-16"))
     assert preview.rows[0] == {"text": "bonjour à tous", "label": "fr"}
+
+
+def test_a_utf32_table_is_refused_as_indexing_refuses_it(tmp_path):
+    """A UTF-32 file starts with UTF-16's byte-order mark plus two zero bytes: the preview once took it for
+    UTF-16 and showed garbled column names; it now says what indexing says."""
+    data = "text,label\nbonjour,fr\n".encode("utf-32")
+    with pytest.raises(SourceError) as previewed:
+        preview_table("u.csv", data)
+    path = tmp_path / "u.csv"
+    path.write_bytes(data)
+    with pytest.raises(SourceError) as indexed:
+        parse_source(f"file:{path}")
+    assert "NUL byte" in str(previewed.value) and str(previewed.value) == str(indexed.value)
 
 
 def test_only_the_first_rows_are_read():
