@@ -121,6 +121,11 @@ every round), so no measure of noise in the ratings can see it coming.
 Round ten tried weighting each rating by one over the number of rated items within a cosine of it (near-copies
 share one rating's weight, rescaled to n in all): at 0.9 the six's mean AP 0.562 (pytest 0.014 under the peer),
 worst drop 0.100, breadth natural 0.547 -> 0.520 with one run starved; at 0.8 0.537 / 0.062, breadth 0.521. Not kept.
+It also looked at breadth's largest loss to the peer, ``odoo`` (AP 0.22 vs 0.53; 91% of its positives never name
+it): with the ``boundary`` strategy and no pull toward the start (``prior_strength`` 0) ours reaches 0.52 there, so
+the pull is what holds ``w`` on a misleading prompt. Everywhere else it is what keeps runs alive: prior 0 gives the
+six 0.525 (pytest 0.019 under the peer), breadth natural 0.482 with 8 runs dropping and 4 starved; prior 1 0.522 /
+0.516 (6 drops); fading from the 3rd rating instead of the 10th 0.521 / 0.520 (7 drops). Defaults kept.
 
 The model is logistic regression on unit-length embeddings: ``p(item) = sigmoid(x . w + b)``. A
 rating r in [-1, 1] becomes the soft target ``(r + 1) / 2`` of a binary cross-entropy, so +1 is
