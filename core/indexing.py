@@ -412,6 +412,7 @@ def _build_index(
     info = _check_compatible(store, name, embedder, source)
     fresh_index = info is None
     if info is None:
+        store.drop_orphan_tables(name)  # a delete killed part-way left them: they are not this build's to resume
         info = IndexInfo(
             name=name,
             embedder=embedder.spec,

@@ -168,6 +168,7 @@ class TeachSession:
         # refused instead of both reporting success and one losing its start.
         with concept_lock(store.root, index, concept):
             _check_free(teach, index, concept, locked=True)
+            teach.discard_orphans(index, concept)  # a killed delete or rename's leftovers are not this concept's
             # The checkpoint first: a crash in between leaves an unlisted checkpoint that a new creation
             # supersedes, never a listed concept that cannot be opened.
             teach.add_checkpoint(index, concept, Checkpoint(0, head.w, head.b, metrics, now_iso()))
@@ -645,14 +646,13 @@ class TeachSession:
                 raise FewshotError("nothing to undo: no round has been submitted yet")
             last, previous = history[-1], history[-2]
             undone = self.teach.round_ratings(self.index, self.concept.name, last.round)
-            self.teach.delete_round(self.index, self.concept.name, last.round)
-            self.head, self.round = self._head_from(previous), previous.round
-            round_ = self.round
-            # Offered again: the items the undo left unseen (one it re-rated keeps its earlier rating), so the
+            round_ = previous.round
+            # Offered again: the items the undo leaves unseen (one it re-rated keeps its earlier rating), so the
             # draft shown now and the batch a reload proposes are the same items. A Map "rate all selected" round
             # is not offered again: its hundreds of items would come back as one batch, all pre-rated, one Enter
             # from redoing it (an outside tester's 1,115-card trap).
-            still_seen = self.teach.seen_ids(self.index, self.concept.name, min(self.concept.seen_after_round, round_))
+            still_seen = self.teach.seen_ids(self.index, self.concept.name, min(self.concept.seen_after_round, round_),
+                                             before_round=last.round)
             self.undone_origin = last.metrics.get("origin")
             offered = self.undone_origin != ORIGIN_MAP_ALL
             undone = {i: v for i, v in undone.items() if offered and i not in still_seen}
@@ -664,9 +664,13 @@ class TeachSession:
                 concept.seen_after_round = min(concept.seen_after_round, round_)  # the next round stays above it
                 concept.held_batch = held
 
-            # self.concept is the stored one (read by _sync under this lock): write only when something changes
+            # The undone items are kept (as the batch of the round that becomes current) before the round goes: a
+            # process killed in between loses no draft; while the round is still there they are not its batch.
+            # self.concept is the stored one (read by _sync under this lock): write only when something changes.
             if self.concept.seen_after_round > round_ or self.concept.held_batch != held:
                 self._change_concept(apply)
+            self.teach.delete_round(self.index, self.concept.name, last.round)
+            self.head, self.round = self._head_from(previous), previous.round
             return self.round
 
     def reset_seen(self, keep_batch: bool = False) -> None:

@@ -305,13 +305,22 @@ class Store:
             table.merge_insert("name").when_matched_update_all().when_not_matched_insert_all().execute(row)
 
     def delete_index(self, name: str) -> None:
-        """Drop an index's tables and metadata (teaching state is dropped by its own store)."""
+        """Drop an index's tables and metadata (teaching state is dropped by its own store).
+
+        The listing's row goes first: that write is the delete. A process killed after it leaves tables no
+        listed index owns, which the next build of that name drops (``drop_orphan_tables``); the other order
+        left a listed "complete" index with no items (an outside tester's kill)."""
         names = self.table_names()
-        for table in (f"items_{name}", f"skipped_{name}"):
-            if table in names:
-                self.db.drop_table(table)
         if _META_TABLE in names:
             self.db.open_table(_META_TABLE).delete(f"name = '{validate_index_name(name)}'")
+        self.drop_orphan_tables(name)
+
+    def drop_orphan_tables(self, name: str) -> None:
+        """The vectors and skipped-items tables of ``name`` (a deleted index's, or a new build's leftovers)."""
+        names = self.table_names()
+        for table in (f"items_{validate_index_name(name)}", f"skipped_{name}"):
+            if table in names:
+                self.db.drop_table(table)
         self._vector_cache.pop(name, None)
 
     # ----- items --------------------------------------------------------------------------------

@@ -119,6 +119,12 @@ class ConceptInfo:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+def _concept_row(info: ConceptInfo) -> pa.Table:
+    """The ``concepts`` table's row for ``info`` (keyed by index and name)."""
+    return pa.table({"key": [f"{info.index}/{info.name}"], "index": [info.index], "concept": [info.name],
+                     "info": [info.to_json()]}, schema=CONCEPTS_SCHEMA)
+
+
 @dataclass
 class Checkpoint:
     round: int
@@ -160,13 +166,8 @@ class TeachStore:
     # ----- concepts -----------------------------------------------------------------------------
     def save_concept(self, info: ConceptInfo) -> None:
         info.updated = now_iso()
-        row = pa.table(
-            {"key": [f"{info.index}/{info.name}"], "index": [info.index], "concept": [info.name],
-             "info": [info.to_json()]},
-            schema=CONCEPTS_SCHEMA,
-        )
         table = self._table(CONCEPTS, CONCEPTS_SCHEMA)
-        table.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(row)
+        table.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(_concept_row(info))
 
     def concepts(self, index: str) -> list[ConceptInfo]:
         if CONCEPTS not in self.store.table_names():
@@ -185,11 +186,26 @@ class TeachStore:
             self.delete_concept_locked(index, name)
 
     def delete_concept_locked(self, index: str, name: str) -> None:
-        """``delete_concept`` for a caller that already holds the concept's lock (it is not reentrant)."""
+        """``delete_concept`` for a caller that already holds the concept's lock (it is not reentrant).
+
+        The concept's row goes first: that one write is the delete. A process killed after it leaves rows
+        under a name no concept has, which nothing reads and the next concept of that name discards
+        (``discard_orphans``); killed before it, the concept is whole.
+        """
+        if CONCEPTS in self.store.table_names():
+            self.db.open_table(CONCEPTS).delete(_where(index, name))
+        self.discard_orphans(index, name)
+
+    def discard_orphans(self, index: str, name: str) -> None:
+        """Ratings and checkpoints stored under a name that no concept has (the caller holds that name's lock
+        and has checked): what a delete or rename killed part-way left. They are no concept's, and a new
+        concept of that name must not start with them (an outside tester's killed rename did)."""
         names = self.store.table_names()
-        for table in (LABELS, CHECKPOINTS, CONCEPTS):
+        for table in (LABELS, CHECKPOINTS):
             if table in names:
-                self.db.open_table(table).delete(_where(index, name))
+                handle = self.db.open_table(table)
+                if handle.count_rows(_where(index, name)):
+                    handle.delete(_where(index, name))
 
     def delete_index(self, index: str) -> list[str]:
         """Delete ``index`` with its vectors and every concept taught on it (the Index page and
@@ -205,6 +221,10 @@ class TeachStore:
             deleted = [concept.name for concept in self.concepts(index)]
             for name in deleted:
                 self.delete_concept(index, name)
+            names = self.store.table_names()
+            for table in (LABELS, CHECKPOINTS):  # with what killed deletes or renames left under other names
+                if table in names and self.db.open_table(table).count_rows(f"`index` = {_quote(index)}"):
+                    self.db.open_table(table).delete(f"`index` = {_quote(index)}")
             self.store.delete_index(index)
         _forget_files(self.store.root, index)
         return deleted
@@ -237,17 +257,30 @@ class TeachStore:
                             "renamed in another tab or process?); nothing was renamed")
 
     def _rename_concept(self, index: str, old: str, new: str) -> None:
+        """Copy the ratings and checkpoints to the new name, swap the concept's row in one write, then drop
+        the old name's rows. The swap is the rename: killed before it, the concept is whole under its old
+        name (the copies are orphans the retry discards); killed after it, whole under the new one (the old
+        name's rows are orphans). Four separate writes, as before, lost concepts to a kill at the wrong time.
+        """
         info = self.concept(index, old)
         if info is None:
             raise self._unknown_for_rename(index, old)
+        self.discard_orphans(index, new)  # a rename killed before its swap left copies here
         names = self.store.table_names()
-        for table in (LABELS, CHECKPOINTS):
+        for table, schema in ((LABELS, LABELS_SCHEMA), (CHECKPOINTS, CHECKPOINTS_SCHEMA)):
             if table in names:
-                self.db.open_table(table).update(where=_where(index, old), values={"concept": new})
-        self.db.open_table(CONCEPTS).delete(_where(index, old))
+                rows = self.db.open_table(table).search().where(_where(index, old)).limit(None).to_arrow()
+                if rows.num_rows:
+                    rows = rows.select(schema.names).cast(schema)
+                    column = pa.array([new] * rows.num_rows, pa.string())
+                    self.db.open_table(table).add(rows.set_column(rows.schema.get_field_index("concept"), "concept",
+                                                                  column))
         info.uid = info.identity  # an older concept keeps the identity its old name gave it
         info.name = new
-        self.save_concept(info)
+        info.updated = now_iso()
+        self.db.open_table(CONCEPTS).merge_insert("key").when_matched_update_all().when_not_matched_insert_all() \
+            .when_not_matched_by_source_delete(f"key = {_quote(f'{index}/{old}')}").execute(_concept_row(info))
+        self.discard_orphans(index, old)
 
     def _query(self, table: str, where: str, columns: list[str] | None = None) -> list[dict[str, Any]]:
         query = self.db.open_table(table).search().where(where)
@@ -305,11 +338,12 @@ class TeachStore:
             rounds=np.asarray([v[1] for v in latest.values()], dtype=np.int64),
         )
 
-    def seen_ids(self, index: str, concept: str, after_round: int = 0) -> set[str]:
-        """Items rated or skipped in rounds after ``after_round``."""
+    def seen_ids(self, index: str, concept: str, after_round: int = 0, before_round: int | None = None) -> set[str]:
+        """Items rated or skipped in rounds after ``after_round`` (and before ``before_round``, when given)."""
         labels = self._labels(index, concept)
         ids, rounds = labels.column("item_id").to_pylist(), labels.column("round").to_pylist()
-        return {i for i, r in zip(ids, rounds, strict=True) if r > after_round}
+        last = math.inf if before_round is None else before_round
+        return {i for i, r in zip(ids, rounds, strict=True) if after_round < r < last}
 
     def max_label_round(self, index: str, concept: str) -> int:
         labels = self._labels(index, concept)
@@ -334,9 +368,12 @@ class TeachStore:
         return int(pc.max(rounds).as_py()) if len(rounds) else -1
 
     def delete_round(self, index: str, concept: str, round_: int) -> None:
+        """The round's checkpoint, then its ratings: a process killed in between leaves ratings with no
+        checkpoint, which the next open trains again (the round is back, whole). The other order left the
+        round's classifier standing on ratings that were gone (an outside tester exported it so)."""
         names = self.store.table_names()
         where = f"{_where(index, concept)} AND round = {int(round_)}"
-        for table in (LABELS, CHECKPOINTS):
+        for table in (CHECKPOINTS, LABELS):
             if table in names:
                 self.db.open_table(table).delete(where)
 

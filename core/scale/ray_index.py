@@ -153,6 +153,7 @@ def _build_index_ray(name: str, source: Any, embedder_spec: str, store: Store, *
     info = _check_compatible(store, name, probe, source)
     fresh_index = info is None
     if info is None:
+        store.drop_orphan_tables(name)  # a delete killed part-way left them: they are not this build's to resume
         info = IndexInfo(name=name, embedder=probe.spec, embedder_kind=probe.kind, checkpoint=probe.checkpoint,
                          dim=probe.dim, modality=source.modality, source=source.describe())
     table = store.items_table(name, dim=probe.dim)
