@@ -18,12 +18,20 @@ def _file_stem(index: str, concept: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{index}-{concept}")[:80].strip("._") or "report"
 
 
+def report_key(session: Any, threshold: float) -> str:
+    """What a built report shows: the concept, its round *as written* (an undo and a new submit make another
+    round of the same number: an outside tester downloaded the undone one's report), and the threshold."""
+    latest = session.history()[-1]
+    return "\0".join(map(str, (session.index, session.concept.identity, session.concept.name, latest.round,
+                                latest.created_at, threshold)))
+
+
 def render_report_panel(session: Any, threshold: float) -> None:
     """Build the report on request (a few seconds), then offer the HTML and the PNG for download."""
     from core.report_build import write_report
 
     st.subheader("Share")
-    key = f"{session.index}/{session.concept.name}/{session.round}/{threshold}"
+    key = report_key(session, threshold)
     built = st.session_state.get("map_report")
     if st.button("Build a shareable report", key="map_report_build",
                  help="One HTML file that opens offline with no server: the replay, AP by round, validation "

@@ -154,17 +154,24 @@ def _metrics_of(evaluation: Any, column: str) -> dict[str, Any] | None:
 
 
 def write_table(table: Any, path: str | Path, fmt: str | None = None) -> Path:
-    """Write a DataFrame as CSV or Parquet, chosen by the file extension."""
+    """Write a DataFrame as CSV or Parquet, chosen by the file extension, whole or not at all: a process
+    killed mid-write left a 0-byte or cut file where the previous good one was (an outside tester's)."""
+    import io
+
+    from core.files import write_atomic
+
     path = Path(path)
     fmt = fmt or _table_format(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
             from core import csv_safe
 
-            csv_safe.to_csv(table, path)  # ids/labels never run as spreadsheet formulas
+            data = csv_safe.to_csv(table).encode("utf-8")  # ids/labels never run as spreadsheet formulas
         else:
-            table.to_parquet(path, index=False)
+            buffer = io.BytesIO()
+            table.to_parquet(buffer, index=False)
+            data = buffer.getvalue()
+        write_atomic(path, data)
     except OSError as exc:
         raise FewshotError(f"could not write {path}: {exc}") from exc
     return path

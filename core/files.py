@@ -26,7 +26,8 @@ def write_atomic(path: Path | str, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_abandoned(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         if hasattr(os, "fchmod"):  # not on Windows, where mkstemp's file is not owner-only anyway
             os.fchmod(fd, 0o666 & ~_UMASK)
@@ -39,3 +40,39 @@ def write_atomic(path: Path | str, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+#: a temporary file is only taken for abandoned when it is at least this old (seconds), as well as its writer gone
+ABANDONED_AFTER_S = 60.0
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Best effort: delete the temporary files that writers of ``path`` killed mid-write left beside it (a
+    SIGKILLed report left 5 MB ``.report.html.*.tmp`` files that no rerun removed). One is abandoned when the
+    process its name carries is gone and it is over a minute old; a live writer's is never touched."""
+    import time
+
+    try:
+        candidates = list(path.parent.glob(f".{path.name}.*.tmp"))
+    except OSError:
+        return
+    for tmp in candidates:
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            if time.time() - tmp.stat().st_mtime >= ABANDONED_AFTER_S:
+                tmp.unlink()
+        except OSError:
+            continue
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or a platform that cannot tell: keep its file
+        return True
+    return True

@@ -9,7 +9,10 @@ the ceiling the curves are judged against.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import FewshotError, PoolExhausted
+from core.files import write_atomic
 from core.records import TRAIN, VALIDATION
 
 ROW_KEYS = ("strategy", "round", "n_ratings", "ap", "auc", "n_positive", "new_positive", "policy")
@@ -79,15 +83,34 @@ def simulate(
     batch). Stops early when the train split runs out of unseen items. The concept is deleted
     afterwards unless ``keep``.
     """
-    from core.session import TeachSession
-    from core.teach_store import TeachStore
-
     store = _store(store)
     check_label(store, index, positive_label, label_column)
     if rounds < 0 or batch < 1:
         raise FewshotError(f"rounds must be >= 0 and batch >= 1 (got rounds={rounds}, batch={batch})")
     positive = str(positive_label)
     name = f"sim-{strategy}-{uuid.uuid4().hex[:8]}"
+    remove_abandoned_replays(store, index)
+    marker = None if keep else _replay_marker(store, index, name)
+    with contextlib.ExitStack() as held:
+        if marker is not None:  # held while the replay runs: its concept is a throwaway whose owner is alive
+            from core.storage import file_lock
+
+            held.enter_context(file_lock(marker))
+        try:
+            return _replay(store, index, name, positive, strategy, rounds, batch, prompt, train, seed, keep,
+                           on_round, embedder, label_column)
+        finally:
+            if marker is not None:
+                marker.unlink(missing_ok=True)
+
+
+def _replay(store: Any, index: str, name: str, positive: str, strategy: str, rounds: int, batch: int,
+            prompt: str | None, train: dict[str, Any] | None, seed: int, keep: bool,
+            on_round: RoundCallback | None, embedder: Any, label_column: str | None) -> list[dict[str, Any]]:
+    """``simulate``'s rounds on a new concept ``name``, deleted at the end unless ``keep``."""
+    from core.session import TeachSession
+    from core.teach_store import TeachStore
+
     session = TeachSession.create(
         index, name, store=store, prompt=prompt, strategy=strategy, batch_size=batch, train=train,
         target_label=positive, embedder=embedder, target_column=label_column,
@@ -117,6 +140,44 @@ def simulate(
         if not keep:
             TeachStore(store).delete_concept(index, name)
     return rows
+
+
+#: a replay's throwaway concept: ``sim-<strategy>-<8 hex digits>``
+THROWAWAY_NAME = re.compile(r"sim-[a-z_+]+-[0-9a-f]{8}")
+
+
+def _replay_marker(store: Any, index: str, name: str) -> Path | None:
+    """The file a throwaway replay holds locked while it runs (None on object storage: no file locks)."""
+    from core.teach_lock import workspace_lock_path
+
+    return workspace_lock_path(store.root, "replay", f"{index}\0{name}")
+
+
+def remove_abandoned_replays(store: Any, index: str) -> list[str]:
+    """Delete the throwaway concepts of replays killed before they could (a SIGKILLed ``simulate`` left
+    ``sim-auto-4e865f3c`` in every concept list): one is abandoned when its marker file exists and nobody
+    holds it. A ``--keep`` replay has no marker, so it stays. Returns the names deleted."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return []
+    from core.teach_store import TeachStore
+
+    teach = TeachStore(store)
+    removed: list[str] = []
+    for concept in teach.concepts(index):
+        marker = _replay_marker(store, index, concept.name) if THROWAWAY_NAME.fullmatch(concept.name) else None
+        if marker is None or not marker.exists():
+            continue
+        with open(marker, "a+b") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # its replay is running
+                continue
+            teach.delete_concept(index, concept.name)
+            marker.unlink(missing_ok=True)
+            removed.append(concept.name)
+    return removed
 
 
 def compare(
@@ -206,12 +267,12 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Write replay rows as CSV (one line per strategy and round)."""
     path = Path(path)
     keys = list(dict.fromkeys([*ROW_KEYS, *(k for r in rows for k in r)]))
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
+        write_atomic(path, text.getvalue().encode("utf-8"))  # whole or not at all, as every file we write
     except OSError as exc:
         raise FewshotError(f"could not write {path}: {exc}") from exc
     return path

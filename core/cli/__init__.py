@@ -34,8 +34,12 @@ INTERRUPTED = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user errors print a one-line message and exit 2, never a traceback."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()  # imports the command modules: seconds on a busy machine
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("interrupted before the command started: nothing was done", file=sys.stderr)
+        return 130
     try:
         code = int(args.run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
@@ -51,8 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # recolour or clear the terminal (an attacker's classifier file did); its own line breaks stay
         print("error: " + "\n".join(one_line(line) for line in str(exc).split("\n")), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        kept = INTERRUPTED.get(args.command, INTERRUPTED[None])
+    except KeyboardInterrupt as exc:
+        kept = str(exc) if str(exc) else INTERRUPTED.get(args.command, INTERRUPTED[None])
         if args.command == "index" and getattr(args, "engine", None) == "ray":  # Ray commits whole chunks only
             kept = "finished chunks of 50,000 items are kept (a smaller run keeps nothing); run the same command again"
         print(f"interrupted: {kept}", file=sys.stderr)

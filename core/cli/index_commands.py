@@ -170,14 +170,34 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"no indexes in {store.root}; build one with: python -m core index --name digits "
               "--source demo:digits --embedder pixels")
         return 0
-    print(f"{'name':<20} {'items':>8} {'train':>8} {'valid':>8} {'dim':>5}  {'status':<9} embedder")
+    print(f"{'name':<20} {'items':>8} {'train':>8} {'valid':>8} {'dim':>5}  {'status':<11} embedder")
+    cut_short = False
     for i in infos:
         counts = store.stored_counts(i)
+        status = _build_status(store, i)
+        cut_short |= status == "interrupted"
         print(
             f"{i.name:<20} {sum(counts.values()):>8} {counts.get('train', 0):>8} {counts.get('validation', 0):>8} "
-            f"{i.dim:>5}  {i.status:<9} {i.embedder}"
+            f"{i.dim:>5}  {status:<11} {i.embedder}"
         )
+    if cut_short:
+        print("interrupted: the build stopped before its end (what it embedded is kept); run the same index command "
+              "again to resume it, or delete-index it")
     return 0
+
+
+def _build_status(store, info) -> str:
+    """The stored status, but "interrupted" for a build nobody is running (killed or stopped: it said "building"
+    forever, where the app said interrupted)."""
+    from core.build_lock import BuildInProgress, refuse_if_building
+
+    if info.status != "building":
+        return info.status
+    try:
+        refuse_if_building(store.root, info.name)
+    except BuildInProgress:
+        return "building"
+    return "interrupted"
 
 
 def _zip_on_disk(args: argparse.Namespace):

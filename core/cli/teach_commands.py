@@ -16,6 +16,7 @@ from typing import Any
 
 from core.cli import arg_types
 from core.errors import FewshotError, InvalidRating, NothingChanged, StaleBatch
+from core.files import write_atomic
 from core.text_safety import one_line, quoted
 
 STRATEGY_CHOICES = ("auto", "nearest", "boundary", "mixed", "random", "diverse")
@@ -396,8 +397,11 @@ def run_teach_submit(args: argparse.Namespace) -> int:
     session = _open(args)
     if args.file is not None:
         ratings = _unquote_formula_ids(session, _exact_ids(session, ratings))
+    before = session.round
     try:
         result = session.submit(ratings, expected_round=getattr(args, "expected_round", None))
+    except KeyboardInterrupt:  # say whether the round was written ("what was written is kept" did not)
+        raise KeyboardInterrupt(_after_interrupted_submit(args, before)) from None
     except StaleBatch as exc:
         raise StaleBatch(f"{exc} Run `teach next` to see the current batch.") from None
     except NothingChanged as exc:  # the same submit run twice: done already, so not an error
@@ -423,6 +427,18 @@ def run_teach_submit(args: argparse.Namespace) -> int:
         parts.append(f"validation AP {_fmt(m['ap'])}{rests} AUC {_fmt(m.get('auc'))}")
     print(", ".join(parts))
     return 0
+
+
+def _after_interrupted_submit(args: argparse.Namespace, before: int) -> str:
+    """What a submit stopped by Ctrl-C left: a round is written whole or not at all (one whose classifier was
+    not saved yet is finished by this reopen)."""
+    try:
+        now = _open(args).round
+    except (Exception, KeyboardInterrupt):  # noqa: BLE001 - a second Ctrl-C, a lock: say what is sure
+        return f"a round is written whole or not at all; run `teach history` to see whether round {before + 1} was"
+    if now > before:
+        return f"round {now} was written whole (its ratings and classifier); nothing to do again"
+    return f"nothing was written: {args.concept} is still at round {before}; run the same command again"
 
 
 def _exact_ids(session, ratings: dict[str, float | None]) -> dict[str, float | None]:
@@ -506,11 +522,19 @@ def run_teach_ratings(args: argparse.Namespace) -> int:
     if not args.out:
         print(text, end="")
         return 0
+    out = Path(args.out)
+    if not out.parent.is_dir():  # one line, as before, not a folder made on the way
+        raise FewshotError(f"cannot write {quoted(args.out)}: No such file or directory")
     try:
-        Path(args.out).write_text(text, encoding="utf-8")
-    except OSError as exc:  # a folder that does not exist, a folder named like the file: one line, not a traceback
+        write_atomic(out, text.encode("utf-8"))  # whole or not at all: a kill mid-write left a 0-byte file
+    except OSError as exc:  # a folder named like the file, a read-only place: one line, not a traceback
         raise FewshotError(f"cannot write {quoted(args.out)}: {one_line(exc.strerror or exc)}") from None
-    print(f"wrote {len(rows):,} ratings of {args.concept} (round {session.round}) to {args.out}")
+    if args.all:  # every rating given, skips and re-ratings too: not the count the other surfaces show
+        skips = sum(1 for r in rows if r["rating"] is None or r["rating"] != r["rating"])  # null or NaN
+        print(f"wrote {len(rows):,} rows of {args.concept}'s rating history (re-ratings and {skips:,} skips "
+              f"included; {len(session.ratings()):,} current ratings; round {session.round}) to {args.out}")
+    else:
+        print(f"wrote {len(rows):,} ratings of {args.concept} (round {session.round}) to {args.out}")
     return 0
 
 

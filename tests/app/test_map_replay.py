@@ -119,6 +119,14 @@ def test_report_button_offers_the_offline_html(digits, fitted):
     assert html.count('type="application/json"') >= 2 and "Drift on the validation split" in html
     assert report["png"].startswith(b"\x89PNG")
     assert any("Report ready" in c.value for c in at.caption)
+    # an undo and a new submit elsewhere make another round of the same number: the old report is not offered
+    session = TeachSession.open("digits", "three", store=Store())
+    undone = session.teach.round_ratings("digits", "three", session.round)
+    session.undo()
+    session.submit({i: -1.0 for i in undone})
+    at.run()
+    _no_errors(at)
+    assert not any("Report ready" in c.value for c in at.caption)
 
 
 def test_umap_starts_by_itself_and_replaces_the_pca_view(digits, monkeypatch):

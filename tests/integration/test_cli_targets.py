@@ -115,6 +115,31 @@ def test_interrupted_simulate_does_not_promise_a_resume(pkgs, capsys, monkeypatc
     assert code == 130 and "resume" not in err and "start over" in err
 
 
+def test_a_submit_stopped_by_ctrl_c_says_whether_its_round_was_written(pkgs, capsys, monkeypatch):
+    """An outside tester's Ctrl-C printed "what was written is kept" without saying whether the round was."""
+    assert run(capsys, "concept", "create", "--index", "pkgs", "--concept", "cc", "--target-column", "flask",
+               "--target-label", "1", "--prompt", "a flask extension")[0] == 0
+    ix = ("--index", "pkgs", "--concept", "cc")
+    batch = json.loads(run(capsys, "teach", "next", *ix, "--json")[1])
+    pairs = ",".join(f"{c['item_id']}=-1" for c in batch[:3])
+    real_submit = TeachSession.submit
+
+    def stopped_before(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    def stopped_after(self, *args, **kwargs):
+        real_submit(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TeachSession, "submit", stopped_before)
+    code, _, err = run(capsys, "teach", "submit", *ix, "--ratings", pairs)
+    assert code == 130 and "nothing was written: cc is still at round 0; run the same command again" in err
+    monkeypatch.setattr(TeachSession, "submit", stopped_after)
+    code, _, err = run(capsys, "teach", "submit", *ix, "--ratings", pairs)
+    assert code == 130 and "round 1 was written whole" in err
+    assert TeachSession.open("pkgs", "cc", store=Store()).round == 1
+
+
 def test_predict_says_when_label_is_not_the_classifiers_column(pkgs, capsys, tmp_path, minilm):
     assert main(["concept", "create", "--index", "pkgs", "--concept", "fl", "--target-column", "kind",
                  "--target-label", "a,b"]) == 0

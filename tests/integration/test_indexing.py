@@ -311,8 +311,13 @@ def test_list_shows_the_rows_an_interrupted_build_stored(workspace_dir, capsys):
     assert main(["list"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("digits "))
     stored, train, valid = (int(v) for v in row.split()[1:4])
-    assert stored >= 256 and "building" in row
+    assert stored >= 256 and " interrupted " in row  # nobody builds it now: not "building" forever
     assert train > 0 and valid > 0 and train + valid == stored  # its splits so far, not 0 and 0
+    from core.build_lock import build_lock
+
+    with build_lock(Store().root, "digits"):  # while a build runs, it is "building"
+        assert main(["list"]) == 0
+        assert " building " in next(line for line in capsys.readouterr().out.splitlines() if line.startswith("digits "))
 
 
 def test_a_build_onto_an_index_from_another_source_is_refused(tmp_path, capsys):

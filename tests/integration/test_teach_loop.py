@@ -299,6 +299,24 @@ def test_simulate_records_every_round_and_cleans_up(store):
     assert len(kept) == 2 and len(TeachStore(store).concepts("digits")) == 1
 
 
+def test_a_killed_replays_throwaway_concept_is_removed_by_the_next_replay(store):
+    """A SIGKILLed ``simulate`` cannot delete its concept; the next replay on the index does, and never one
+    whose replay is still running or one kept on purpose."""
+    from core.simulate import _replay_marker
+    from core.storage import file_lock
+
+    kept = simulate("digits", "3", "random", rounds=1, batch=5, store=store, keep=True)
+    assert len(kept) == 2
+    for name in ("sim-auto-0badf00d", "sim-auto-1badf00d"):  # what two killed replays left
+        TeachSession.create("digits", name, store=store, target_label="3")
+        _replay_marker(store, "digits", name).touch()
+    with file_lock(_replay_marker(store, "digits", "sim-auto-1badf00d")):  # this one's replay is alive
+        simulate("digits", "3", "mixed", rounds=1, batch=5, store=store)
+        left = sorted(c.name for c in TeachStore(store).concepts("digits"))
+    assert "sim-auto-0badf00d" not in left and "sim-auto-1badf00d" in left and len(left) == 2  # + the kept one
+    assert not _replay_marker(store, "digits", "sim-auto-0badf00d").exists()
+
+
 def test_simulate_stops_when_the_pool_runs_out(store):
     _unlabelled_copy(store, "tiny", n_train=25, labelled=True)
     rows = simulate("tiny", "3", "boundary", rounds=10, batch=10, store=store)

@@ -20,3 +20,23 @@ def test_atomic_writes_follow_the_umask_not_the_temporary_files_owner_only_mode(
     monkeypatch.setattr(files, "_UMASK", 0o077)
     assert stat.S_IMODE(os.stat(write_atomic(tmp_path / "private.bin", b"x")).st_mode) == 0o600
     assert path.read_bytes() == b"<html></html>" and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write_and_a_live_ones_kept(tmp_path):
+    import subprocess
+    import time
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)  # that process has ended
+    old = time.time() - 2 * files.ABANDONED_AFTER_S
+    abandoned = tmp_path / f".report.html.{dead_pid}.abc123.tmp"
+    recent = tmp_path / f".report.html.{dead_pid}.def456.tmp"  # its writer may be on another machine: not yet
+    live = tmp_path / f".report.html.{os.getppid()}.ghi789.tmp"  # a running process's write in progress
+    other = tmp_path / f".other.html.{dead_pid}.jkl000.tmp"  # another file's
+    for tmp in (abandoned, recent, live, other):
+        tmp.write_bytes(b"half a report")
+    for tmp in (abandoned, live, other):
+        os.utime(tmp, (old, old))
+    write_atomic(tmp_path / "report.html", b"<html></html>")
+    assert not abandoned.exists() and recent.exists() and live.exists() and other.exists()
+    assert (tmp_path / "report.html").read_bytes() == b"<html></html>"
