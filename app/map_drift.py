@@ -39,7 +39,7 @@ def drift_rows(drift: list[Any]) -> list[dict[str, Any]]:
         {"round": d.round, "ratings": _fmt(d.n_ratings, "{:,}"), "AP": _fmt(d.ap),
          "cos to previous w": _fmt(d.cosine_to_previous), "flips": _fmt(d.flips, "{:,}"),
          "→ positive": _fmt(d.flips_to_positive, "{:,}"), "→ negative": _fmt(d.flips_to_negative, "{:,}"),
-         "predicted positive": d.n_predicted_positive}
+         "predicted positive": _fmt(d.n_predicted_positive, "{:,}")}
         for d in drift
     ]
 

@@ -40,7 +40,7 @@ from app.map_view import (
     validation_overlay,
 )
 from app.validate_view import sigmoid
-from core.replay import Replay, build_replay
+from core.replay import Replay, build_replay, flips_shown
 from core.replay_figure import COMPACT_ABOVE, marker_size, replay_figure
 
 MAX_REPLAY_POINTS = 1_000_000  # typed arrays + uint8 colour codes keep 1M points under the page-load target
@@ -133,7 +133,10 @@ def _metrics(replay: Replay, i: int) -> None:
     cols[2].metric("AP", "–" if replay.ap[i] is None else f"{replay.ap[i]:.3f}",
                    delta=None if i == 0 or replay.ap[i] is None or replay.ap[i - 1] is None
                    else f"{replay.ap[i] - replay.ap[i - 1]:+.3f}")
-    cols[3].metric("Flipped since the round before", "–" if i == 0 else f"{len(replay.flipped[i]):,}")
+    cols[3].metric("Flipped since the round before", f"{len(replay.flipped[i]):,}" if flips_shown(replay, i) else "–",
+                   help=f"Items of the map (all {len(replay.rows):,} drawn, train and validation) whose prediction "
+                        "at the threshold changed; the Drift tab counts the validation split. None from the start "
+                        "(round 0 ranks, it does not decide).")
 
 
 def render_map_tab(root: str, index: str, view: Any, session: Any, threshold: float, target: str | None,

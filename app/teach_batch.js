@@ -8,8 +8,8 @@ const NAV = ["arrowleft", "arrowright", "arrowup", "arrowdown"];
 const COLUMNS = 5;
 const SUBMIT_TIMEOUT_MS = 20000;
 const MAX_DRAFTS = 40;
-// An Enter this soon after a batch arrived, with nothing rated in it, is the second press of a double Enter
-// (the first one's batch came back that fast): it is not taken as "submit these items untouched".
+// An Enter on a batch with nothing rated in it asks for a second one. This soon after a batch arrived it is the
+// second press of a double Enter (the first one's batch came back that fast): it says so.
 const FRESH_ENTER_MS = 1000;
 
 // Write only what changed: a key press then costs the browser one or two small text and class updates.
@@ -237,10 +237,15 @@ function handle(ctl, name, repeat) {
     move(ctl, (name === "arrowup" ? -1 : 1) * (ctl.view === "grid" ? COLUMNS : 1));
   } else if (name === "enter") {
     if (repeat) return true;
-    if (!state.order.length && Date.now() - state.arrived < FRESH_ENTER_MS) {
-      ctl.notice = "A new batch: nothing rated in it yet. Press Enter again to submit it untouched.";
+    // Nothing rated: the first Enter asks, the next one submits. Right after a batch arrived it is the tail of a
+    // double Enter; later it was an outside auditor's stray press that wrote a round of ten skips.
+    if (!state.order.length && !state.confirmEmpty) {
+      const n = ctl.data.items.length, fresh = Date.now() - state.arrived < FRESH_ENTER_MS;
+      ctl.notice = fresh ? "A new batch: nothing rated in it yet. Press Enter again to submit it untouched."
+        : "Nothing rated in this batch: press Enter again to submit its " + n + " items "
+          + (ctl.data.prefill ? "at the model's guess." : "as skipped.");
+      state.confirmEmpty = true;  // the next Enter is taken
       paintBar(ctl);
-      state.arrived = 0;  // the next Enter is taken
       return true;
     }
     submit(ctl);
@@ -377,8 +382,11 @@ function buildCounters(c) {
   stat("Round", c.round, "Batches submitted so far").setAttribute("data-counter", "round");
   const cut = c.predicted_threshold ? "threshold " + (c.predicted_threshold > 0 ? "+" : "")
     + Number(c.predicted_threshold).toFixed(2) + " (the concept's, from the Validate page)" : "p > 0.5";
-  stat("Predicted +", c.predicted_positive, "Items of the index the classifier calls positive at " + cut
-       + ", as trained this round");
+  const of = c.predicted_of ? " (of all " + Number(c.predicted_of).toLocaleString("en-US")
+    + ", train and validation)" : "";
+  stat("Predicted +", c.predicted_positive, c.predicted_positive === null || c.predicted_positive === undefined
+    ? "Nothing yet: before the first rating the start only ranks the items"
+    : "Items of the index" + of + " the classifier calls positive at " + cut);
   stat("Ratings", "+" + c.n_positive + " / −" + c.n_negative, "Items rated above 0 / below 0 so far");
   stat("Loss", fixed(c.loss, 3), "Training loss of this round's fit");
   stat("w moved", c.w_moved === null || c.w_moved === undefined ? null : fixed(c.w_moved, 1) + "°",

@@ -32,10 +32,12 @@ def counters(session: TeachSession) -> dict:
     points = [float(m["ap"]) for m in history if m.get("ap") is not None]
     ap = metrics.get("ap")
     timing = st.session_state.get("teach_last_timing")
+    predicted, at = predicted_now(session, metrics)
     return {
         "round": int(session.round),
-        "predicted_positive": metrics.get("predicted_positive"),
-        "predicted_threshold": _number(metrics.get("predicted_threshold")),  # None: p > 0.5 (rounds before it)
+        "predicted_positive": predicted,
+        "predicted_threshold": at,
+        "predicted_of": len(session.view.ids),
         "n_positive": int(metrics.get("n_positive", 0)),
         "n_negative": int(metrics.get("n_negative", 0)),
         "loss": _number(metrics.get("loss")),
@@ -65,6 +67,19 @@ def starving_hint(session: TeachSession) -> str | None:
               if session.info.embedder_kind in ("clip", "st") else "from example items you pick")  # no text model
     return (f"No positive in {n} ratings: {how}. Start a new concept (*New concept*, top right) {starts}, or "
             "select a promising cluster on the Map and rate it there.")
+
+
+def predicted_now(session: TeachSession, metrics: dict) -> tuple[int | None, float]:
+    """(items of the index predicted positive, at which threshold): the round's count when it was made at the
+    concept's threshold now, else counted again at it (an outside auditor saw Teach's 349 at the old threshold
+    beside Validate's and the Map's 1,144 at the new one). None before the first rating: the start only ranks."""
+    threshold = session.threshold
+    if metrics.get("n_ratings") == 0:
+        return None, threshold
+    stored = metrics.get("predicted_threshold")
+    if metrics.get("predicted_positive") is not None and float(stored or 0.0) == threshold:
+        return int(metrics["predicted_positive"]), threshold
+    return int((session.scores()[1] > threshold).sum()), threshold
 
 
 def counters_line(session: TeachSession) -> str:

@@ -35,7 +35,7 @@ class RoundDrift:
     flips: int | None
     flips_to_positive: int | None
     flips_to_negative: int | None
-    n_predicted_positive: int
+    n_predicted_positive: int | None  # None for the start (no rating yet: it ranks, it does not decide)
 
 
 @dataclass
@@ -92,10 +92,13 @@ def drift_by_round(
     metrics: the checkpoints' metric dicts (for ratings so far and AP), optional.
     """
     out: list[RoundDrift] = []
+    # the start (round 0, no rating) only ranks: its "positives" (most items, for a prompt) and the first round's
+    # "flips" away from them dwarfed every later bar of the drift chart
+    decided = [(metrics[i] if metrics is not None else {}).get("n_ratings") != 0 for i in range(len(rounds))]
     for i, round_ in enumerate(rounds):
         m = metrics[i] if metrics is not None else {}
         up = down = None
-        if i > 0:
+        if i > 0 and decided[i - 1] and decided[i]:
             up, down = count_flips(scores[i - 1], scores[i], threshold)
         out.append(RoundDrift(
             round=int(round_),
@@ -105,7 +108,7 @@ def drift_by_round(
             flips=None if up is None or down is None else up + down,
             flips_to_positive=up,
             flips_to_negative=down,
-            n_predicted_positive=int((scores[i] > threshold).sum()),
+            n_predicted_positive=int((scores[i] > threshold).sum()) if decided[i] else None,
         ))
     return out
 

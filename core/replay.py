@@ -11,7 +11,7 @@ nudged *beside* them, away from the map's centre, so its marker never hides the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,10 @@ class Replay:
     threshold: float
     positive: list[np.ndarray]
     flipped: list[np.ndarray]
+    #: per round: fitted to ratings, so a threshold means a decision. The start (round 0: a prompt's or
+    #: examples' direction, no rating yet) only ranks: it called 14,695 of 15,000 items positive and the
+    #: first round "flipped" 14,680 (an outside auditor), so it predicts nothing and flips nothing here.
+    decided: list[bool] = field(default_factory=list)
 
     def index_of(self, round_: int) -> int:
         """Position of ``round_`` in ``rounds`` (the latest round when it is gone, e.g. after undo)."""
@@ -119,16 +123,30 @@ def build_replay(matrix: np.ndarray, xy: np.ndarray, history: Sequence[Any], row
     scores = round_scores(matrix[rows], W, b) if len(W) else np.zeros((0, len(rows)), np.float32)
     anchor = place_directions(W, matrix, xy) if len(W) else np.zeros((0, 2), np.float32)
     w_xy = beside(anchor, xy[rows]) if len(W) else anchor
-    positive = [np.flatnonzero(s > threshold) for s in scores]
-    flipped = [np.zeros(0, np.int64)] + [
-        np.flatnonzero((scores[i] > threshold) != (scores[i - 1] > threshold)) for i in range(1, len(scores))
+    decided = [decides(c.metrics) for c in history]
+    none = np.zeros(0, np.int64)
+    positive = [np.flatnonzero(s > threshold) if decided[i] else none for i, s in enumerate(scores)]
+    flipped = [none] + [
+        np.flatnonzero((scores[i] > threshold) != (scores[i - 1] > threshold)) if decided[i - 1] and decided[i]
+        else none for i in range(1, len(scores))
     ]
     return Replay(
         rounds=rounds, rows=rows, xy=xy[rows].astype(np.float32), scores=scores.astype(np.float32), w_xy=w_xy,
         anchor_xy=anchor, ap=[c.metrics.get("ap") for c in history],
         n_ratings=[c.metrics.get("n_ratings") for c in history], threshold=float(threshold),
-        positive=positive, flipped=flipped,
+        positive=positive, flipped=flipped, decided=decided,
     )
+
+
+def decides(metrics: dict[str, Any]) -> bool:
+    """Whether a round's classifier was fitted to ratings (so its threshold decides); the start was not."""
+    return metrics.get("n_ratings") != 0
+
+
+def flips_shown(replay: Replay, i: int) -> bool:
+    """Whether round position ``i`` has a flip count: it and the round before it both decide."""
+    decided = replay.decided or [True] * len(replay.rounds)
+    return i > 0 and decided[i] and decided[i - 1]
 
 
 def span_text(span: float) -> str:
@@ -144,8 +162,12 @@ def round_caption(replay: Replay, i: int) -> str:
         parts.append(f"{replay.n_ratings[i]} ratings")
     if replay.ap[i] is not None:
         parts.append(f"AP {replay.ap[i]:.3f}")
-    parts.append(f"{len(replay.positive[i]):,} predicted positive")
-    if i > 0:
+    n = len(replay.rows)
+    if replay.decided and not replay.decided[i]:
+        parts.append("the start: a ranking, no decision yet (predicted positives from the first rated round on)")
+    else:
+        parts.append(f"{len(replay.positive[i]):,} of {n:,} items predicted positive")
+    if flips_shown(replay, i):
         parts.append(f"{len(replay.flipped[i]):,} flipped since round {replay.rounds[i - 1]}")
     parts.append(f"colours {span_text(replay.span(i))} logit")
     return " · ".join(parts)

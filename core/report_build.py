@@ -166,7 +166,7 @@ def _drift_section(view: Any, history: list[Any], threshold: float) -> str:
     W, b, rounds = weights(history)
     drift = drift_by_round(round_scores(view.matrix[val], W, b), W, rounds, [c.metrics for c in history], threshold)
     rows = [[str(d.round), _fmt(d.n_ratings, "{:,}"), _fmt(d.ap), _fmt(d.cosine_to_previous), _fmt(d.flips, "{:,}"),
-             _fmt(d.flips_to_positive, "{:,}"), _fmt(d.flips_to_negative, "{:,}"), f"{d.n_predicted_positive:,}"]
+             _fmt(d.flips_to_positive, "{:,}"), _fmt(d.flips_to_negative, "{:,}"), _fmt(d.n_predicted_positive, "{:,}")]
             for d in drift]
     return ("<h2>Drift on the validation split</h2>"
             + _table(["round", "ratings", "AP", "cos to previous w", "flips", "→ positive", "→ negative",

@@ -118,18 +118,27 @@ if st.session_state.get(THRESHOLD_OWNER_KEY) != (index, concept):
     st.session_state[THRESHOLD_OWNER_KEY] = (index, concept)
 st.session_state[THRESHOLD_KEY] = float(st.session_state.get(THRESHOLD_KEY, kept_threshold))
 clamp_state(THRESHOLD_KEY, lo, hi)
+clamped = session.concept.threshold is not None and not lo <= session.concept.threshold <= hi \
+    and st.session_state[THRESHOLD_KEY] != session.concept.threshold
 with c3:
     threshold = st.slider("Threshold (logit)", lo, hi, step=0.05, key=THRESHOLD_KEY,
                           on_change=keep_with_concept, args=(session, THRESHOLD_KEY),
                           help="Items scoring above it are predicted positive; 0 is probability 0.5. Kept with "
                                "the concept: the export, the report and the Map follow it.")
     st.caption(f"Logit {threshold:+.2f} = probability {sigmoid(threshold):.3f}")
+    if clamped:  # set beyond the scores (`concept set-threshold`): said, not silently shown as another value
+        st.caption(f"The concept's threshold is {session.concept.threshold:+.2f}, beyond this split's scores: the "
+                   f"slider shows the nearest it can. Export, the report and the Map use "
+                   f"{session.concept.threshold:+.2f} until you move it.")
     if st.session_state.get(KEEP_ERROR):
         st.warning(plain(f"This threshold was not kept with the concept: {st.session_state.pop(KEEP_ERROR)}"))
 # this concept's: the Map's overlay and the Teach export
 remember_validate_threshold(index, session.concept.identity, threshold)
 ev = at_threshold(scored, threshold)
 
+if split_name != "validation" and len(session.ratings()):  # as `predict --split train` says it
+    st.info(f"The {split_name} split holds the {len(session.ratings()):,} items rated for this concept, which it "
+            "was trained on: its metrics flatter the classifier. The validation split is the held-out measure.")
 if ev.has_metrics:
     render_metrics(ev)
 elif not labels:

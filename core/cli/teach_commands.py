@@ -298,8 +298,8 @@ def run_teach_next(args: argparse.Namespace) -> int:
                          indent=2))
         return 0
     # the round `teach submit --expected-round` takes (an outside tester had to run `teach history` for it)
-    print(f"round {session.round}: {len(batch)} item{'s' * (len(batch) != 1)} to rate "
-          f"(submit them with --expected-round {session.round} to refuse a batch another writer overtook)")
+    print(f"round {session.round}: {len(batch)} item{'s' * (len(batch) != 1)} to rate; submitting them makes round "
+          f"{session.round + 1} (with --expected-round {session.round}, refused if another writer got there first)")
     if session.last_policy_reason:  # why these items (the Teach page shows the same line)
         print(f"why: {one_line(session.last_policy_reason)}")
     ids = [_cell(c.item_id) for c in batch]  # whole (up to 80): they are what `teach submit --ratings` takes
@@ -421,7 +421,8 @@ def run_teach_submit(args: argparse.Namespace) -> int:
     parts = [f"round {result.round}: {max(0, result.n_new - skips)} new{rerated}{skipped}",
              f"ratings {m.get('n_ratings')} (+{m.get('n_positive')}/-{m.get('n_negative')})",
              f"loss {_fmt(m.get('loss'))}", f"w moved {_degrees(m.get('cosine_to_previous'))}",
-             f"predicted positive {m.get('predicted_positive')}"]
+             f"predicted positive {m.get('predicted_positive')} of {len(session.view.ids):,} items "
+             f"(threshold {float(m.get('predicted_threshold') or 0.0):+.2f})"]
     if "ap" in m:
         rests = f" (on {m['valid_positives']} positives)" if m.get("valid_positives") is not None else ""
         parts.append(f"validation AP {_fmt(m['ap'])}{rests} AUC {_fmt(m.get('auc'))}")
@@ -538,7 +539,7 @@ def run_teach_ratings(args: argparse.Namespace) -> int:
     return 0
 
 
-HISTORY_KEYS = ("n_ratings", "loss", "cosine_to_previous", "predicted_positive", "ap")
+HISTORY_KEYS = ("n_ratings", "loss", "cosine_to_previous", "predicted_positive", "predicted_threshold", "ap")
 
 
 def run_teach_history(args: argparse.Namespace) -> int:
@@ -548,10 +549,13 @@ def run_teach_history(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'round':>5} {'ratings':>7} {'loss':>7} {'cos_prev':>8} {'pred_pos':>8} {'ap':>6}")
+    # pred_pos: items of the whole index predicted positive, at the threshold in force when the round was trained
+    # (`at`): a threshold set later does not rewrite the history (an auditor read 458 -> 301 as a drop)
+    print(f"{'round':>5} {'ratings':>7} {'loss':>7} {'cos_prev':>8} {'pred_pos':>8} {'at':>6} {'ap':>6}")
     for r in rows:
+        at = "-" if r["predicted_positive"] is None else f"{float(r.get('predicted_threshold') or 0.0):+.2f}"
         print(f"{r['round']:>5} {_fmt(r['n_ratings']):>7} {_fmt(r['loss']):>7} {_fmt(r['cosine_to_previous']):>8} "
-              f"{_fmt(r['predicted_positive']):>8} {_fmt(r['ap']):>6}")
+              f"{_fmt(r['predicted_positive']):>8} {at:>6} {_fmt(r['ap']):>6}")
     return 0
 
 

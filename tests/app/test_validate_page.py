@@ -116,9 +116,13 @@ def test_threshold_recount_equals_core_at_every_threshold(digits):
 
 def test_split_selector_and_target_none(digits):
     at = _page()
+    assert not any("flatter" in i.value for i in at.info)  # validation: held out
     at.segmented_control(key="validate_split").set_value("all").run()
     _no_errors(at)
     assert _metrics(at)["Average precision"] == f"{_core(digits, split=None).ap:.3f}"
+    n_rated = len(TeachSession.open("digits", "three", store=digits).ratings())
+    assert any(f"holds the {n_rated:,} items rated for this concept" in i.value and "flatter" in i.value
+               for i in at.info)  # an auditor's train AP 0.83 read as a held-out measure
     assert _metrics(at)["Predicted positive"].endswith("/ 1797")
     at.segmented_control(key="validate_split").set_value("train").run()
     assert _metrics(at)["Average precision"] == f"{_core(digits, split='train').ap:.3f}"
@@ -149,6 +153,21 @@ def test_threshold_survives_a_split_with_other_slider_bounds(digits, monkeypatch
         expected = _core(digits, split=None if split == "all" else split, threshold=0.5)
         assert _metrics(at)["Predicted positive"] == f"{int(expected.predicted.sum())} / {len(expected.ids)}"
     assert len(mins) == 3  # the slider's bounds did change with the split
+
+
+def test_a_threshold_beyond_the_scores_is_said_not_silently_clamped(digits):
+    """An auditor's `concept set-threshold --threshold 2.5` showed as "Logit +2.00" here, while export used 2.5."""
+    session = TeachSession.open("digits", "three", store=digits)
+    at = _page()
+    hi = at.slider(key="validate_threshold").max
+    session.set_threshold(hi + 5.0)
+    at = _page()
+    _no_errors(at)
+    assert at.slider(key="validate_threshold").value == hi
+    assert any(f"The concept's threshold is {hi + 5.0:+.2f}, beyond this split's scores" in c.value for c in at.caption)
+    session.set_threshold(0.5)
+    at = _page()
+    assert not any("beyond this split's scores" in c.value for c in at.caption)
 
 
 def test_each_concept_keeps_its_own_threshold(digits):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from core.cli import main
+from core.session import TeachSession
 from core.store import Store
 from core.teach_store import TeachStore
 from tests.helpers.workspaces import indexed_digits, use_workspace
@@ -367,3 +368,32 @@ def test_concept_rename_from_the_command_line(digits, capsys):
     for target in ("nope", "other"):  # an unknown concept, renamed to itself or to another name
         code, _, err = run(capsys, "concept", "rename", "--index", "digits", "--concept", "nope", "--to", target)
         assert code == 2 and "no concept 'nope'" in err and "'threes'" in err, err
+
+
+def test_predicted_positives_say_what_they_count_and_at_which_threshold(digits, capsys):
+    """An outside auditor: Teach showed 349 predicted positive at the old threshold beside 1,144 elsewhere at the
+    new one, history read a threshold change as a drop, and round 0 (the start, no rating) called most items
+    positive."""
+    from app.teach_side import predicted_now
+
+    ix = ("--index", "digits", "--concept", "fours")
+    assert run(capsys, "concept", "create", *ix, "--target-label", "4", "--strategy", "nearest")[0] == 0
+    session = TeachSession.open("digits", "fours", store=Store())
+    assert predicted_now(session, session.history()[-1].metrics)[0] is None  # the start ranks, it does not decide
+    batch = session.next_batch(10)
+    code, out, _ = run(capsys, "teach", "submit", *ix, "--ratings",
+                       ",".join(f"{c.item_id}={1 if c.label == '4' else -1}" for c in batch))
+    assert code == 0 and re.search(r"predicted positive \d+ of 1,797 items \(threshold \+0\.00\)", out)
+    session = TeachSession.open("digits", "fours", store=Store())
+    logits = session.scores()[1]
+    stored = session.history()[-1].metrics["predicted_positive"]
+    assert predicted_now(session, session.history()[-1].metrics) == (stored, 0.0) == (int((logits > 0).sum()), 0.0)
+    lower = float(np.median(logits))
+    session.set_threshold(lower)  # set on Validate after the round: counted again at it
+    session = TeachSession.open("digits", "fours", store=Store())
+    assert predicted_now(session, session.history()[-1].metrics) == (int((logits > lower).sum()), lower)
+    assert int((logits > lower).sum()) > stored
+    code, out, _ = run(capsys, "teach", "history", *ix)
+    lines = out.strip().splitlines()
+    assert lines[0].split() == ["round", "ratings", "loss", "cos_prev", "pred_pos", "at", "ap"]
+    assert lines[1].split()[4:6] == ["-", "-"] and lines[2].split()[4:6] == [str(stored), "+0.00"]

@@ -42,10 +42,13 @@ def test_round_scores_are_w_dot_x_plus_b():
 def test_flips_and_cosines_by_round():
     W, _, rounds, scores = _scores()
     drift = drift_by_round(scores, W, rounds, [c.metrics for c in CHECKPOINTS])
-    assert [d.flips for d in drift] == [None, 1, 2]  # round 1: item 0 up; round 2: item 0 down, item 1 up
-    assert [d.flips_to_positive for d in drift] == [None, 1, 1]
-    assert [d.flips_to_negative for d in drift] == [None, 0, 1]
-    assert [d.n_predicted_positive for d in drift] == [0, 1, 1]
+    # round 0 has no rating: it ranks and decides nothing, so no predicted positives and no flips away from it
+    assert [d.flips for d in drift] == [None, None, 2]  # round 2: item 0 down, item 1 up
+    assert [d.flips_to_positive for d in drift] == [None, None, 1]
+    assert [d.flips_to_negative for d in drift] == [None, None, 1]
+    assert [d.n_predicted_positive for d in drift] == [None, 1, 1]
+    unrated_start = drift_by_round(scores, W, rounds)  # without metrics every round decides
+    assert [d.flips for d in unrated_start] == [None, 1, 2]  # round 1: item 0 up
     assert drift[0].cosine_to_previous is None
     assert drift[1].cosine_to_previous is None  # the previous w is zero: no direction
     assert drift[2].cosine_to_previous == pytest.approx(0.0)  # orthogonal

@@ -36,7 +36,9 @@ def test_payload_carries_every_round_as_the_replay_computes_it():
         flips = arrays["flips"][arrays["flip_at"][i]: arrays["flip_at"][i + 1]]
         np.testing.assert_array_equal(flips, replay.flipped[i])
     # what the browser draws on top (code above the threshold's code) is what the replay predicts positive
-    for i in range(r):
+    assert replay.decided == [False, True, True, True]  # round 0 has no rating: it predicts nothing
+    assert len(replay.positive[0]) == 0 and len(replay.flipped[1]) == 0
+    for i in range(1, r):
         on_top = np.flatnonzero(codes[i] > header["threshold_codes"][i])
         assert abs(len(on_top) - len(replay.positive[i])) <= 0.02 * m
     assert header["captions"][2].startswith("Round 2 of 3")
