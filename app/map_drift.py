@@ -138,7 +138,7 @@ def render_drift(session: Any, view: Any, threshold: float) -> None:
     scores = round_scores(view.matrix[val_rows], W, b)
     drift = drift_by_round(scores, W, rounds, [c.metrics for c in history], threshold)
     st.caption(plain(f"Predictions on the {len(val_rows):,} validation items at threshold {threshold:+.2f} "
-                     f"(probability {_sigmoid(threshold):.2f}, the Validate page's); "
+                     f"(probability {_sigmoid(threshold):.2f}, the concept's, set on the Validate page); "
                      "a flip is an item whose prediction changed since the previous round."))
     st.dataframe(drift_rows(drift), hide_index=True, width="stretch")
     left, right = st.columns(2)

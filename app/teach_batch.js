@@ -11,6 +11,9 @@ const MAX_DRAFTS = 40;
 // An Enter on a batch with nothing rated in it asks for a second one. This soon after a batch arrived it is the
 // second press of a double Enter (the first one's batch came back that fast): it says so.
 const FRESH_ENTER_MS = 1000;
+// The second Enter that submits an unrated batch must come this soon after the first one asked, with no rating or
+// undo between (a re-tester's stray Enter minutes later went through once the first ask had been answered).
+const CONFIRM_EMPTY_MS = 10000;
 
 // Write only what changed: a key press then costs the browser one or two small text and class updates.
 function setText(node, text) {
@@ -239,12 +242,12 @@ function handle(ctl, name, repeat) {
     if (repeat) return true;
     // Nothing rated: the first Enter asks, the next one submits. Right after a batch arrived it is the tail of a
     // double Enter; later it was an outside auditor's stray press that wrote a round of ten skips.
-    if (!state.order.length && !state.confirmEmpty) {
+    if (!state.order.length && !(state.confirmEmpty && Date.now() - state.confirmEmpty < CONFIRM_EMPTY_MS)) {
       const n = ctl.data.items.length, fresh = Date.now() - state.arrived < FRESH_ENTER_MS;
       ctl.notice = fresh ? "A new batch: nothing rated in it yet. Press Enter again to submit it untouched."
         : "Nothing rated in this batch: press Enter again to submit its " + n + " items "
           + (ctl.data.prefill ? "at the model's guess." : "as skipped.");
-      state.confirmEmpty = true;  // the next Enter is taken
+      state.confirmEmpty = Date.now();  // the next Enter is taken, unless a rating or time comes in between
       paintBar(ctl);
       return true;
     }
@@ -256,6 +259,7 @@ function handle(ctl, name, repeat) {
 function rate(ctl, pos, value, advance) {
   const state = ctl.state, n = ctl.data.items.length;
   if (state.submitting) return;
+  state.confirmEmpty = 0;
   state.values[pos] = value;
   const at = state.order.indexOf(pos);
   if (at >= 0) state.order.splice(at, 1);
@@ -272,6 +276,7 @@ function rate(ctl, pos, value, advance) {
 function undoLast(ctl) {
   const state = ctl.state;
   if (state.submitting || !state.order.length) return;
+  state.confirmEmpty = 0;
   const pos = state.order.pop();
   state.values[pos] = undefined;
   const old = state.pos;
@@ -384,7 +389,9 @@ function buildCounters(c) {
     + Number(c.predicted_threshold).toFixed(2) + " (the concept's, from the Validate page)" : "p > 0.5";
   const of = c.predicted_of ? " (of all " + Number(c.predicted_of).toLocaleString("en-US")
     + ", train and validation)" : "";
-  stat("Predicted +", c.predicted_positive, c.predicted_positive === null || c.predicted_positive === undefined
+  const predicted = c.predicted_positive === null || c.predicted_positive === undefined ? null
+    : Number(c.predicted_positive).toLocaleString("en-US");
+  stat("Predicted +", predicted, c.predicted_positive === null || c.predicted_positive === undefined
     ? "Nothing yet: before the first rating the start only ranks the items"
     : "Items of the index" + of + " the classifier calls positive at " + cut);
   stat("Ratings", "+" + c.n_positive + " / −" + c.n_negative, "Items rated above 0 / below 0 so far");

@@ -73,8 +73,12 @@ def predicted_now(session: TeachSession, metrics: dict) -> tuple[int | None, flo
     """(items of the index predicted positive, at which threshold): the round's count when it was made at the
     concept's threshold now, else counted again at it (an outside auditor saw Teach's 349 at the old threshold
     beside Validate's and the Map's 1,144 at the new one). None before the first rating: the start only ranks."""
-    threshold = session.threshold
-    if metrics.get("n_ratings") == 0:
+    from app.thresholds import stored_threshold
+
+    # the stored one: this page's session is kept across reruns, and the Validate slider may have moved it since
+    stored_now = stored_threshold(session)
+    threshold = 0.0 if stored_now is None else float(stored_now)
+    if metrics.get("n_ratings") == 0:  # the start, or rounds of skips only: nothing fitted, nothing decided
         return None, threshold
     stored = metrics.get("predicted_threshold")
     if metrics.get("predicted_positive") is not None and float(stored or 0.0) == threshold:

@@ -119,7 +119,7 @@ def _rgb(hex_colour: str) -> tuple[int, int, int]:
 
 
 def _top_positives(store: Any, index: str, view: Any, scores: np.ndarray, k: int = TOP_POSITIVES,
-                   labels: np.ndarray | None = None) -> str:
+                   labels: np.ndarray | None = None, rated: dict[str, float] | None = None) -> str:
     """The ``k`` top-scored items; ``labels``: each row's label in the concept's own column (a stored row's
     ``label`` is the index's first column, so a flask concept's items read "label 0" from the pytest column)."""
     top = np.argsort(-scores)[:k]
@@ -132,6 +132,8 @@ def _top_positives(store: Any, index: str, view: Any, scores: np.ndarray, k: int
         label = row.get("label") if labels is None else labels[r]
         if label is not None:
             caption += " · label " + escape(str(label))
+        if rated and item_id in rated:  # trained on: an auditor read 21 rated items of 24 as the classifier's finds
+            caption += f" · rated {rated[item_id]:+g}"
         if row.get("thumbnail"):
             body = f'<img alt="" src="data:image/jpeg;base64,{base64.b64encode(row["thumbnail"]).decode()}">'
         else:

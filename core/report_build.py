@@ -102,8 +102,14 @@ def write_report(store: Any, index: str, concept: str, out: Path | str, *, png: 
     sections.append(_drift_section(view, history, threshold))
     if replay.rounds:
         scores = view.matrix @ np.asarray(session.head.w, np.float32) + float(session.head.b)
+        current = session.ratings()
+        rated = dict(zip(map(str, current.item_ids.tolist()), current.ratings.tolist(), strict=True))
+        top = np.argsort(-scores)[:min(24, n)]
+        n_rated = sum(str(view.ids[r]) in rated for r in top)
         sections.append(f"<h2>Top {min(24, n)} items by the latest score</h2>"
-                        + _top_positives(store, index, view, scores, labels=labels))
+                        f'<p class="note">Every split; {n_rated} of them rated for this concept (marked "rated": '
+                        "the classifier was trained on those).</p>"
+                        + _top_positives(store, index, view, scores, labels=labels, rated=rated))
     scripts = "".join(
         f'<script type="application/json" id="data-{name}">{_json_for_script(_figure_json(fig))}</script>'
         for name, fig in figures.items())

@@ -136,7 +136,10 @@ with c3:
 remember_validate_threshold(index, session.concept.identity, threshold)
 ev = at_threshold(scored, threshold)
 
-if split_name != "validation" and len(session.ratings()):  # as `predict --split train` says it
+if not len(session.ratings()):  # the start (or skips only): a ranking by the prompt or examples, no threshold learnt
+    st.info("No rating yet: this is the start, a ranking by the prompt or examples. Its predictions at a threshold "
+            "mean little (a prompt's start calls most items positive) until the first ratings; AP ranks already.")
+elif split_name != "validation":  # as `predict --split train` says it
     st.info(f"The {split_name} split holds the {len(session.ratings()):,} items rated for this concept, which it "
             "was trained on: its metrics flatter the classifier. The validation split is the held-out measure.")
 if ev.has_metrics:

@@ -422,7 +422,8 @@ def run_teach_submit(args: argparse.Namespace) -> int:
              f"ratings {m.get('n_ratings')} (+{m.get('n_positive')}/-{m.get('n_negative')})",
              f"loss {_fmt(m.get('loss'))}", f"w moved {_degrees(m.get('cosine_to_previous'))}",
              f"predicted positive {m.get('predicted_positive')} of {len(session.view.ids):,} items "
-             f"(threshold {float(m.get('predicted_threshold') or 0.0):+.2f})"]
+             f"(threshold {float(m.get('predicted_threshold') or 0.0):+.2f})" if m.get("n_ratings")
+             else "predicted positive - (no rating yet: the start ranks, it does not decide)"]
     if "ap" in m:
         rests = f" (on {m['valid_positives']} positives)" if m.get("valid_positives") is not None else ""
         parts.append(f"validation AP {_fmt(m['ap'])}{rests} AUC {_fmt(m.get('auc'))}")
@@ -543,7 +544,8 @@ HISTORY_KEYS = ("n_ratings", "loss", "cosine_to_previous", "predicted_positive",
 
 
 def run_teach_history(args: argparse.Namespace) -> int:
-    history = _open(args).history()
+    session = _open(args)
+    history = session.history()
     rows = [{"round": c.round, **{k: c.metrics.get(k) for k in HISTORY_KEYS}, "created_at": c.created_at}
             for c in history]
     if args.json:
@@ -553,9 +555,12 @@ def run_teach_history(args: argparse.Namespace) -> int:
     # (`at`): a threshold set later does not rewrite the history (an auditor read 458 -> 301 as a drop)
     print(f"{'round':>5} {'ratings':>7} {'loss':>7} {'cos_prev':>8} {'pred_pos':>8} {'at':>6} {'ap':>6}")
     for r in rows:
-        at = "-" if r["predicted_positive"] is None else f"{float(r.get('predicted_threshold') or 0.0):+.2f}"
+        decided = r["predicted_positive"] is not None and r["n_ratings"] != 0  # one rule with the app's pages
+        at = f"{float(r.get('predicted_threshold') or 0.0):+.2f}" if decided else "-"
         print(f"{r['round']:>5} {_fmt(r['n_ratings']):>7} {_fmt(r['loss']):>7} {_fmt(r['cosine_to_previous']):>8} "
-              f"{_fmt(r['predicted_positive']):>8} {at:>6} {_fmt(r['ap']):>6}")
+              f"{_fmt(r['predicted_positive'] if decided else None):>8} {at:>6} {_fmt(r['ap']):>6}")
+    print(f"pred_pos: items of the whole index ({len(session.view.ids):,}) predicted positive at the threshold `at` "
+          "in force when the round was trained; '-' before the first rating (the start ranks, it does not decide)")
     return 0
 
 
@@ -570,6 +575,9 @@ def run_export(args: argparse.Namespace) -> int:
         else " (none chosen for the concept: `concept set-threshold` or the Validate page)"
     print(f"saved {args.concept} (round {session.round}, {len(session.ratings())} ratings, "
           f"{session.info.embedder}, {session.info.dim}-d) at threshold {threshold:+.2f}{whose} to {path}")
+    if not len(session.ratings()):  # a zero-shot classifier is allowed, but its threshold was never learnt
+        print("note: no rating yet: this classifier is the start (a ranking by the prompt or examples); at a threshold "
+              "it calls most items positive until it is trained on ratings")
     return 0
 
 
