@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -21,16 +22,23 @@ def write_atomic(path: Path | str, data: bytes) -> Path:
     """Write ``data`` to a private temporary file beside ``path``, sync it, then rename it over ``path``.
 
     The real name holds the whole new file or the previous one; two writers at once cannot mix bytes.
-    The file gets the permissions a plain ``open`` would give (the umask's), not the temporary file's
-    owner-only ones: an exported classifier or a shareable report is meant to be read by others.
+    The file gets the permissions a plain ``open`` would give (the umask's for a new file, the old file's for one
+    replaced), not the temporary file's owner-only ones: an exported classifier or a shareable report is meant to
+    be read by others, private ratings stay private. A symlink is written through, like a plain ``open``.
     """
     path = Path(path)
+    if path.is_symlink():  # write where the link points, as a plain open would (the link stays a link)
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(path)
+    try:  # a file replaced keeps its permissions (a re-tester's chmod 600 ratings became world-readable)
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        mode = 0o666 & ~_UMASK
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         if hasattr(os, "fchmod"):  # not on Windows, where mkstemp's file is not owner-only anyway
-            os.fchmod(fd, 0o666 & ~_UMASK)
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -53,7 +61,7 @@ def _remove_abandoned(path: Path) -> None:
     import time
 
     try:
-        candidates = list(path.parent.glob(f".{path.name}.*.tmp"))
+        candidates = list(path.parent.glob(f"{glob.escape('.' + path.name)}.*.tmp"))  # a name may hold [ ] * ?
     except OSError:
         return
     for tmp in candidates:

@@ -90,9 +90,9 @@ def simulate(
     positive = str(positive_label)
     name = f"sim-{strategy}-{uuid.uuid4().hex[:8]}"
     remove_abandoned_replays(store, index)
-    marker = None if keep else _replay_marker(store, index, name)
+    marker = _replay_marker(store, index, name, keep)
     with contextlib.ExitStack() as held:
-        if marker is not None:  # held while the replay runs: its concept is a throwaway whose owner is alive
+        if marker is not None:  # held while the replay runs: its owner is alive (a --keep one's has another name)
             from core.storage import file_lock
 
             held.enter_context(file_lock(marker))
@@ -139,6 +139,11 @@ def _replay(store: Any, index: str, name: str, positive: str, strategy: str, rou
     finally:
         if not keep:
             TeachStore(store).delete_concept(index, name)
+            from core.teach_lock import lock_path
+
+            lock = lock_path(store.root, index, name)  # its name is random: nobody else will ever take this lock
+            if lock is not None:
+                lock.unlink(missing_ok=True)
     return rows
 
 
@@ -146,11 +151,26 @@ def _replay(store: Any, index: str, name: str, positive: str, strategy: str, rou
 THROWAWAY_NAME = re.compile(r"sim-[a-z_+]+-[0-9a-f]{8}")
 
 
-def _replay_marker(store: Any, index: str, name: str) -> Path | None:
-    """The file a throwaway replay holds locked while it runs (None on object storage: no file locks)."""
+def _replay_marker(store: Any, index: str, name: str, keep: bool = False) -> Path | None:
+    """The file a replay holds locked while it runs (None on object storage: no file locks). A throwaway's
+    marks its concept as one; a ``--keep`` replay's only keeps the sweep off its first writes."""
     from core.teach_lock import workspace_lock_path
 
-    return workspace_lock_path(store.root, "replay", f"{index}\0{name}")
+    return workspace_lock_path(store.root, "replay-keep" if keep else "replay", f"{index}\0{name}")
+
+
+def _running(marker: Path | None) -> bool:
+    """Whether a replay holds ``marker`` now (an existing file that cannot be locked)."""
+    import fcntl
+
+    if marker is None or not marker.exists():
+        return False
+    with open(marker, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+    return False
 
 
 def remove_abandoned_replays(store: Any, index: str) -> list[str]:
@@ -164,20 +184,43 @@ def remove_abandoned_replays(store: Any, index: str) -> list[str]:
     from core.teach_store import TeachStore
 
     teach = TeachStore(store)
+    listed = {c.name for c in teach.concepts(index)}
     removed: list[str] = []
-    for concept in teach.concepts(index):
-        marker = _replay_marker(store, index, concept.name) if THROWAWAY_NAME.fullmatch(concept.name) else None
-        if marker is None or not marker.exists():
+    for name in sorted(listed | _unlisted_throwaways(teach, index, listed)):
+        marker = _replay_marker(store, index, name) if THROWAWAY_NAME.fullmatch(name) else None
+        if marker is None or (name in listed and not marker.exists()):  # listed with no marker: kept on purpose
             continue
+        if name not in listed and _running(_replay_marker(store, index, name, keep=True)):
+            continue  # a --keep replay between its first write and its concept's row
         with open(marker, "a+b") as handle:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:  # its replay is running
                 continue
-            teach.delete_concept(index, concept.name)
+            if name in listed:
+                teach.delete_concept(index, name)
+            else:  # rows of a replay killed in its own cleanup, after its concept's row went
+                from core.teach_lock import concept_lock
+
+                with concept_lock(store.root, index, name):
+                    teach.discard_orphans(index, name)
             marker.unlink(missing_ok=True)
-            removed.append(concept.name)
+            removed.append(name)
     return removed
+
+
+def _unlisted_throwaways(teach: Any, index: str, listed: set[str]) -> set[str]:
+    """Throwaway names with ratings or checkpoints stored but no concept (the replay was killed mid-cleanup)."""
+    from core.teach_store import CHECKPOINTS, LABELS, _quote
+
+    names: set[str] = set()
+    tables = teach.store.table_names()
+    for table in (LABELS, CHECKPOINTS):
+        if table in tables:
+            column = teach.db.open_table(table).search().where(f"`index` = {_quote(index)}").select(["concept"]) \
+                .limit(None).to_arrow().column("concept").to_pylist()
+            names |= {n for n in set(column) if THROWAWAY_NAME.fullmatch(str(n)) and n not in listed}
+    return names
 
 
 def compare(

@@ -215,19 +215,42 @@ class TeachStore:
         "no items yet", its work lost. Its uploads and map files go too (exports are the person's files).
         """
         from core.build_lock import build_lock
+        from core.errors import IndexNotFound
 
-        self.store.get_index(index)  # IndexNotFound, naming the indexes there are
+        try:
+            self.store.get_index(index)  # IndexNotFound, naming the indexes there are
+        except IndexNotFound:
+            if not self.index_leftovers(index):
+                raise
+            # what a delete killed after its listing went left: still deletable (it said "no index" for good)
         with build_lock(self.store.root, index):
             deleted = [concept.name for concept in self.concepts(index)]
             for name in deleted:
                 self.delete_concept(index, name)
-            names = self.store.table_names()
-            for table in (LABELS, CHECKPOINTS):  # with what killed deletes or renames left under other names
-                if table in names and self.db.open_table(table).count_rows(f"`index` = {_quote(index)}"):
-                    self.db.open_table(table).delete(f"`index` = {_quote(index)}")
+            self._discard_index_rows(index)  # with what killed deletes or renames left under other names
             self.store.delete_index(index)
+            # a concept created while this ran (its create checked the index before the listing went) goes too,
+            # not left to come back as a ghost when the name is built again (a re-tester's race)
+            self._discard_index_rows(index, CONCEPTS)
         _forget_files(self.store.root, index)
         return deleted
+
+    def _discard_index_rows(self, index: str, *also: str) -> None:
+        """Every rating and checkpoint stored for ``index`` (and the rows of the ``also`` tables)."""
+        names = self.store.table_names()
+        where = f"`index` = {_quote(index)}"
+        for table in (*also, LABELS, CHECKPOINTS):
+            if table in names and self.db.open_table(table).count_rows(where):
+                self.db.open_table(table).delete(where)
+
+    def index_leftovers(self, index: str) -> bool:
+        """Whether tables or teaching rows of an index that is not listed remain (a delete killed part-way)."""
+        names = self.store.table_names()
+        if f"items_{index}" in names or f"skipped_{index}" in names:
+            return True
+        where = f"`index` = {_quote(index)}"
+        return any(table in names and self.db.open_table(table).count_rows(where)
+                   for table in (CONCEPTS, LABELS, CHECKPOINTS))
 
     def concepts_named(self, index: str) -> str:
         """The index's concepts for a message about one it lacks: "its concepts: 'a', 'b'" (or that it has none)."""

@@ -56,13 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: " + "\n".join(one_line(line) for line in str(exc).split("\n")), file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        kept = str(exc) if str(exc) else INTERRUPTED.get(args.command, INTERRUPTED[None])
-        if args.command == "index" and getattr(args, "engine", None) == "ray":  # Ray commits whole chunks only
-            kept = "finished chunks of 50,000 items are kept (a smaller run keeps nothing); run the same command again"
-        print(f"interrupted: {kept}", file=sys.stderr)
-        return 130
+        return _interrupted(args, str(exc))
     except Exception as exc:
         from core.os_errors import explain_storage
+
+        if is_interrupt(exc):  # Ctrl-C inside a Lance read comes back as pyarrow's "External error: KeyboardInterrupt"
+            return _interrupted(args, "")
 
         doing = " ".join(filter(None, [args.command, getattr(args, f"{args.command}_command", None)]))
         storage = explain_storage(exc, doing) or _explain_remote(exc, doing)
@@ -70,6 +69,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {storage}", file=sys.stderr)
         return 2
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """A Ctrl-C, also one that Lance (Rust) caught inside a read or write and raised again as its own error."""
+    return isinstance(exc, KeyboardInterrupt) or (
+        type(exc).__module__.startswith(("pyarrow", "lance", "_lib")) and "KeyboardInterrupt" in str(exc))
+
+
+def _interrupted(args: argparse.Namespace, message: str) -> int:
+    kept = message or INTERRUPTED.get(args.command, INTERRUPTED[None])
+    if args.command == "index" and getattr(args, "engine", None) == "ray":  # Ray commits whole chunks only
+        kept = "finished chunks of 50,000 items are kept (a smaller run keeps nothing); run the same command again"
+    print(f"interrupted: {kept}", file=sys.stderr)
+    return 130
 
 
 def _explain_remote(exc: BaseException, doing: str) -> FewshotError | None:

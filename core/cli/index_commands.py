@@ -142,12 +142,23 @@ def _write_skipped(path: str, skipped) -> None:
 
 
 def run_delete_index(args: argparse.Namespace) -> int:
+    from core.errors import IndexNotFound
     from core.store import Store, validate_index_name
     from core.teach_store import TeachStore
 
     validate_index_name(args.name)
     teach = TeachStore(Store())
-    info = teach.store.get_index(args.name)
+    try:
+        info = teach.store.get_index(args.name)
+    except IndexNotFound:
+        if not teach.index_leftovers(args.name):
+            raise
+        if not args.yes:  # a delete killed after the listing went: the rest can still go
+            raise FewshotError(f"index {args.name!r} is not listed, but a delete cut short left its data behind: "
+                               "run again with --yes to remove it") from None
+        teach.delete_index(args.name)
+        print(f"removed what a delete cut short left of index {args.name!r}")
+        return 0
     if not args.yes:
         concepts = len(teach.concepts(args.name))
         raise FewshotError(f"this deletes index {args.name!r} ({info.n_items:,} items, {concepts} concept(s)) "

@@ -393,23 +393,24 @@ def read_ratings_file(path: str) -> dict[str, float | None | str]:
 
 
 def run_teach_submit(args: argparse.Namespace) -> int:
-    ratings = parse_ratings(args.ratings) if args.ratings is not None else read_ratings_file(args.file)
-    session = _open(args)
-    if args.file is not None:
-        ratings = _unquote_formula_ids(session, _exact_ids(session, ratings))
+    from core.cli import is_interrupt
+
+    try:
+        ratings = parse_ratings(args.ratings) if args.ratings is not None else read_ratings_file(args.file)
+        session = _open(args)
+        if args.file is not None:
+            ratings = _unquote_formula_ids(session, _exact_ids(session, ratings))
+    except BaseException as exc:
+        if is_interrupt(exc):  # before the submit began
+            raise KeyboardInterrupt(f"nothing was written to {args.concept}; run the same command again") from None
+        raise
     before = session.round
     try:
         result = session.submit(ratings, expected_round=getattr(args, "expected_round", None))
-    except KeyboardInterrupt:  # say whether the round was written ("what was written is kept" did not)
-        raise KeyboardInterrupt(_after_interrupted_submit(args, before)) from None
-    except StaleBatch as exc:
-        raise StaleBatch(f"{exc} Run `teach next` to see the current batch.") from None
-    except NothingChanged as exc:  # the same submit run twice: done already, so not an error
-        if args.json:
-            print(json.dumps({"round": session.round, "n_new": 0, "n_rerated": 0, "unchanged": True}, indent=2))
-        else:
-            print(one_line(str(exc)))
-        return 0
+    except BaseException as exc:
+        if is_interrupt(exc):  # say whether the round was written ("what was written is kept" did not)
+            raise KeyboardInterrupt(_after_interrupted_submit(args, before)) from None
+        return _submit_refused(args, session, exc)
     if args.json:
         print(json.dumps({"round": result.round, "n_new": result.n_new, "n_rerated": result.n_rerated,
                           "metrics": result.metrics}, indent=2))
@@ -429,6 +430,19 @@ def run_teach_submit(args: argparse.Namespace) -> int:
         parts.append(f"validation AP {_fmt(m['ap'])}{rests} AUC {_fmt(m.get('auc'))}")
     print(", ".join(parts))
     return 0
+
+
+def _submit_refused(args: argparse.Namespace, session, exc: BaseException) -> int:
+    """A stale batch (an error that says what to do) or a submit that changes nothing (done already: exit 0)."""
+    if isinstance(exc, StaleBatch):
+        raise StaleBatch(f"{exc} Run `teach next` to see the current batch.") from None
+    if isinstance(exc, NothingChanged):  # the same submit run twice: done already, so not an error
+        if args.json:
+            print(json.dumps({"round": session.round, "n_new": 0, "n_rerated": 0, "unchanged": True}, indent=2))
+        else:
+            print(one_line(str(exc)))
+        return 0
+    raise exc
 
 
 def _after_interrupted_submit(args: argparse.Namespace, before: int) -> str:

@@ -137,6 +137,15 @@ def test_a_submit_stopped_by_ctrl_c_says_whether_its_round_was_written(pkgs, cap
     monkeypatch.setattr(TeachSession, "submit", stopped_after)
     code, _, err = run(capsys, "teach", "submit", *ix, "--ratings", pairs)
     assert code == 130 and "round 1 was written whole" in err
+
+    def stopped_in_a_lance_read(self, *args, **kwargs):  # Lance hands a Ctrl-C back as pyarrow's error
+        import pyarrow as pa
+
+        raise pa.lib.ArrowInvalid("External error: KeyboardInterrupt: ")
+
+    monkeypatch.setattr(TeachSession, "submit", stopped_in_a_lance_read)
+    code, _, err = run(capsys, "teach", "submit", *ix, "--ratings", pairs)
+    assert code == 130 and "nothing was written: cc is still at round 1" in err and "Traceback" not in err
     assert TeachSession.open("pkgs", "cc", store=Store()).round == 1
 
 

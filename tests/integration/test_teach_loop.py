@@ -6,6 +6,7 @@ The index is built once per module and copied into each test's private workspace
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -315,6 +316,21 @@ def test_a_killed_replays_throwaway_concept_is_removed_by_the_next_replay(store)
         left = sorted(c.name for c in TeachStore(store).concepts("digits"))
     assert "sim-auto-0badf00d" not in left and "sim-auto-1badf00d" in left and len(left) == 2  # + the kept one
     assert not _replay_marker(store, "digits", "sim-auto-0badf00d").exists()
+    # a replay killed in its own cleanup: its concept's row gone, its ratings and checkpoints left under the name
+    teach = TeachStore(store)
+    TeachSession.create("digits", "sim-auto-2badf00d", store=store, target_label="3")
+    teach.db.open_table("concepts").delete("concept = 'sim-auto-2badf00d'")
+    assert teach.checkpoints("digits", "sim-auto-2badf00d")
+    from core.simulate import remove_abandoned_replays
+    from core.teach_lock import lock_path
+
+    assert "sim-auto-2badf00d" in remove_abandoned_replays(store, "digits")
+    assert not teach.checkpoints("digits", "sim-auto-2badf00d")
+    # a finished replay leaves no lock file behind (its random name is never locked again)
+    before = set((Path(store.root) / "locks").glob("teach-*.lock"))
+    simulate("digits", "3", "mixed", rounds=1, batch=5, store=store)
+    assert set((Path(store.root) / "locks").glob("teach-*.lock")) == before
+    assert lock_path(store.root, "digits", "x") is not None
 
 
 def test_simulate_stops_when_the_pool_runs_out(store):

@@ -169,3 +169,40 @@ def test_an_index_delete_cut_after_its_listing_goes_is_not_resumed_by_a_new_buil
     report = build_index("digits", parse_source("demo:digits"), load_embedder("pixels"), store=store, workers=1)
     assert report.already_present == 0 and report.added == 1797  # not "resumed" from the old rows
     assert len(store.item_ids("digits")) == 1797
+
+
+def test_an_index_delete_cut_after_its_listing_goes_can_be_finished(digits_store, monkeypatch, capsys):
+    """A re-tester: `delete-index` again said "no index named" while 6.9 MB of it stayed."""
+    from core.cli import main
+
+    _taught(digits_store, "kept", rounds=1)
+
+    def killed(self, name):  # right after the listing's row went
+        raise Cut("cut before the tables are dropped")
+
+    with monkeypatch.context() as patch, contextlib.suppress(Cut):
+        patch.setattr(Store, "drop_orphan_tables", killed)
+        TeachStore(Store()).delete_index("digits")
+    store = Store()
+    assert not store.has_index("digits") and TeachStore(store).index_leftovers("digits")
+    capsys.readouterr()
+    assert main(["delete-index", "digits"]) == 2 and "run again with --yes" in capsys.readouterr().err
+    assert main(["delete-index", "digits", "--yes"]) == 0
+    assert "removed what a delete cut short left" in capsys.readouterr().out
+    assert not TeachStore(Store()).index_leftovers("digits")
+    assert main(["delete-index", "digits", "--yes"]) == 2  # now it is gone: "no index"
+
+
+def test_a_concept_created_while_its_index_is_deleted_does_not_come_back(digits_store, monkeypatch):
+    """A re-tester's race: a concept created during `delete-index` survived it and came back with the index."""
+    teach = TeachStore(digits_store)
+    real = Store.delete_index
+
+    def late_create(self, name):  # the create lands after the delete swept the concepts
+        TeachSession.create("digits", "late", store=self, target_label="3")
+        real(self, name)
+
+    monkeypatch.setattr(Store, "delete_index", late_create)
+    teach.delete_index("digits")
+    monkeypatch.undo()
+    assert not TeachStore(Store()).index_leftovers("digits")

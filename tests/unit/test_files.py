@@ -40,3 +40,34 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write_and_a_live
     write_atomic(tmp_path / "report.html", b"<html></html>")
     assert not abandoned.exists() and recent.exists() and live.exists() and other.exists()
     assert (tmp_path / "report.html").read_bytes() == b"<html></html>"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions and links")
+def test_a_replaced_file_keeps_its_permissions_and_a_link_is_written_through(tmp_path, monkeypatch):
+    """A re-tester: `predict --out` made a chmod-600 file world-readable and turned a symlink into a plain file."""
+    monkeypatch.setattr(files, "_UMASK", 0o022)
+    private = tmp_path / "ratings.csv"
+    private.write_text("old")
+    os.chmod(private, 0o600)
+    write_atomic(private, b"new")
+    assert private.read_bytes() == b"new" and stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    target = tmp_path / "real" / "target.csv"
+    target.parent.mkdir()
+    target.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    write_atomic(link, b"through")
+    assert link.is_symlink() and target.read_bytes() == b"through"
+
+
+def test_temporary_files_of_a_name_with_glob_characters_are_cleaned_too(tmp_path):
+    import subprocess
+    import time
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    abandoned = tmp_path / f".r[1].csv.{int(gone.stdout)}.abc123.tmp"
+    abandoned.write_bytes(b"half")
+    old = time.time() - 2 * files.ABANDONED_AFTER_S
+    os.utime(abandoned, (old, old))
+    write_atomic(tmp_path / "r[1].csv", b"whole")
+    assert not abandoned.exists()
