@@ -69,14 +69,17 @@ def movement_figure(drift: list[Any]) -> Any:
     return fig
 
 
-def distribution_figure(rounds: list[int], scores: np.ndarray, threshold: float) -> Any:
-    """Validation scores per round as boxes (5-25-50-75-95th percentiles) with the threshold."""
+def distribution_figure(rounds: list[int], scores: np.ndarray, threshold: float,
+                        starts: set[int] | frozenset = frozenset()) -> Any:
+    """Validation scores per round as boxes (5-25-50-75-95th percentiles) with the threshold. ``starts``: rounds
+    fitted to no rating, labelled "(start)": their scores rank, the threshold does not apply to them."""
     import plotly.graph_objects as go
 
     q = score_quantiles(scores)
     fig = go.Figure()
     fig.add_trace(go.Box(
-        x=[str(r) for r in rounds], q1=q[:, 1], median=q[:, 2], q3=q[:, 3], lowerfence=q[:, 0], upperfence=q[:, 4],
+        x=[f"{r} (start)" if r in starts else str(r) for r in rounds],
+        q1=q[:, 1], median=q[:, 2], q3=q[:, 3], lowerfence=q[:, 0], upperfence=q[:, 4],
         mean=scores.mean(axis=1) if scores.size else None, name="validation scores", marker_color=TRAJECTORY,
         hoverinfo="x+y",
     ))
@@ -145,7 +148,9 @@ def render_drift(session: Any, view: Any, threshold: float) -> None:
     with left:
         st.plotly_chart(movement_figure(drift), key="map_drift_movement", config=CHART_CONFIG)
     with right:
-        st.plotly_chart(distribution_figure(rounds, scores, threshold), key="map_drift_scores", config=CHART_CONFIG)
+        starts = {d.round for d in drift if d.n_predicted_positive is None}  # the start ranks: no decision
+        st.plotly_chart(distribution_figure(rounds, scores, threshold, starts), key="map_drift_scores",
+                        config=CHART_CONFIG)
     st.subheader("Compare two rounds")
     a, b_round = _round_picker(rounds)
     ia, ib = rounds.index(a), rounds.index(b_round)

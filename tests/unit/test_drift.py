@@ -90,3 +90,14 @@ def test_cosine_and_quantiles():
     np.testing.assert_allclose(score_quantiles(scores), [[5, 25, 50, 75, 95]] * 2)
     assert weights([])[2] == []
     assert round_scores(ITEMS, np.zeros((0, 2), np.float32), np.zeros(0, np.float32)).shape == (0, 4)
+
+
+def test_the_drift_boxes_name_the_start_which_ranks_and_does_not_decide():
+    """A re-tester: round 0's scores sat under "score (logit)", wholly above the threshold line, as if decided."""
+    from app.map_drift import distribution_figure
+
+    W, b, rounds, scores = _scores()
+    drift = drift_by_round(scores, W, rounds, [c.metrics for c in CHECKPOINTS])
+    starts = {d.round for d in drift if d.n_predicted_positive is None}
+    fig = distribution_figure(rounds, scores, 0.0, starts)
+    assert list(fig.data[0].x) == ["0 (start)", "1", "2"]
