@@ -43,7 +43,15 @@ class LanceDatabase:
         return self.location.child(name + SUFFIX).uri
 
     def table_names(self) -> set[str]:
-        return {n[: -len(SUFFIX)] for n in self.location.list_names() if n.endswith(SUFFIX)}
+        """The tables there are. On a local disk, one whose first version is still being written (its folder
+        exists, its manifest not yet) is not one: a page that listed it and opened it in that instant failed
+        with "Table 'indexes' was not found" while the first build created the table (seen in CI)."""
+        names = {n[: -len(SUFFIX)] for n in self.location.list_names() if n.endswith(SUFFIX)}
+        if self.location.is_local:
+            from pathlib import Path
+
+            names = {n for n in names if _has_version(Path(self.uri(n)))}
+        return names
 
     def open_table(self, name: str) -> LanceTable:
         """The table at its latest version; ``ValueError`` when there is none (as LanceDB raises).
@@ -99,6 +107,14 @@ class LanceDatabase:
 
     def drop_table(self, name: str) -> None:
         drop_dataset(self.location.child(name + SUFFIX))
+
+
+def _has_version(folder) -> bool:
+    """Whether a local Lance dataset folder holds a committed version (a manifest under ``_versions``)."""
+    try:
+        return any(True for _ in (folder / "_versions").iterdir())
+    except OSError:  # no _versions yet (mid-creation), or the folder went (a drop)
+        return False
 
 
 def conform(data: pa.Table, schema: pa.Schema) -> pa.Table:
