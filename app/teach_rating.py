@@ -58,13 +58,18 @@ def propose(session: TeachSession) -> list[Candidate]:
     """The batch to show: an undone round's items again (their ratings become the draft), else the next
     batch, seeded by the round so a reload or a restarted server proposes the same items."""
     undone = st.session_state.pop("teach_undone", None)
-    if undone and undone.get("round") == session.round and undone.get("ratings"):
+    held = session.held_ratings()  # kept with the concept: every browser gets them, not only the one that undid
+    ratings, nonce = (held if held else (None, ""))
+    if not ratings and undone and undone.get("round") == session.round and undone.get("ratings"):
+        ratings = undone["ratings"]
+    if ratings:
         try:
-            batch = session.candidates(list(undone["ratings"]))
+            batch = session.candidates(list(ratings))
         except FewshotError:
             batch = []
         if batch:
-            st.session_state["teach_pending_draft"] = {"nonce": uuid.uuid4().hex, "ratings": undone["ratings"]}
+            # one nonce per undo: a browser applies these ratings once, then keeps its own edits (a reload too)
+            st.session_state["teach_pending_draft"] = {"nonce": nonce or uuid.uuid4().hex, "ratings": ratings}
             st.session_state["teach_pending_reason"] = UNDONE_REASON
             return batch
     batch = session.next_batch()  # seeded by the round (``core.session.batch_seed``), as the CLI's

@@ -273,6 +273,18 @@ class TeachSession:
             return [str(i) for i in held["items"]]
         return None
 
+    def held_ratings(self) -> tuple[dict[str, float | None], str] | None:
+        """(ratings, undo id) of the undone round's items while they are this round's batch: kept with the concept,
+        so every browser and ``teach next`` offer them with their ratings (an outside tester's second browser got
+        the items unrated, under a caption saying "with their ratings"). The undo id names this undo, so a browser
+        applies the ratings once and keeps its own edits after that."""
+        items = self.held_items()
+        held = self.concept.held_batch or {}
+        ratings = held.get("ratings")
+        if not items or not isinstance(ratings, dict):
+            return None
+        return {i: ratings.get(i) for i in items if i in ratings}, str(held.get("undo_id", ""))
+
     def drop_held(self) -> bool:
         """Forget the undone round's items held as this round's batch, so the next batch is the policy's (the
         Teach page's *Propose a new batch instead*, ``teach next --fresh``); True when there were some."""
@@ -284,7 +296,7 @@ class TeachSession:
             # "fresh" counts the drops this round: the batch the strategy picks now is often the very items just
             # dropped (the same w), and a UI's draft of them is keyed by round and items; ``batch_generation``
             # tells it the batch is another one (a re-tester's dropped ratings came back from the browser)
-            concept.held_batch = {**{k: v for k, v in held.items() if k != "items"},
+            concept.held_batch = {**{k: v for k, v in held.items() if k not in ("items", "ratings")},
                                   "fresh": int(held.get("fresh", 0)) + 1}
 
         self._update_concept(apply)
@@ -658,7 +670,8 @@ class TeachSession:
             undone = {i: v for i, v in undone.items() if offered and i not in still_seen}
             self.undone = undone
             # the undone items are this round's batch until it moves on (a reload shows them again)
-            held = {"round": round_, "items": list(undone)} if undone else None
+            held = {"round": round_, "items": list(undone), "ratings": dict(undone), "undo_id": uuid.uuid4().hex} \
+                if undone else None
 
             def apply(concept: ConceptInfo) -> None:
                 concept.seen_after_round = min(concept.seen_after_round, round_)  # the next round stays above it
@@ -667,7 +680,7 @@ class TeachSession:
             # The undone items are kept (as the batch of the round that becomes current) before the round goes: a
             # process killed in between loses no draft; while the round is still there they are not its batch.
             # self.concept is the stored one (read by _sync under this lock): write only when something changes.
-            if self.concept.seen_after_round > round_ or self.concept.held_batch != held:
+            if self.concept.seen_after_round > round_ or held is not None or self.concept.held_batch is not None:
                 self._change_concept(apply)
             self.teach.delete_round(self.index, self.concept.name, last.round)
             self.head, self.round = self._head_from(previous), previous.round

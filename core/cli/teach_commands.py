@@ -292,9 +292,12 @@ def run_teach_next(args: argparse.Namespace) -> int:
     # What the rater judges: the item's text (a text index) or its file (images), not only its id.
     shown = {r["id"]: r.get("text") or r.get("uri") for r in
              session.store.fetch_items(args.index, [c.item_id for c in batch])}
+    held = session.held_ratings()
+    undone = held[0] if held else {}  # an undone round's items come back with the ratings they had
     if args.json:
         # each item carries the round `teach submit --expected-round` takes (a script needs no `teach history`)
-        print(json.dumps([{**asdict(c), "text": shown.get(c.item_id), "round": session.round} for c in batch],
+        print(json.dumps([{**asdict(c), "text": shown.get(c.item_id), "round": session.round,
+                           **({"undone_rating": undone[c.item_id]} if c.item_id in undone else {})} for c in batch],
                          indent=2))
         return 0
     # the round `teach submit --expected-round` takes (an outside tester had to run `teach history` for it)
@@ -302,6 +305,9 @@ def run_teach_next(args: argparse.Namespace) -> int:
           f"{session.round + 1} (with --expected-round {session.round}, refused if another writer got there first)")
     if session.last_policy_reason:  # why these items (the Teach page shows the same line)
         print(f"why: {one_line(session.last_policy_reason)}")
+    if undone:  # what the Teach page shows as their draft: resubmit them as they were, or change some
+        again = ",".join(f"{_cell(i)}={'skip' if v is None else f'{v:g}'}" for i, v in undone.items())
+        print(f"their ratings before the undo (submit them again, or change some): {again}")
     ids = [_cell(c.item_id) for c in batch]  # whole (up to 80): they are what `teach submit --ratings` takes
     width = max([24, *(len(i) for i in ids)])
     print(f"{'item_id':<{width}} {'score':>8} {'prob':>6}  {'label':<12} text")

@@ -101,6 +101,11 @@ def test_an_undone_batch_says_what_it_is_and_can_be_dropped(digits):
     data = component_data(at)
     assert [i["id"] for i in data["items"]] == list(undone) and data["draft"]["ratings"] == undone
     assert f"{UNDONE_REASON}, with their ratings" in data["caption"] and "chosen by" not in data["caption"]
+    # another browser (a new page session) gets the same items with the same ratings, under the same undo's nonce:
+    # a browser applies them once, then keeps its own edits across reloads
+    elsewhere = component_data(_teach_page())
+    assert elsewhere["token"] == data["token"] and elsewhere["draft"]["ratings"] == undone
+    assert elsewhere["draft"]["nonce"] == data["draft"]["nonce"]
     undone_token = data["token"]
     at.button(key="teach_drop_undone").click().run()
     _no_errors(at)

@@ -135,3 +135,27 @@ def test_teach_next_with_k_offers_the_undone_items_too(session):
     assert [c.item_id for c in session.next_batch(2)] == first[:2]
     assert session.last_policy_reason == UNDONE_REASON
     assert len(session.next_batch(10, strategy="random")) == 10  # a strategy asked for: its batch
+
+
+def test_an_undone_rounds_ratings_are_kept_with_the_concept_for_every_browser_and_the_cli(session, capsys):
+    """An outside tester: a second browser (and `teach next`) got the undone items unrated, under a caption saying
+    "with their ratings", one double Enter from submitting them as skips."""
+    first = [c.item_id for c in session.next_batch()]
+    given = {first[0]: 1.0, first[1]: -1.0, first[2]: None}
+    session.submit(given)
+    session.undo()
+    elsewhere = TeachSession.open("digits", "c", store=Store())  # another browser's, another process's session
+    ratings, undo_id = elsewhere.held_ratings()
+    assert ratings == given and undo_id
+    assert main(["teach", "next", "--index", "digits", "--concept", "c", "--json"]) == 0
+    import json
+
+    shown = {c["item_id"]: c.get("undone_rating", "absent") for c in json.loads(capsys.readouterr().out)}
+    assert shown == given
+    assert main(["teach", "next", "--index", "digits", "--concept", "c"]) == 0
+    assert f"{first[0]}=1,{first[1]}=-1,{first[2]}=skip" in capsys.readouterr().out
+    # a second undo of the same round is another undo: another id, so a browser applies its ratings afresh
+    elsewhere.submit(given)
+    elsewhere.undo()
+    assert TeachSession.open("digits", "c", store=Store()).held_ratings()[1] != undo_id
+    assert elsewhere.drop_held() and TeachSession.open("digits", "c", store=Store()).held_ratings() is None
