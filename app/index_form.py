@@ -226,6 +226,9 @@ def embedder_form() -> str:
                            horizontal=True)
         return f"st:{model.strip()}" + ("" if backend == "torch" else f"@{backend}")
     size = st.number_input("Side in pixels", 4, 64, 16, key="index_pixels")
+    # an image-folder newcomer rated round after round for a colour concept this baseline cannot see
+    st.caption("A baseline that runs offline: each image shrunk to grey pixels. It sees shapes and brightness, not "
+               "colour or meaning: use CLIP for real photos.")
     return f"pixels:{int(size)}"
 
 

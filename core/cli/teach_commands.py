@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import math
+import shlex
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -616,6 +617,10 @@ def run_predict(args: argparse.Namespace) -> int:
     from core.export import predict
 
     split = None if args.split == "all" else args.split
+    if ":" in args.index:  # `--index folder:new-photos/`: new items are scored once they are an index
+        raise FewshotError(f"--index takes an index name, not a source ({quoted(args.index)}): index the new items "
+                           "first with the classifier's embedder (python -m core index --name NEW --source "
+                           f"{shlex.quote(args.index)} --embedder ...), then run predict --index NEW")
     table = predict(args.classifier, args.index, split=split, store=_store(args.index), out=args.out)
     if table.attrs.get("note"):
         print(f"note: {table.attrs['note']}")

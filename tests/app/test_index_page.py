@@ -61,6 +61,7 @@ def test_errors_show_next_to_the_button_and_a_new_banner_replaces_the_last():
     assert [e.value for e in at.error] and "invalid index name" in at.error[0].value
     at.text_input(key="index_name").set_value("d1")
     at.number_input(key="index_pixels").set_value(8)
+    assert any("not colour or meaning" in c.value for c in at.caption)  # pixels says what it cannot see
     at.button(key="index_build").click().run()
     _wait_for_build(at, "d1")
     at.text_input(key="index_name").set_value("d2").run()

@@ -310,3 +310,10 @@ def test_index_says_when_a_map_fit_outlives_it(workspace_dir, capsys, monkeypatc
     monkeypatch.setattr(core.projection_auto, "after_index_built", lambda root, index: None)  # turned off
     code, out, _ = run(capsys, "index", "--name", "digits2", "--source", "demo:digits", "--embedder", "pixels")
     assert code == 0 and "map:" not in out
+
+
+def test_predict_on_a_source_says_to_index_it_first(pkgs, capsys, tmp_path):
+    """An image-folder newcomer: `predict --index folder:new/` said only "no index named 'folder:new/'"."""
+    code, _, err = run(capsys, "predict", "--index", "folder:/data/new photos", "--classifier", str(tmp_path / "c"),
+                       "--out", str(tmp_path / "p.csv"))
+    assert code == 2 and "index the new items first" in err and "--source 'folder:/data/new photos'" in err
