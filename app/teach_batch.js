@@ -245,8 +245,7 @@ function handle(ctl, name, repeat) {
     if (!state.order.length && !(state.confirmEmpty && Date.now() - state.confirmEmpty < CONFIRM_EMPTY_MS)) {
       const n = ctl.data.items.length, fresh = Date.now() - state.arrived < FRESH_ENTER_MS;
       ctl.notice = fresh ? "A new batch: nothing rated in it yet. Press Enter again to submit it untouched."
-        : "Nothing rated in this batch: press Enter again to submit its " + n + " items "
-          + (ctl.data.prefill ? "at the model's guess." : "as skipped.");
+        : "Nothing rated: Enter again submits all " + n + (ctl.data.prefill ? " at the model's guess." : " as skipped.");
       state.confirmEmpty = Date.now();  // the next Enter is taken, unless a rating or time comes in between
       paintBar(ctl);
       return true;

@@ -16,7 +16,8 @@ import numpy as np
 from core.errors import EmbedderError
 
 ALTERNATIVES = (
-    "Use a local directory (clip:/path/to/model or st:/path/to/model), st:minilm (bundled, works offline) or pixels."
+    "Use a local directory (clip:/path/to/model or st:/path/to/model), or one that works offline: pixels for images "
+    "(grey pixels, a baseline) or st:minilm for texts (bundled)."
 )
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", re.ASCII)  # used with fullmatch
 

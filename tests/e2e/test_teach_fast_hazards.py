@@ -50,7 +50,7 @@ def test_a_double_enter_does_not_submit_the_next_batch_untouched(app_server, pag
     page.wait_for_timeout(1500)
     third, old = _ids(page), _token(page)
     page.keyboard.press("Enter")
-    expect(page.locator(f"{BOX} .progress")).to_contain_text("Nothing rated in this batch: press Enter again")
+    expect(page.locator(f"{BOX} .progress")).to_contain_text("Nothing rated: Enter again submits all")
     page.wait_for_timeout(1000)
     wait_for_app(page)
     assert 3 not in _round_rows(store, "three") and _token(page) == old
@@ -58,7 +58,7 @@ def test_a_double_enter_does_not_submit_the_next_batch_untouched(app_server, pag
     page.keyboard.press("a")
     page.keyboard.press("Backspace")
     page.keyboard.press("Enter")
-    expect(page.locator(f"{BOX} .progress")).to_contain_text("Nothing rated in this batch: press Enter again")
+    expect(page.locator(f"{BOX} .progress")).to_contain_text("Nothing rated: Enter again submits all")
     page.wait_for_timeout(1000)
     wait_for_app(page)
     assert 3 not in _round_rows(store, "three") and _token(page) == old
