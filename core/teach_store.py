@@ -200,12 +200,16 @@ class TeachStore:
         """Ratings and checkpoints stored under a name that no concept has (the caller holds that name's lock
         and has checked): what a delete or rename killed part-way left. They are no concept's, and a new
         concept of that name must not start with them (an outside tester's killed rename did)."""
+        self._delete_rows(_where(index, name), (LABELS, CHECKPOINTS))
+
+    def _delete_rows(self, where: str, tables: tuple[str, ...]) -> None:
+        """Delete the rows matching ``where`` from each of ``tables`` that exists and holds some (no empty commit)."""
         names = self.store.table_names()
-        for table in (LABELS, CHECKPOINTS):
+        for table in tables:
             if table in names:
                 handle = self.db.open_table(table)
-                if handle.count_rows(_where(index, name)):
-                    handle.delete(_where(index, name))
+                if handle.count_rows(where):
+                    handle.delete(where)
 
     def delete_index(self, index: str) -> list[str]:
         """Delete ``index`` with its vectors and every concept taught on it (the Index page and
@@ -237,11 +241,7 @@ class TeachStore:
 
     def _discard_index_rows(self, index: str, *also: str) -> None:
         """Every rating and checkpoint stored for ``index`` (and the rows of the ``also`` tables)."""
-        names = self.store.table_names()
-        where = f"`index` = {_quote(index)}"
-        for table in (*also, LABELS, CHECKPOINTS):
-            if table in names and self.db.open_table(table).count_rows(where):
-                self.db.open_table(table).delete(where)
+        self._delete_rows(f"`index` = {_quote(index)}", (*also, LABELS, CHECKPOINTS))
 
     def index_leftovers(self, index: str) -> bool:
         """Whether tables or teaching rows of an index that is not listed remain (a delete killed part-way)."""

@@ -49,19 +49,19 @@ def test_a_double_enter_does_not_submit_the_next_batch_untouched(app_server, pag
     # A stray Enter long after a batch came, nothing rated: it asks first (an auditor wrote a round of skips so).
     page.wait_for_timeout(1500)
     third, old = _ids(page), _token(page)
-    page.keyboard.press("Enter")
-    expect(page.locator(f"{BOX} .progress")).to_contain_text("Nothing rated: Enter again submits all")
-    page.wait_for_timeout(1000)
-    wait_for_app(page)
-    assert 3 not in _round_rows(store, "three") and _token(page) == old
+
+    def enter_asks_and_writes_nothing() -> None:
+        page.keyboard.press("Enter")
+        expect(page.locator(f"{BOX} .progress")).to_contain_text("Nothing rated: Enter again submits all")
+        page.wait_for_timeout(1000)
+        wait_for_app(page)
+        assert 3 not in _round_rows(store, "three") and _token(page) == old
+
+    enter_asks_and_writes_nothing()
     # a rating taken back in between disarms the ask: the next Enter asks again (a re-tester's went through)
     page.keyboard.press("a")
     page.keyboard.press("Backspace")
-    page.keyboard.press("Enter")
-    expect(page.locator(f"{BOX} .progress")).to_contain_text("Nothing rated: Enter again submits all")
-    page.wait_for_timeout(1000)
-    wait_for_app(page)
-    assert 3 not in _round_rows(store, "three") and _token(page) == old
+    enter_asks_and_writes_nothing()
     page.keyboard.press("Enter")
     _wait_new_batch(page, old)
     assert _round_rows(store, "three")[3] == dict.fromkeys(third)
