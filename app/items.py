@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import streamlit as st
@@ -82,8 +83,10 @@ def render_item(row: dict, caption: str | None = None, width: int | None = None)
         st.caption(plain(caption))
 
 
-def item_grid(rows: list[dict], captions: list[str], columns: int = 5) -> None:
-    """Items in rows of ``columns`` bordered cards, each with its caption."""
+def item_grid(rows: list[dict], captions: list[str], columns: int = 5,
+              footer: Callable[[int, dict], None] | None = None) -> None:
+    """Items in rows of ``columns`` bordered cards, each with its caption; ``footer(position, row)`` adds a
+    control under a card (a card that only looks clickable sends people hunting for its id in a list)."""
     columns = max(1, int(columns))
     for start in range(0, len(rows), columns):
         cells = st.columns(columns)
@@ -91,3 +94,5 @@ def item_grid(rows: list[dict], captions: list[str], columns: int = 5) -> None:
             caption = captions[start + offset] if start + offset < len(captions) else None
             with cells[offset].container(border=True):
                 render_item(row, caption)
+                if footer is not None:
+                    footer(start + offset, row)

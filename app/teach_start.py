@@ -17,6 +17,7 @@ from core.store import IndexInfo
 from core.teach_store import TeachStore
 
 START_PROMPT, START_EXAMPLES, START_DIVERSE = "prompt", "examples", "diverse"
+EXAMPLES_KEY = "teach_new_examples"
 
 
 EXAMPLE_CHOICES = 30
@@ -52,6 +53,20 @@ def _example_candidates(info: IndexInfo, query: str) -> list[str]:
     return [str(view.ids[r]) for r in rows]
 
 
+def _toggle_example(item_id: str, key: str) -> None:
+    """A card's checkbox adds its item to the picked examples or takes it out (the list below stays in step)."""
+    picked = [p for p in (st.session_state.get(EXAMPLES_KEY) or []) if p != item_id]
+    st.session_state[EXAMPLES_KEY] = [*picked, item_id] if st.session_state.get(key) else picked
+
+
+def _example_checkbox(position: int, row: dict) -> None:
+    """'Use as example' under a card, keyed by position (an id is user data), ticked when the item is picked."""
+    key = f"teach_example_pick_{position}"
+    item_id = str(row["id"])
+    st.session_state[key] = item_id in (st.session_state.get(EXAMPLES_KEY) or [])
+    st.checkbox("Use as example", key=key, on_change=_toggle_example, args=(item_id, key))
+
+
 def render_start_form(info: IndexInfo) -> None:
     st.subheader(plain(f"Start a concept on {info.name}"))
     taken = [c.name for c in TeachStore(get_store()).concepts(info.name)]
@@ -79,10 +94,10 @@ def render_start_form(info: IndexInfo) -> None:
         rows = get_store().fetch_items(info.name, ids)
         if ids:
             st.caption("Train items only: the validation split is held out to measure the classifier.")
-        item_grid(rows, [f"{r['id']}" for r in rows], columns=6)
+        item_grid(rows, [f"{r['id']}" for r in rows], columns=6, footer=_example_checkbox)
         # picks made under an earlier search stay picked (and offered) when the search changes
-        offered = list(dict.fromkeys([*(st.session_state.get("teach_new_examples") or []), *ids]))
-        examples = st.multiselect("Examples of the concept", offered, key="teach_new_examples",
+        offered = list(dict.fromkeys([*(st.session_state.get(EXAMPLES_KEY) or []), *ids]))
+        examples = st.multiselect("Examples of the concept", offered, key=EXAMPLES_KEY,
                                   format_func=safe_text.choices(offered))
     column = None
     if len(info.label_columns) > 1:

@@ -95,3 +95,26 @@ def test_examples_are_found_by_id_or_file_name_and_picks_survive_another_search(
     assert at.multiselect(key="teach_new_examples").value == [wanted]  # kept across the new search
     at.text_input(key="teach_examples_query").set_value("no such file").run()
     assert any("No train item matches" in i.value for i in at.info)
+
+
+def test_an_example_card_is_picked_by_its_own_checkbox_in_step_with_the_list():
+    """The image newcomer: the cards looked clickable, but an item could only be picked by finding its id in the
+    list below them."""
+    store = Store()
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=store)
+    at = _examples_form("digits")
+    options = at.multiselect(key="teach_new_examples").options
+    at.checkbox(key="teach_example_pick_2").check().run()
+    _no_errors(at)
+    assert at.multiselect(key="teach_new_examples").value == [options[2]]
+    at.checkbox(key="teach_example_pick_0").check().run()
+    assert at.multiselect(key="teach_new_examples").value == [options[2], options[0]]
+    at.checkbox(key="teach_example_pick_2").uncheck().run()
+    assert at.multiselect(key="teach_new_examples").value == [options[0]]
+    at.multiselect(key="teach_new_examples").set_value([options[0], options[5]]).run()  # the list ticks cards
+    ticked = [i for i in range(len(options)) if at.checkbox(key=f"teach_example_pick_{i}").value]
+    assert ticked == [0, 5]
+    at.text_input(key="teach_new_name").set_value("picked").run()
+    at.button(key="teach_new_start").click().run()
+    _no_errors(at)
+    assert TeachSession.open("digits", "picked", store=store).concept.examples == [options[0], options[5]]
