@@ -17,6 +17,7 @@ from core._embedder_base import (
     ALTERNATIVES,
     BaseEmbedder,
     default_batch_size,
+    hub_kwargs,
     load_error,
     pick_device,
     require_config,
@@ -46,7 +47,7 @@ def _features(output: Any) -> Any:
     return output[0]
 
 
-def _load_processor(checkpoint: str) -> Any:
+def _load_processor(checkpoint: str, **hub: bool) -> Any:
     """The checkpoint's processor, with the fast (torchvision) image processor where it is available.
 
     transformers 5.x picks the torchvision backend by itself when torchvision is installed and warns
@@ -56,11 +57,11 @@ def _load_processor(checkpoint: str) -> Any:
     from transformers import AutoProcessor
 
     if int(transformers.__version__.split(".")[0]) >= 5:
-        return AutoProcessor.from_pretrained(checkpoint)
+        return AutoProcessor.from_pretrained(checkpoint, **hub)
     try:
-        return AutoProcessor.from_pretrained(checkpoint, use_fast=True)
+        return AutoProcessor.from_pretrained(checkpoint, use_fast=True, **hub)
     except (ImportError, ValueError, TypeError):
-        return AutoProcessor.from_pretrained(checkpoint)
+        return AutoProcessor.from_pretrained(checkpoint, **hub)
 
 
 def _rgb(image: Image.Image) -> Image.Image:
@@ -81,8 +82,9 @@ class ClipEmbedder(BaseEmbedder):
         import torch
         from transformers import AutoConfig, CLIPModel
 
+        hub = hub_kwargs(checkpoint, is_local)  # no hub now: the local cache at once, not 30 s of retries
         try:
-            config = AutoConfig.from_pretrained(checkpoint)
+            config = AutoConfig.from_pretrained(checkpoint, **hub)
         except Exception as error:  # hub, file and format errors all surface here first
             raise load_error(_WHAT, checkpoint, is_local, error) from error
         if getattr(config, "model_type", None) != "clip":
@@ -91,8 +93,8 @@ class ClipEmbedder(BaseEmbedder):
                 f"Use st:{checkpoint} for a sentence-transformers text model, or a CLIP checkpoint. " + ALTERNATIVES
             )
         try:
-            model = CLIPModel.from_pretrained(checkpoint, config=config)
-            processor = _load_processor(checkpoint)
+            model = CLIPModel.from_pretrained(checkpoint, config=config, **hub)
+            processor = _load_processor(checkpoint, **hub)
         except Exception as error:
             raise load_error(_WHAT, checkpoint, is_local, error) from error
         tokenizer = getattr(processor, "tokenizer", None)

@@ -107,6 +107,16 @@ def is_hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def hub_kwargs(checkpoint: str, is_local: bool) -> dict:
+    """``local_files_only=True`` for a hub id when the hub cannot be reached now (``core.hub_probe``): the load
+    reads the local cache at once, or fails at once, instead of after ~30 s of retries. Empty otherwise."""
+    if is_local or is_hub_offline():
+        return {}
+    from core.hub_probe import hub_reachable
+
+    return {} if hub_reachable() else {"local_files_only": True}
+
+
 def resolve_checkpoint(checkpoint: str) -> tuple[str, bool]:
     """(checkpoint, is_local): an existing or path-like checkpoint becomes an absolute directory path.
 
@@ -219,8 +229,8 @@ def _hub_refusal(what: str, checkpoint: str) -> EmbedderError:
     if is_hub_offline():
         cause: BaseException = type("LocalEntryNotFoundError", (Exception,), {})("offline")
     else:
-        from core.source_hf import _hub_reachable
+        from core.hub_probe import hub_reachable
 
-        online = _hub_reachable(checkpoint, probe_only=True)
+        online = hub_reachable()
         cause = type("RepositoryNotFoundError" if online else "ConnectionError", (Exception,), {})("connection")
     return load_error(what, checkpoint, False, cause)

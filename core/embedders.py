@@ -27,6 +27,7 @@ from PIL import Image
 from core._embedder_base import (
     BaseEmbedder,
     default_batch_size,
+    hub_kwargs,
     load_error,
     pick_device,
     require_config,
@@ -231,7 +232,7 @@ class SentenceEmbedder(BaseEmbedder):
 
         self.device = pick_device(device)
         try:
-            self._model = SentenceTransformer(path, device=self.device)
+            self._model = SentenceTransformer(path, device=self.device, **hub_kwargs(path, is_local))
         except Exception as error:  # hub, file and format errors
             raise load_error("sentence-transformers model", path, is_local, error) from error
 

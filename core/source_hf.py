@@ -270,32 +270,23 @@ class HuggingFaceDataset:
 
 
 def _hub_reachable(dataset_id: str, probe_only: bool = False) -> bool:
-    """A 3-second TCP probe of the hub before a hub load.
+    """A 3-second TCP probe of the hub before a hub load (``core.hub_probe``).
 
-    Without it, an offline machine waits ~20 s on huggingface_hub's retries before failing.
-    Skipped (assumed reachable) for local folders, packaged builders, offline mode (datasets
-    then fails at once by itself) and behind a proxy (a direct probe would be wrong there).
+    Skipped (assumed reachable) for local folders, packaged builders and offline mode (datasets then fails
+    at once by itself).
     """
     import os
-    import socket
-    from urllib.parse import urlparse
 
     import datasets
     from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
 
+    from core.hub_probe import hub_reachable
+
     if not probe_only and (os.path.exists(os.path.expanduser(dataset_id)) or dataset_id in _PACKAGED_DATASETS_MODULES):
         return True
-    if datasets.config.HF_HUB_OFFLINE or any(
-        os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY")
-    ):
+    if datasets.config.HF_HUB_OFFLINE:
         return True
-    endpoint = urlparse(datasets.config.HF_ENDPOINT)
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        with socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=3):
-            return True
-    except OSError:
-        return False
+    return hub_reachable(datasets.config.HF_ENDPOINT)
 
 
 def _label_decoder(feature: Any) -> Any:
