@@ -16,7 +16,7 @@ import streamlit as st
 from app.index_form import SourceChoice
 from app.items import plain
 from app.state import get_store, select
-from app.tables import skipped_csv
+from app.tables import skipped_csv, skipped_rows
 from core.errors import FewshotError
 from core.jobs import CANCELLED, DONE, FAILED, Job
 
@@ -130,7 +130,7 @@ def result_banner(job: Job) -> None:
         if report.skipped:
             n_skipped = len(report.skipped)
             with st.expander(f"{n_skipped:,} skipped item{'s' * (n_skipped != 1)}"):
-                st.dataframe([s.__dict__ for s in report.skipped[:200]], hide_index=True)
+                st.dataframe(skipped_rows(report.skipped[:200]), hide_index=True)
                 st.download_button("Download skipped items (CSV)", skipped_csv(report.skipped),
                                    file_name=f"{name}-skipped.csv", key=f"index_skipped_{name}")
     c1, c2, _ = st.columns([1.3, 1, 4])

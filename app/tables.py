@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from app import safe_text
 from core import csv_safe
 
 #: The status shown for an unfinished build this server is not running (the stored status says "building").
@@ -32,6 +33,16 @@ def index_rows(infos, stored: dict[str, int] | None = None, running: set[str] | 
         }
         for i in infos
     ]
+
+
+def skipped_rows(skipped) -> list[dict]:
+    """Skipped items for a table: id, uri and reason as plain text (file names come from whoever filled the
+    folder: a U+202E in one showed ``photo\u202egpj.png`` as ``photognp.jpg``)."""
+    def field(s, name: str):
+        return s.get(name) if isinstance(s, dict) else getattr(s, name, None)
+
+    return [{name: None if field(s, name) is None else safe_text.text(field(s, name))
+             for name in ("id", "uri", "reason")} for s in skipped]
 
 
 def skipped_csv(skipped) -> bytes:

@@ -65,13 +65,39 @@ function kind(value) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Draft storage: one entry per (workspace, index, concept, round, batch), the latest 40 kept.
-function draftKey(data) { return data.store_key + "|" + data.token; }
+// Draft storage: one entry per (workspace, index, concept, round, batch, tab), the latest 40 kept. Each tab keeps
+// its own (its id lives in sessionStorage, which survives that tab's reloads and no other tab's): two tabs on one
+// batch wrote one shared draft, and a reload brought back whichever tab had typed last.
+function tabId() {
+  try {
+    let id = window.sessionStorage.getItem("fewshot-tab");
+    if (!id) {
+      id = Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
+      window.sessionStorage.setItem("fewshot-tab", id);
+    }
+    return id;
+  } catch (e) { return "tab"; }
+}
+
+function batchKey(data) { return data.store_key + "|" + data.token; }
+function draftKey(data) { return batchKey(data) + "|" + tabId(); }
 
 function loadDraft(data) {
+  // This tab's own draft. A tab without one (opened after the ratings were typed, or a browser restarted) takes
+  // the newest draft another tab of this browser keeps for this batch, and says so.
   try {
-    const raw = window.localStorage.getItem(draftKey(data));
-    return raw ? JSON.parse(raw) : null;
+    const own = window.localStorage.getItem(draftKey(data));
+    if (own) return JSON.parse(own);
+    const batch = batchKey(data);
+    let newest = null;
+    for (let i = 0; i < window.localStorage.length; i++) {
+      const key = window.localStorage.key(i);
+      if (!key || (key !== batch && !key.startsWith(batch + "|"))) continue;
+      const other = JSON.parse(window.localStorage.getItem(key));
+      if (other && (other.order || []).length && (!newest || (other.at || 0) > (newest.at || 0))) newest = other;
+    }
+    if (newest) newest.fromOtherTab = true;
+    return newest;
   } catch (e) { return null; }
 }
 
@@ -79,25 +105,27 @@ function saveDraft(data, state) {
   try {
     const ratings = {};
     state.order.forEach((pos) => { ratings[data.items[pos].id] = state.values[pos]; });
-    const key = draftKey(data);
-    if (!state.order.length) { window.localStorage.removeItem(key); return; }
-    window.localStorage.setItem(key, JSON.stringify({order: state.order.map((p) => data.items[p].id), ratings,
-                                                     pos: state.pos, at: Date.now()}));
+    // kept even when empty: a tab that took all its ratings back must not adopt another tab's on a reload
+    window.localStorage.setItem(draftKey(data), JSON.stringify({order: state.order.map((p) => data.items[p].id),
+                                                                ratings, pos: state.pos, at: Date.now()}));
   } catch (e) { /* storage full or disabled: the ratings still live in this page */ }
 }
 
 function dropDrafts(prefix, tokens) {
   try {
-    (tokens || []).forEach((token) => window.localStorage.removeItem(prefix + "|" + token));
+    const batches = (tokens || []).map((token) => prefix + "|" + token);
     const mine = [];
     for (let i = 0; i < window.localStorage.length; i++) {
       const key = window.localStorage.key(i);
       if (key && key.startsWith("fewshot-draft|")) mine.push(key);
     }
-    if (mine.length > MAX_DRAFTS) {
-      const aged = mine.map((k) => { try { return [JSON.parse(window.localStorage.getItem(k)).at || 0, k]; }
+    const committed = (key) => batches.some((batch) => key === batch || key.startsWith(batch + "|"));
+    mine.filter(committed).forEach((key) => window.localStorage.removeItem(key));
+    const left = mine.filter((key) => !committed(key));
+    if (left.length > MAX_DRAFTS) {
+      const aged = left.map((k) => { try { return [JSON.parse(window.localStorage.getItem(k)).at || 0, k]; }
                                      catch (e) { return [0, k]; } });
-      aged.sort((x, y) => x[0] - y[0]).slice(0, mine.length - MAX_DRAFTS)
+      aged.sort((x, y) => x[0] - y[0]).slice(0, left.length - MAX_DRAFTS)
         .forEach(([, k]) => window.localStorage.removeItem(k));
     }
   } catch (e) { /* nothing to tidy */ }
@@ -138,7 +166,8 @@ function freshState(data) {
     });
     state.pos = Math.min(Math.max(0, draft.pos | 0), Math.max(0, n - 1));
     if (state.order.length && draft.pos === undefined) state.pos = nextUnrated(state, n, -1);
-    if (fromServer) saveDraft(data, state);  // a reload keeps the undone round's ratings too
+    if (fromServer || draft.fromOtherTab) saveDraft(data, state);  // a reload keeps them as this tab's own
+    if (draft.fromOtherTab && state.order.length) state.adopted = state.order.length;
   }
   return state;
 }
@@ -170,6 +199,10 @@ export default function (component) {
   if (!ctl.state || ctl.state.token !== data.token || (data.draft && data.draft.nonce !== (previous && previous.draft
       && previous.draft.nonce))) {
     ctl.state = freshState(data);
+    if (ctl.state.adopted) {
+      ctl.notice = ctl.state.adopted + (ctl.state.adopted === 1 ? " rating" : " ratings") + " typed in another tab of "
+        + "this browser on this batch, brought here: check them before you press Enter.";
+    }
     // keys typed while the last batch was on its way: they would rate items not yet seen
     if (ctl.dropped) ctl.notice = notApplied(ctl.dropped, "before this batch appeared") + ": rate what you see.";
     ctl.dropped = 0;

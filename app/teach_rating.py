@@ -71,6 +71,7 @@ def propose(session: TeachSession) -> list[Candidate]:
             # one nonce per undo: a browser applies these ratings once, then keeps its own edits (a reload too)
             st.session_state["teach_pending_draft"] = {"nonce": nonce or uuid.uuid4().hex, "ratings": ratings}
             st.session_state["teach_pending_reason"] = UNDONE_REASON
+            _defer_refused()
             return batch
     batch = session.next_batch()  # seeded by the round (``core.session.batch_seed``), as the CLI's
     st.session_state["teach_pending_reason"] = session.last_policy_reason
@@ -78,13 +79,31 @@ def propose(session: TeachSession) -> list[Candidate]:
     return batch
 
 
+def _defer_refused() -> None:
+    """A batch refused because an undo elsewhere moved the concept back: the undone round is shown first, so its
+    typed ratings wait for a later batch that shows their items. Say so now, where "there" still means something
+    (a tester met them a round later under a message about a batch he no longer saw)."""
+    refused = st.session_state.get("teach_carry")
+    if not refused or st.session_state.get("teach_carry_deferred"):
+        return
+    n = len(refused)
+    st.session_state["teach_carry_deferred"] = True
+    st.session_state["teach_message"] = (st.session_state.get("teach_message") or "") + (
+        f" The {n} rating{'s' * (n != 1)} typed there {'were' if n != 1 else 'was'} not written: the undone round "
+        f"comes first, and {'they come' if n != 1 else 'it comes'} back as a draft if a later batch shows "
+        f"{'their items' if n != 1 else 'its item'}.")
+
+
 def _carry_refused(batch: list[Candidate]) -> None:
     """Ratings of a batch refused because another tab or the Map moved the concept on: those of items the new
     batch shows again become its draft (an outside tester lost everything he had typed in such a race)."""
     refused = st.session_state.pop("teach_carry", None)
+    deferred = st.session_state.pop("teach_carry_deferred", False)
     if not refused:
         return
     kept = {c.item_id: refused[c.item_id] for c in batch if c.item_id in refused}
+    if not kept and deferred:  # already told they were not written
+        return
     if not kept:
         n = len(refused)
         st.session_state["teach_message"] = (st.session_state.get("teach_message") or "") + (
@@ -93,8 +112,9 @@ def _carry_refused(batch: list[Candidate]) -> None:
         return
     st.session_state["teach_pending_draft"] = {"nonce": uuid.uuid4().hex, "ratings": kept}
     n = len(kept)
-    note = (f" {n} of the ratings typed there {'are' if n != 1 else 'is'} on item{'s' * (n != 1)} of the batch now "
-            "shown, kept as its draft: check and submit.")
+    where = "before the undo" if deferred else "there"
+    note = (f" {n} of the ratings typed {where} {'are' if n != 1 else 'is'} on item{'s' * (n != 1)} of the batch "
+            "now shown, kept as its draft: check and submit.")
     st.session_state["teach_message"] = (st.session_state.get("teach_message") or "") + note
 
 

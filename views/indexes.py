@@ -16,7 +16,7 @@ from app.items import plain
 from app.safe_text import choices
 from app.sidebar import render_sidebar
 from app.state import get_store
-from app.tables import index_rows, skipped_csv
+from app.tables import index_rows, skipped_csv, skipped_rows
 from core.config import workspace_uri
 
 SKIPPED_SHOWN = 500
@@ -68,7 +68,7 @@ else:
             st.caption(f"{len(skipped):,} item{'s' * (len(skipped) != 1)} of {plain(which)} could not be read and "
                        "were left out" + (f"; the first {SKIPPED_SHOWN:,} are shown" if len(skipped) > SKIPPED_SHOWN
                                           else "") + ".")
-            st.dataframe(skipped[:SKIPPED_SHOWN], hide_index=True, width="stretch")
+            st.dataframe(skipped_rows(skipped[:SKIPPED_SHOWN]), hide_index=True, width="stretch")
             st.download_button("Download skipped items (CSV)", skipped_csv([SimpleNamespace(**s) for s in skipped]),
                                file_name=f"{which}-skipped.csv", key="index_skipped_csv")
     with st.expander("Delete an index"):

@@ -188,16 +188,28 @@ def test_skipped_items_stay_listed_after_the_build_banner_is_gone(workspace_dir)
 
     store = Store()
     build_index("shapes", parse_source("demo:digits"), load_embedder("pixels:4"), store=store)
-    store.add_skipped("shapes", [{"id": "bad <b>1</b>.png", "uri": "bad.png", "reason": "cannot decode image"}])
+    reversed_name = "cat/photo\u202egpj.png"  # an attacker's file name: shown raw, it reads "cat/photognp.jpg"
+    store.add_skipped("shapes", [{"id": "bad <b>1</b>.png", "uri": "bad.png", "reason": "cannot decode image"},
+                                 {"id": reversed_name, "uri": reversed_name, "reason": "cannot decode image"}])
     info = store.get_index("shapes")
-    info.n_skipped = 1
+    info.n_skipped = 2
     store.save_index_info(info)
     at = AppTest.from_file(ROUTER, default_timeout=60).run()
     _no_errors(at)
-    assert any("1 item of shapes could not be read" in shown(c.value) for c in at.caption)
+    assert any("2 items of shapes could not be read" in shown(c.value) for c in at.caption)
     table = at.dataframe[-1].value
-    assert table["id"].tolist() == ["bad <b>1</b>.png"] and table["reason"].tolist() == ["cannot decode image"]
+    assert table["id"].tolist() == ["bad <b>1</b>.png", "cat/photo[U+202E]gpj.png"]
+    assert table["uri"].tolist()[1] == "cat/photo[U+202E]gpj.png" and set(table["reason"]) == {"cannot decode image"}
     assert at.get("download_button")
+
+
+def test_tables_offer_no_unescaped_csv_download():
+    """An outside tester: a table's own toolbar "Download as CSV" wrote a file named =HYPERLINK(...) as a live
+    formula, next to the app's escaped download. The server's configuration turns that export off."""
+    import tomllib
+
+    config = tomllib.loads((Path(ROUTER).parent / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["disableDataExport"] is True
 
 
 def test_a_refused_upload_is_removed_unless_the_index_reads_it(workspace_dir, tmp_path):
