@@ -1,9 +1,10 @@
 """The rating batch as one browser-side component (``st.components.v2``: inline HTML/CSS/JS, no iframe).
 
 The browser answers every key (``a``, ``x``, ``1``-``5``, ``space``, ``backspace``, arrows, ``enter``)
-and keeps the ratings, in the page and in ``localStorage`` (keyed by workspace, index, concept and batch
-token), so a reload or a server restart keeps a draft. On Enter or Submit it sends them once, as the
-trigger value ``submit``: ``{"token", "ratings": {item_id: value | None}, "rated": [ids], "nonce"}``.
+and keeps the ratings, in the page and in ``localStorage`` (keyed by workspace, index, concept, batch token and
+a tab id kept in ``sessionStorage``), so a reload or a server restart keeps a draft, and two tabs keep one
+each. On Enter or Submit it sends them once, as the trigger value ``submit``:
+``{"token", "ratings": {item_id: value | None}, "rated": [ids], "nonce"}``.
 
 Everything here except ``mount`` is pure (no Streamlit calls) and unit-tested: AppTest cannot run the
 component's JavaScript, so the value it would send goes through ``parse_submission`` in tests too.

@@ -137,3 +137,28 @@ def test_an_enter_after_a_rename_elsewhere_goes_to_the_renamed_concept(digits):
     renamed = TeachSession.open("digits", "threes", store=Store())
     assert renamed.round == 3 and set(batch[:3]) <= renamed.seen_ids()
     assert component_data(at)["token"].startswith("r3-")  # the next batch, of the renamed concept
+
+
+def test_a_batch_refused_after_an_undo_elsewhere_says_at_once_what_became_of_its_ratings(digits):
+    """A fast-labeller tester: after an undo in another tab, Enter on the stale batch was refused without a word
+    about the ratings typed into it; they came back a round later under "the ratings typed there"."""
+    at = _teach_page()
+    batch = [c["item_id"] for c in at.session_state["teach_batch"]]
+    typed = {i: 1.0 for i in batch[:3]}
+    TeachSession.open("digits", "three", store=Store()).undo()  # another tab (or the CLI) undoes round 2
+    send_batch(at, typed, nonce="stale")
+    told = [_shown(e.value) for e in at.error]
+    assert any("The 3 ratings typed there were not written: the undone round comes first" in m for m in told), told
+    draft = component_data(at)["draft"]
+    assert draft and set(draft["ratings"]) != set(typed)  # the undone round's own ratings, not the stale ones
+    assert TeachSession.open("digits", "three", store=Store()).round == 1
+    send_batch(at, draft["ratings"], nonce="again")  # the undone round, submitted again
+    assert not at.exception
+    assert TeachSession.open("digits", "three", store=Store()).round == 2
+    shown = [i["id"] for i in component_data(at)["items"]]
+    notes = [_shown(m.value) for m in [*at.error, *at.info, *at.success, *at.warning]]
+    assert not any("typed there" in m for m in notes), notes  # said once, where "there" meant something
+    carried = {i: v for i, v in typed.items() if i in shown}
+    if carried:  # the stale batch's items shown again: their ratings are its draft, named for when they were typed
+        assert component_data(at)["draft"]["ratings"] == carried
+        assert any("typed before the undo" in m for m in notes), notes

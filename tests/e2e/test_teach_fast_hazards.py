@@ -153,3 +153,32 @@ def test_keys_rate_right_after_a_concept_is_picked_in_the_sidebar(app_server, pa
         page.keyboard.press(key)
     assert _statuses(page)[:2] == ["rated +1", "rated −1"]
     assert_no_exception(page)
+
+
+def test_two_tabs_on_one_batch_each_get_their_own_draft_back_after_a_reload(app_server, page):
+    """A fast-labeller tester: two tabs on one batch wrote one shared draft, so a reload of the first brought back
+    the second's ratings (and an Enter would have stored them as the first's round)."""
+    store, ids = _teach_random(app_server, page, "three", "3")
+    other = page.context.new_page()
+    _open_teach(other, app_server.url)
+    assert _ids(other) == ids
+    for key in ("a", "a", "a"):
+        page.keyboard.press(key)
+    for key in ("x", "x", "x", "x", "x"):
+        other.keyboard.press(key)
+    mine, theirs = _statuses(page), _statuses(other)
+    assert mine[:4] == ["rated +1"] * 3 + ["not rated"] and theirs[:5] == ["rated −1"] * 5
+    for tab in (page, other):
+        tab.reload()
+        tab.locator(f"{BOX} .card").first.wait_for(timeout=60_000)
+        wait_for_app(tab)
+    assert _statuses(page) == mine and _statuses(other) == theirs
+    third = page.context.new_page()  # a tab with no draft of its own takes the newest, and says so
+    _open_teach(third, app_server.url)
+    assert _statuses(third) == theirs
+    expect(third.locator(f"{BOX} .progress")).to_contain_text("typed in another tab of this browser")
+    old = _token(page)
+    page.keyboard.press("Enter")
+    _wait_new_batch(page, old)
+    assert _round_rows(store, "three") == {1: {i: (1.0 if k < 3 else None) for k, i in enumerate(ids)}}
+    assert_no_exception(page)
