@@ -10,7 +10,7 @@ from app.index_defaults import concept_name_input
 from app.items import item_grid, plain
 from app.state import get_embedder, get_store, select
 from core.errors import FewshotError
-from core.ground_truth import label_set
+from core.ground_truth import label_set, positive_label
 from core.records import TRAIN
 from core.session import DEFAULT_STRATEGY, STRATEGIES, TeachSession, prompt_example
 from core.store import IndexInfo
@@ -111,9 +111,10 @@ def render_start_form(info: IndexInfo) -> None:
     target = None
     if labels:  # None is "no target" (shown "(none)"): a real label "(none)" is a choice of its own
         choices = [None, *labels]
+        # a 0/1 column's "1" is what a concept on it means; on a many-valued one the person picks
         target = c3.selectbox("Ground-truth label it means (for AP by round)", choices, key="teach_new_target",
-                              format_func=safe_text.choices(choices))
-        if target is None and column is not None:  # a column picked, no label: AP would silently not be tracked
+                              index=choices.index(positive_label(labels)), format_func=safe_text.choices(choices))
+        if target is None:  # labels known, none picked: AP would silently not be tracked
             c3.caption("Pick the label that means *yes* to track AP by round; with (none) no AP is measured.")
     if st.button("Start teaching", type="primary", key="teach_new_start"):
         try:

@@ -45,6 +45,22 @@ def label_set(view: VectorView, column: str | None = None) -> list[str]:
     return sorted({str(v) for v in view.label_values(column) if v is not None})
 
 
+#: Two-valued label columns whose second value means "yes" (compared case-insensitively).
+_BINARY = ({"0", "1"}, {"false", "true"}, {"no", "yes"}, {"n", "y"})
+
+
+def positive_label(labels: list[str]) -> str | None:
+    """The value meaning "yes" of a two-valued 0/1 (false/true, no/yes) column, else None: a person starting a
+    concept on such a column means it, and with (none) picked the concept tracked no AP at all."""
+    folded = {label.strip().casefold(): label for label in labels}
+    if len(folded) != len(labels):
+        return None
+    for pair in _BINARY:
+        if set(folded) == pair or set(folded) == pair - {sorted(pair)[0]}:
+            return folded[sorted(pair)[1]]
+    return None
+
+
 #: How many labels, and how many characters of each, an error message lists (a column may hold 10,000
 #: distinct free-text values, some with newlines or commas that would read as separators).
 SHOWN_LABELS = 30

@@ -118,3 +118,39 @@ def test_an_example_card_is_picked_by_its_own_checkbox_in_step_with_the_list():
     at.button(key="teach_new_start").click().run()
     _no_errors(at)
     assert TeachSession.open("digits", "picked", store=store).concept.examples == [options[0], options[5]]
+
+
+def test_a_concept_on_a_yes_no_column_means_its_yes_by_default(tmp_path):
+    """A fast-labeller tester: on an index whose one label column is 0/1, the start form's label stayed at (none)
+    with no hint, so a concept started straight away tracked no AP."""
+    from core.ground_truth import positive_label
+
+    assert positive_label(["0", "1"]) == "1" and positive_label(["False", "True"]) == "True"
+    assert positive_label(["0", "1", "2"]) is None and positive_label(["cat", "dog"]) is None
+    path = tmp_path / "pkgs.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "text", "is_web"])
+        for i in range(40):
+            web = i % 4 == 0
+            writer.writerow([f"pkg-{i}", f"a web framework {i}" if web else f"a maths library {i}", int(web)])
+    store = Store()
+    build_index("pkgs", parse_source(f"file:{path}", text_column="text", id_column="id", label_column="is_web"),
+                load_embedder("st:minilm"), store=store)
+    at = AppTest.from_file(TEACH, default_timeout=60)
+    at.session_state["selected_index"], at.session_state["selected_concept"] = "pkgs", None
+    at.run()
+    _no_errors(at)
+    assert at.selectbox(key="teach_new_target").value == "1"
+    at.text_input(key="teach_new_name").set_value("web").run()
+    at.text_input(key="teach_new_prompt").set_value("a web framework").run()
+    at.button(key="teach_new_start").click().run()
+    _no_errors(at)
+    assert TeachSession.open("pkgs", "web", store=store).concept.target_label == "1"
+
+    build_index("digits", parse_source("demo:digits"), load_embedder("pixels:4"), store=store)  # ten classes
+    at = AppTest.from_file(TEACH, default_timeout=60)
+    at.session_state["selected_index"], at.session_state["selected_concept"] = "digits", None
+    at.run()
+    assert at.selectbox(key="teach_new_target").value is None
+    assert any("Pick the label that means" in c.value for c in at.caption)
