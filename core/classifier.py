@@ -169,6 +169,9 @@ FORMAT_VERSION = 1
 _META_KEY = "fewshot"
 MAX_CLASSIFIER_BYTES = 64 * 2**20  # w, b and w0 in float32 for embeddings up to ~5M dims, plus metadata
 DEFAULT_SCALE = 2.5
+#: Largest |threshold| (a logit) a concept, a command or a classifier file may hold: beyond it every item is called
+#: one way by any classifier this app trains (|logits| stay under ~50), and 1e308 overflowed float32 in ``predict``.
+MAX_THRESHOLD = 1e6
 SOLVERS = ("newton", "sgd")
 
 
@@ -594,11 +597,12 @@ def _check_meta_fields(name: str, meta: dict[str, Any]) -> None:
     threshold = meta.get("threshold", 0.0)
     try:
         usable = threshold is None or (not isinstance(threshold, bool) and isinstance(threshold, int | float)
-                                       and math.isfinite(float(threshold)))
+                                       and math.isfinite(float(threshold)) and abs(threshold) <= MAX_THRESHOLD)
     except OverflowError:  # an integer beyond any float
         usable = False
     if not usable:
-        raise ClassifierFileError(f"{name} is damaged: its threshold {str(threshold)[:40]!r} is not a finite number")
+        raise ClassifierFileError(f"{name} is damaged: its threshold {str(threshold)[:40]!r} is not a number between "
+                                  f"{-MAX_THRESHOLD:g} and {MAX_THRESHOLD:g}")
     for key in ("target_label", "target_column", "embedder"):
         value = meta.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
@@ -634,7 +638,8 @@ def load_classifier(
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         with open(path, "rb") as fh:
             head = fh.read(4)
-        if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
+        # a pickle opens with PROTO (0x80) and a protocol 2-5; a safetensors header length may start with 0x80 too
+        if (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")) or head[:4] == b"PK\x03\x04":
             raise ClassifierFileError(
                 f"{name} looks like a pickle or PyTorch file; only safetensors classifiers saved by "
                 "this app can be loaded (pickles can run code, so they are never opened)"

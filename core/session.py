@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from core.background import Background
-from core.classifier import LinearHead, TrainConfig
+from core.classifier import MAX_THRESHOLD, LinearHead, TrainConfig
 from core.errors import (
     EmbedderError,
     EmbedderMismatch,
@@ -361,8 +361,9 @@ class TeachSession:
                 threshold = float(threshold)
             except (TypeError, ValueError):
                 raise FewshotError(f"the threshold must be a number (a logit), got {threshold!r}") from None
-            if not math.isfinite(threshold):
-                raise FewshotError(f"the threshold must be a finite number (a logit), got {threshold}")
+            if not math.isfinite(threshold) or abs(threshold) > MAX_THRESHOLD:
+                raise FewshotError(f"the threshold must be a logit between {-MAX_THRESHOLD:g} and {MAX_THRESHOLD:g} "
+                                   f"(scores lie within a few dozen), got {threshold}")
 
         def apply(concept: ConceptInfo) -> None:
             concept.threshold = threshold

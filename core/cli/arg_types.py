@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import math
 
-#: A logit beyond this calls every item one way for any classifier this app trains (|logits| stay under ~50).
-MAX_ABS_THRESHOLD = 1e6
+from core.classifier import MAX_THRESHOLD as MAX_ABS_THRESHOLD  # one bound: commands, concepts, files
+
 MAX_SEED = 2**32 - 1  # numpy's seeds
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from core.cli import main
+from core.errors import FewshotError
 from core.session import TeachSession
 from core.store import Store
 from core.teach_store import TeachStore
@@ -207,6 +208,10 @@ def test_a_concept_keeps_its_threshold_and_export_and_report_follow_it(digits, c
     assert metrics["predicted_threshold"] == pytest.approx(middle)
     assert metrics["predicted_positive"] == int((logits > middle).sum()) != int((logits > 0).sum())
     session.set_threshold(-1.25)
+    for bad in (1e308, float("nan"), -2e6):  # from Python too, not only the command line (an attacker's 1e308)
+        with pytest.raises(FewshotError, match="the threshold must be a logit between -1e"):
+            session.set_threshold(bad)
+    assert TeachSession.open("digits", "kept", store=Store()).concept.threshold == -1.25
     code, out, _ = run(capsys, "concept", "set-threshold", *ix, "--threshold=-800")  # exp(800) overflowed
     assert code == 0 and "(probability 0.000)" in out
     assert run(capsys, "concept", "set-threshold", *ix, "--clear")[0] == 0

@@ -406,6 +406,9 @@ def test_classifier_files_that_are_not_ours_or_not_for_this_index(digits_store, 
     text = tmp_path / "notes.safetensors"
     text.write_text("not a classifier")
     cases["text file"] = (text, ClassifierFileError, "not a readable safetensors classifier file")
+    damaged = tmp_path / "damaged.safetensors"  # header length 50,000,000: its first byte is a pickle's 0x80
+    damaged.write_bytes((50_000_000).to_bytes(8, "little") + b"{}")
+    cases["damaged header"] = (damaged, ClassifierFileError, "not a readable safetensors classifier file")
     good = tmp_path / "good.safetensors"
     save_classifier(good, LinearHead.init_from_vector(np.ones(256), 256), {"embedder": "pixels:16"})
     truncated = tmp_path / "truncated.safetensors"

@@ -345,7 +345,7 @@ def test_prior_previous_damps_a_round_and_leaves_the_first_fit_alone():
 
 
 @pytest.mark.parametrize("field, value", [("threshold", "abc"), ("threshold", [1]), ("threshold", float("nan")),
-                                          ("threshold", float("inf")), ("threshold", True),
+                                          ("threshold", float("inf")), ("threshold", True), ("threshold", 1e308),
                                           ("target_label", {"a": 1}), ("target_column", ["x"])])
 def test_load_refuses_metadata_predict_cannot_use(tmp_path, field, value):
     """A crafted file: a threshold "abc" was a traceback in predict, NaN silently called every item negative."""
