@@ -75,7 +75,7 @@ def propose(session: TeachSession) -> list[Candidate]:
             return batch
     batch = session.next_batch()  # seeded by the round (``core.session.batch_seed``), as the CLI's
     st.session_state["teach_pending_reason"] = session.last_policy_reason
-    _carry_refused(batch)
+    _carry_refused(batch, session)
     return batch
 
 
@@ -94,7 +94,7 @@ def _defer_refused() -> None:
         f"{'their items' if n != 1 else 'its item'}.")
 
 
-def _carry_refused(batch: list[Candidate]) -> None:
+def _carry_refused(batch: list[Candidate], session: TeachSession) -> None:
     """Ratings of a batch refused because another tab or the Map moved the concept on: those of items the new
     batch shows again become its draft (an outside tester lost everything he had typed in such a race)."""
     refused = st.session_state.pop("teach_carry", None)
@@ -108,14 +108,39 @@ def _carry_refused(batch: list[Candidate]) -> None:
         n = len(refused)
         st.session_state["teach_message"] = (st.session_state.get("teach_message") or "") + (
             f" The {n} rating{'s' * (n != 1)} typed there {'were' if n != 1 else 'was'} not written: none of "
-            f"{'their' if n != 1 else 'its'} items is in the batch now shown.")
+            f"{'their' if n != 1 else 'its'} items is in the batch now shown.") + _disagreements(refused, session)
         return
     st.session_state["teach_pending_draft"] = {"nonce": uuid.uuid4().hex, "ratings": kept}
     n = len(kept)
     where = "before the undo" if deferred else "there"
     note = (f" {n} of the ratings typed {where} {'are' if n != 1 else 'is'} on item{'s' * (n != 1)} of the batch "
             "now shown, kept as its draft: check and submit.")
+    note += _disagreements({i: v for i, v in refused.items() if i not in kept}, session)
     st.session_state["teach_message"] = (st.session_state.get("teach_message") or "") + note
+
+
+#: How many items a refusal names whose committed rating differs from the one typed in the refused batch.
+DISAGREEMENTS_NAMED = 3
+
+
+def _disagreements(refused: dict[str, float], session: TeachSession) -> str:
+    """Which refused ratings the round written first contradicts (a tester's second tab rated item 1 -1 where the
+    first had +1, and nothing said so): the person can then undo that round, or let it stand."""
+    ratings = session.ratings()
+    committed = dict(zip(ratings.item_ids.tolist(), ratings.ratings.tolist(), strict=True))
+    differ = [(i, committed[i], v) for i, v in refused.items() if i in committed and abs(committed[i] - v) > 1e-6]
+    if not differ:
+        return ""
+    named = "; ".join(f"{i!r}: {_signed(was)} written, {_signed(typed)} typed here"
+                      for i, was, typed in differ[:DISAGREEMENTS_NAMED])
+    more = f" and {len(differ) - DISAGREEMENTS_NAMED} more" if len(differ) > DISAGREEMENTS_NAMED else ""
+    n = len(differ)
+    return (f" {n} of them {'were' if n != 1 else 'was'} rated otherwise in the round written first ({named}{more}); "
+            "Undo last round takes that round back if this tab's ratings were the right ones.")
+
+
+def _signed(value: float) -> str:
+    return f"{value:+g}"
 
 
 def start_batch(session: TeachSession, batch: list[Candidate]) -> None:

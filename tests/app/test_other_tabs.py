@@ -162,3 +162,20 @@ def test_a_batch_refused_after_an_undo_elsewhere_says_at_once_what_became_of_its
     if carried:  # the stale batch's items shown again: their ratings are its draft, named for when they were typed
         assert component_data(at)["draft"]["ratings"] == carried
         assert any("typed before the undo" in m for m in notes), notes
+
+
+def test_a_refused_batch_names_the_items_the_round_written_first_rated_otherwise(workspace_dir):
+    """A fast-labeller tester: two tabs rated the same batch, item 1 +1 in one and -1 in the other; the second Enter
+    was refused, and nothing said that the round kept contradicts what was typed there."""
+    indexed_digits(workspace_dir)
+    TeachSession.create("digits", "three", store=Store(), target_label="3", strategy="random")
+    at = _teach_page()
+    batch = [c["item_id"] for c in at.session_state["teach_batch"]]
+    TeachSession.open("digits", "three", store=Store()).submit(  # the other tab, first: +1, +1, -1 on the first 3
+        {batch[0]: 1.0, batch[1]: 1.0, batch[2]: -1.0}, expected_round=0)
+    send_batch(at, {batch[0]: -1.0, batch[1]: 1.0, batch[2]: 0.5}, nonce="late")
+    told = " ".join(_shown(e.value) for e in at.error)
+    assert "2 of them were rated otherwise in the round written first" in told, told
+    assert f"'{batch[0]}': +1 written, -1 typed here" in told and f"'{batch[2]}': -1 written, +0.5 typed here" in told
+    assert f"'{batch[1]}'" not in told  # the same rating in both tabs: nothing to tell
+    assert TeachSession.open("digits", "three", store=Store()).round == 1
