@@ -28,7 +28,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="a ground-truth column; repeat for several (the first is the default target)")
     index.add_argument("--image-column")
     index.add_argument("--id-column", help="tables: the column holding stable item ids (default: id when present)")
-    index.add_argument("--split-column", help="tables: the column saying train or validation (default: a hash)")
+    index.add_argument("--split-column", help="tables: the column saying train or validation (default: the one "
+                                              "`preview` finds, as the app picks it; else a hash of the id)")
+    index.add_argument("--random-split", action="store_true",
+                       help="tables: split 20%% to validation by a hash of the id even when a split column is found")
     index.add_argument("--config", help="Hugging Face dataset config, e.g. 320px")
     index.add_argument("--split", help="Hugging Face split(s), comma-separated, e.g. train,validation")
     index.add_argument("--batch-size", type=int)
@@ -77,7 +80,12 @@ def run_index(args: argparse.Namespace) -> int:
         }.items()
         if v is not None
     }
+    if args.random_split and args.split_column is not None:
+        raise FewshotError("--random-split and --split-column contradict each other: pick one")
     source = _zip_on_disk(args) or parse_source(args.source, **options)
+    found_split = None
+    if args.split_column is None and not args.random_split and (found_split := _found_split_column(source)):
+        source = parse_source(args.source, **{**options, "split_column": found_split})
     if args.engine == "local" and (args.ray_address or args.actors):
         raise FewshotError("--ray-address and --actors need --engine ray")
     embedder = None if args.engine == "ray" else load_embedder(args.embedder, device=args.device,
@@ -111,8 +119,11 @@ def run_index(args: argparse.Namespace) -> int:
         f"added {report.added} in {report.elapsed_s:.1f}s ({report.rate:.0f}/s), "
         f"{report.already_present} already present, {len(report.skipped)} skipped"
         + (f"; {note}" if (note := split_note(source.describe())) else "")
+        + (" (found by its name and values, as the app picks it; --random-split splits at random instead)"
+           if found_split is not None else "")
     )
-    if warning := no_validation_warning(info.counts, source.describe()):
+    no_column = "use --random-split" if found_split is not None else "leave --split-column out"
+    if warning := no_validation_warning(info.counts, source.describe(), no_column=no_column):
         print(f"warning: {warning}", file=sys.stderr)
     for item in report.skipped[:10]:
         print(f"  skipped {one_line(item.id)}: {one_line(item.reason)}")  # ids and file names are the data's
@@ -209,6 +220,21 @@ def _build_status(store, info) -> str:
     except BuildInProgress:
         return "building"
     return "interrupted"
+
+
+def _found_split_column(source) -> str | None:
+    """The split column ``preview`` (and the app's Index form) finds in a table file: a column named split,
+    subset, fold or set, or one whose values are all split names. Without it the CLI split at random a file
+    the app split by its column, so the two measured on different items."""
+    from core.source_table import TextTable
+    from core.table_preview import preview_table
+
+    if not isinstance(source, TextTable):
+        return None
+    try:
+        return preview_table(source.path.name, source.path).split_column
+    except FewshotError:
+        return None
 
 
 def _zip_on_disk(args: argparse.Namespace):

@@ -228,3 +228,31 @@ def test_preview_notes_whole_numbers_decided_from_the_first_rows_only(tmp_path, 
     monkeypatch.setattr(table_preview, "WHOLE_CHECK_ROWS", 500)  # exactly the file: decided over all of it
     assert main(["preview", str(path), "--rows", "2"]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+def test_index_uses_the_split_column_preview_finds_like_the_app_unless_told_otherwise(tmp_path, capsys):
+    """A demanding user: the app's Index form picks a table's split column by itself, the CLI split the same file at
+    random, so one file gave two indexes measured on different items."""
+    from core.store import Store
+
+    path = tmp_path / "t.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "subset"])
+        for i in range(30):
+            writer.writerow([f"i{i}", f"a sentence long enough, number {i}", "test" if i % 3 == 0 else "train"])
+    held_out = {f"i{i}" for i in range(0, 30, 3)}
+
+    def validation(name: str) -> set[str]:
+        view = Store().vectors(name)
+        return {str(i) for i, s in zip(view.ids, view.split, strict=True) if s == "validation"}
+
+    base = ["index", "--source", f"file:{path}", "--embedder", "st:minilm", "--text-column", "text"]
+    assert main([*base, "--name", "found"]) == 0
+    out = capsys.readouterr().out
+    assert "split by the column 'subset'" in out and "--random-split splits at random instead" in out
+    assert validation("found") == held_out
+    assert main([*base, "--name", "hashed", "--random-split"]) == 0
+    assert "split at random by id" in capsys.readouterr().out and validation("hashed") != held_out
+    assert main([*base, "--name", "both", "--random-split", "--split-column", "subset"]) == 2
+    assert "contradict" in capsys.readouterr().err
