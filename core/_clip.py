@@ -82,7 +82,7 @@ class ClipEmbedder(BaseEmbedder):
         import torch
         from transformers import AutoConfig, CLIPModel
 
-        hub = hub_kwargs(checkpoint, is_local)  # no hub now: the local cache at once, not 30 s of retries
+        hub = hub_kwargs(is_local)  # no hub now: the local cache at once, not 30 s of retries
         try:
             config = AutoConfig.from_pretrained(checkpoint, **hub)
         except Exception as error:  # hub, file and format errors all surface here first

@@ -107,7 +107,7 @@ def is_hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def hub_kwargs(checkpoint: str, is_local: bool) -> dict[str, bool]:
+def hub_kwargs(is_local: bool) -> dict[str, bool]:
     """``local_files_only=True`` for a hub id when the hub cannot be reached now (``core.hub_probe``): the load
     reads the local cache at once, or fails at once, instead of after ~30 s of retries. Empty otherwise."""
     if is_local or is_hub_offline():

@@ -232,7 +232,7 @@ class SentenceEmbedder(BaseEmbedder):
 
         self.device = pick_device(device)
         try:
-            self._model = SentenceTransformer(path, device=self.device, **hub_kwargs(path, is_local))
+            self._model = SentenceTransformer(path, device=self.device, **hub_kwargs(is_local))
         except Exception as error:  # hub, file and format errors
             raise load_error("sentence-transformers model", path, is_local, error) from error
 
