@@ -11,6 +11,10 @@ import streamlit as st
 from core.os_errors import StorageError
 
 st.set_page_config(page_title="Few-shot classifier trainer", layout="wide")
+# A table's own "Download as CSV" writes cells raw (a file named =HYPERLINK(...) came back as a live formula); the
+# app's own downloads escape them. Set here too, not only in .streamlit/config.toml, which is read from the folder
+# the server starts in.
+st.set_option("client.disableDataExport", True)
 
 pages = [
     st.Page("views/indexes.py", title="Index", icon=":material/database:", default=True, url_path="index"),

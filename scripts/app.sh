@@ -51,6 +51,7 @@ fi
   --server.fileWatcherType "${FEWSHOT_FILE_WATCHER:-none}" \
   --server.maxUploadSize "${FEWSHOT_MAX_UPLOAD_MB:-1024}" \
   --logger.hideWelcomeMessage true \
+  --client.disableDataExport true \
   "$@" &
 SERVER=$!
 trap 'kill -TERM "$SERVER" 2>/dev/null; wait "$SERVER"' INT TERM

@@ -227,14 +227,18 @@ def _found_split_column(source) -> str | None:
     subset, fold or set, or one whose values are all split names. Without it the CLI split at random a file
     the app split by its column, so the two measured on different items."""
     from core.source_table import TextTable
-    from core.table_preview import preview_table
+    from core.table_preview import SPLIT_NAMES, preview_table
 
     if not isinstance(source, TextTable):
         return None
     try:
-        return preview_table(source.path.name, source.path).split_column
+        preview = preview_table(source.path.name, source.path)
     except FewshotError:
         return None
+    column = preview.split_column
+    values = {str(r[column]).strip().lower() for r in preview.rows if column is not None and r.get(column)}
+    # only a column of split names: "split" holding A/B put every item in train (the hash split held 20% out)
+    return column if values and values <= SPLIT_NAMES else None
 
 
 def _zip_on_disk(args: argparse.Namespace):

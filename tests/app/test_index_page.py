@@ -208,8 +208,16 @@ def test_tables_offer_no_unescaped_csv_download():
     formula, next to the app's escaped download. The server's configuration turns that export off."""
     import tomllib
 
+    import streamlit as st
+
     config = tomllib.loads((Path(ROUTER).parent / ".streamlit" / "config.toml").read_text())
     assert config["client"]["disableDataExport"] is True
+    st.set_option("client.disableDataExport", False)  # a server started outside the repository: no config.toml
+    try:
+        AppTest.from_file(ROUTER, default_timeout=60).run()
+        assert st.get_option("client.disableDataExport") is True  # the app sets it itself
+    finally:
+        st.set_option("client.disableDataExport", False)
 
 
 def test_a_refused_upload_is_removed_unless_the_index_reads_it(workspace_dir, tmp_path):

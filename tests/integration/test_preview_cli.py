@@ -256,3 +256,8 @@ def test_index_uses_the_split_column_preview_finds_like_the_app_unless_told_othe
     assert "split at random by id" in capsys.readouterr().out and validation("hashed") != held_out
     assert main([*base, "--name", "both", "--random-split", "--split-column", "subset"]) == 2
     assert "contradict" in capsys.readouterr().err
+    other = tmp_path / "ab.csv"  # a column named split that holds no split names: the hash split, as before
+    other.write_text("id,text,split\n" + "".join(f"j{i},a sentence long enough number {i},{'AB'[i % 2]}\n"
+                                                  for i in range(30)))
+    assert main(["index", "--source", f"file:{other}", "--embedder", "st:minilm", "--name", "ab"]) == 0
+    assert "split at random by id" in capsys.readouterr().out and validation("ab")
