@@ -111,9 +111,13 @@ def render_start_form(info: IndexInfo) -> None:
     target = None
     if labels:  # None is "no target" (shown "(none)"): a real label "(none)" is a choice of its own
         choices = [None, *labels]
-        # a 0/1 column's "1" is what a concept on it means; on a many-valued one the person picks
+        # a 0/1 column's "1" is what a concept on it means; on a many-valued one the person picks. Another column
+        # starts its label afresh (the box kept the last column's value, or went blank, on a re-tester's switch).
+        if st.session_state.get("teach_new_target_for") != (info.name, column):
+            st.session_state["teach_new_target_for"] = (info.name, column)
+            st.session_state["teach_new_target"] = positive_label(labels)
         target = c3.selectbox("Ground-truth label it means (for AP by round)", choices, key="teach_new_target",
-                              index=choices.index(positive_label(labels)), format_func=safe_text.choices(choices))
+                              format_func=safe_text.choices(choices))
         if target is None:  # labels known, none picked: AP would silently not be tracked
             c3.caption("Pick the label that means *yes* to track AP by round; with (none) no AP is measured.")
     if st.button("Start teaching", type="primary", key="teach_new_start"):

@@ -154,3 +154,35 @@ def test_a_concept_on_a_yes_no_column_means_its_yes_by_default(tmp_path):
     at.run()
     assert at.selectbox(key="teach_new_target").value is None
     assert any("Pick the label that means" in c.value for c in at.caption)
+
+
+def test_the_label_starts_afresh_for_each_ground_truth_column(tmp_path):
+    """The re-tester: on an index with several label columns, switching the column left the label box on the last
+    column's value or blank ("Choose an option"), never back on the 0/1 column's "1"."""
+    path = tmp_path / "multi.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "text", "kind", "is_web"])
+        for i in range(40):
+            web = i % 4 == 0
+            writer.writerow([f"pkg-{i}", f"a web framework {i}" if web else f"a maths library {i}", "abc"[i % 3],
+                             int(web)])
+    store = Store()
+    build_index("multi", parse_source(f"file:{path}", text_column="text", id_column="id",
+                                      label_columns=["kind", "is_web"]), load_embedder("st:minilm"), store=store)
+    at = AppTest.from_file(TEACH, default_timeout=60)
+    at.session_state["selected_index"], at.session_state["selected_concept"] = "multi", None
+    at.run()
+    _no_errors(at)
+    assert at.selectbox(key="teach_new_column").value == "kind"
+    assert at.selectbox(key="teach_new_target").value is None  # many-valued: the person picks
+    for column, expected in (("is_web", "1"), ("kind", None), ("is_web", "1")):
+        at.selectbox(key="teach_new_column").set_value(column).run()
+        _no_errors(at)
+        assert at.selectbox(key="teach_new_target").value == expected, column
+    at.text_input(key="teach_new_name").set_value("web").run()
+    at.text_input(key="teach_new_prompt").set_value("a web framework").run()
+    at.button(key="teach_new_start").click().run()
+    _no_errors(at)
+    concept = TeachSession.open("multi", "web", store=store).concept
+    assert (concept.target_column, concept.target_label) == ("is_web", "1")
