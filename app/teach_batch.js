@@ -68,15 +68,40 @@ function kind(value) {
 // Draft storage: one entry per (workspace, index, concept, round, batch, tab), the latest 40 kept. Each tab keeps
 // its own (its id lives in sessionStorage, which survives that tab's reloads and no other tab's): two tabs on one
 // batch wrote one shared draft, and a reload brought back whichever tab had typed last.
+// "Duplicate tab" copies sessionStorage, so a copy would share the original's id (and draft): a live page keeps a
+// claim on its id in localStorage, renewed every CLAIM_MS / 3 and dropped on pagehide (a reload keeps the id), and a
+// page that finds its id claimed by another live page takes a new one. Kept on window: one per page, not per render.
+const CLAIM_MS = 6000;
+
+function claimKey(id) { return "fewshot-tab-claim|" + id; }
+
+function claimedElsewhere(id, instance) {
+  const claim = JSON.parse(window.localStorage.getItem(claimKey(id)) || "null");
+  return Boolean(claim && claim.instance !== instance && Date.now() - (claim.at || 0) < CLAIM_MS);
+}
+
 function tabId() {
+  const tab = window.__fewshotTab || (window.__fewshotTab = {instance: Math.random().toString(36).slice(2, 10)});
+  if (tab.id) return tab.id;
   try {
     let id = window.sessionStorage.getItem("fewshot-tab");
+    if (id && claimedElsewhere(id, tab.instance)) id = null;  // a duplicated tab: the original is open
     if (!id) {
       id = Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
       window.sessionStorage.setItem("fewshot-tab", id);
     }
-    return id;
-  } catch (e) { return "tab"; }
+    tab.id = id;
+    const claim = () => {
+      try { window.localStorage.setItem(claimKey(id), JSON.stringify({instance: tab.instance, at: Date.now()})); }
+      catch (e) { /* storage full or disabled */ }
+    };
+    claim();
+    tab.timer = setInterval(claim, CLAIM_MS / 3);
+    window.addEventListener("pagehide", () => {
+      try { window.localStorage.removeItem(claimKey(id)); } catch (e) { /* nothing to release */ }
+    });
+  } catch (e) { tab.id = "tab"; }
+  return tab.id;
 }
 
 function batchKey(data) { return data.store_key + "|" + data.token; }
@@ -107,7 +132,9 @@ function saveDraft(data, state) {
     state.order.forEach((pos) => { ratings[data.items[pos].id] = state.values[pos]; });
     // kept even when empty: a tab that took all its ratings back must not adopt another tab's on a reload
     window.localStorage.setItem(draftKey(data), JSON.stringify({order: state.order.map((p) => data.items[p].id),
-                                                                ratings, pos: state.pos, at: Date.now()}));
+                                                                ratings, pos: state.pos, at: Date.now(),
+                                                                sent: Boolean(state.sent),
+                                                                undone: Boolean(state.undone)}));
   } catch (e) { /* storage full or disabled: the ratings still live in this page */ }
 }
 
@@ -119,7 +146,9 @@ function dropDrafts(prefix, tokens) {
       const key = window.localStorage.key(i);
       if (key && key.startsWith("fewshot-draft|")) mine.push(key);
     }
-    const committed = (key) => batches.some((batch) => key === batch || key.startsWith(batch + "|"));
+    // this tab's drafts of batches it committed: another tab's draft of one stays, for that tab to report
+    const own = "|" + tabId();
+    const committed = (key) => batches.some((batch) => key === batch || key === batch + own);
     mine.filter(committed).forEach((key) => window.localStorage.removeItem(key));
     const left = mine.filter((key) => !committed(key));
     if (left.length > MAX_DRAFTS) {
@@ -129,6 +158,25 @@ function dropDrafts(prefix, tokens) {
         .forEach(([, k]) => window.localStorage.removeItem(k));
     }
   } catch (e) { /* nothing to tidy */ }
+}
+
+function staleOwnDrafts(data) {
+  // Ratings this tab typed on an earlier batch of this concept and never sent: another tab or process moved the
+  // concept on (a re-tester's tab, reloaded after the other one's Enter, showed the next batch without a word).
+  // Each is reported once (marked told), and kept: it comes back if that batch is shown again (an undo).
+  let count = 0;
+  try {
+    const own = "|" + tabId(), prefix = data.store_key + "|", current = draftKey(data);
+    for (let i = 0; i < window.localStorage.length; i++) {
+      const key = window.localStorage.key(i);
+      if (!key || key === current || !key.startsWith(prefix) || !key.endsWith(own)) continue;
+      const draft = JSON.parse(window.localStorage.getItem(key));
+      if (!draft || draft.told || draft.sent || !(draft.order || []).length) continue;
+      count += draft.order.length;
+      window.localStorage.setItem(key, JSON.stringify({...draft, told: true}));
+    }
+  } catch (e) { /* nothing to report */ }
+  return count;
 }
 
 function appliedNonce(nonce) {
@@ -166,9 +214,14 @@ function freshState(data) {
     });
     state.pos = Math.min(Math.max(0, draft.pos | 0), Math.max(0, n - 1));
     if (state.order.length && draft.pos === undefined) state.pos = nextUnrated(state, n, -1);
+    state.undone = fromServer || Boolean(draft.undone);  // an undone round's ratings, wherever they were kept
     if (fromServer || draft.fromOtherTab) saveDraft(data, state);  // a reload keeps them as this tab's own
-    if (draft.fromOtherTab && state.order.length) state.adopted = state.order.length;
+    if (draft.fromOtherTab && !draft.undone && state.order.length) state.adopted = state.order.length;
   }
+  // a refusal just told the person what became of them: count them as told, say nothing twice
+  // (an undo's own message explains the batch it brings back)
+  const stale = staleOwnDrafts(data);
+  if (!fromServer && !(data.outcome && data.outcome.ok === false)) state.stale = stale;
   return state;
 }
 
@@ -202,6 +255,11 @@ export default function (component) {
     if (ctl.state.adopted) {
       ctl.notice = ctl.state.adopted + (ctl.state.adopted === 1 ? " rating" : " ratings") + " typed in another tab of "
         + "this browser on this batch, brought here: check them before you press Enter.";
+    } else if (ctl.state.stale) {
+      ctl.notice = ctl.state.stale + (ctl.state.stale === 1 ? " rating" : " ratings") + " typed here on an earlier "
+        + "batch " + (ctl.state.stale === 1 ? "was" : "were") + " never sent, and that batch is no longer the current "
+        + "one (another tab or process went on): " + (ctl.state.stale === 1 ? "it comes" : "they come")
+        + " back if that batch is shown again.";
     }
     // keys typed while the last batch was on its way: they would rate items not yet seen
     if (ctl.dropped) ctl.notice = notApplied(ctl.dropped, "before this batch appeared") + ": rate what you see.";
@@ -210,6 +268,7 @@ export default function (component) {
   }
   if (data.outcome && (!previous || !previous.outcome || previous.outcome.nonce !== data.outcome.nonce)) {
     ctl.state.submitting = false;  // the server answered (refused, or failed): the batch is editable again
+    ctl.state.sent = false;
     if (ctl.dropped) ctl.notice = notApplied(ctl.dropped, "while the batch was being sent") + ".";
     ctl.dropped = 0;
     clearTimeout(ctl.timer);
@@ -343,6 +402,8 @@ function submit(ctl) {
     ratings[item.id] = value !== undefined ? value : data.prefill ? guess(item) : null;
   });
   state.submitting = true;
+  state.sent = true;  // a reload before the answer must not report these as never sent
+  saveDraft(data, state);
   const nonce = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
   ctl.setTriggerValue("submit", {token: data.token, ratings, rated: state.order.map((p) => data.items[p].id), nonce});
   clearTimeout(ctl.timer);

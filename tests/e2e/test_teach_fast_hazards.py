@@ -182,3 +182,49 @@ def test_two_tabs_on_one_batch_each_get_their_own_draft_back_after_a_reload(app_
     _wait_new_batch(page, old)
     assert _round_rows(store, "three") == {1: {i: (1.0 if k < 3 else None) for k, i in enumerate(ids)}}
     assert_no_exception(page)
+
+
+def test_a_duplicated_tab_gets_its_own_draft_and_a_tab_overtaken_is_told_on_reload(app_server, page):
+    """The re-tester: Chrome's "Duplicate tab" copies sessionStorage, so a copy shared the original's draft (and an
+    Enter in one stored the other's ratings); and a tab reloaded after another tab's Enter showed the next batch
+    without a word about what it had typed."""
+    store, ids = _teach_random(app_server, page, "three", "3")
+    for key in ("a", "a", "a"):
+        page.keyboard.press(key)
+    mine = _statuses(page)
+    tab = page.evaluate("() => window.sessionStorage.getItem('fewshot-tab')")
+    copy = page.context.new_page()  # what "Duplicate tab" does: the same sessionStorage, the original still open
+    copy.add_init_script(  # once: a duplicate starts with the copy; its reloads keep whatever it has since
+        f"if (!window.sessionStorage.getItem('copied')) {{ window.sessionStorage.setItem('fewshot-tab', {tab!r});"
+        " window.sessionStorage.setItem('copied', '1'); }")
+    _open_teach(copy, app_server.url)
+    assert _statuses(copy) == mine  # it starts as a copy of the original's draft...
+    expect(copy.locator(f"{BOX} .progress")).to_contain_text("typed in another tab of this browser")
+    assert copy.evaluate("() => window.sessionStorage.getItem('fewshot-tab')") != tab  # ...under an id of its own
+    copy.keyboard.press("ArrowLeft")
+    for key in ("x", "x"):
+        copy.keyboard.press(key)
+    theirs = _statuses(copy)
+    assert theirs != mine
+    page.reload()
+    page.locator(f"{BOX} .card").first.wait_for(timeout=60_000)
+    wait_for_app(page)
+    assert _statuses(page) == mine  # the copy's edits stay the copy's
+    # the original submits; the copy, reloaded before its Enter, is told its ratings were never sent
+    old = _token(page)
+    page.keyboard.press("Enter")
+    _wait_new_batch(page, old)
+    wait_for_app(page)
+    assert _round_rows(store, "three") == {1: {i: (1.0 if k < 3 else None) for k, i in enumerate(ids)}}
+    copy.reload()
+    copy.locator(f"{BOX} .card").first.wait_for(timeout=60_000)
+    wait_for_app(copy)
+    assert _token(copy) == _token(page) and set(_statuses(copy)) == {"not rated"}
+    expect(copy.locator(f"{BOX} .progress")).to_contain_text(f"{sum(s != 'not rated' for s in theirs)} ratings "
+                                                             "typed here on an earlier batch were never sent")
+    copy.reload()  # told once
+    copy.locator(f"{BOX} .card").first.wait_for(timeout=60_000)
+    wait_for_app(copy)
+    expect(copy.locator(f"{BOX} .progress")).not_to_contain_text("never sent")
+    assert _round_rows(store, "three") == {1: {i: (1.0 if k < 3 else None) for k, i in enumerate(ids)}}
+    assert_no_exception(page)
