@@ -124,14 +124,17 @@ DISAGREEMENTS_NAMED = 3
 
 
 def _disagreements(refused: dict[str, float], session: TeachSession) -> str:
-    """Which refused ratings the round written first contradicts (a tester's second tab rated item 1 -1 where the
-    first had +1, and nothing said so): the person can then undo that round, or let it stand."""
+    """Which refused ratings the round written first contradicts, or skipped (a tester's second tab rated item 1 -1
+    where the first had +1, and nothing said so; a skipped item is seen, so never proposed again): the person can
+    then undo that round, or let it stand."""
     ratings = session.ratings()
     committed = dict(zip(ratings.item_ids.tolist(), ratings.ratings.tolist(), strict=True))
-    differ = [(i, committed[i], v) for i, v in refused.items() if i in committed and abs(committed[i] - v) > 1e-6]
+    skipped = session.seen_ids() - set(committed)  # skipped there: seen now, so never proposed again
+    differ = [(i, committed.get(i), v) for i, v in refused.items()
+              if (i in committed and abs(committed[i] - v) > 1e-6) or i in skipped]
     if not differ:
         return ""
-    named = "; ".join(f"{i!r}: {_signed(was)} written, {_signed(typed)} typed here"
+    named = "; ".join(f"{i!r}: {'skipped' if was is None else _signed(was) + ' written'}, {_signed(typed)} typed here"
                       for i, was, typed in differ[:DISAGREEMENTS_NAMED])
     more = f" and {len(differ) - DISAGREEMENTS_NAMED} more" if len(differ) > DISAGREEMENTS_NAMED else ""
     n = len(differ)

@@ -171,11 +171,12 @@ def test_a_refused_batch_names_the_items_the_round_written_first_rated_otherwise
     TeachSession.create("digits", "three", store=Store(), target_label="3", strategy="random")
     at = _teach_page()
     batch = [c["item_id"] for c in at.session_state["teach_batch"]]
-    TeachSession.open("digits", "three", store=Store()).submit(  # the other tab, first: +1, +1, -1 on the first 3
-        {batch[0]: 1.0, batch[1]: 1.0, batch[2]: -1.0}, expected_round=0)
-    send_batch(at, {batch[0]: -1.0, batch[1]: 1.0, batch[2]: 0.5}, nonce="late")
+    TeachSession.open("digits", "three", store=Store()).submit(  # the other tab, first: +1, +1, -1, skip
+        {batch[0]: 1.0, batch[1]: 1.0, batch[2]: -1.0, batch[3]: None}, expected_round=0)
+    send_batch(at, {batch[0]: -1.0, batch[1]: 1.0, batch[2]: 0.5, batch[3]: 1.0}, nonce="late")
     told = " ".join(_shown(e.value) for e in at.error)
-    assert "2 of them were rated otherwise in the round written first" in told, told
+    assert "3 of them were rated otherwise in the round written first" in told, told
     assert f"'{batch[0]}': +1 written, -1 typed here" in told and f"'{batch[2]}': -1 written, +0.5 typed here" in told
+    assert f"'{batch[3]}': skipped, +1 typed here" in told  # seen now: it would never come back
     assert f"'{batch[1]}'" not in told  # the same rating in both tabs: nothing to tell
     assert TeachSession.open("digits", "three", store=Store()).round == 1
