@@ -76,7 +76,8 @@ const CLAIM_MS = 6000;
 function claimKey(id) { return "fewshot-tab-claim|" + id; }
 
 function claimedElsewhere(id, instance) {
-  const claim = JSON.parse(window.localStorage.getItem(claimKey(id)) || "null");
+  let claim = null;
+  try { claim = JSON.parse(window.localStorage.getItem(claimKey(id)) || "null"); } catch (e) { return false; }
   return Boolean(claim && claim.instance !== instance && Date.now() - (claim.at || 0) < CLAIM_MS);
 }
 
