@@ -142,11 +142,17 @@ function saveDraft(data, state) {
 function dropDrafts(prefix, tokens) {
   try {
     const batches = (tokens || []).map((token) => prefix + "|" + token);
-    const mine = [];
+    const mine = [], claims = [];
     for (let i = 0; i < window.localStorage.length; i++) {
       const key = window.localStorage.key(i);
       if (key && key.startsWith("fewshot-draft|")) mine.push(key);
+      if (key && key.startsWith("fewshot-tab-claim|")) claims.push(key);
     }
+    claims.forEach((key) => {  // claims of pages that ended without a pagehide (a killed browser)
+      let at = 0;
+      try { at = JSON.parse(window.localStorage.getItem(key)).at || 0; } catch (e) { /* damaged: old */ }
+      if (Date.now() - at > 10 * CLAIM_MS) window.localStorage.removeItem(key);
+    });
     // this tab's drafts of batches it committed: another tab's draft of one stays, for that tab to report
     const own = "|" + tabId();
     const committed = (key) => batches.some((batch) => key === batch || key === batch + own);
