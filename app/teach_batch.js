@@ -86,7 +86,10 @@ function tabId() {
   if (tab.id) return tab.id;
   try {
     let id = window.sessionStorage.getItem("fewshot-tab");
-    if (id && claimedElsewhere(id, tab.instance)) id = null;  // a duplicated tab: the original is open
+    if (id && claimedElsewhere(id, tab.instance)) {  // a duplicated tab (the original is open), or one restored
+      tab.copiedFrom = id;                               // by a browser killed seconds ago: its draft comes first
+      id = null;
+    }
     if (!id) {
       id = Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
       window.sessionStorage.setItem("fewshot-tab", id);
@@ -108,6 +111,10 @@ function tabId() {
 function batchKey(data) { return data.store_key + "|" + data.token; }
 function draftKey(data) { return batchKey(data) + "|" + tabId(); }
 
+function ownDraft(data) {
+  try { return JSON.parse(window.localStorage.getItem(draftKey(data)) || "null"); } catch (e) { return null; }
+}
+
 function loadDraft(data) {
   // This tab's own draft. A tab without one (opened after the ratings were typed, or a browser restarted) takes
   // the newest draft another tab of this browser keeps for this batch, and says so.
@@ -115,6 +122,9 @@ function loadDraft(data) {
     const own = window.localStorage.getItem(draftKey(data));
     if (own) return JSON.parse(own);
     const batch = batchKey(data);
+    const copied = window.__fewshotTab && window.__fewshotTab.copiedFrom;
+    const original = copied ? JSON.parse(window.localStorage.getItem(batch + "|" + copied) || "null") : null;
+    if (original && (original.order || []).length) return {...original, fromOtherTab: true, fromCopy: true};
     let newest = null;
     for (let i = 0; i < window.localStorage.length; i++) {
       const key = window.localStorage.key(i);
@@ -135,7 +145,8 @@ function saveDraft(data, state) {
     window.localStorage.setItem(draftKey(data), JSON.stringify({order: state.order.map((p) => data.items[p].id),
                                                                 ratings, pos: state.pos, at: Date.now(),
                                                                 sent: Boolean(state.sent),
-                                                                undone: Boolean(state.undone)}));
+                                                                undone: Boolean(state.undone),
+                                                                borrowed: Boolean(state.borrowed)}));
   } catch (e) { /* storage full or disabled: the ratings still live in this page */ }
 }
 
@@ -178,7 +189,8 @@ function staleOwnDrafts(data) {
       const key = window.localStorage.key(i);
       if (!key || key === current || !key.startsWith(prefix) || !key.endsWith(own)) continue;
       const draft = JSON.parse(window.localStorage.getItem(key));
-      if (!draft || draft.told || draft.sent || !(draft.order || []).length) continue;
+      // (not ratings another tab typed and this one only took over unchanged: "typed here" would be untrue)
+      if (!draft || draft.told || draft.sent || draft.borrowed || !(draft.order || []).length) continue;
       count += draft.order.length;
       window.localStorage.setItem(key, JSON.stringify({...draft, told: true}));
     }
@@ -204,9 +216,17 @@ function freshState(data) {
   const index = {};
   data.items.forEach((item, pos) => { index[item.id] = pos; });
   let draft = null, fromServer = false;
+  const own = ownDraft(data);
   if (data.draft && data.draft.nonce && !appliedNonce(data.draft.nonce)) {
-    draft = {order: Object.keys(data.draft.ratings), ratings: data.draft.ratings};  // an undone round
-    fromServer = true;
+    if (own && !own.undone && !own.borrowed && (own.order || []).length) {
+      // this tab's own ratings of these items (it lost the race for this batch, then undid the winner's round, as
+      // the refusal suggested): they win over the undone round's
+      draft = own;
+      state.keptOwn = own.order.length;
+    } else {
+      draft = {order: Object.keys(data.draft.ratings), ratings: data.draft.ratings};  // an undone round
+      fromServer = true;
+    }
   } else {
     draft = loadDraft(data);
   }
@@ -222,8 +242,14 @@ function freshState(data) {
     state.pos = Math.min(Math.max(0, draft.pos | 0), Math.max(0, n - 1));
     if (state.order.length && draft.pos === undefined) state.pos = nextUnrated(state, n, -1);
     state.undone = fromServer || Boolean(draft.undone);  // an undone round's ratings, wherever they were kept
-    if (fromServer || draft.fromOtherTab) saveDraft(data, state);  // a reload keeps them as this tab's own
-    if (draft.fromOtherTab && !draft.undone && state.order.length) state.adopted = state.order.length;
+    state.borrowed = Boolean(draft.fromOtherTab || draft.borrowed);  // until this tab rates something itself
+    // The batch is still the current one, so an Enter this tab sent before (and a reload) did not land: its
+    // ratings count as unsent again (a re-tester's were then lost without a word once another tab went on).
+    if (fromServer || draft.fromOtherTab || draft.sent) saveDraft(data, state);  // kept as this tab's own
+    if (draft.fromOtherTab && !draft.undone && state.order.length) {
+      state.adopted = state.order.length;
+      state.fromCopy = Boolean(draft.fromCopy);
+    }
   }
   // a refusal just told the person what became of them: count them as told, say nothing twice
   // (an undo's own message explains the batch it brings back)
@@ -259,7 +285,14 @@ export default function (component) {
   if (!ctl.state || ctl.state.token !== data.token || (data.draft && data.draft.nonce !== (previous && previous.draft
       && previous.draft.nonce))) {
     ctl.state = freshState(data);
-    if (ctl.state.adopted) {
+    const plural = (k, one, many) => k + " " + (k === 1 ? one : many);
+    if (ctl.state.keptOwn) {
+      ctl.notice = plural(ctl.state.keptOwn, "rating", "ratings") + " typed here on these items kept, not the undone "
+        + "round's: check them before you press Enter.";
+    } else if (ctl.state.adopted && ctl.state.fromCopy) {
+      ctl.notice = plural(ctl.state.adopted, "rating", "ratings") + " kept for this batch by the tab this one was "
+        + "copied from (or by this tab before the browser restarted), brought here: check them before you press Enter.";
+    } else if (ctl.state.adopted) {
       ctl.notice = ctl.state.adopted + (ctl.state.adopted === 1 ? " rating" : " ratings") + " typed in another tab of "
         + "this browser on this batch, brought here: check them before you press Enter.";
     } else if (ctl.state.stale) {
@@ -364,6 +397,7 @@ function rate(ctl, pos, value, advance) {
   state.order.push(pos);
   const old = state.pos;
   if (advance) state.pos = nextUnrated(state, n, pos);
+  state.borrowed = false;  // the draft is this tab's own now
   saveDraft(ctl.data, state);
   paintItem(ctl, pos);
   if (old !== pos) paintItem(ctl, old);
@@ -379,6 +413,7 @@ function undoLast(ctl) {
   state.values[pos] = undefined;
   const old = state.pos;
   state.pos = pos;
+  state.borrowed = false;
   saveDraft(ctl.data, state);
   paintItem(ctl, old);
   paintItem(ctl, pos);

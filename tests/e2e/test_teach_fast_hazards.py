@@ -199,7 +199,7 @@ def test_a_duplicated_tab_gets_its_own_draft_and_a_tab_overtaken_is_told_on_relo
         " window.sessionStorage.setItem('copied', '1'); }")
     _open_teach(copy, app_server.url)
     assert _statuses(copy) == mine  # it starts as a copy of the original's draft...
-    expect(copy.locator(f"{BOX} .progress")).to_contain_text("typed in another tab of this browser")
+    expect(copy.locator(f"{BOX} .progress")).to_contain_text("kept for this batch by the tab this one was copied from")
     assert copy.evaluate("() => window.sessionStorage.getItem('fewshot-tab')") != tab  # ...under an id of its own
     copy.keyboard.press("ArrowLeft")
     for key in ("x", "x"):
@@ -228,3 +228,52 @@ def test_a_duplicated_tab_gets_its_own_draft_and_a_tab_overtaken_is_told_on_relo
     expect(copy.locator(f"{BOX} .progress")).not_to_contain_text("never sent")
     assert _round_rows(store, "three") == {1: {i: (1.0 if k < 3 else None) for k, i in enumerate(ids)}}
     assert_no_exception(page)
+
+
+def _reload(tab) -> None:
+    tab.reload()
+    tab.locator(f"{BOX} .card").first.wait_for(timeout=60_000)
+    wait_for_app(tab)
+
+
+def test_drafts_a_tab_took_over_sent_or_lost_are_reported_truly(app_server, page):
+    """A second re-tester: a tab that only took over another tab's ratings was told it had "typed" them; an Enter that
+    never reached the server, then a reload, left ratings marked sent, lost without a word once another tab went on;
+    and Undo, which a refusal suggests, replaced the refused tab's own ratings with the undone round's."""
+    store, ids = _teach_random(app_server, page, "three", "3")
+    for key in ("a", "a", "x"):
+        page.keyboard.press(key)
+    taker = page.context.new_page()
+    _open_teach(taker, app_server.url)
+    expect(taker.locator(f"{BOX} .progress")).to_contain_text("typed in another tab of this browser")
+    # an Enter sent but never answered (a restarted server), then a reload: emulated by marking the draft sent
+    loser = page.context.new_page()
+    _open_teach(loser, app_server.url)  # adopts too; then types its own
+    loser.keyboard.press("ArrowLeft")
+    for key in ("x", "4"):
+        loser.keyboard.press(key)
+    loser_typed = _statuses(loser)
+    loser.evaluate("""() => { for (let i = 0; i < localStorage.length; i++) { const k = localStorage.key(i);
+        if (k.startsWith('fewshot-draft|') && k.endsWith('|' + sessionStorage.getItem('fewshot-tab'))) {
+          const d = JSON.parse(localStorage.getItem(k)); d.sent = true;
+          localStorage.setItem(k, JSON.stringify(d)); } } }""")
+    _reload(loser)
+    assert _statuses(loser) == loser_typed  # the batch is still current: that Enter did not land
+    old = _token(page)
+    page.keyboard.press("Enter")
+    _wait_new_batch(page, old)
+    wait_for_app(page)
+    written = _round_rows(store, "three")[1]
+    assert written == {i: {0: 1.0, 1: 1.0, 2: -1.0}.get(k) for k, i in enumerate(ids)}
+    _reload(taker)  # took over the ratings, typed nothing: not "typed here ... never sent"
+    expect(taker.locator(f"{BOX} .progress")).not_to_contain_text("never sent")
+    _reload(loser)
+    expect(loser.locator(f"{BOX} .progress")).to_contain_text("typed here on an earlier batch were never sent")
+    # Undo brings the batch back: the loser's own ratings, not the undone round's
+    old = _token(loser)
+    button(loser, "Undo last round").click()
+    _wait_new_batch(loser, old)
+    wait_for_app(loser)
+    assert _ids(loser) == ids and _statuses(loser) == loser_typed
+    expect(loser.locator(f"{BOX} .progress")).to_contain_text("typed here on these items kept, not the undone round's")
+    assert_no_exception(loser)
