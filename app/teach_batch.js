@@ -146,7 +146,10 @@ function saveDraft(data, state) {
                                                                 ratings, pos: state.pos, at: Date.now(),
                                                                 sent: Boolean(state.sent),
                                                                 undone: Boolean(state.undone),
-                                                                borrowed: Boolean(state.borrowed)}));
+                                                                borrowed: Boolean(state.borrowed),
+                                                                typed: (state.typed || []).filter(
+                                                                  (p) => state.order.includes(p))
+                                                                  .map((p) => data.items[p].id)}));
   } catch (e) { /* storage full or disabled: the ratings still live in this page */ }
 }
 
@@ -179,23 +182,33 @@ function dropDrafts(prefix, tokens) {
 }
 
 function staleOwnDrafts(data) {
-  // Ratings this tab typed on an earlier batch of this concept and never sent: another tab or process moved the
-  // concept on (a re-tester's tab, reloaded after the other one's Enter, showed the next batch without a word).
-  // Each is reported once (marked told), and kept: it comes back if that batch is shown again (an undo).
-  let count = 0;
+  // Ratings this tab typed on an earlier batch of this concept and never sent: another tab or process changed the
+  // concept (a re-tester's tab, reloaded after the other one's Enter, showed the next batch without a word). Each is
+  // reported once (``markTold`` when its notice is shown), and kept: it comes back if that batch is shown again.
+  // Only keys this tab pressed count: ratings taken over from another tab unchanged were not "typed here".
+  const found = {count: 0, keys: []};
   try {
     const own = "|" + tabId(), prefix = data.store_key + "|", current = draftKey(data);
     for (let i = 0; i < window.localStorage.length; i++) {
       const key = window.localStorage.key(i);
       if (!key || key === current || !key.startsWith(prefix) || !key.endsWith(own)) continue;
       const draft = JSON.parse(window.localStorage.getItem(key));
-      // (not ratings another tab typed and this one only took over unchanged: "typed here" would be untrue)
-      if (!draft || draft.told || draft.sent || draft.borrowed || !(draft.order || []).length) continue;
-      count += draft.order.length;
-      window.localStorage.setItem(key, JSON.stringify({...draft, told: true}));
+      if (!draft || draft.told || draft.sent || !(draft.order || []).length) continue;
+      const typed = Array.isArray(draft.typed) ? draft.typed.filter((id) => id in (draft.ratings || {})).length
+        : draft.borrowed ? 0 : draft.order.length;
+      if (!typed) continue;
+      found.count += typed;
+      found.keys.push(key);
     }
   } catch (e) { /* nothing to report */ }
-  return count;
+  return found;
+}
+
+function markTold(keys) {
+  (keys || []).forEach((key) => {
+    try { window.localStorage.setItem(key, JSON.stringify({...JSON.parse(window.localStorage.getItem(key)), told: true})); }
+    catch (e) { /* reported again next time */ }
+  });
 }
 
 function appliedNonce(nonce) {
@@ -243,6 +256,10 @@ function freshState(data) {
     if (state.order.length && draft.pos === undefined) state.pos = nextUnrated(state, n, -1);
     state.undone = fromServer || Boolean(draft.undone);  // an undone round's ratings, wherever they were kept
     state.borrowed = Boolean(draft.fromOtherTab || draft.borrowed);  // until this tab rates something itself
+    // which of them were keys pressed here (a partly edited take-over counted all as "typed here")
+    state.typed = fromServer || draft.fromOtherTab ? []
+      : Array.isArray(draft.typed) ? draft.typed.map((id) => index[id]).filter((p) => p !== undefined)
+        : draft.borrowed ? [] : state.order.slice();
     // The batch is still the current one, so an Enter this tab sent before (and a reload) did not land: its
     // ratings count as unsent again (a re-tester's were then lost without a word once another tab went on).
     if (fromServer || draft.fromOtherTab || draft.sent) saveDraft(data, state);  // kept as this tab's own
@@ -254,7 +271,8 @@ function freshState(data) {
   // a refusal just told the person what became of them: count them as told, say nothing twice
   // (an undo's own message explains the batch it brings back)
   const stale = staleOwnDrafts(data);
-  if (!fromServer && !(data.outcome && data.outcome.ok === false)) state.stale = stale;
+  if (data.outcome && data.outcome.ok === false) markTold(stale.keys);
+  else if (!fromServer) state.stale = stale;
   return state;
 }
 
@@ -295,11 +313,12 @@ export default function (component) {
     } else if (ctl.state.adopted) {
       ctl.notice = ctl.state.adopted + (ctl.state.adopted === 1 ? " rating" : " ratings") + " typed in another tab of "
         + "this browser on this batch, brought here: check them before you press Enter.";
-    } else if (ctl.state.stale) {
-      ctl.notice = ctl.state.stale + (ctl.state.stale === 1 ? " rating" : " ratings") + " typed here on an earlier "
-        + "batch " + (ctl.state.stale === 1 ? "was" : "were") + " never sent, and that batch is no longer the current "
-        + "one (another tab or process went on): " + (ctl.state.stale === 1 ? "it comes" : "they come")
-        + " back if that batch is shown again.";
+    } else if (ctl.state.stale && ctl.state.stale.count) {
+      const k = ctl.state.stale.count;
+      ctl.notice = plural(k, "rating", "ratings") + " typed here on an earlier batch " + (k === 1 ? "was" : "were")
+        + " never sent, and that batch is no longer the current one (another tab or process changed the concept): "
+        + (k === 1 ? "it comes" : "they come") + " back if that batch is shown again.";
+      markTold(ctl.state.stale.keys);  // told only once it is shown (another notice may have had the bar first)
     }
     // keys typed while the last batch was on its way: they would rate items not yet seen
     if (ctl.dropped) ctl.notice = notApplied(ctl.dropped, "before this batch appeared") + ": rate what you see.";
@@ -398,6 +417,7 @@ function rate(ctl, pos, value, advance) {
   const old = state.pos;
   if (advance) state.pos = nextUnrated(state, n, pos);
   state.borrowed = false;  // the draft is this tab's own now
+  state.typed = [...(state.typed || []).filter((p) => p !== pos), pos];  // keys pressed in this tab
   saveDraft(ctl.data, state);
   paintItem(ctl, pos);
   if (old !== pos) paintItem(ctl, old);

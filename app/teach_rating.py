@@ -129,6 +129,7 @@ def _disagreements(refused: dict[str, float], session: TeachSession) -> str:
     then undo that round, or let it stand."""
     ratings = session.ratings()
     committed = dict(zip(ratings.item_ids.tolist(), ratings.ratings.tolist(), strict=True))
+    round_of = dict(zip(ratings.item_ids.tolist(), ratings.rounds.tolist(), strict=True))
     skipped = session.seen_ids() - set(committed)  # skipped there: seen now, so never proposed again
     differ = [(i, committed.get(i), v) for i, v in refused.items()
               if (i in committed and abs(committed[i] - v) > 1e-6) or i in skipped]
@@ -138,8 +139,17 @@ def _disagreements(refused: dict[str, float], session: TeachSession) -> str:
                       for i, was, typed in differ[:DISAGREEMENTS_NAMED])
     more = f" and {len(differ) - DISAGREEMENTS_NAMED} more" if len(differ) > DISAGREEMENTS_NAMED else ""
     n = len(differ)
-    return (f" {n} of them {'were' if n != 1 else 'was'} rated otherwise in the round written first ({named}{more}); "
-            "Undo last round takes that round back if this tab's ratings were the right ones.")
+    rounds = sorted({int(round_of[i]) for i, _, _ in differ if i in round_of})
+    latest = session.round
+    # Undo takes back only the latest round: say so when the contradicting round is older (a re-tester undid
+    # an unrelated round 2 on this advice while round 1 held the contradictions)
+    if rounds and rounds[0] < latest:
+        advice = (f"they were written in round {rounds[0]}, and Undo last round takes back round {latest} first, "
+                  f"so it would take {latest - rounds[0] + 1} undos to reach them")
+    else:
+        advice = "Undo last round takes that round back if this tab's ratings were the right ones"
+    return (f" {n} of them {'were' if n != 1 else 'was'} rated otherwise in a round written first ({named}{more}); "
+            f"{advice}.")
 
 
 def _signed(value: float) -> str:

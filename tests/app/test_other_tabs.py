@@ -175,8 +175,26 @@ def test_a_refused_batch_names_the_items_the_round_written_first_rated_otherwise
         {batch[0]: 1.0, batch[1]: 1.0, batch[2]: -1.0, batch[3]: None}, expected_round=0)
     send_batch(at, {batch[0]: -1.0, batch[1]: 1.0, batch[2]: 0.5, batch[3]: 1.0}, nonce="late")
     told = " ".join(_shown(e.value) for e in at.error)
-    assert "3 of them were rated otherwise in the round written first" in told, told
+    assert "3 of them were rated otherwise in a round written first" in told, told
+    assert "Undo last round takes that round back" in told
     assert f"'{batch[0]}': +1 written, -1 typed here" in told and f"'{batch[2]}': -1 written, +0.5 typed here" in told
     assert f"'{batch[3]}': skipped, +1 typed here" in told  # seen now: it would never come back
     assert f"'{batch[1]}'" not in told  # the same rating in both tabs: nothing to tell
     assert TeachSession.open("digits", "three", store=Store()).round == 1
+
+
+def test_a_refusal_does_not_advise_one_undo_when_the_contradiction_is_older(workspace_dir):
+    """A third re-tester: the concept two rounds ahead, the advice "Undo last round takes that round back" undid the
+    unrelated round 2 while round 1 kept the contradicting ratings."""
+    indexed_digits(workspace_dir)
+    TeachSession.create("digits", "three", store=Store(), target_label="3", strategy="random")
+    at = _teach_page()
+    batch = [c["item_id"] for c in at.session_state["teach_batch"]]
+    other = TeachSession.open("digits", "three", store=Store())
+    other.submit({batch[0]: 1.0, batch[1]: 1.0}, expected_round=0)  # round 1 contradicts
+    other.submit({c.item_id: -1.0 for c in other.next_batch(3, seed=5)}, expected_round=1)  # round 2 does not
+    send_batch(at, {batch[0]: -1.0, batch[1]: -1.0}, nonce="late")
+    told = " ".join(_shown(e.value) for e in at.error)
+    assert "2 of them were rated otherwise in a round written first" in told, told
+    assert "written in round 1, and Undo last round takes back round 2 first, so it would take 2 undos" in told, told
+    assert "takes that round back" not in told
