@@ -318,10 +318,13 @@ export default function (component) {
       ctl.notice = plural(k, "rating", "ratings") + " typed here on an earlier batch " + (k === 1 ? "was" : "were")
         + " never sent, and that batch is no longer the current one (another tab or process changed the concept): "
         + (k === 1 ? "it comes" : "they come") + " back if that batch is shown again.";
-      markTold(ctl.state.stale.keys);  // told only once it is shown (another notice may have had the bar first)
     }
     // keys typed while the last batch was on its way: they would rate items not yet seen
     if (ctl.dropped) ctl.notice = notApplied(ctl.dropped, "before this batch appeared") + ": rate what you see.";
+    // told only once their notice is the one shown (another may have had the bar first)
+    else if (ctl.state.stale && ctl.state.stale.count && !ctl.state.keptOwn && !ctl.state.adopted) {
+      markTold(ctl.state.stale.keys);
+    }
     ctl.dropped = 0;
     clearTimeout(ctl.timer);
   }
