@@ -296,16 +296,20 @@ def replay(task: Task, make_learner: Callable, strategy: str, seed: int = 0) -> 
     background = Background.sample(config, np.arange(len(task.pool)), task.pool) if config is not None else None
     scores = np.empty(len(task.pool), np.float32)
     aps = [average_precision(task.test_y, task.test @ learner.w + learner.b)]
+    chooser = (np.asarray(learner.w, dtype=np.float32).copy(), np.float32(learner.b))
     for r in range(ROUNDS):
         score_all(task.pool, learner.w, learner.b, out=scores)
         if strat is None:  # the default policy (core.policy), decided from the ratings so far
-            evidence = Evidence.from_ratings(task.init is not None, oracle[rated], np.asarray(rounds, dtype=int))
+            chooser_scores = task.pool[rated] @ chooser[0] + chooser[1]  # the head that chose the last round
+            evidence = Evidence.from_ratings(task.init is not None, oracle[rated], np.asarray(rounds, dtype=int),
+                                             chooser_scores if rated else None)
             batch = select_plan(plan_batch(evidence, BATCH), scores, seen, rng=rng, vectors=task.pool)
         else:
             batch = strat.select(scores, BATCH, seen, rng=rng, vectors=task.pool)
         rounds += [r] * len(batch)
         seen[batch] = True
         rated.extend(batch.tolist())
+        chooser = (np.asarray(learner.w, dtype=np.float32).copy(), np.float32(learner.b))  # chose this round
         learner.fit(task.pool[rated], oracle[rated], background=background.excluding(rated) if background else None)
         aps.append(average_precision(task.test_y, task.test @ learner.w + learner.b))
     return aps

@@ -459,7 +459,20 @@ class TeachSession:
     def evidence(self) -> Evidence:
         """What the ratings so far tell the default policy (positives per round, whether there is a start)."""
         rated = self.ratings()
-        return Evidence.from_ratings(self.concept.init in ("prompt", "examples"), rated.ratings, rated.rounds)
+        return Evidence.from_ratings(self.concept.init in ("prompt", "examples"), rated.ratings, rated.rounds,
+                                     chooser_scores=self._chooser_scores(rated))
+
+    def _chooser_scores(self, rated) -> np.ndarray | None:
+        """Each rated item's score under the checkpoint that chose the latest round (the last one before it),
+        which tells the policy which of that round's picks were the top of the ranking."""
+        if not len(rated):
+            return None
+        latest = int(rated.rounds.max())
+        chooser = [c for c in self.history() if c.round < latest]
+        self._rows([])  # refresh the id map
+        if not chooser or any(i not in self._row_of for i in rated.item_ids):  # nothing to tell the top by
+            return None
+        return self.view.matrix[self._rows(rated.item_ids)] @ chooser[-1].w + np.float32(chooser[-1].bias)
 
     def plan(self, k: int | None = None) -> Plan:
         """The default policy's plan for the next batch (counts per primitive selection, and why)."""

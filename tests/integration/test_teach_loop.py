@@ -370,6 +370,31 @@ def test_default_policy_explores_once_the_start_runs_dry(store):
     assert session.plan(10).counts == {"nearest": 5, "boundary": 5}
 
 
+def test_default_policy_reads_the_top_of_the_last_round_from_the_checkpoint_that_chose_it(store):
+    """Past the first 30 ratings, a top that came back mostly positive gives the boundary 7 of 10 items."""
+    session = TeachSession.create("digits", "threes", store=store, examples=_train_ids(store, "3", 5),
+                                  target_label="3")
+    for seed in range(4):
+        batch = session.next_batch(10, seed=seed)
+        session.submit({c.item_id: 1.0 if c.label == "3" else -1.0 for c in batch})
+    rated, view = session.ratings(), store.vectors("digits")
+    latest = rated.rounds == rated.rounds.max()
+    chooser = session.history()[-2]  # round 3's checkpoint chose round 4's batch
+    assert chooser.round == 3
+    row_of = {item_id: i for i, item_id in enumerate(view.ids)}
+    scores = view.matrix[[row_of[i] for i in rated.item_ids[latest]]] @ chooser.w + chooser.bias
+    top3 = rated.ratings[latest][np.argsort(-scores)[:3]]
+    evidence = session.evidence()
+    assert (evidence.top_positive, evidence.top_size) == (int((top3 > 0).sum()), 3)
+    assert evidence.top_yields  # the examples' top of the ranking is all threes
+    assert session.plan(10).counts == {"nearest": 3, "boundary": 7}
+    session.next_batch(10, seed=5)
+    assert "yields freely" in session.last_policy_reason
+    # the latest round was a single hand-added item: nothing known about the top, back to half and half
+    session.submit({_train_ids(store, "3", 40)[-1]: 1.0})
+    assert session.evidence().top_size == 0 and session.plan(10).counts == {"nearest": 5, "boundary": 5}
+
+
 def test_a_fixed_strategy_with_a_start_vector_is_never_overridden(store):
     session = TeachSession.create("digits", "fixed", store=store, examples=_train_ids(store, "8", 5),
                                   strategy="mixed", target_label="3")

@@ -125,7 +125,8 @@ def test_the_default_policy_plan_gives_identical_batches_on_every_backend():
     seen[::5] = True
     w, b = (matrix[7] * 3 + matrix[11]).astype(np.float32), -0.5
     exact = exact_scores(matrix[split_rows], w, b)
-    for counts in ({"nearest": 10}, {"nearest": 5, "boundary": 5}, {"nearest": 3, "boundary": 4, "deep": 3},
+    for counts in ({"nearest": 10}, {"nearest": 5, "boundary": 5}, {"nearest": 3, "boundary": 7},
+                   {"nearest": 3, "boundary": 4, "deep": 3},
                    {"nearest": 5, "deep": 3, "diverse": 2}):
         plan = Plan(counts, "test")
         batches = [run_plan(plan, Query(be, w, b, split_rows, 0, seen, np.random.default_rng(9))).tolist()

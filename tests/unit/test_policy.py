@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.errors import PoolExhausted
-from core.policy import DRY_ROUNDS, EXPLOIT_RATINGS, Evidence, Plan, plan_batch, select_plan
+from core.policy import DRY_ROUNDS, EXPLOIT_RATINGS, TOP_MIN_ROUND, Evidence, Plan, plan_batch, select_plan
 
 
 def _rare_concept(n: int = 5000, dim: int = 64, rate: float = 0.01, seed: int = 0):
@@ -74,6 +74,42 @@ def test_plan_follows_the_ratings():
     ran_dry = plan_batch(Evidence(True, [3, 4, 5, 0, 0], [10] * 5), k)
     assert ran_dry.counts == {"nearest": 3, "boundary": 4, "deep": 3}
     assert sum(plan_batch(Evidence(True, [0, 0, 0], [10, 10, 10]), 7).counts.values()) == 7
+
+
+def test_the_top_is_read_from_the_latest_round_under_the_checkpoint_that_chose_it():
+    # rounds 1-3 (20 items) then round 4 (10): only round 4 counts; its top 3 by the chooser's scores are
+    # items 0, 1 and 2 (scores 9, 8, 7), whatever order they were rated in
+    rounds = np.array([1] * 10 + [2] * 10 + [3] * 10 + [4] * 10)
+    scores = np.zeros(40)
+    scores[30:] = [1, 9, 2, 8, 3, 7, 0, -1, -2, -3]  # round 4's top 3: positions 31, 33, 35
+    ratings = -np.ones(40)
+    ratings[:30] = 1.0  # earlier rounds all positive: not read
+    ratings[[31, 33]] = [1.0, 0.25]  # graded: any rating > 0 is a positive
+    ev = Evidence.from_ratings(True, ratings, rounds, scores)
+    assert (ev.top_positive, ev.top_size) == (2, 3) and ev.top_yields
+    ratings[33] = -0.25
+    ev = Evidence.from_ratings(True, ratings, rounds, scores)
+    assert (ev.top_positive, ev.top_size) == (1, 3) and not ev.top_yields
+    ratings[[36, 37, 38, 39]] = 1.0  # positives below the top do not count
+    assert not Evidence.from_ratings(True, ratings, rounds, scores).top_yields
+    # without the chooser's scores, or from a round of a few hand-added ratings, the top is not known
+    assert Evidence.from_ratings(True, ratings, rounds).top_size == 0
+    few = np.array([1] * 30 + [2] * (TOP_MIN_ROUND - 1))
+    assert Evidence.from_ratings(True, np.ones(len(few)), few, np.ones(len(few))).top_size == 0
+    assert Evidence.from_ratings(True, np.zeros(0), np.zeros(0, dtype=int), np.zeros(0)).top_size == 0
+
+
+def test_a_top_that_yields_freely_gives_most_of_the_batch_to_the_boundary():
+    learning = Evidence(True, [3, 4, 5, 6], [10] * 4, top_positive=2, top_size=3)
+    plan = plan_batch(learning, 10)
+    assert plan.counts == {"nearest": 3, "boundary": 7} and "yields freely" in plan.reason
+    assert "2 of last round's 3" in plan.reason
+    assert plan_batch(Evidence(True, [3, 4, 5, 6], [10] * 4, 1, 3), 10).counts == {"nearest": 5, "boundary": 5}
+    # never in the first 30 ratings (they follow the start), nor once the top has run dry
+    assert plan_batch(Evidence(True, [3, 4], [10, 10], 3, 3), 10).counts == {"nearest": 10}
+    dry = plan_batch(Evidence(True, [3, 4, 5, 0, 0], [10] * 5, 3, 3), 10)
+    assert dry.counts == {"nearest": 3, "boundary": 4, "deep": 3}
+    assert sum(plan_batch(learning, 7).counts.values()) == 7
 
 
 def test_select_plan_never_repeats_or_reuses_seen_items_and_reports_exhaustion():
