@@ -91,7 +91,7 @@ PARTS = ("nearest", "boundary", "deep", "diverse")
 TOP_SHARE = 0.3
 TOP_YIELD = 0.6
 YIELDING_NEAREST = 0.3
-#: A latest round of fewer ratings (a few items added by hand) says nothing about the top.
+#: A latest round of fewer picks (a few items added by hand) says nothing about the top.
 TOP_MIN_ROUND = 5
 
 
@@ -141,19 +141,23 @@ class Evidence:
         """From a concept's current ratings (in [-1, 1]) and the round each was given in.
 
         chooser_scores: each rated item's score under the checkpoint that chose the latest round (only the
-        latest round's entries are read); without them, or for a round of under ``TOP_MIN_ROUND`` ratings,
-        the top's yield is not known.
+        latest round's entries are read; NaN for an item that round did not pick, e.g. an old item rated
+        again by hand). Without them, for a round of under ``TOP_MIN_ROUND`` picks, or when that checkpoint
+        ranked them all alike (a start with nothing: ``w`` = 0), the top's yield is not known.
         """
         ratings, rounds = np.asarray(ratings, dtype=float), np.asarray(rounds)
         order = sorted({int(r) for r in rounds.tolist()})
         positives = [int(((rounds == r) & (ratings > 0)).sum()) for r in order]
         sizes = [int((rounds == r).sum()) for r in order]
         top_positive, top_size = 0, 0
-        latest = rounds == rounds.max() if len(rounds) else rounds.astype(bool)
-        if chooser_scores is not None and latest.sum() >= TOP_MIN_ROUND:
-            top_size = max(1, int(round(TOP_SHARE * int(latest.sum()))))
-            top = np.argsort(-np.asarray(chooser_scores, dtype=float)[latest], kind="stable")[:top_size]
-            top_positive = int((ratings[latest][top] > 0).sum())
+        if chooser_scores is not None and len(rounds):
+            scores = np.asarray(chooser_scores, dtype=float)
+            picks = (rounds == rounds.max()) & np.isfinite(scores)
+            n = int(picks.sum())
+            if n >= TOP_MIN_ROUND and np.ptp(scores[picks]) > 0:
+                top_size = int(np.floor(TOP_SHARE * n + 0.5))
+                top = np.argsort(-scores[picks], kind="stable")[:top_size]
+                top_positive = int((ratings[picks][top] > 0).sum())
         return cls(has_start=has_start, round_positives=positives, round_sizes=sizes,
                    top_positive=top_positive, top_size=top_size)
 
@@ -198,9 +202,9 @@ def plan_batch(evidence: Evidence, k: int) -> Plan:
                     f"{dry} rounds without a positive: part of the batch explores deeper in the ranking")
     if evidence.top_yields:
         return Plan(_split(k, [("nearest", YIELDING_NEAREST), ("boundary", 1 - YIELDING_NEAREST)]),
-                    f"the top of the ranking yields freely ({evidence.top_positive} of last round's "
-                    f"{evidence.top_size} highest-ranked were positive), so it teaches little: most of the batch "
-                    "comes from near the decision boundary (what teaches the classifier most), spread out")
+                    f"the top of the ranking yields freely ({evidence.top_positive} of the {evidence.top_size} "
+                    "highest-ranked picks of the last rated round were positive), so it teaches little: most of the "
+                    "batch comes from near the decision boundary (what teaches the classifier most), spread out")
     return Plan(_split(k, [("nearest", 0.5), ("boundary", 0.5)]),
                 "half top-ranked items, half near the decision boundary (what teaches the classifier most), "
                 "spread out so no two are alike")

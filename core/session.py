@@ -457,14 +457,21 @@ class TeachSession:
         ]
 
     def evidence(self) -> Evidence:
-        """What the ratings so far tell the default policy (positives per round, whether there is a start)."""
+        """What the ratings so far tell the default policy (positives per round, whether there is a start, how
+        the top of the last rated round did). Ratings of rounds after this session's own (another process
+        wrote them since it opened) are left out, so the plan matches the ``w`` that carries it out."""
         rated = self.ratings()
+        if len(rated) and rated.rounds.max() > self.round:
+            keep = rated.rounds <= self.round
+            rated = type(rated)(rated.item_ids[keep], rated.ratings[keep], rated.rounds[keep])
         return Evidence.from_ratings(self.concept.init in ("prompt", "examples"), rated.ratings, rated.rounds,
                                      chooser_scores=self._chooser_scores(rated))
 
     def _chooser_scores(self, rated) -> np.ndarray | None:
-        """Each rated item's score under the checkpoint that chose the latest round (the last one before it),
-        which tells the policy which of that round's picks were the top of the ranking."""
+        """Each rated item's score under the checkpoint that chose the latest rated round (the last one before
+        it), which tells the policy which of that round's picks were the top of the ranking; NaN for an item
+        the round cannot have picked (rated or skipped in an earlier round since the seen mark, or one of the
+        start's examples: both are kept out of every batch, so rating them again was done by hand)."""
         if not len(rated):
             return None
         latest = int(rated.rounds.max())
@@ -472,7 +479,13 @@ class TeachSession:
         self._rows([])  # refresh the id map
         if not chooser or any(i not in self._row_of for i in rated.item_ids):  # nothing to tell the top by
             return None
-        return self.view.matrix[self._rows(rated.item_ids)] @ chooser[-1].w + np.float32(chooser[-1].bias)
+        scores = self.view.matrix[self._rows(rated.item_ids)] @ chooser[-1].w + np.float32(chooser[-1].bias)
+        scores = scores.astype(np.float64)
+        by_hand = self.teach.seen_ids(self.index, self.concept.name, self.concept.seen_after_round, latest)
+        if self.concept.init == "examples":
+            by_hand |= set(self.concept.examples)
+        scores[[i in by_hand for i in rated.item_ids]] = np.nan
+        return scores
 
     def plan(self, k: int | None = None) -> Plan:
         """The default policy's plan for the next batch (counts per primitive selection, and why)."""

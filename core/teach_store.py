@@ -157,6 +157,7 @@ class TeachStore:
         self.db = store.db
         ensure_schema(store)  # once per Store: migrate an older workspace, refuse a newer one
         self._labels_cache: dict[tuple[str, str], tuple[int, pa.Table]] = {}
+        self._checkpoints_cache: dict[tuple[str, str], tuple[int, list[Checkpoint]]] = {}
 
     def _table(self, name: str, schema: pa.Schema):
         if name in self.store.table_names():
@@ -422,6 +423,10 @@ class TeachStore:
         """One checkpoint per round, in round order (the latest written wins if a round repeats)."""
         if CHECKPOINTS not in self.store.table_names():
             return []
+        key, version = (index, concept), self.db.open_table(CHECKPOINTS).version
+        cached = self._checkpoints_cache.get(key)
+        if cached is not None and cached[0] == version:  # read once per version, as ``_labels`` (the policy and
+            return list(cached[1])  # the Teach page read them for every batch)
         by_round: dict[int, Checkpoint] = {}
         rows = sorted(self._query(CHECKPOINTS, _where(index, concept)), key=lambda r: r["seq"])
         for r in rows:
@@ -432,7 +437,9 @@ class TeachStore:
                 metrics=json.loads(r["metrics"]),
                 created_at=r["created_at"],
             )
-        return [by_round[k] for k in sorted(by_round)]
+        history = [by_round[k] for k in sorted(by_round)]
+        self._checkpoints_cache[key] = (version, history)
+        return list(history)
 
     def maybe_compact(self) -> bool:
         """Compact when ``labels`` has gathered ``compact_every()`` fragments; True when it did.

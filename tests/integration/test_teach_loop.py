@@ -388,8 +388,18 @@ def test_default_policy_reads_the_top_of_the_last_round_from_the_checkpoint_that
     assert (evidence.top_positive, evidence.top_size) == (int((top3 > 0).sum()), 3)
     assert evidence.top_yields  # the examples' top of the ranking is all threes
     assert session.plan(10).counts == {"nearest": 3, "boundary": 7}
-    session.next_batch(10, seed=5)
+    batch = session.next_batch(10, seed=5)
     assert "yields freely" in session.last_policy_reason
+    # another process opened before the next round sees the plan of its own round, not a later one's
+    stale = TeachSession.open("digits", "threes", store=store)
+    # the batch all rated negative, with five old positives confirmed by hand in the same round: those were not
+    # this round's picks, so they do not make its top "yield"
+    old_positives = [i for i, r in zip(rated.item_ids, rated.ratings, strict=True) if r > 0][:5]
+    session.submit({**{c.item_id: -1.0 for c in batch}, **{i: 1.0 for i in old_positives}})
+    evidence = session.evidence()
+    assert evidence.top_size == 3 and evidence.top_positive == 0
+    assert session.plan(10).counts == {"nearest": 5, "boundary": 5}
+    assert stale.evidence().top_yields and stale.plan(10).counts == {"nearest": 3, "boundary": 7}
     # the latest round was a single hand-added item: nothing known about the top, back to half and half
     session.submit({_train_ids(store, "3", 40)[-1]: 1.0})
     assert session.evidence().top_size == 0 and session.plan(10).counts == {"nearest": 5, "boundary": 5}

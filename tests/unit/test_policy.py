@@ -99,11 +99,34 @@ def test_the_top_is_read_from_the_latest_round_under_the_checkpoint_that_chose_i
     assert Evidence.from_ratings(True, np.zeros(0), np.zeros(0, dtype=int), np.zeros(0)).top_size == 0
 
 
+def test_the_top_leaves_out_items_the_round_did_not_pick_and_ties():
+    rounds = np.array([1] * 30 + [2] * 13)
+    ratings = -np.ones(43)
+    ratings[:3] = 1.0
+    scores = np.zeros(43)
+    scores[30:] = np.arange(13)[::-1]  # round 2's own picks, best first: all rated negative
+    # three old positives rated again by hand land in round 2: they are not its picks (NaN), whatever they score
+    rounds = np.concatenate([rounds, [2, 2, 2]])
+    ratings = np.concatenate([ratings, [1.0, 1.0, 1.0]])
+    scores = np.concatenate([scores, [np.nan] * 3])
+    ev = Evidence.from_ratings(True, ratings, rounds, scores)
+    assert (ev.top_positive, ev.top_size) == (0, 4) and not ev.top_yields  # 30% of 13 picks, half up: 4
+    scored_as_picks = Evidence.from_ratings(True, ratings, rounds, np.concatenate([scores[:43], [99.0] * 3]))
+    assert scored_as_picks.top_yields  # what counting them would have said
+    # a round chosen while every score tied (a start with nothing, w = 0) has no top: order must not decide
+    tied = Evidence.from_ratings(False, ratings, rounds, np.where(np.isnan(scores), np.nan, 0.0))
+    assert tied.top_size == 0
+    # shares round half up: 5 picks -> 2 (1.5), 15 -> 5 (4.5), 25 -> 8 (7.5)
+    for n, want in ((5, 2), (15, 5), (25, 8)):
+        one = np.ones(n)
+        assert Evidence.from_ratings(True, one, one.astype(int), np.arange(n, dtype=float)).top_size == want
+
+
 def test_a_top_that_yields_freely_gives_most_of_the_batch_to_the_boundary():
     learning = Evidence(True, [3, 4, 5, 6], [10] * 4, top_positive=2, top_size=3)
     plan = plan_batch(learning, 10)
     assert plan.counts == {"nearest": 3, "boundary": 7} and "yields freely" in plan.reason
-    assert "2 of last round's 3" in plan.reason
+    assert "2 of the 3 highest-ranked picks of the last rated round" in plan.reason
     assert plan_batch(Evidence(True, [3, 4, 5, 6], [10] * 4, 1, 3), 10).counts == {"nearest": 5, "boundary": 5}
     # never in the first 30 ratings (they follow the start), nor once the top has run dry
     assert plan_batch(Evidence(True, [3, 4], [10, 10], 3, 3), 10).counts == {"nearest": 10}
