@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -156,8 +157,7 @@ class TeachStore:
         self.store = store
         self.db = store.db
         ensure_schema(store)  # once per Store: migrate an older workspace, refuse a newer one
-        self._labels_cache: dict[tuple[str, str], tuple[int, pa.Table]] = {}
-        self._checkpoints_cache: dict[tuple[str, str], tuple[int, list[Checkpoint]]] = {}
+        self._read_cache: dict[tuple[str, str, str], tuple[int, Any]] = {}
 
     def _table(self, name: str, schema: pa.Schema):
         if name in self.store.table_names():
@@ -337,14 +337,22 @@ class TeachStore:
         """
         if LABELS not in self.store.table_names():
             return LABELS_SCHEMA.empty_table()
-        table = self.db.open_table(LABELS)
-        key, version = (index, concept), table.version
-        cached = self._labels_cache.get(key)
+        return self._once_per_version(LABELS, index, concept, lambda rows: rows.to_arrow().sort_by("seq"))
+
+    def _once_per_version(self, table_name: str, index: str, concept: str, read: Callable[[Any], Any]) -> Any:
+        """``read(query)`` of a concept's rows of ``table_name``, run again only when the table's version moved.
+
+        The query is the concept's filter over the whole table; a cached value is shared between callers,
+        who must not change it.
+        """
+        table = self.db.open_table(table_name)
+        key, version = (table_name, index, concept), table.version
+        cached = self._read_cache.get(key)
         if cached is not None and cached[0] == version:
             return cached[1]
-        rows = table.search().where(_where(index, concept)).limit(None).to_arrow().sort_by("seq")
-        self._labels_cache[key] = (version, rows)
-        return rows
+        value = read(table.search().where(_where(index, concept)).limit(None))
+        self._read_cache[key] = (version, value)
+        return value
 
     def label_rows(self, index: str, concept: str) -> list[dict[str, Any]]:
         return self._labels(index, concept).to_pylist()
@@ -423,23 +431,8 @@ class TeachStore:
         """One checkpoint per round, in round order (the latest written wins if a round repeats)."""
         if CHECKPOINTS not in self.store.table_names():
             return []
-        key, version = (index, concept), self.db.open_table(CHECKPOINTS).version
-        cached = self._checkpoints_cache.get(key)
-        if cached is not None and cached[0] == version:  # read once per version, as ``_labels`` (the policy and
-            return list(cached[1])  # the Teach page read them for every batch)
-        by_round: dict[int, Checkpoint] = {}
-        rows = sorted(self._query(CHECKPOINTS, _where(index, concept)), key=lambda r: r["seq"])
-        for r in rows:
-            by_round[int(r["round"])] = Checkpoint(
-                round=int(r["round"]),
-                w=np.asarray(r["w"], dtype=np.float32),
-                bias=float(r["bias"]),
-                metrics=json.loads(r["metrics"]),
-                created_at=r["created_at"],
-            )
-        history = [by_round[k] for k in sorted(by_round)]
-        self._checkpoints_cache[key] = (version, history)
-        return list(history)
+        # read once per version, as the labels (the policy and the Teach page read the history for every batch)
+        return list(self._once_per_version(CHECKPOINTS, index, concept, _history))
 
     def maybe_compact(self) -> bool:
         """Compact when ``labels`` has gathered ``compact_every()`` fragments; True when it did.
@@ -497,3 +490,17 @@ def _forget_files(root, index: str) -> None:
 
         with contextlib.suppress(Exception):
             shutil.rmtree(projection_dir(index, root), ignore_errors=True)
+
+
+def _history(query) -> list[Checkpoint]:
+    """One checkpoint per round, in round order, from a query of a concept's checkpoints (the latest written wins)."""
+    by_round: dict[int, Checkpoint] = {}
+    for r in sorted(query.to_arrow().to_pylist(), key=lambda r: r["seq"]):
+        by_round[int(r["round"])] = Checkpoint(
+            round=int(r["round"]),
+            w=np.asarray(r["w"], dtype=np.float32),
+            bias=float(r["bias"]),
+            metrics=json.loads(r["metrics"]),
+            created_at=r["created_at"],
+        )
+    return [by_round[k] for k in sorted(by_round)]
