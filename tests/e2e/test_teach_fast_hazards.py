@@ -149,9 +149,15 @@ def test_keys_rate_right_after_a_concept_is_picked_in_the_sidebar(app_server, pa
     _wait_new_batch(page, old)
     wait_for_app(page)
     page.wait_for_timeout(300)
+    # On a loaded machine a key of "ax" can reach the page after d1's batch appeared (CI saw the "x" rate its
+    # first card); that key rightly rates what is shown. Keys pressed now rate the batch from where it stands.
+    before = _statuses(page)
+    start = before.index("not rated")
+    assert start <= 2 and all(s in ("rated +1", "rated −1") for s in before[:start]), before
     for key in ("a", "x"):
         page.keyboard.press(key)
-    assert _statuses(page)[:2] == ["rated +1", "rated −1"]
+    assert _statuses(page)[start:start + 2] == ["rated +1", "rated −1"]
+    assert page.evaluate("() => document.activeElement && document.activeElement.getAttribute('role')") != "combobox"
     assert_no_exception(page)
 
 
